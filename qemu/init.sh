@@ -1,0 +1,31 @@
+#!/bin/sh
+# hotup guest init (PID 1). The guest's root is the host's root, read-only over
+# 9p, so host tools (fio, e2fsprogs, kmod, busybox) run unchanged. The host
+# shares a writable run folder with 9p tag `hotupout`; it holds env.sh (what
+# to run) and receives console.log-independent results: dmesg.txt, ktap.txt,
+# exit-status.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/tmp TERM=dumb
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mkdir -p /dev/shm /dev/pts && mount -t tmpfs tmpfs /dev/shm
+OUT=/tmp/hotup-out
+mkdir -p "$OUT"
+if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 hotupout "$OUT"; then
+    echo "HOTUP-INIT: cannot mount the run folder (9p tag hotupout)"
+    /bin/busybox reboot -f
+fi
+. "$OUT/env.sh"
+export HOTUP_OUT="$OUT" HOTUP_REPO HOTUP_MODULES HOTUP_SCRIPT
+echo "HOTUP-INIT: ready $(cut -d' ' -f1 /proc/uptime)s, running $HOTUP_SCRIPT"
+cd /tmp
+/bin/sh "$HOTUP_SCRIPT" </dev/console >/dev/console 2>&1
+rc=$?
+dmesg > "$OUT/dmesg.txt"
+echo "$rc" > "$OUT/exit-status"
+sync
+echo "HOTUP-EXIT: $rc"
+/bin/busybox reboot -f

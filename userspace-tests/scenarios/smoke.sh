@@ -1,0 +1,15 @@
+# description: load the parent and a child, check their dmesg lines, unload both cleanly
+# timeout: 120
+. "$HOTUP_REPO/userspace-tests/guest/lib.sh"
+
+dmesg_mark
+check "insmod hotup_parent" insmod "$MODULES/hotup_parent.ko"
+expect_dmesg "parent logs its load" '\] hotup: load( |$)'
+check "insmod hotup_child_v1" insmod "$MODULES/hotup_child_v1.ko"
+expect_dmesg "child logs its load" 'hotup_child_v1: load version=1'
+check "rmmod hotup_child_v1" rmmod hotup_child_v1
+expect_dmesg "child logs its unload" 'hotup_child_v1: unload version=1'
+check "rmmod hotup_parent" rmmod hotup_parent
+expect_dmesg "parent logs its unload" '\] hotup: unload( |$)'
+check "no module left loaded" sh -c '! grep -q hotup /proc/modules'
+finish

@@ -1,0 +1,109 @@
+//! `cargo xtask`: hotup's single entry point.
+
+mod kernel;
+mod modules;
+mod paths;
+mod progress;
+mod qemu;
+mod setup;
+mod test;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// hotup: hot-upgrade a Linux block driver (a Rust child module) under a tiny
+/// parent module, while user space keeps doing I/O on the same open device.
+///
+/// Every subcommand installs and builds what it needs by itself (as root), so
+/// on a fresh Debian machine `cargo xtask test` or `cargo xtask demo` alone is
+/// enough. Caches live in $HOTUP_CACHE (default ~/.cache/hotup).
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install every prerequisite (apt packages, QEMU, rust-src, bindgen,
+    /// kernel source). Idempotent; needs root when something is missing, and
+    /// otherwise prints the exact commands to run.
+    Setup,
+    /// Configure (tinyconfig + qemu/kernel.config) and build the guest kernel.
+    /// Cached by kernel version, fragment and rustc version: a rerun does nothing.
+    Kernel {
+        /// Rebuild even if the cache says the build is up to date.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Build the kernel modules through the top-level Makefile
+    /// (`make KDIR=<guest kernel build>`), and the test fixtures.
+    Build,
+    /// Boot the guest kernel under QEMU.
+    Qemu {
+        #[command(subcommand)]
+        cmd: QemuCmd,
+    },
+    /// Host tests, module build, then every guest scenario (KTAP results).
+    Test(test::TestArgs),
+}
+
+#[derive(Subcommand)]
+enum QemuCmd {
+    /// Run a shell script inside a fresh guest; exit with the script's status.
+    ///
+    /// The guest sees the host's root file system read-only (so host tools and
+    /// this checkout are at their usual paths), with tmpfs on /tmp. Built
+    /// modules are in $HOTUP_MODULES (target/hotup/modules of this checkout).
+    /// $HOTUP_OUT is a writable folder shared with the host
+    /// (target/hotup/runs/<name>/), which also receives console.log and
+    /// dmesg.txt.
+    Run {
+        /// The script to run (executed with /bin/sh in the guest).
+        #[arg(long)]
+        script: PathBuf,
+        /// Kill the guest after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Do not stream the guest console (it is still saved).
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let ctx = paths::Ctx::discover()?;
+    match cli.cmd {
+        Cmd::Setup => setup::ensure(&ctx),
+        Cmd::Kernel { force } => kernel::ensure(&ctx, force).map(|_| ()),
+        Cmd::Build => modules::build_all(&ctx).map(|_| ()),
+        Cmd::Qemu {
+            cmd:
+                QemuCmd::Run {
+                    script,
+                    timeout,
+                    quiet,
+                },
+        } => {
+            let status = qemu::run_script_cmd(&ctx, &script, timeout, !quiet)?;
+            std::process::exit(status);
+        }
+        Cmd::Test(args) => {
+            let ok = test::run(&ctx, &args)?;
+            if !ok {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+    }
+}

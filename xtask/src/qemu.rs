@@ -1,0 +1,285 @@
+//! Booting the guest kernel under QEMU and running a script in it.
+//!
+//! The guest's root file system is the host's root, read-only over 9p (as
+//! virtme-ng does), so host tools and this checkout are at their usual paths.
+//! A per-run folder `target/hotup/runs/<name>/` is shared writable (9p tag
+//! `hotupout`): the host writes `env.sh` there, the guest's init
+//! (`qemu/init.sh`) writes `dmesg.txt`, `ktap.txt` and `exit-status` back, and
+//! the host saves the console to `console.log`.
+
+use crate::kernel::{self, KernelBuild};
+use crate::paths::Ctx;
+use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use userspace_tests::GuestOutcome;
+use wait_timeout::ChildExt;
+
+/// Guest memory. The block device's data lives in guest RAM.
+const GUEST_MEM: &str = "2G";
+/// Lines of console shown when a guest is killed or fails.
+const TAIL_LINES: usize = 30;
+
+/// Options of one guest run.
+pub struct RunOpts<'a> {
+    pub name: &'a str,
+    pub script: &'a Path,
+    pub timeout: Duration,
+    pub stream: bool,
+}
+
+/// Result of one guest run, with where its files are.
+pub struct RunResult {
+    pub outcome: GuestOutcome,
+    pub run_dir: PathBuf,
+    pub console_tail: Vec<String>,
+    pub wall: Duration,
+}
+
+/// `cargo xtask qemu run --script`: builds what is missing, runs the script,
+/// returns the exit status to use for the process.
+pub fn run_script_cmd(ctx: &Ctx, script: &Path, timeout_s: u64, stream: bool) -> Result<i32> {
+    let script = script
+        .canonicalize()
+        .with_context(|| format!("script {} not found", script.display()))?;
+    let k = kernel::ensure(ctx, false)?;
+    crate::modules::build_all(ctx)?;
+    let name = script
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("script")
+        .to_owned();
+    let r = run(
+        ctx,
+        &k,
+        &RunOpts {
+            name: &name,
+            script: &script,
+            timeout: Duration::from_secs(timeout_s),
+            stream,
+        },
+    )?;
+    eprintln!(
+        "guest run saved in {} ({:.1?} wall)",
+        r.run_dir.display(),
+        r.wall
+    );
+    match r.outcome.exit_status {
+        Some(s) => Ok(s),
+        None => {
+            let why = if r.outcome.timed_out {
+                format!("guest killed after the {timeout_s} s timeout (raise it with --timeout)")
+            } else {
+                "guest stopped before the script finished (panic or init failure)".to_owned()
+            };
+            eprintln!(
+                "error: {why}; last console lines:\n{}",
+                r.console_tail.join("\n")
+            );
+            Ok(125)
+        }
+    }
+}
+
+/// Which accelerator to use: `HOTUP_ACCEL` if set, else KVM only if a trial
+/// boot of this kernel under KVM worked (cached per kernel build), else TCG.
+fn accel(ctx: &Ctx, k: &KernelBuild) -> Result<&'static str> {
+    match std::env::var("HOTUP_ACCEL").as_deref() {
+        Ok("kvm") => return Ok("kvm"),
+        Ok("tcg") => return Ok("tcg"),
+        Ok(other) => {
+            bail!("HOTUP_ACCEL={other} is not understood; use 'tcg' or 'kvm', or unset it")
+        }
+        Err(_) => {}
+    }
+    if !Path::new("/dev/kvm").exists() {
+        return Ok("tcg");
+    }
+    let probe = k.dir.join(".hotup-kvm-probe");
+    if let Ok(s) = std::fs::read_to_string(&probe) {
+        return Ok(if s.trim() == "kvm" { "kvm" } else { "tcg" });
+    }
+    eprintln!("checking whether KVM can run this guest kernel (one trial boot, cached)...");
+    let script = ctx.out().join("kvm-probe.sh");
+    std::fs::create_dir_all(ctx.out())?;
+    std::fs::write(&script, "exit 0\n")?;
+    let r = boot(
+        ctx,
+        k,
+        "kvm-probe",
+        &script,
+        Duration::from_secs(60),
+        false,
+        "kvm",
+    )?;
+    let works = r.outcome.exit_status == Some(0);
+    eprintln!(
+        "KVM {}; using {}",
+        if works {
+            "works"
+        } else {
+            "does not work for this kernel"
+        },
+        if works { "kvm" } else { "tcg" }
+    );
+    std::fs::write(&probe, if works { "kvm" } else { "tcg" })?;
+    Ok(if works { "kvm" } else { "tcg" })
+}
+
+/// Boots a fresh guest that runs `opts.script`, waits for it (up to the
+/// timeout) and collects the outcome.
+pub fn run(ctx: &Ctx, k: &KernelBuild, opts: &RunOpts) -> Result<RunResult> {
+    let accel = accel(ctx, k)?;
+    boot(
+        ctx,
+        k,
+        opts.name,
+        opts.script,
+        opts.timeout,
+        opts.stream,
+        accel,
+    )
+}
+
+fn qemu_command(ctx: &Ctx, k: &KernelBuild, run_dir: &Path, accel: &str) -> Command {
+    let init = ctx.repo.join("qemu/init.sh");
+    let append = format!(
+        "console=ttyS0 root=/dev/root rootfstype=9p \
+         rootflags=trans=virtio,version=9p2000.L,msize=512000 ro init={} \
+         panic=-1 oops=panic softlockup_panic=1 hung_task_panic=1 \
+         printk.devkmsg=on",
+        init.display()
+    );
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args(["-accel", accel, "-cpu", "max", "-smp", "2", "-m", GUEST_MEM])
+        .args([
+            "-nodefaults",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+            "-no-reboot",
+        ])
+        .arg("-kernel")
+        .arg(k.bzimage())
+        .args(["-append", &append])
+        .args([
+            "-fsdev",
+            "local,id=root,path=/,security_model=none,readonly=on,multidevs=remap",
+        ])
+        .args(["-device", "virtio-9p-pci,fsdev=root,mount_tag=/dev/root"])
+        .arg("-fsdev")
+        .arg(format!(
+            "local,id=out,path={},security_model=none",
+            run_dir.display()
+        ))
+        .args(["-device", "virtio-9p-pci,fsdev=out,mount_tag=hotupout"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Prepares a clean run folder with the guest's `env.sh`.
+fn prepare_run_dir(ctx: &Ctx, name: &str, script: &Path) -> Result<PathBuf> {
+    let run_dir = ctx.out().join("runs").join(name);
+    if run_dir.exists() {
+        std::fs::remove_dir_all(&run_dir)
+            .with_context(|| format!("clearing {}", run_dir.display()))?;
+    }
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let env = format!(
+        "HOTUP_REPO='{}'\nHOTUP_MODULES='{}'\nHOTUP_SCRIPT='{}'\nHOTUP_RUN_NAME='{}'\n",
+        ctx.repo.display(),
+        ctx.module_dir().display(),
+        script.display(),
+        name
+    );
+    std::fs::write(run_dir.join("env.sh"), env)?;
+    Ok(run_dir)
+}
+
+fn spawn_console_reader(
+    child: &mut Child,
+    log: PathBuf,
+    stream: bool,
+) -> Result<std::thread::JoinHandle<Vec<String>>> {
+    let stdout = child.stdout.take().context("no QEMU stdout pipe")?;
+    let stderr = child.stderr.take().context("no QEMU stderr pipe")?;
+    // QEMU's own errors (bad option, KVM failure) go to stderr: keep them in the log too.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx2.send(format!("qemu: {l}"));
+        }
+    });
+    let mut file =
+        std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    Ok(std::thread::spawn(move || {
+        let mut tail = Vec::new();
+        for l in rx {
+            let l = l.trim_end_matches('\r').to_owned();
+            let _ = writeln!(file, "{l}");
+            if stream {
+                println!("{l}");
+            }
+            tail.push(l);
+            if tail.len() > TAIL_LINES {
+                tail.remove(0);
+            }
+        }
+        tail
+    }))
+}
+
+fn boot(
+    ctx: &Ctx,
+    k: &KernelBuild,
+    name: &str,
+    script: &Path,
+    timeout: Duration,
+    stream: bool,
+    accel: &str,
+) -> Result<RunResult> {
+    let run_dir = prepare_run_dir(ctx, name, script)?;
+    let started = Instant::now();
+    let mut cmd = qemu_command(ctx, k, &run_dir, accel);
+    let mut child = cmd
+        .spawn()
+        .context("starting qemu-system-x86_64 (run `cargo xtask setup` to install it)")?;
+    let reader = spawn_console_reader(&mut child, run_dir.join("console.log"), stream)?;
+    let status = child.wait_timeout(timeout).context("waiting for QEMU")?;
+    let timed_out = status.is_none();
+    if timed_out {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let console_tail = reader.join().unwrap_or_default();
+    let read = |f: &str| std::fs::read_to_string(run_dir.join(f)).ok();
+    let exit_status = read("exit-status").and_then(|s| s.trim().parse().ok());
+    // If the guest died before saving dmesg (panic, timeout), judge its console instead.
+    let dmesg = read("dmesg.txt")
+        .or_else(|| read("console.log"))
+        .unwrap_or_default();
+    Ok(RunResult {
+        outcome: GuestOutcome {
+            exit_status,
+            timed_out,
+            ktap: read("ktap.txt").unwrap_or_default(),
+            dmesg,
+        },
+        run_dir,
+        console_tail,
+        wall: started.elapsed(),
+    })
+}

@@ -1,0 +1,221 @@
+//! `cargo xtask test`: host tests, module build, then every guest scenario,
+//! each in a fresh guest, reported as KTAP and judged by
+//! `userspace_tests::judge` (exit status, subtests, clean dmesg).
+
+use crate::paths::Ctx;
+use crate::qemu::{self, RunOpts};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use userspace_tests::{discover, judge, Scenario, Verdict};
+
+/// The harness self-test: runs the WARN fixture through the same harness and
+/// passes only if the harness reports it `not ok` with the WARN line quoted.
+const SELFTEST: &str = "harness-catches-warn";
+
+#[derive(clap::Args)]
+pub struct TestArgs {
+    /// List the scenarios and exit.
+    #[arg(long)]
+    list: bool,
+    /// Run only these scenarios (repeatable); skips the host tests.
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<String>,
+    /// Skip the host tests (`cargo test --workspace`).
+    #[arg(long)]
+    no_host: bool,
+    /// Stream each guest's console while it runs.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Also write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct ScenarioResult {
+    name: String,
+    ok: bool,
+    reasons: Vec<String>,
+    wall_s: f64,
+    run_dir: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<Verdict>,
+}
+
+fn all_scenarios(ctx: &Ctx) -> Result<Vec<Scenario>> {
+    let mut s = discover(&ctx.repo.join("userspace-tests/scenarios"))?;
+    s.push(Scenario {
+        name: SELFTEST.to_owned(),
+        path: ctx.repo.join("userspace-tests/fixtures/warn-fixture.sh"),
+        description:
+            "the dmesg check can fail: a module that WARNs is reported not ok, WARN quoted"
+                .to_owned(),
+        timeout_s: 120,
+    });
+    Ok(s)
+}
+
+/// Runs the tests; returns whether everything passed.
+pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
+    let mut scenarios = all_scenarios(ctx)?;
+    if args.list {
+        for s in &scenarios {
+            println!("{:<24} {}", s.name, s.description);
+        }
+        return Ok(true);
+    }
+    if !args.scenarios.is_empty() {
+        for want in &args.scenarios {
+            if !scenarios.iter().any(|s| &s.name == want) {
+                let names: Vec<_> = scenarios.iter().map(|s| s.name.as_str()).collect();
+                anyhow::bail!("no scenario named '{want}'; known: {}", names.join(", "));
+            }
+        }
+        scenarios.retain(|s| args.scenarios.contains(&s.name));
+    }
+    let started = Instant::now();
+    let mut host_ok = true;
+    if args.scenarios.is_empty() && !args.no_host {
+        eprintln!("== host tests: cargo test --workspace");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(&ctx.repo)
+            .args(["test", "--workspace", "--quiet"])
+            .status()
+            .context("running cargo test --workspace")?;
+        host_ok = status.success();
+    }
+    let k = crate::kernel::ensure(ctx, false)?;
+    crate::modules::build_with(ctx, &k)?;
+
+    println!("KTAP version 1");
+    let with_host = args.scenarios.is_empty() && !args.no_host;
+    println!("1..{}", scenarios.len() + usize::from(with_host));
+    let mut n = 0;
+    let mut results = Vec::new();
+    if with_host {
+        n += 1;
+        report(
+            n,
+            "host-tests",
+            host_ok,
+            &["cargo test --workspace failed (see its output above)".to_owned()],
+        );
+        results.push(ScenarioResult {
+            name: "host-tests".into(),
+            ok: host_ok,
+            reasons: if host_ok {
+                vec![]
+            } else {
+                vec!["cargo test --workspace failed".into()]
+            },
+            wall_s: 0.0,
+            run_dir: ctx.repo.clone(),
+            verdict: None,
+        });
+    }
+    for s in &scenarios {
+        n += 1;
+        eprintln!("# running {} ({})", s.name, s.description);
+        let r = qemu::run(
+            ctx,
+            &k,
+            &RunOpts {
+                name: &s.name,
+                script: &s.path,
+                timeout: Duration::from_secs(s.timeout_s),
+                stream: args.verbose,
+            },
+        )?;
+        let verdict = judge(&r.outcome);
+        let (ok, reasons) = if s.name == SELFTEST {
+            selftest_verdict(&verdict)
+        } else {
+            (verdict.ok, verdict.reasons.clone())
+        };
+        for sub in &verdict.subtests.results {
+            println!(
+                "  {} {} {}",
+                if sub.ok { "ok" } else { "not ok" },
+                sub.number,
+                sub.description
+            );
+        }
+        if !ok && !r.console_tail.is_empty() && s.name != SELFTEST {
+            println!(
+                "# last console lines of {} ({}):",
+                s.name,
+                r.run_dir.join("console.log").display()
+            );
+            for l in r.console_tail.iter().rev().take(12).rev() {
+                println!("#   {l}");
+            }
+        }
+        report(n, &s.name, ok, &reasons);
+        println!(
+            "# {} took {:.1} s; files in {}",
+            s.name,
+            r.wall.as_secs_f64(),
+            r.run_dir.display()
+        );
+        results.push(ScenarioResult {
+            name: s.name.clone(),
+            ok,
+            reasons,
+            wall_s: r.wall.as_secs_f64(),
+            run_dir: r.run_dir,
+            verdict: Some(verdict),
+        });
+    }
+    let passed = results.iter().filter(|r| r.ok).count();
+    let failed = results.len() - passed;
+    println!("# total wall time {:.1} s", started.elapsed().as_secs_f64());
+    println!("{passed} passed, {failed} failed");
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&results)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(failed == 0)
+}
+
+fn report(n: usize, name: &str, ok: bool, reasons: &[String]) {
+    if ok {
+        println!("ok {n} {name}");
+    } else {
+        println!(
+            "not ok {n} {name} # {}",
+            reasons.first().map(String::as_str).unwrap_or("failed")
+        );
+        for r in reasons.iter().skip(1) {
+            println!("# {r}");
+        }
+    }
+}
+
+/// The self-test passes when the harness failed the WARN fixture for the
+/// right reason: its verdict is `not ok` and quotes the module's WARN line.
+fn selftest_verdict(v: &Verdict) -> (bool, Vec<String>) {
+    let quoted = v
+        .reasons
+        .iter()
+        .find(|r| r.starts_with("dmesg: WARNING:") && r.contains("hotup_warn_fixture"));
+    match (v.ok, quoted) {
+        (false, Some(q)) => {
+            println!("# harness reported the fixture not ok, as it must: {q}");
+            (true, vec![])
+        }
+        (true, _) => (
+            false,
+            vec!["harness reported the WARN fixture ok: the dmesg check is broken".into()],
+        ),
+        (false, None) => (
+            false,
+            vec![format!(
+                "harness failed the fixture without quoting its WARN line: {:?}",
+                v.reasons
+            )],
+        ),
+    }
+}
