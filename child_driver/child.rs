@@ -1,21 +1,580 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The child driver, shared by every version; `super::CHILD_VERSION` says which.
+//! The hotup child driver, shared by every version (`super::CHILD_VERSION`):
+//! an NVMe-style RAM-backed block device. The parent hands it one descriptor
+//! per request with the hardware queue it came from; the child moves the data
+//! at submission and completes asynchronously from a work item, after
+//! `latency_us` of simulated device latency, so I/O is genuinely in flight
+//! when an upgrade starts. The data lives in memory the parent preserves; the
+//! child keeps only a handle to it, which travels in the state blob.
+//!
+//! Versions differ in schema: v1 writes and reads device-state section v1;
+//! v2 keeps per-queue statistics and byte counters (section v2 plus the
+//! optional queue-stats section), migrates v1 on adopt and writes v1 when the
+//! parent asks for a downgrade.
 
-use kernel::prelude::*;
+use super::state_abi::{
+    make_name, read_state, write_state, BlobError, BlobReader, ChildOps, ChildRegistration, ChildStats, CVoid, DeviceStateV2, IoDesc, IoOp, IoSegment,
+    MemHandle, ParentServices, QueueStats, ABI_MAJOR, ABI_MINOR, CAP_DISCARD, CAP_EXPORT_OLDER_SCHEMA, CAP_FLUSH,
+    CAP_WRITE_ZEROES, MAX_QUEUES,
+};
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::{
+    new_condvar, new_spinlock, new_work,
+    prelude::*,
+    sync::{Arc, CondVar, SpinLock},
+    time::{delay::fsleep, Delta, Instant, Monotonic},
+    workqueue::{self, impl_has_work, Work, WorkItem},
+};
 
-/// The loaded child.
-pub(crate) struct Child;
+/// The newest device-state schema this version reads and writes.
+const SCHEMA: u32 = if super::CHILD_VERSION >= 2 { 2 } else { 1 };
+/// Whether this version keeps per-queue statistics (the v2 feature).
+const KEEPS_QUEUE_STATS: bool = super::CHILD_VERSION >= 2;
+
+/// Defines the child's `module!` for one version (the crate roots call it
+/// with their module name, so both versions share one definition).
+#[macro_export]
+macro_rules! hotup_child_module {
+    ($name:literal, $desc:literal) => {
+        ::kernel::prelude::module! {
+            type: child::Child,
+            name: $name,
+            authors: ["hotup developers"],
+            description: $desc,
+            license: "GPL",
+            params: {
+                latency_us: u32 {
+                    default: 100,
+                    description: "Simulated device latency per I/O, in microseconds",
+                },
+                corrupt_export: u32 {
+                    default: 0,
+                    description: "Fault injection (tests): 1 makes export write a corrupted blob",
+                },
+                abi_major_override: u32 {
+                    default: 0,
+                    description: "Fault injection (tests): register claiming this ABI major (0: the real one)",
+                },
+            },
+        }
+    };
+}
+
+extern "C" {
+    fn hotup_register_child(reg: *const ChildRegistration, services: *mut *const ParentServices) -> i32;
+    fn hotup_unregister_child(reg: *const ChildRegistration) -> i32;
+}
+
+/// The preserved region holding the disk's bytes (owned by the parent).
+#[derive(Clone, Copy)]
+struct Region {
+    handle: MemHandle,
+    base: *mut u8,
+    len: u64,
+}
+
+impl Region {
+    /// Copies between the region at `off` and the request's segments.
+    fn transfer(&self, off: u64, segs: &[IoSegment], write: bool) -> Result {
+        let mut pos = off;
+        for s in segs {
+            let n = u64::from(s.len);
+            let end = pos.checked_add(n).filter(|e| *e <= self.len).ok_or(EIO)?;
+            if s.addr.is_null() {
+                return Err(EIO);
+            }
+            // SAFETY: `pos..end` is inside the region (checked above), which
+            // the parent keeps mapped while any child holds its handle; the
+            // segment points at `s.len` bytes of a request's data page,
+            // valid until the request completes (ABI contract). Concurrent
+            // requests to overlapping ranges are the submitter's business,
+            // as on any block device.
+            unsafe {
+                let at = self.base.add(pos as usize);
+                if write {
+                    core::ptr::copy_nonoverlapping(s.addr.cast_const(), at, s.len as usize);
+                } else {
+                    core::ptr::copy_nonoverlapping(at.cast_const(), s.addr, s.len as usize);
+                }
+            }
+            pos = end;
+        }
+        Ok(())
+    }
+
+    /// Zeroes `len` bytes at `off` (discard and write-zeroes read back zeroes).
+    fn zero(&self, off: u64, len: u64) -> Result {
+        off.checked_add(len).filter(|e| *e <= self.len).ok_or(EIO)?;
+        // SAFETY: the range is inside the region, checked above.
+        unsafe { core::ptr::write_bytes(self.base.add(off as usize), 0, len as usize) };
+        Ok(())
+    }
+}
+
+/// A completion waiting for its simulated latency to pass.
+struct Pending {
+    cookie: u64,
+    status: i32,
+    due: Instant<Monotonic>,
+}
+
+struct State {
+    accepting: bool,
+    inflight: u32,
+    pending: KVVec<Pending>,
+    region: Option<Region>,
+    dev: DeviceStateV2,
+    queues: QueueStats,
+    stats: ChildStats,
+}
+
+/// One loaded child.
+#[pin_data]
+struct Dev {
+    #[pin]
+    state: SpinLock<State>,
+    #[pin]
+    idle: CondVar,
+    #[pin]
+    work: Work<Dev>,
+    /// Written by the parent during registration.
+    services: AtomicPtr<ParentServices>,
+    latency: Delta,
+    corrupt_export: bool,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Dev { self.work }
+}
+
+impl WorkItem for Dev {
+    type Pointer = Arc<Dev>;
+
+    fn run(this: Arc<Dev>) {
+        this.complete_due();
+    }
+}
+
+// SAFETY: `Region` holds a pointer into parent-owned memory that stays valid
+// for the child's lifetime and is only accessed through `transfer`/`zero`.
+unsafe impl Send for Region {}
+
+impl Dev {
+    fn services(&self) -> Option<&ParentServices> {
+        let p = self.services.load(Ordering::Acquire);
+        // SAFETY: the parent stores a pointer to its services table, which
+        // lives as long as the parent module, which outlives this child.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// Completes every pending I/O whose latency has passed, sleeping until
+    /// the next one is due. Runs in the work item (process context).
+    fn complete_due(&self) {
+        let Some(complete) = self.services().and_then(|s| s.complete) else {
+            return;
+        };
+        loop {
+            let mut g = self.state.lock();
+            let Some(first) = g.pending.first() else {
+                return;
+            };
+            let wait = first.due - Instant::<Monotonic>::now();
+            if wait.as_nanos() > 0 {
+                drop(g);
+                fsleep(wait);
+                continue;
+            }
+            let Ok(p) = g.pending.remove(0) else {
+                return;
+            };
+            drop(g);
+            // SAFETY: `complete` is the parent's service; the cookie is the
+            // one it gave us for this request, completed exactly once.
+            unsafe { complete(p.cookie, p.status) };
+            let mut g = self.state.lock();
+            g.inflight = g.inflight.saturating_sub(1);
+            g.stats.completed += 1;
+            g.stats.inflight = u64::from(g.inflight);
+            let idle = g.inflight == 0;
+            drop(g);
+            if idle {
+                self.idle.notify_all();
+            }
+        }
+    }
+
+    fn submit(self: &Arc<Self>, io: &IoDesc) -> i32 {
+        let Some(op) = IoOp::from_raw(io.opcode) else {
+            return EINVAL.to_errno();
+        };
+        let segs: &[IoSegment] = if io.nr_segs == 0 || io.segs.is_null() {
+            &[]
+        } else {
+            // SAFETY: the ABI guarantees `segs` points to `nr_segs` segments
+            // valid for the duration of `submit`.
+            unsafe { core::slice::from_raw_parts(io.segs, io.nr_segs as usize) }
+        };
+        let mut g = self.state.lock();
+        if !g.accepting {
+            return EBUSY.to_errno();
+        }
+        let Some(region) = g.region else {
+            return ENXIO.to_errno();
+        };
+        g.inflight += 1;
+        g.stats.submitted += 1;
+        g.stats.inflight = u64::from(g.inflight);
+        let q = io.queue as usize;
+        if KEEPS_QUEUE_STATS {
+            let inflight = u64::from(g.inflight);
+            if let Some(qs) = g.queues.as_mut_slice().get_mut(q) {
+                qs.submitted += 1;
+                qs.max_inflight = qs.max_inflight.max(inflight);
+            }
+        }
+        drop(g);
+        let seg_bytes: u64 = segs.iter().map(|s| u64::from(s.len)).sum();
+        let res = match op {
+            IoOp::Read | IoOp::Write if seg_bytes != io.len => Err(EIO),
+            IoOp::Read => region.transfer(io.offset, segs, false),
+            IoOp::Write => region.transfer(io.offset, segs, true),
+            IoOp::Flush => Ok(()),
+            IoOp::Discard | IoOp::WriteZeroes => region.zero(io.offset, io.len),
+        };
+        let status = res.map_or_else(|e| e.to_errno(), |()| 0);
+        let mut g = self.state.lock();
+        let d = &mut g.dev;
+        match op {
+            IoOp::Read => {
+                d.reads += 1;
+                d.bytes_read += io.len;
+            }
+            IoOp::Write => {
+                d.writes += 1;
+                d.bytes_written += io.len;
+            }
+            IoOp::Flush => d.flushes += 1,
+            IoOp::Discard => d.discards += 1,
+            IoOp::WriteZeroes => d.write_zeroes += 1,
+        }
+        if status != 0 {
+            g.stats.errors += 1;
+        }
+        if KEEPS_QUEUE_STATS {
+            if let Some(qs) = g.queues.as_mut_slice().get_mut(q) {
+                qs.completed += 1;
+            }
+        }
+        let due = Instant::<Monotonic>::now() + self.latency;
+        if let Err(e) = g.pending.push_within_capacity(Pending { cookie: io.cookie, status, due }) {
+            // Cannot happen: capacity covers every tag. Refuse rather than lose it.
+            let _ = e;
+            g.inflight = g.inflight.saturating_sub(1);
+            return ENOSPC.to_errno();
+        }
+        drop(g);
+        // Already queued is fine: the running worker drains everything.
+        let _ = workqueue::system().enqueue(self.clone());
+        0
+    }
+
+    /// Stops taking I/O and waits until everything submitted has completed.
+    fn quiesce(&self) -> i32 {
+        let mut g = self.state.lock();
+        g.accepting = false;
+        while g.inflight > 0 {
+            self.idle.wait(&mut g);
+        }
+        drop(g);
+        flush_work(&self.work);
+        0
+    }
+
+    fn export(&self, buf: &mut [u8], schema: u32) -> Result<usize, i32> {
+        let g = self.state.lock();
+        let Some(region) = g.region else {
+            return Err(ENXIO.to_errno());
+        };
+        let mut dev = g.dev;
+        dev.data_handle = region.handle;
+        dev.data_len = region.len;
+        let queues = g.queues;
+        drop(g);
+        // This version cannot write a schema newer than its own.
+        let schema = if schema == 0 || schema > SCHEMA { SCHEMA } else { schema };
+        let qs = KEEPS_QUEUE_STATS.then_some(&queues);
+        let len = write_state(buf, super::CHILD_VERSION, &dev, qs, schema).map_err(|e| {
+            pr_err!("export failed: {}\n", e.as_str());
+            e.errno()
+        })?;
+        if self.corrupt_export {
+            if let Some(b) = buf.get_mut(len / 2) {
+                *b ^= 0x5a;
+            }
+            pr_warn!("export: corrupting the blob on purpose (corrupt_export=1)\n");
+        }
+        pr_info!("export version={} schema={} blob_bytes={} handle={:#x}\n", super::CHILD_VERSION, schema, len, region.handle.0);
+        Ok(len)
+    }
+
+    fn adopt(&self, blob: Option<&[u8]>) -> Result<(), i32> {
+        let svc = self.services().ok_or(ENODEV.to_errno())?;
+        let (dev, queues, found_schema, from_version) = match blob {
+            None => {
+                let mut dev = DeviceStateV2::default();
+                dev.capacity_bytes = svc.capacity_bytes;
+                dev.block_size = svc.block_size;
+                dev.nr_queues = svc.nr_queues;
+                let alloc = svc.mem_alloc.ok_or(EINVAL.to_errno())?;
+                let mut h = 0u64;
+                // SAFETY: the parent's allocator; `h` is a valid out pointer.
+                let rc = unsafe { alloc(svc.capacity_bytes, &mut h) };
+                if rc != 0 {
+                    pr_err!("adopt: cannot allocate {} bytes of preserved memory: {}\n", svc.capacity_bytes, rc);
+                    return Err(rc);
+                }
+                dev.data_handle = MemHandle(h);
+                dev.data_len = svc.capacity_bytes;
+                (dev, QueueStats::default(), 0u16, 0u32)
+            }
+            Some(blob) => {
+                let refuse = |e: BlobError| {
+                    pr_err!("adopt refused: {} (this is v{}, reading schema <= {})\n", e.as_str(), super::CHILD_VERSION, SCHEMA);
+                    e.errno()
+                };
+                let (dev, queues, found) = read_state(blob, SCHEMA).map_err(refuse)?;
+                let producer = BlobReader::parse(blob).map_err(refuse)?.producer_child_version();
+                if dev.capacity_bytes != svc.capacity_bytes || dev.block_size != svc.block_size {
+                    pr_err!(
+                        "adopt refused: blob geometry {} bytes/{} does not match the parent's {} bytes/{}\n",
+                        dev.capacity_bytes, dev.block_size, svc.capacity_bytes, svc.block_size
+                    );
+                    return Err(EINVAL.to_errno());
+                }
+                (dev, queues.unwrap_or_default(), found, producer)
+            }
+        };
+        let map = svc.mem_map.ok_or(EINVAL.to_errno())?;
+        let (mut base, mut len) = (core::ptr::null_mut(), 0u64);
+        // SAFETY: the parent's lookup; both out pointers are valid. The
+        // parent checks the handle, so a forged handle is refused, not used.
+        let rc = unsafe { map(dev.data_handle.0, &mut base, &mut len) };
+        if rc != 0 || base.is_null() || len < dev.capacity_bytes {
+            pr_err!("adopt refused: preserved memory handle {:#x} is not valid ({})\n", dev.data_handle.0, rc);
+            return Err(if rc != 0 { rc } else { EINVAL.to_errno() });
+        }
+        let mut dev = dev;
+        if blob.is_some() {
+            dev.adopt_count = dev.adopt_count.saturating_add(1);
+        }
+        let mut g = self.state.lock();
+        g.region = Some(Region { handle: dev.data_handle, base, len });
+        g.dev = dev;
+        // Queue statistics travel only between versions that keep them.
+        g.queues = if KEEPS_QUEUE_STATS && queues.len() == svc.nr_queues as usize {
+            queues
+        } else {
+            QueueStats::zeroed((svc.nr_queues as usize).min(MAX_QUEUES)).unwrap_or_default()
+        };
+        g.accepting = true;
+        drop(g);
+        match blob {
+            None => pr_info!("adopt version={} fresh capacity_bytes={}\n", super::CHILD_VERSION, dev.capacity_bytes),
+            Some(b) => pr_info!(
+                "adopt version={} from_version={} schema={} migrated={} blob_bytes={} reads={} writes={} adopt_count={}\n",
+                super::CHILD_VERSION,
+                from_version,
+                found_schema,
+                if u32::from(found_schema) < SCHEMA { "yes" } else { "no" },
+                b.len(),
+                dev.reads,
+                dev.writes,
+                dev.adopt_count
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// Waits until `work` is neither queued nor running.
+fn flush_work<T: ?Sized, const ID: u64>(work: &Work<T, ID>) {
+    // SAFETY: `Work::raw_get` turns a pointer to an initialised `Work` into
+    // its `work_struct`; flushing an idle or queued work item is allowed.
+    unsafe { kernel::bindings::flush_work(Work::raw_get(work)) };
+}
+
+/// Recovers the device from the context pointer the parent hands back.
+///
+/// # Safety
+///
+/// `ctx` must be the context this child registered (`Arc::as_ptr` of a
+/// `Dev` kept alive by `Child` until after unregistration).
+unsafe fn dev_from(ctx: *mut CVoid) -> &'static Arc<Dev> {
+    // SAFETY: per the function's contract, `ctx` points at the `Arc<Dev>`
+    // stored in the `Child`'s box, which lives until the module exits,
+    // after unregistration, after which the parent never calls us.
+    unsafe { &*ctx.cast::<Arc<Dev>>() }
+}
+
+unsafe extern "C" fn op_submit(ctx: *mut CVoid, io: *const IoDesc) -> i32 {
+    if io.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: the parent passes back our registered context and a valid
+    // descriptor for the duration of the call.
+    unsafe { dev_from(ctx).submit(&*io) }
+}
+
+unsafe extern "C" fn op_quiesce(ctx: *mut CVoid) -> i32 {
+    // SAFETY: our registered context.
+    unsafe { dev_from(ctx) }.quiesce()
+}
+
+unsafe extern "C" fn op_export(ctx: *mut CVoid, buf: *mut u8, cap: usize, schema: u32, out_len: *mut usize) -> i32 {
+    if buf.is_null() || out_len.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: the parent passes a writable buffer of `cap` bytes.
+    let buf = unsafe { core::slice::from_raw_parts_mut(buf, cap) };
+    // SAFETY: our registered context.
+    match unsafe { dev_from(ctx) }.export(buf, schema) {
+        Ok(n) => {
+            // SAFETY: checked non-null above.
+            unsafe { *out_len = n };
+            0
+        }
+        Err(e) => e,
+    }
+}
+
+unsafe extern "C" fn op_adopt(ctx: *mut CVoid, blob: *const u8, len: usize) -> i32 {
+    let blob = if blob.is_null() || len == 0 {
+        None
+    } else {
+        // SAFETY: the parent passes `len` readable bytes for the call.
+        Some(unsafe { core::slice::from_raw_parts(blob, len) })
+    };
+    // SAFETY: our registered context.
+    match unsafe { dev_from(ctx) }.adopt(blob) {
+        Ok(()) => 0,
+        Err(e) => e,
+    }
+}
+
+unsafe extern "C" fn op_finish(_ctx: *mut CVoid) {}
+
+unsafe extern "C" fn op_abort(ctx: *mut CVoid) {
+    // SAFETY: our registered context.
+    unsafe { dev_from(ctx) }.state.lock().accepting = true;
+}
+
+unsafe extern "C" fn op_stats(ctx: *mut CVoid, out: *mut ChildStats) -> i32 {
+    if out.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: our registered context; `out` is writable per the ABI.
+    unsafe { *out = dev_from(ctx).state.lock().stats };
+    0
+}
+
+static OPS: ChildOps = ChildOps {
+    size: core::mem::size_of::<ChildOps>() as u32,
+    reserved: 0,
+    submit: Some(op_submit),
+    quiesce: Some(op_quiesce),
+    export_state: Some(op_export),
+    adopt: Some(op_adopt),
+    finish: Some(op_finish),
+    abort: Some(op_abort),
+    stats: Some(op_stats),
+};
+
+/// The registration record handed to the parent, at a stable address.
+struct Registration(KBox<ChildRegistration>);
+
+// SAFETY: the record is written once in `init` and only read afterwards; its
+// pointers name the static `OPS` table and the `Arc<Dev>` box owned by the
+// same `Child`, both of which are safe to use from any thread.
+unsafe impl Send for Registration {}
+// SAFETY: see `Send`; shared access is read-only.
+unsafe impl Sync for Registration {}
+
+/// The loaded child module.
+pub(crate) struct Child {
+    /// Boxed so the registration's `ctx` (a pointer to this `Arc`) is stable.
+    dev: KBox<Arc<Dev>>,
+    reg: Registration,
+}
 
 impl kernel::Module for Child {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        pr_info!("load version={}\n", super::CHILD_VERSION);
-        Ok(Child)
+        let latency_us = *crate::module_parameters::latency_us.value();
+        let corrupt = *crate::module_parameters::corrupt_export.value() != 0;
+        let abi_major = match *crate::module_parameters::abi_major_override.value() {
+            0 => ABI_MAJOR,
+            n => u16::try_from(n).map_err(|_| EINVAL)?,
+        };
+        // Every tag of every queue may be pending at once.
+        let cap = MAX_QUEUES * 1024;
+        let state = State {
+            accepting: false,
+            inflight: 0,
+            pending: KVVec::with_capacity(cap, GFP_KERNEL)?,
+            region: None,
+            dev: DeviceStateV2::default(),
+            queues: QueueStats::default(),
+            stats: ChildStats::default(),
+        };
+        let dev = Arc::pin_init(
+            pin_init!(Dev {
+                state <- new_spinlock!(state, "hotup_child_state"),
+                idle <- new_condvar!("hotup_child_idle"),
+                work <- new_work!("hotup_child_complete"),
+                services: AtomicPtr::new(core::ptr::null_mut()),
+                latency: Delta::from_micros(i64::from(latency_us)),
+                corrupt_export: corrupt,
+            }),
+            GFP_KERNEL,
+        )?;
+        let dev = KBox::new(dev, GFP_KERNEL)?;
+        let reg = Registration(KBox::new(
+            ChildRegistration {
+                size: core::mem::size_of::<ChildRegistration>() as u32,
+                abi_major,
+                abi_minor: ABI_MINOR,
+                name: make_name(super::MODULE_NAME),
+                child_version: super::CHILD_VERSION,
+                schema_version: SCHEMA,
+                capabilities: CAP_FLUSH | CAP_DISCARD | CAP_WRITE_ZEROES | if SCHEMA > 1 { CAP_EXPORT_OLDER_SCHEMA } else { 0 },
+                ops: &OPS,
+                ctx: core::ptr::from_ref::<Arc<Dev>>(&dev).cast_mut().cast(),
+            },
+            GFP_KERNEL,
+        )?);
+        pr_info!("load version={} schema={} latency_us={} abi={}.{}\n", super::CHILD_VERSION, SCHEMA, latency_us, abi_major, ABI_MINOR);
+        let services = dev.services.as_ptr().cast::<*const ParentServices>();
+        // SAFETY: `reg` and `OPS` stay valid until `hotup_unregister_child`
+        // in `drop` (the box is not moved out of `Child`), and `services`
+        // points at an `AtomicPtr` with the layout of a pointer.
+        let rc = unsafe { hotup_register_child(&*reg.0, services) };
+        if rc != 0 {
+            pr_err!("the parent refused this child ({}); see the hotup: line above\n", rc);
+            flush_work(&dev.work);
+            return Err(Error::from_errno(rc));
+        }
+        Ok(Child { dev, reg })
     }
 }
 
 impl Drop for Child {
     fn drop(&mut self) {
+        // SAFETY: `reg` is the registration the parent accepted in `init`.
+        let rc = unsafe { hotup_unregister_child(&*self.reg.0) };
+        if rc != 0 {
+            pr_err!("unregister failed: {}\n", rc);
+        }
+        flush_work(&self.dev.work);
         pr_info!("unload version={}\n", super::CHILD_VERSION);
     }
 }

@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! hotup child driver, version 1 (crate root; the driver is `child.rs`).
-
-use kernel::prelude::*;
-
-module! {
-    type: child::Child,
-    name: "hotup_child_v1",
-    authors: ["hotup developers"],
-    description: "hotup child driver v1: NVMe-style RAM-backed block driver",
-    license: "GPL",
-}
+//! hotup child driver, version 1: the crate root. The driver is `child.rs`,
+//! shared by every version; this file only names the module and its version.
 
 /// This build's child version.
 const CHILD_VERSION: u32 = 1;
+/// This module's name, as registered with the parent.
+const MODULE_NAME: &str = "hotup_child_v1";
 
+#[allow(unused_attributes, unused_imports, dead_code, unreachable_pub, missing_docs)]
+#[path = "../state_abi/src/lib.rs"]
+mod state_abi;
+
+#[macro_use]
 #[path = "child.rs"]
 mod child;
+
+hotup_child_module!("hotup_child_v1", "hotup child driver v1: NVMe-style RAM-backed block driver");

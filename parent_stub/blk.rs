@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The parent's one raw layer over the block layer.
+//!
+//! `kernel::block::mq` in 7.2 can end a request only with success and gives
+//! no access to its data or to queue limits (discard, write zeroes, flush).
+//! Everything the parent needs beyond that is here, wrapped once:
+//! [`Disk`] (a gendisk with the limits hotup needs) and [`RawRequest`] (a
+//! started request the parent owns until it ends it with a status).
+
+use super::state_abi::{IoDesc, IoOp, IoSegment};
+use core::ptr::NonNull;
+use kernel::{
+    bindings,
+    block::mq::{Operations, Request, TagSet},
+    error::{from_err_ptr, to_result},
+    prelude::*,
+    sync::{aref::ARef, Arc},
+    types::ForeignOwnable,
+};
+
+/// Most segments one request may carry (the queue limit says so to the block
+/// layer, and the descriptor's segment array on the stack is this long).
+pub(crate) const MAX_SEGS: usize = 64;
+/// Largest request, in 512-byte sectors (256 KiB).
+const MAX_HW_SECTORS: u32 = 512;
+/// `BLK_FEAT_WRITE_CACHE` and `BLK_FEAT_FUA` (blkdev.h; bindgen cannot see
+/// these `__force` casts): the device has a volatile cache, so it gets
+/// REQ_OP_FLUSH, and honours FUA.
+const BLK_FEAT_WRITE_CACHE: bindings::blk_features_t = 1 << 0;
+const BLK_FEAT_FUA: bindings::blk_features_t = 1 << 1;
+
+/// Geometry of the parent's disk.
+#[derive(Clone, Copy)]
+pub(crate) struct Geometry {
+    pub(crate) capacity_bytes: u64,
+    pub(crate) block_size: u32,
+    pub(crate) nr_queues: u32,
+    pub(crate) queue_depth: u32,
+}
+
+/// A registered gendisk on a tag set; removed from the system when dropped.
+pub(crate) struct Disk<T: Operations> {
+    gendisk: NonNull<bindings::gendisk>,
+    _tagset: Arc<TagSet<T>>,
+}
+
+// SAFETY: `Disk` owns a pointer to a `struct gendisk`, which the block layer
+// lets any thread use and delete; `T::QueueData` is dropped from `drop`, on
+// whatever thread that is, which `Send` queue data allows.
+unsafe impl<T: Operations> Send for Disk<T> where T::QueueData: Send {}
+// SAFETY: `Disk` has no `&self` methods that touch the gendisk.
+unsafe impl<T: Operations> Sync for Disk<T> where T::QueueData: Send {}
+
+impl<T: Operations> Disk<T> {
+    /// Allocates the disk on `tagset` with `geo` and hotup's limits and adds
+    /// it to the system as `name`.
+    pub(crate) fn new(name: &CStr, geo: &Geometry, tagset: Arc<TagSet<T>>, queue_data: T::QueueData) -> Result<Self> {
+        // SAFETY: `queue_limits` is a plain C struct for which all zeroes is
+        // the documented "use defaults" value.
+        let mut lim: bindings::queue_limits = unsafe { core::mem::zeroed() };
+        lim.logical_block_size = geo.block_size;
+        lim.physical_block_size = geo.block_size;
+        lim.max_hw_sectors = MAX_HW_SECTORS;
+        lim.max_segments = MAX_SEGS as u16;
+        lim.max_hw_discard_sectors = u32::MAX >> 9;
+        lim.max_write_zeroes_sectors = u32::MAX >> 9;
+        lim.discard_granularity = geo.block_size;
+        lim.features = BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA;
+        let data = queue_data.into_foreign();
+        // `TagSet` is `#[repr(transparent)]` over `Opaque<blk_mq_tag_set>`,
+        // so a pointer to it is a pointer to the C tag set.
+        let set = core::ptr::from_ref::<TagSet<T>>(&tagset).cast::<bindings::blk_mq_tag_set>().cast_mut();
+        // SAFETY: `set` points to an initialised tag set kept alive by
+        // `tagset` (stored in `Self`), `lim` is valid for the call, `data`
+        // comes from `into_foreign` as the mq operations expect, and the lock
+        // class is static.
+        let gendisk = from_err_ptr(unsafe {
+            bindings::__blk_mq_alloc_disk(set, &mut lim, data.cast(), kernel::static_lock_class!().as_ptr())
+        });
+        let gendisk = match gendisk {
+            Ok(g) => g,
+            Err(e) => {
+                // SAFETY: `data` came from `into_foreign` and was not consumed.
+                drop(unsafe { T::QueueData::from_foreign(data) });
+                return Err(e);
+            }
+        };
+        // SAFETY: `__blk_mq_alloc_disk` returned a valid gendisk.
+        let g = unsafe { &mut *gendisk };
+        g.fops = &FOPS;
+        // No partition scan: with no child attached the scan's read would
+        // park, and `device_add_disk` (so `insmod`) would wait for it.
+        g.flags |= bindings::GENHD_FL_NO_PART as i32;
+        let name = name.to_bytes_with_nul();
+        if name.len() > g.disk_name.len() {
+            // SAFETY: the disk was never added; `put_disk` frees it, and the
+            // queue data (from `into_foreign`) is ours to drop.
+            unsafe {
+                bindings::put_disk(gendisk);
+                drop(T::QueueData::from_foreign(data));
+            }
+            return Err(EINVAL);
+        }
+        for (d, s) in g.disk_name.iter_mut().zip(name) {
+            *d = *s as kernel::ffi::c_char;
+        }
+        // SAFETY: `gendisk` is valid; capacity is in 512-byte sectors.
+        unsafe { bindings::set_capacity(gendisk, geo.capacity_bytes >> 9) };
+        // SAFETY: `gendisk` is fully set up and not yet added.
+        if let Err(e) = to_result(unsafe { bindings::device_add_disk(core::ptr::null_mut(), gendisk, core::ptr::null_mut()) }) {
+            // SAFETY: adding failed, so we still own the disk and its queue data.
+            unsafe {
+                bindings::put_disk(gendisk);
+                drop(T::QueueData::from_foreign(data));
+            }
+            return Err(e);
+        }
+        Ok(Self {
+            // SAFETY: `from_err_ptr` succeeded, so `gendisk` is not null.
+            gendisk: unsafe { NonNull::new_unchecked(gendisk) },
+            _tagset: tagset,
+        })
+    }
+}
+
+impl<T: Operations> Drop for Disk<T> {
+    fn drop(&mut self) {
+        let g = self.gendisk.as_ptr();
+        // SAFETY: the disk was added in `new`; `del_gendisk` waits for all
+        // requests to end (the parent ends every parked or in-flight request
+        // before dropping the disk), then the queue data set from
+        // `into_foreign` in `new` is ours to reclaim, and `put_disk` drops
+        // our reference.
+        unsafe {
+            let data = (*(*g).queue).queuedata;
+            bindings::del_gendisk(g);
+            drop(T::QueueData::from_foreign(data.cast()));
+            bindings::put_disk(g);
+        }
+    }
+}
+
+/// The disk's (empty) operations; a `const` so `&FOPS` is promoted to a
+/// `'static` the way `GenDiskBuilder` does it.
+const FOPS: bindings::block_device_operations = bindings::block_device_operations {
+    submit_bio: None,
+    open: None,
+    release: None,
+    ioctl: None,
+    compat_ioctl: None,
+    check_events: None,
+    unlock_native_capacity: None,
+    getgeo: None,
+    set_read_only: None,
+    swap_slot_free_notify: None,
+    report_zones: None,
+    devnode: None,
+    alternative_gpt_sector: None,
+    get_unique_id: None,
+    owner: core::ptr::null_mut(),
+    pr_ops: core::ptr::null_mut(),
+    free_disk: None,
+    poll_bio: None,
+};
+
+/// A started request that the parent owns until it calls [`RawRequest::end`].
+///
+/// # Invariants
+///
+/// `rq` points to a started blk-mq request that nobody else will end; the
+/// Rust `ARef` it came from was consumed without touching the refcount, which
+/// the mq abstraction resets on the request's next dispatch.
+pub(crate) struct RawRequest {
+    rq: NonNull<bindings::request>,
+}
+
+// SAFETY: a started request may be ended from any thread, and the parent
+// hands it between threads only under its lock.
+unsafe impl Send for RawRequest {}
+
+impl RawRequest {
+    /// Takes ownership of a request handed to `queue_rq`.
+    pub(crate) fn take<T: Operations>(rq: ARef<Request<T>>) -> Self {
+        // `Request<T>` is `#[repr(transparent)]` over `Opaque<request>`.
+        let rq = ARef::into_raw(rq).cast::<bindings::request>();
+        Self { rq }
+    }
+
+    fn raw(&self) -> &bindings::request {
+        // SAFETY: by the type invariant `rq` is a live request we own.
+        unsafe { self.rq.as_ref() }
+    }
+
+    /// Index of this request's slot among `nr_queues * depth` slots.
+    pub(crate) fn slot(&self, depth: u32) -> Option<(usize, u32)> {
+        let r = self.raw();
+        // SAFETY: a started request's hardware context is valid.
+        let queue = unsafe { (*r.mq_hctx).queue_num };
+        let tag = u32::try_from(r.tag).ok().filter(|t| *t < depth)?;
+        Some((usize::try_from(u64::from(queue) * u64::from(depth) + u64::from(tag)).ok()?, queue))
+    }
+
+    /// The I/O descriptor for this request. `segs` receives its data
+    /// segments; fails with EIO on an unknown opcode or too many segments.
+    pub(crate) fn descriptor(&self, segs: &mut [IoSegment; MAX_SEGS], cookie: u64, queue: u32) -> Result<IoDesc> {
+        let r = self.raw();
+        let op = match r.cmd_flags & ((1 << bindings::REQ_OP_BITS) - 1) {
+            bindings::req_op_REQ_OP_READ => IoOp::Read,
+            bindings::req_op_REQ_OP_WRITE => IoOp::Write,
+            bindings::req_op_REQ_OP_FLUSH => IoOp::Flush,
+            bindings::req_op_REQ_OP_DISCARD => IoOp::Discard,
+            bindings::req_op_REQ_OP_WRITE_ZEROES => IoOp::WriteZeroes,
+            _ => return Err(EIO),
+        };
+        let mut nr = 0usize;
+        if matches!(op, IoOp::Read | IoOp::Write) {
+            let mut bio = r.bio;
+            while !bio.is_null() {
+                // SAFETY: the bios of a started request stay valid until it ends.
+                let b = unsafe { &*bio };
+                let mut iter = b.bi_iter;
+                while iter.bi_size > 0 {
+                    // SAFETY: `bi_idx` indexes the bio's vector while `bi_size > 0`.
+                    let bv = unsafe { &*b.bi_io_vec.add(iter.bi_idx as usize) };
+                    let len = (bv.bv_len - iter.bi_bvec_done).min(iter.bi_size);
+                    // SAFETY: x86_64 has no highmem: `kmap_local_page` is
+                    // `page_address`, and a bvec's pages are physically
+                    // contiguous, so the direct map covers the whole bvec.
+                    let base = unsafe { bindings::kmap_local_page(bv.bv_page) }.cast::<u8>();
+                    // SAFETY: offset + done < bv_len stays inside the bvec.
+                    let addr = unsafe { base.add((bv.bv_offset + iter.bi_bvec_done) as usize) };
+                    let seg = segs.get_mut(nr).ok_or(EIO)?;
+                    *seg = IoSegment { addr, len, reserved: 0 };
+                    nr += 1;
+                    iter.bi_size -= len;
+                    iter.bi_bvec_done += len;
+                    if iter.bi_bvec_done == bv.bv_len {
+                        iter.bi_idx += 1;
+                        iter.bi_bvec_done = 0;
+                    }
+                }
+                bio = b.bi_next;
+            }
+        }
+        Ok(IoDesc {
+            opcode: op.as_raw(),
+            flags: 0,
+            offset: r.__sector << 9,
+            len: u64::from(r.__data_len),
+            segs: segs.as_ptr(),
+            nr_segs: nr as u32,
+            queue,
+            cookie,
+        })
+    }
+
+    /// Ends the request: `status` 0 is success, a negative errno an error.
+    pub(crate) fn end(self, status: i32) {
+        let sts = if status == 0 {
+            bindings::BLK_STS_OK as bindings::blk_status_t
+        } else {
+            // SAFETY: a pure mapping function.
+            unsafe { bindings::errno_to_blk_status(status) }
+        };
+        // SAFETY: by the type invariant we own this started request, and
+        // `self` is consumed so it is ended exactly once.
+        unsafe { bindings::blk_mq_end_request(self.rq.as_ptr(), sts) };
+    }
+}
+
+/// Whether the calling task has CAP_SYS_ADMIN.
+pub(crate) fn capable_sys_admin() -> bool {
+    // SAFETY: `capable` only reads the current task's credentials.
+    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) }
+}
+
+/// Runs `work` now if its timer is pending and waits until it has finished,
+/// so no instance of it is queued or running afterwards.
+pub(crate) fn flush_delayed<T: ?Sized, const ID: u64>(work: &kernel::workqueue::DelayedWork<T, ID>) {
+    // `DelayedWork` is `#[repr(transparent)]` over `Opaque<delayed_work>`.
+    let dw = core::ptr::from_ref(work).cast::<bindings::delayed_work>().cast_mut();
+    // SAFETY: `dw` points to an initialised delayed work that outlives the
+    // call; flushing is allowed whether or not it is queued.
+    unsafe { bindings::flush_delayed_work(dw) };
+}

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/dev/hotup-ctl`: read it for the parent's status (one `key=value` line);
+//! write a command to it to control the parent. Commands need CAP_SYS_ADMIN
+//! (EPERM otherwise):
+//!
+//! - `export-schema N`: the next detach asks the child for device-state
+//!   schema N (1 for a downgrade to v1; 0, the default, for the child's own).
+
+use super::hub::Hub;
+use core::fmt::Write;
+use kernel::{
+    fs::{File, Kiocb},
+    iov::{IovIterDest, IovIterSource},
+    miscdevice::{MiscDevice, MiscDeviceRegistration},
+    prelude::*,
+    sync::Arc,
+};
+
+/// The control device.
+pub(crate) struct Ctl;
+
+/// A fixed buffer that `write!` can fill without allocating.
+struct Buf {
+    data: [u8; 640],
+    len: usize,
+}
+
+impl Write for Buf {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(core::fmt::Error)?;
+        self.data.get_mut(self.len..end).ok_or(core::fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// The status line the control node reads back.
+pub(crate) fn status_line(hub: &Hub, out: &mut impl Write) -> core::fmt::Result {
+    let s = hub.status();
+    let (regions, region_bytes) = hub.regions.lock().usage();
+    writeln!(
+        out,
+        "state={} generation={} child={} child_version={} parked={} inflight={} upgrades={} \
+         last_blackout_ns={} last_drained={} last_parked={} completed={} failed={} parked_total={} \
+         park_timeouts={} stash_bytes={} export_schema={} regions={} region_bytes={} capacity_bytes={} nr_queues={} queue_depth={}",
+        s.mode,
+        s.generation,
+        if s.child_name().is_empty() { "-" } else { s.child_name() },
+        s.child_version,
+        s.parked,
+        s.inflight,
+        s.upgrades,
+        s.last_blackout_ns,
+        s.drained_last,
+        s.parked_last,
+        s.completed,
+        s.failed,
+        s.parked_total,
+        s.park_timeouts,
+        s.stash_bytes,
+        s.export_schema,
+        regions,
+        region_bytes,
+        hub.geo.capacity_bytes,
+        hub.geo.nr_queues,
+        hub.geo.queue_depth,
+    )
+}
+
+fn parse_command(hub: &Hub, text: &[u8]) -> Result {
+    let text = core::str::from_utf8(text).map_err(|_| EINVAL)?.trim();
+    let (cmd, arg) = text.split_once([' ', '=']).map_or((text, ""), |(c, a)| (c, a.trim()));
+    match cmd {
+        "export-schema" => {
+            let schema: u32 = arg.parse().map_err(|_| EINVAL)?;
+            hub.set_export_schema(schema);
+            crate::hotup_event!("control export_schema={}", schema);
+            Ok(())
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+#[vtable]
+impl MiscDevice for Ctl {
+    type Ptr = Arc<Hub>;
+
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Hub>> {
+        super::services::current().ok_or(ENODEV)
+    }
+
+    fn read_iter(mut kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {
+        let mut buf = Buf { data: [0; 640], len: 0 };
+        status_line(&kiocb.file(), &mut buf).map_err(|_| ENOSPC)?;
+        iov.simple_read_from_buffer(kiocb.ki_pos_mut(), buf.data.get(..buf.len).unwrap_or_default())
+    }
+
+    fn write_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterSource<'_>) -> Result<usize> {
+        if !super::blk::capable_sys_admin() {
+            return Err(EPERM);
+        }
+        let mut cmd = KVec::new();
+        let len = iov.copy_from_iter_vec(&mut cmd, GFP_KERNEL)?;
+        if len > 128 {
+            return Err(EINVAL);
+        }
+        parse_command(&kiocb.file(), &cmd)?;
+        Ok(len)
+    }
+}

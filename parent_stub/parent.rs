@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! hotup parent: owns `/dev/hotupblk0`, `/dev/hotup-ctl`, the request queue
+//! and the parking lot; versioned children attach to it through state_abi's
+//! C ABI and hand their state over when they leave.
+
+use kernel::{
+    block::mq::{self, Operations, TagSet},
+    miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
+    prelude::*,
+    sync::{aref::ARef, Arc, ArcBorrow},
+};
+
+mod blk;
+mod ctl;
+mod event;
+mod hub;
+mod mem;
+mod services;
+#[allow(unused_attributes, unused_imports, dead_code, unreachable_pub, missing_docs)]
+#[path = "../state_abi/src/lib.rs"]
+mod state_abi;
+
+use blk::{Disk, Geometry, RawRequest};
+use hub::Hub;
+
+module! {
+    type: HotupParent,
+    name: "hotup_parent",
+    authors: ["hotup developers"],
+    description: "hotup parent: stable device owner for hot-upgradable child drivers",
+    license: "GPL",
+    params: {
+        capacity_mib: u64 {
+            default: 256,
+            description: "Size of /dev/hotupblk0 in MiB",
+        },
+        nr_queues: u32 {
+            default: 0,
+            description: "Hardware queues (0: one per possible CPU)",
+        },
+        queue_depth: u32 {
+            default: 64,
+            description: "Tags per hardware queue",
+        },
+        park_timeout_ms: u32 {
+            default: 0,
+            description: "Fail parked I/O with EIO after this long (0: wait forever)",
+        },
+    },
+}
+
+/// The block device's request path: everything goes to the hub.
+struct HotupBlk;
+
+#[vtable]
+impl Operations for HotupBlk {
+    type QueueData = Arc<Hub>;
+
+    fn queue_rq(hub: ArcBorrow<'_, Hub>, rq: ARef<mq::Request<Self>>, _is_last: bool) -> Result {
+        Hub::dispatch(hub, RawRequest::take(rq));
+        Ok(())
+    }
+
+    fn commit_rqs(_hub: ArcBorrow<'_, Hub>) {}
+
+    fn complete(_rq: ARef<mq::Request<Self>>) {
+        // Requests are ended by the hub with their status, never through
+        // blk_mq_complete_request, so this is never called.
+    }
+}
+
+#[pin_data(PinnedDrop)]
+struct HotupParent {
+    hub: Arc<Hub>,
+    disk: Option<Disk<HotupBlk>>,
+    #[pin]
+    ctl: MiscDeviceRegistration<ctl::Ctl>,
+    published: bool,
+}
+
+fn possible_cpus() -> u32 {
+    // SAFETY: `nr_cpu_ids` is set during early boot and only read afterwards.
+    unsafe { kernel::bindings::nr_cpu_ids }.max(1)
+}
+
+impl kernel::InPlaceModule for HotupParent {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let capacity_mib = *module_parameters::capacity_mib.value();
+        let nr_queues = match *module_parameters::nr_queues.value() {
+            0 => possible_cpus(),
+            n => n,
+        };
+        let queue_depth = *module_parameters::queue_depth.value();
+        let park_timeout_ms = *module_parameters::park_timeout_ms.value();
+        let geo = Geometry {
+            capacity_bytes: capacity_mib.saturating_mul(1 << 20),
+            block_size: 512,
+            nr_queues,
+            queue_depth,
+        };
+        try_pin_init!(HotupParent {
+            hub: {
+                if capacity_mib == 0 || capacity_mib > (1 << 20) || !(1..=64).contains(&nr_queues) || !(1..=1024).contains(&queue_depth) {
+                    pr_err!("invalid parameters: capacity_mib 1..=1048576, nr_queues 1..=64, queue_depth 1..=1024\n");
+                    return Err(EINVAL);
+                }
+                Hub::new(geo, park_timeout_ms, services::table(&geo))?
+            },
+            disk: {
+                let tagset = Arc::pin_init(TagSet::new(nr_queues, queue_depth, 1), GFP_KERNEL)?;
+                Some(Disk::new(c"hotupblk0", &geo, tagset, hub.clone())?)
+            },
+            ctl <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"hotup-ctl" }),
+            // Last, so that a failed init never leaves the hub published.
+            published: {
+                services::publish(&hub);
+                hotup_event!(
+                    "load capacity_mib={} nr_queues={} queue_depth={} park_timeout_ms={} abi={}.{}",
+                    capacity_mib, nr_queues, queue_depth, park_timeout_ms,
+                    state_abi::ABI_MAJOR, state_abi::ABI_MINOR
+                );
+                true
+            },
+        })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for HotupParent {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: no field is moved out; `disk` is taken in place.
+        let this = unsafe { self.get_unchecked_mut() };
+        this.hub.shutdown();
+        // Deleting the disk waits for every request; none is parked any more.
+        drop(this.disk.take());
+        services::withdraw();
+        hotup_event!("unload");
+    }
+}

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C ABI the parent offers children: the exported entry points
+//! (`hotup_register_child`, `hotup_unregister_child`, EXPORT_SYMBOL_GPL'd by
+//! exports.c) and the services table handed back on registration.
+
+use super::hub::Hub;
+use super::state_abi::{ChildRegistration, ParentServices, ABI_MAJOR, ABI_MINOR};
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::{prelude::*, sync::Arc};
+
+/// The parent's hub while the module is loaded (from `Arc::into_raw`).
+static HUB: AtomicPtr<Hub> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Publishes `hub` to the C entry points.
+pub(crate) fn publish(hub: &Arc<Hub>) {
+    HUB.store(Arc::into_raw(hub.clone()).cast_mut(), Ordering::Release);
+}
+
+/// Withdraws the hub published by [`publish`] and drops its reference.
+pub(crate) fn withdraw() {
+    let p = HUB.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    if !p.is_null() {
+        // SAFETY: `p` came from `Arc::into_raw` in `publish` and was swapped
+        // out, so this reference is reclaimed exactly once.
+        drop(unsafe { Arc::from_raw(p) });
+    }
+}
+
+fn with_hub<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
+    let p = HUB.load(Ordering::Acquire);
+    // SAFETY: the pointer is published before any child can link against the
+    // parent and withdrawn in module exit, which cannot run while a child
+    // (which holds a reference on this module through the symbols it uses)
+    // is loaded, so a non-null pointer is a live `Hub`.
+    (!p.is_null()).then(|| f(unsafe { &*p }))
+}
+
+/// The services table a child gets on registration.
+pub(crate) fn table(geo: &super::blk::Geometry) -> ParentServices {
+    ParentServices {
+        size: core::mem::size_of::<ParentServices>() as u32,
+        abi_major: ABI_MAJOR,
+        abi_minor: ABI_MINOR,
+        capacity_bytes: geo.capacity_bytes,
+        block_size: geo.block_size,
+        nr_queues: geo.nr_queues,
+        queue_depth: geo.queue_depth,
+        reserved: 0,
+        complete: Some(svc_complete),
+        mem_alloc: Some(svc_mem_alloc),
+        mem_map: Some(svc_mem_map),
+        mem_free: Some(svc_mem_free),
+        log: Some(svc_log),
+    }
+}
+
+/// Registers a child; on success `*services` points at the parent's table.
+///
+/// # Safety
+///
+/// `reg` must point to a valid registration that stays valid (with its
+/// operations table) until `hotup_unregister_child(reg)` returns;
+/// `services` must be valid for a write.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn hotup_register_child(reg: *const ChildRegistration, services: *mut *const ParentServices) -> i32 {
+    if reg.is_null() || services.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: non-null and valid per this function's contract.
+    let r = unsafe { &*reg };
+    if (r.size as usize) < core::mem::size_of::<ChildRegistration>() {
+        return EINVAL.to_errno();
+    }
+    with_hub(|hub| {
+        // Published before `attach`: the child's `adopt` already needs the
+        // services (preserved memory). SAFETY: `services` is valid for a
+        // write per the contract; the table lives in the hub, which outlives
+        // every child.
+        unsafe { *services = &hub.services };
+        hub.attach(r).map_or_else(|e| e.to_errno(), |()| 0)
+    })
+    .unwrap_or(ENODEV.to_errno())
+}
+
+/// Unregisters the child `reg`: the parent parks new I/O, waits for the
+/// child's in-flight I/O, and takes its exported state into the stash.
+///
+/// # Safety
+///
+/// `reg` must be the pointer the child registered with.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn hotup_unregister_child(reg: *const ChildRegistration) -> i32 {
+    with_hub(|hub| hub.detach(reg).map_or_else(|e| e.to_errno(), |()| 0)).unwrap_or(ENODEV.to_errno())
+}
+
+unsafe extern "C" fn svc_complete(cookie: u64, status: i32) {
+    with_hub(|hub| hub.complete(cookie, status));
+}
+
+unsafe extern "C" fn svc_mem_alloc(len: u64, out_handle: *mut u64) -> i32 {
+    if out_handle.is_null() {
+        return EINVAL.to_errno();
+    }
+    with_hub(|hub| match hub.regions.lock().alloc(len) {
+        Ok(h) => {
+            // SAFETY: checked non-null; the ABI requires a writable u64.
+            unsafe { *out_handle = h };
+            0
+        }
+        Err(e) => e.to_errno(),
+    })
+    .unwrap_or(ENODEV.to_errno())
+}
+
+unsafe extern "C" fn svc_mem_map(handle: u64, out_ptr: *mut *mut u8, out_len: *mut u64) -> i32 {
+    if out_ptr.is_null() || out_len.is_null() {
+        return EINVAL.to_errno();
+    }
+    with_hub(|hub| match hub.regions.lock().map(handle) {
+        Ok((p, l)) => {
+            // SAFETY: both checked non-null; the ABI requires them writable.
+            unsafe {
+                *out_ptr = p;
+                *out_len = l;
+            }
+            0
+        }
+        Err(e) => e.to_errno(),
+    })
+    .unwrap_or(ENODEV.to_errno())
+}
+
+unsafe extern "C" fn svc_mem_free(handle: u64) -> i32 {
+    with_hub(|hub| hub.regions.lock().free(handle).map_or_else(|e| e.to_errno(), |()| 0)).unwrap_or(ENODEV.to_errno())
+}
+
+unsafe extern "C" fn svc_log(_level: u32, msg: *const u8, len: usize) {
+    if msg.is_null() {
+        return;
+    }
+    // SAFETY: the ABI requires `msg` to point to `len` readable bytes.
+    let bytes = unsafe { core::slice::from_raw_parts(msg, len.min(256)) };
+    let text = core::str::from_utf8(bytes).unwrap_or("<non-utf8>");
+    crate::hotup_event!("child-log {}", text);
+}
+
+/// A new reference to the hub, for the control node.
+pub(crate) fn current() -> Option<Arc<Hub>> {
+    let p = HUB.load(Ordering::Acquire);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: as in `with_hub`, a published pointer is a live `Hub` whose
+    // `Arc` reference is held by `HUB`; `ArcBorrow::from_raw` borrows it and
+    // `into` takes a new reference.
+    Some(unsafe { kernel::sync::ArcBorrow::from_raw(p) }.into())
+}

@@ -1,0 +1,651 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C ABI between the parent module and a child module.
+//!
+//! Only `#[repr(C)]` types and `unsafe extern "C"` function pointers cross
+//! the boundary: the two sides may be built at different times by different
+//! compilers. Every table that may grow carries its `size` first, so that a
+//! reader can tell which trailing fields the writer knew about. Every
+//! function pointer is an `Option`: a NULL slot is representable and must be
+//! checked before a call. Sizes, alignments and field offsets are pinned by
+//! compile-time assertions at the end of this file (x86_64).
+//!
+//! See the crate's README for what bumps [`ABI_MAJOR`] and [`ABI_MINOR`].
+
+use super::CVoid;
+use core::mem::{align_of, offset_of, size_of};
+use core::ptr;
+
+/// Major version of this ABI. The parent refuses a child of another major.
+pub const ABI_MAJOR: u16 = 1;
+/// Minor version of this ABI: backwards compatible additions.
+pub const ABI_MINOR: u16 = 0;
+
+/// Whether a peer speaking ABI `major` (any minor) can talk to this side.
+pub const fn abi_compatible(major: u16) -> bool {
+    major == ABI_MAJOR
+}
+
+// ---------------------------------------------------------------------------
+// I/O
+// ---------------------------------------------------------------------------
+
+/// [`IoDesc::opcode`]: read `len` bytes at `offset` into the segments.
+pub const IO_OP_READ: u32 = 0;
+/// [`IoDesc::opcode`]: write `len` bytes at `offset` from the segments.
+pub const IO_OP_WRITE: u32 = 1;
+/// [`IoDesc::opcode`]: make previous writes durable. No data, no range.
+pub const IO_OP_FLUSH: u32 = 2;
+/// [`IoDesc::opcode`]: the range's contents become undefined. No data.
+pub const IO_OP_DISCARD: u32 = 3;
+/// [`IoDesc::opcode`]: the range reads back as zeroes. No data.
+pub const IO_OP_WRITE_ZEROES: u32 = 4;
+
+/// [`IoDesc::flags`]: force unit access, the write is durable on completion.
+pub const IO_FLAG_FUA: u32 = 1 << 0;
+/// [`IoDesc::flags`]: flush previous writes before this one.
+pub const IO_FLAG_PREFLUSH: u32 = 1 << 1;
+/// [`IoDesc::flags`]: write-zeroes must not deallocate the range.
+pub const IO_FLAG_NOUNMAP: u32 = 1 << 2;
+/// All flag bits defined by this ABI version; a child rejects others.
+pub const IO_FLAGS_KNOWN: u32 = IO_FLAG_FUA | IO_FLAG_PREFLUSH | IO_FLAG_NOUNMAP;
+
+/// A decoded I/O opcode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoOp {
+    /// [`IO_OP_READ`].
+    Read,
+    /// [`IO_OP_WRITE`].
+    Write,
+    /// [`IO_OP_FLUSH`].
+    Flush,
+    /// [`IO_OP_DISCARD`].
+    Discard,
+    /// [`IO_OP_WRITE_ZEROES`].
+    WriteZeroes,
+}
+
+impl IoOp {
+    /// Decodes a raw opcode; `None` for an opcode this ABI does not define.
+    pub const fn from_raw(raw: u32) -> Option<IoOp> {
+        match raw {
+            IO_OP_READ => Some(IoOp::Read),
+            IO_OP_WRITE => Some(IoOp::Write),
+            IO_OP_FLUSH => Some(IoOp::Flush),
+            IO_OP_DISCARD => Some(IoOp::Discard),
+            IO_OP_WRITE_ZEROES => Some(IoOp::WriteZeroes),
+            _ => None,
+        }
+    }
+
+    /// The raw opcode for [`IoDesc::opcode`].
+    pub const fn as_raw(self) -> u32 {
+        match self {
+            IoOp::Read => IO_OP_READ,
+            IoOp::Write => IO_OP_WRITE,
+            IoOp::Flush => IO_OP_FLUSH,
+            IoOp::Discard => IO_OP_DISCARD,
+            IoOp::WriteZeroes => IO_OP_WRITE_ZEROES,
+        }
+    }
+
+    /// Whether the operation moves data through [`IoDesc::segs`].
+    pub const fn has_data(self) -> bool {
+        matches!(self, IoOp::Read | IoOp::Write)
+    }
+}
+
+/// One piece of a request's data: a mapped kernel virtual address and its
+/// length. Valid only until the request is completed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoSegment {
+    /// Kernel virtual address of the piece.
+    pub addr: *mut u8,
+    /// Length of the piece in bytes.
+    pub len: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
+impl IoSegment {
+    /// An empty segment (NULL, 0), to initialise arrays.
+    pub const EMPTY: IoSegment = IoSegment {
+        addr: ptr::null_mut(),
+        len: 0,
+        reserved: 0,
+    };
+}
+
+/// One I/O request handed from the parent to a child's `submit`.
+///
+/// The descriptor and its segment array are valid only during `submit`: a
+/// child that completes later copies what it needs (the data pages the
+/// segments point to stay valid until completion).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoDesc {
+    /// One of the `IO_OP_*` values; see [`IoOp::from_raw`].
+    pub opcode: u32,
+    /// `IO_FLAG_*` bits.
+    pub flags: u32,
+    /// Start of the range, in bytes.
+    pub offset: u64,
+    /// Length of the range, in bytes.
+    pub len: u64,
+    /// `nr_segs` segments whose lengths add up to `len` (reads and writes);
+    /// may be NULL when `nr_segs` is 0.
+    pub segs: *const IoSegment,
+    /// Number of entries at `segs`.
+    pub nr_segs: u32,
+    /// Hardware queue index the request came from.
+    pub queue: u32,
+    /// Opaque to the child; passed back to [`ParentServices::complete`].
+    pub cookie: u64,
+}
+
+/// Counters a child reports through its `stats` op.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChildStats {
+    /// Requests accepted by `submit`.
+    pub submitted: u64,
+    /// Requests completed.
+    pub completed: u64,
+    /// Requests accepted but not yet completed.
+    pub inflight: u64,
+    /// Read requests.
+    pub reads: u64,
+    /// Write requests.
+    pub writes: u64,
+    /// Flush requests.
+    pub flushes: u64,
+    /// Discard requests.
+    pub discards: u64,
+    /// Write-zeroes requests.
+    pub write_zeroes: u64,
+    /// Bytes read.
+    pub bytes_read: u64,
+    /// Bytes written.
+    pub bytes_written: u64,
+    /// Requests completed with an error.
+    pub errors: u64,
+}
+
+/// Opaque handle of a piece of memory the parent preserves across child
+/// upgrades. An id, never a pointer: map it with [`ParentServices::mem_map`].
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MemHandle(pub u64);
+
+impl MemHandle {
+    /// The handle no allocation ever gets.
+    pub const NONE: MemHandle = MemHandle(0);
+}
+
+// ---------------------------------------------------------------------------
+// Child operations
+// ---------------------------------------------------------------------------
+
+/// Submits one request. Returns 0 if accepted (its completion comes later,
+/// through [`ParentServices::complete`] with `io.cookie`, possibly before
+/// `submit` returns), or a negative errno if rejected (no completion).
+pub type SubmitFn = unsafe extern "C" fn(ctx: *mut CVoid, io: *const IoDesc) -> i32;
+/// Stops accepting new I/O and waits until every accepted request has been
+/// completed. Returns 0 or a negative errno.
+pub type QuiesceFn = unsafe extern "C" fn(ctx: *mut CVoid) -> i32;
+/// Writes the state blob for device-state schema `schema` (0: the child's
+/// native one) into `buf[..cap]` and its length to `*out_len`. Returns 0,
+/// `-ENOSPC` if `cap` is too small, `-EPROTO` for a schema it cannot write,
+/// or another negative errno.
+pub type ExportStateFn = unsafe extern "C" fn(
+    ctx: *mut CVoid,
+    buf: *mut u8,
+    cap: usize,
+    schema: u32,
+    out_len: *mut usize,
+) -> i32;
+/// Takes over the state in the blob `blob[..len]`. The child must validate
+/// it completely and change nothing on failure. Returns 0 or a negative
+/// errno.
+pub type AdoptFn = unsafe extern "C" fn(ctx: *mut CVoid, blob: *const u8, len: usize) -> i32;
+/// The upgrade is committed: the old child may release what it kept for an
+/// abort.
+pub type FinishFn = unsafe extern "C" fn(ctx: *mut CVoid);
+/// The upgrade is aborted: resume serving I/O as before the quiesce.
+pub type AbortFn = unsafe extern "C" fn(ctx: *mut CVoid);
+/// Fills `*out` with the child's counters. Returns 0 or a negative errno.
+pub type StatsFn = unsafe extern "C" fn(ctx: *mut CVoid, out: *mut ChildStats) -> i32;
+
+/// The operations a child offers the parent. Every call gets the child's
+/// [`ChildRegistration::ctx`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ChildOps {
+    /// `size_of::<ChildOps>()` as the child knew it, for forward
+    /// compatibility: fields past `size` are absent.
+    pub size: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// See [`SubmitFn`].
+    pub submit: Option<SubmitFn>,
+    /// See [`QuiesceFn`].
+    pub quiesce: Option<QuiesceFn>,
+    /// See [`ExportStateFn`].
+    pub export_state: Option<ExportStateFn>,
+    /// See [`AdoptFn`].
+    pub adopt: Option<AdoptFn>,
+    /// See [`FinishFn`].
+    pub finish: Option<FinishFn>,
+    /// See [`AbortFn`].
+    pub abort: Option<AbortFn>,
+    /// See [`StatsFn`].
+    pub stats: Option<StatsFn>,
+}
+
+impl ChildOps {
+    /// `size_of::<ChildOps>()` in this ABI version.
+    pub const SIZE: u32 = size_of::<ChildOps>() as u32;
+    /// A table with `size` set and every operation absent.
+    pub const EMPTY: ChildOps = ChildOps {
+        size: ChildOps::SIZE,
+        reserved: 0,
+        submit: None,
+        quiesce: None,
+        export_state: None,
+        adopt: None,
+        finish: None,
+        abort: None,
+        stats: None,
+    };
+
+    /// Whether every operation this ABI version defines is present.
+    pub const fn is_complete(&self) -> bool {
+        self.submit.is_some()
+            && self.quiesce.is_some()
+            && self.export_state.is_some()
+            && self.adopt.is_some()
+            && self.finish.is_some()
+            && self.abort.is_some()
+            && self.stats.is_some()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Parent services
+// ---------------------------------------------------------------------------
+
+/// Completes the request whose [`IoDesc::cookie`] was `cookie` with `status`
+/// (0 or a negative errno). Callable from any context, exactly once per
+/// accepted request.
+pub type CompleteFn = unsafe extern "C" fn(cookie: u64, status: i32);
+/// Allocates `len` bytes of memory the parent keeps across child upgrades,
+/// zero-filled, and stores its handle in `*out_handle`. Returns 0 or a
+/// negative errno. May sleep.
+pub type MemAllocFn = unsafe extern "C" fn(len: u64, out_handle: *mut u64) -> i32;
+/// Maps preserved memory `handle`: stores its kernel address in `*out_ptr`
+/// and its length in `*out_len`. The mapping stays valid until `mem_free`.
+/// Returns 0 or a negative errno (`-ENOENT` for an unknown handle).
+pub type MemMapFn =
+    unsafe extern "C" fn(handle: u64, out_ptr: *mut *mut u8, out_len: *mut u64) -> i32;
+/// Frees preserved memory `handle`. Returns 0 or a negative errno.
+pub type MemFreeFn = unsafe extern "C" fn(handle: u64) -> i32;
+/// Logs `msg[..len]` (UTF-8, no NUL needed) at kernel log `level` (0..=7).
+pub type LogFn = unsafe extern "C" fn(level: u32, msg: *const u8, len: usize);
+
+/// What the parent offers a registered child.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ParentServices {
+    /// `size_of::<ParentServices>()` as the parent knew it.
+    pub size: u32,
+    /// The parent's [`ABI_MAJOR`].
+    pub abi_major: u16,
+    /// The parent's [`ABI_MINOR`].
+    pub abi_minor: u16,
+    /// Size of the parent's block device in bytes; a child starting without
+    /// a blob sizes its data by it, a child adopting one checks against it.
+    pub capacity_bytes: u64,
+    /// Logical block size of the device in bytes.
+    pub block_size: u32,
+    /// Hardware queues the parent submits on (`IoDesc::queue` is below this).
+    pub nr_queues: u32,
+    /// Tags per hardware queue: the most I/Os in flight on one queue.
+    pub queue_depth: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// See [`CompleteFn`].
+    pub complete: Option<CompleteFn>,
+    /// See [`MemAllocFn`].
+    pub mem_alloc: Option<MemAllocFn>,
+    /// See [`MemMapFn`].
+    pub mem_map: Option<MemMapFn>,
+    /// See [`MemFreeFn`].
+    pub mem_free: Option<MemFreeFn>,
+    /// See [`LogFn`].
+    pub log: Option<LogFn>,
+}
+
+impl ParentServices {
+    /// `size_of::<ParentServices>()` in this ABI version.
+    pub const SIZE: u32 = size_of::<ParentServices>() as u32;
+    /// A table with size and version set and every service absent.
+    pub const EMPTY: ParentServices = ParentServices {
+        size: ParentServices::SIZE,
+        abi_major: ABI_MAJOR,
+        abi_minor: ABI_MINOR,
+        capacity_bytes: 0,
+        block_size: 0,
+        nr_queues: 0,
+        queue_depth: 0,
+        reserved: 0,
+        complete: None,
+        mem_alloc: None,
+        mem_map: None,
+        mem_free: None,
+        log: None,
+    };
+}
+
+// ---------------------------------------------------------------------------
+// Registration
+// ---------------------------------------------------------------------------
+
+/// Length of [`ChildRegistration::name`], terminating NUL included.
+pub const NAME_LEN: usize = 32;
+
+/// [`ChildRegistration::capabilities`]: the child implements flush.
+pub const CAP_FLUSH: u64 = 1 << 0;
+/// [`ChildRegistration::capabilities`]: the child implements discard.
+pub const CAP_DISCARD: u64 = 1 << 1;
+/// [`ChildRegistration::capabilities`]: the child implements write-zeroes.
+pub const CAP_WRITE_ZEROES: u64 = 1 << 2;
+/// [`ChildRegistration::capabilities`]: `export_state` can write schema
+/// versions older than the child's native one (downgrade).
+pub const CAP_EXPORT_OLDER_SCHEMA: u64 = 1 << 3;
+/// All capability bits defined by this ABI version.
+pub const CAP_KNOWN: u64 = CAP_FLUSH | CAP_DISCARD | CAP_WRITE_ZEROES | CAP_EXPORT_OLDER_SCHEMA;
+
+/// How a child introduces itself to the parent. It must stay valid from
+/// registration until unregistration returns.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChildRegistration {
+    /// `size_of::<ChildRegistration>()` as the child knew it.
+    pub size: u32,
+    /// The child's [`ABI_MAJOR`].
+    pub abi_major: u16,
+    /// The child's [`ABI_MINOR`].
+    pub abi_minor: u16,
+    /// Printable ASCII, NUL-terminated and NUL-padded; see [`Self::name_str`].
+    pub name: [u8; NAME_LEN],
+    /// The child's own version (1, 2, ...).
+    pub child_version: u32,
+    /// Newest device-state section version the child writes and reads.
+    pub schema_version: u32,
+    /// `CAP_*` bits.
+    pub capabilities: u64,
+    /// The child's operations; must not be NULL.
+    pub ops: *const ChildOps,
+    /// Passed to every operation.
+    pub ctx: *mut CVoid,
+}
+
+impl ChildRegistration {
+    /// `size_of::<ChildRegistration>()` in this ABI version.
+    pub const SIZE: u32 = size_of::<ChildRegistration>() as u32;
+
+    /// The name, if it is well formed: 1 to 31 printable ASCII bytes, then
+    /// NUL bytes up to the end of the array. `None` otherwise.
+    pub fn name_str(&self) -> Option<&str> {
+        name_str(&self.name)
+    }
+
+    /// Whether the child declares every capability in `caps`.
+    pub const fn has_caps(&self, caps: u64) -> bool {
+        self.capabilities & caps == caps
+    }
+}
+
+/// Validates a NUL-padded name as [`ChildRegistration::name_str`] does.
+pub fn name_str(name: &[u8; NAME_LEN]) -> Option<&str> {
+    let end = name.iter().position(|&b| b == 0)?;
+    let (text, pad) = name.split_at_checked(end)?;
+    if text.is_empty() || !text.iter().all(|&b| (0x20..=0x7E).contains(&b)) {
+        return None;
+    }
+    if !pad.iter().all(|&b| b == 0) {
+        return None;
+    }
+    core::str::from_utf8(text).ok()
+}
+
+/// Builds a name array from `s`: at most 31 bytes are kept (the last byte is
+/// always NUL), copying stops at a NUL in `s`, and bytes that are not
+/// printable ASCII become `?`. An empty `s` gives an all-NUL (invalid) name.
+pub const fn make_name(s: &str) -> [u8; NAME_LEN] {
+    let src = s.as_bytes();
+    let mut out = [0u8; NAME_LEN];
+    let mut i = 0;
+    while i < NAME_LEN - 1 && i < src.len() {
+        // `i < src.len()` and `i < NAME_LEN - 1`: both in bounds, and a
+        // const evaluation would fail the build otherwise.
+        #[allow(clippy::indexing_slicing)]
+        {
+            let b = src[i];
+            if b == 0 {
+                break;
+            }
+            out[i] = if b >= 0x20 && b <= 0x7E { b } else { b'?' };
+        }
+        #[allow(clippy::arithmetic_side_effects)]
+        {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The parent's `hotup_register_child` entry point (exported with
+/// `EXPORT_SYMBOL_GPL`).
+///
+/// A child calls it from its module init with its registration. The parent
+/// checks `reg.size` and `reg.abi_major` (refusing another major with a
+/// clear log line), requires a complete [`ChildOps`], and, if it holds a
+/// state blob from a previous child, calls the new child's `adopt` before
+/// returning. On success it stores a pointer to its [`ParentServices`] in
+/// `*services` (valid until the child unregisters) and returns 0; otherwise
+/// a negative errno, and the child must fail its init. `reg`, `*reg.ops` and
+/// `reg.ctx` must stay valid until [`UnregisterChildFn`] returns.
+///
+/// `adopt` may run during this call: the parent stores `*services` before
+/// it calls `adopt`, so a child that keeps `services` pointing into its
+/// context can use the services from within `adopt`.
+pub type RegisterChildFn = unsafe extern "C" fn(
+    reg: *const ChildRegistration,
+    services: *mut *const ParentServices,
+) -> i32;
+
+/// The parent's `hotup_unregister_child` entry point (exported with
+/// `EXPORT_SYMBOL_GPL`).
+///
+/// A child calls it from its module exit with the same `reg` it registered.
+/// The parent quiesces the child (`quiesce`), asks for its state
+/// (`export_state`) and keeps the blob for the next child, then parks new
+/// I/O. When it returns 0 the parent no longer calls into the child and
+/// `reg`, the ops and `ctx` may be freed. A negative errno means the child
+/// was not registered (or the export failed and the parent could not keep
+/// the state); the child must then still not free memory the parent may
+/// reach, which for an unknown `reg` is none.
+pub type UnregisterChildFn = unsafe extern "C" fn(reg: *const ChildRegistration) -> i32;
+
+// ---------------------------------------------------------------------------
+// Layout pins (x86_64). A failing assertion here is an ABI break.
+// ---------------------------------------------------------------------------
+
+const _: () = assert!(size_of::<IoSegment>() == 16 && align_of::<IoSegment>() == 8);
+const _: () = assert!(offset_of!(IoSegment, len) == 8);
+const _: () = assert!(offset_of!(IoSegment, reserved) == 12);
+
+const _: () = assert!(size_of::<IoDesc>() == 48 && align_of::<IoDesc>() == 8);
+const _: () = assert!(offset_of!(IoDesc, flags) == 4);
+const _: () = assert!(offset_of!(IoDesc, offset) == 8);
+const _: () = assert!(offset_of!(IoDesc, len) == 16);
+const _: () = assert!(offset_of!(IoDesc, segs) == 24);
+const _: () = assert!(offset_of!(IoDesc, nr_segs) == 32);
+const _: () = assert!(offset_of!(IoDesc, queue) == 36);
+const _: () = assert!(offset_of!(IoDesc, cookie) == 40);
+
+const _: () = assert!(size_of::<ChildStats>() == 88 && align_of::<ChildStats>() == 8);
+const _: () = assert!(offset_of!(ChildStats, errors) == 80);
+
+const _: () = assert!(size_of::<MemHandle>() == 8 && align_of::<MemHandle>() == 8);
+
+const _: () = assert!(size_of::<Option<SubmitFn>>() == 8);
+const _: () = assert!(size_of::<ChildOps>() == 64 && align_of::<ChildOps>() == 8);
+const _: () = assert!(offset_of!(ChildOps, submit) == 8);
+const _: () = assert!(offset_of!(ChildOps, quiesce) == 16);
+const _: () = assert!(offset_of!(ChildOps, export_state) == 24);
+const _: () = assert!(offset_of!(ChildOps, adopt) == 32);
+const _: () = assert!(offset_of!(ChildOps, finish) == 40);
+const _: () = assert!(offset_of!(ChildOps, abort) == 48);
+const _: () = assert!(offset_of!(ChildOps, stats) == 56);
+
+const _: () = assert!(size_of::<ParentServices>() == 72 && align_of::<ParentServices>() == 8);
+const _: () = assert!(offset_of!(ParentServices, abi_major) == 4);
+const _: () = assert!(offset_of!(ParentServices, abi_minor) == 6);
+const _: () = assert!(offset_of!(ParentServices, capacity_bytes) == 8);
+const _: () = assert!(offset_of!(ParentServices, block_size) == 16);
+const _: () = assert!(offset_of!(ParentServices, nr_queues) == 20);
+const _: () = assert!(offset_of!(ParentServices, queue_depth) == 24);
+const _: () = assert!(offset_of!(ParentServices, reserved) == 28);
+const _: () = assert!(offset_of!(ParentServices, complete) == 32);
+const _: () = assert!(offset_of!(ParentServices, mem_alloc) == 40);
+const _: () = assert!(offset_of!(ParentServices, mem_map) == 48);
+const _: () = assert!(offset_of!(ParentServices, mem_free) == 56);
+const _: () = assert!(offset_of!(ParentServices, log) == 64);
+
+const _: () = assert!(size_of::<ChildRegistration>() == 72);
+const _: () = assert!(align_of::<ChildRegistration>() == 8);
+const _: () = assert!(offset_of!(ChildRegistration, abi_major) == 4);
+const _: () = assert!(offset_of!(ChildRegistration, abi_minor) == 6);
+const _: () = assert!(offset_of!(ChildRegistration, name) == 8);
+const _: () = assert!(offset_of!(ChildRegistration, child_version) == 40);
+const _: () = assert!(offset_of!(ChildRegistration, schema_version) == 44);
+const _: () = assert!(offset_of!(ChildRegistration, capabilities) == 48);
+const _: () = assert!(offset_of!(ChildRegistration, ops) == 56);
+const _: () = assert!(offset_of!(ChildRegistration, ctx) == 64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_op_round_trip() {
+        for raw in 0..=4 {
+            let op = IoOp::from_raw(raw).unwrap();
+            assert_eq!(op.as_raw(), raw);
+        }
+        assert_eq!(IoOp::from_raw(IO_OP_READ), Some(IoOp::Read));
+        assert_eq!(IoOp::from_raw(IO_OP_WRITE), Some(IoOp::Write));
+        assert_eq!(IoOp::from_raw(IO_OP_FLUSH), Some(IoOp::Flush));
+        assert_eq!(IoOp::from_raw(IO_OP_DISCARD), Some(IoOp::Discard));
+        assert_eq!(IoOp::from_raw(IO_OP_WRITE_ZEROES), Some(IoOp::WriteZeroes));
+        assert!(IoOp::Read.has_data() && IoOp::Write.has_data());
+        assert!(!IoOp::Flush.has_data() && !IoOp::Discard.has_data());
+    }
+
+    #[test]
+    fn io_op_rejects_unknown() {
+        for raw in [5, 6, 100, 0x8000_0000, u32::MAX] {
+            assert_eq!(IoOp::from_raw(raw), None);
+        }
+    }
+
+    #[test]
+    fn abi_versions() {
+        assert!(abi_compatible(ABI_MAJOR));
+        assert!(!abi_compatible(ABI_MAJOR + 1));
+        assert!(!abi_compatible(0));
+    }
+
+    #[test]
+    fn sizes_in_tables() {
+        assert_eq!(ChildOps::SIZE, 64);
+        assert_eq!(ChildOps::EMPTY.size, 64);
+        assert!(!ChildOps::EMPTY.is_complete());
+        assert_eq!(ParentServices::SIZE, 72);
+        assert_eq!(ParentServices::EMPTY.abi_major, ABI_MAJOR);
+        assert_eq!(ChildRegistration::SIZE, 72);
+        assert!(IoSegment::EMPTY.addr.is_null());
+    }
+
+    fn reg(name: [u8; NAME_LEN]) -> ChildRegistration {
+        ChildRegistration {
+            size: ChildRegistration::SIZE,
+            abi_major: ABI_MAJOR,
+            abi_minor: ABI_MINOR,
+            name,
+            child_version: 1,
+            schema_version: 1,
+            capabilities: CAP_FLUSH | CAP_DISCARD,
+            ops: core::ptr::null(),
+            ctx: core::ptr::null_mut(),
+        }
+    }
+
+    #[test]
+    fn name_helpers() {
+        let r = reg(make_name("hotup_child_v1"));
+        assert_eq!(r.name_str(), Some("hotup_child_v1"));
+        assert!(r.has_caps(CAP_FLUSH));
+        assert!(r.has_caps(CAP_FLUSH | CAP_DISCARD));
+        assert!(!r.has_caps(CAP_WRITE_ZEROES));
+
+        // Truncation keeps 31 bytes and a final NUL.
+        let long = "abcdefghijklmnopqrstuvwxyz0123456789";
+        let n = make_name(long);
+        assert_eq!(n[31], 0);
+        assert_eq!(name_str(&n), Some(&long[..31]));
+
+        // Exactly 31 and 32 bytes.
+        let n31 = "a".repeat(31);
+        assert_eq!(name_str(&make_name(&n31)), Some(n31.as_str()));
+        assert_eq!(
+            name_str(&make_name(&"b".repeat(32))),
+            Some("b".repeat(31).as_str())
+        );
+
+        // Non-ASCII bytes (including a split multi-byte char) become '?'.
+        let n = make_name("caf\u{e9}-\u{1F600}");
+        assert_eq!(name_str(&n), Some("caf??-????"));
+        // Control characters too; an embedded NUL stops the copy.
+        assert_eq!(name_str(&make_name("a\tb")), Some("a?b"));
+        assert_eq!(name_str(&make_name("ab\0cd")), Some("ab"));
+
+        // Empty is invalid.
+        assert_eq!(name_str(&make_name("")), None);
+    }
+
+    #[test]
+    fn name_str_rejects_malformed() {
+        // No NUL terminator.
+        assert_eq!(name_str(&[b'a'; NAME_LEN]), None);
+        // Garbage after the terminator.
+        let mut n = make_name("abc");
+        n[10] = b'x';
+        assert_eq!(name_str(&n), None);
+        // Non-ASCII inside.
+        let mut n = make_name("abc");
+        n[1] = 0xC3;
+        assert_eq!(name_str(&n), None);
+        // Control character inside.
+        let mut n = make_name("abc");
+        n[1] = b'\n';
+        assert_eq!(name_str(&n), None);
+        // Leading NUL.
+        let mut n = make_name("abc");
+        n[0] = 0;
+        assert_eq!(name_str(&n), None);
+    }
+}

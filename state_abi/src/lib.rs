@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The contract between the hotup parent module and its versioned children.
+//!
+//! Everything that crosses a module boundary is defined here: the C-ABI
+//! tables and I/O descriptors ([`abi`]), the versioned state blob a child
+//! hands to its successor ([`blob`]), its checksum ([`crc32c`]) and the
+//! device-state schema both child versions speak ([`device_state`]).
+//!
+//! The crate is `no_std`, allocation-free, free of `unsafe` and of panicking
+//! paths on any input. The same source is compiled as an ordinary crate (host
+//! tests, property tests, fuzzing) and into each kernel module through
+//! `#[path = "../state_abi/src/lib.rs"] mod state_abi;`. Therefore nothing in
+//! here may name `crate::`: sibling modules are reached through `super::`.
+
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+// Included by path as a private module of a kernel crate, each module uses
+// only part of the crate: unused items there are expected, not dead code.
+// Host test builds (`cfg(test)`) still report dead code.
+#![cfg_attr(not(test), allow(dead_code, unused_imports, unreachable_pub))]
+#![deny(missing_docs)]
+#![warn(
+    clippy::undocumented_unsafe_blocks,
+    clippy::ptr_as_ptr,
+    clippy::as_underscore,
+    clippy::cast_lossless,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::cast_lossless
+    )
+)]
+
+/// C `void`, for the opaque context pointers of the ABI.
+///
+/// The only place `core::ffi` is named, so that both the host crate and the
+/// kernel crates agree on one spelling.
+pub type CVoid = core::ffi::c_void;
+
+pub mod abi;
+pub mod blob;
+pub mod crc32c;
+pub mod device_state;
+pub mod errno;
+
+pub use abi::*;
+pub use blob::{
+    tag, BlobError, BlobReader, BlobWriter, LeReader, Section, SectionIter, SectionWriter,
+    BLOB_FORMAT_VERSION, BLOB_HEADER_LEN, BLOB_MAGIC, MAX_SECTIONS, SECTION_HEADER_LEN,
+    SECTION_MANDATORY,
+};
+pub use crc32c::{crc32c, crc32c_update};
+pub use device_state::{
+    read_state, write_state, DeviceStateV1, DeviceStateV2, QueueStat, QueueStats, MAX_BLOB_LEN,
+    MAX_QUEUES, SCHEMA_LATEST, TAG_DEVICE_STATE, TAG_QUEUE_STATS,
+};

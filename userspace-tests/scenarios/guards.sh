@@ -1,0 +1,50 @@
+# description: parent pinned while a child is loaded; second child EBUSY; unprivileged control EPERM; park_timeout_ms fails parked I/O with EIO
+# timeout: 200
+. "$HOTUP_REPO/userspace-tests/guest/lib.sh"
+
+check "load parent" load_parent capacity_mib=16
+check "load child v1" load_child 1
+
+dmesg_mark
+out=$(rmmod hotup_parent 2>&1); rc=$?
+if [ $rc -ne 0 ]; then pass "rmmod parent with a child loaded fails"; diag "$out"
+else fail "rmmod parent with a child loaded fails" "it succeeded"; fi
+check "rmmod error names the child holding it" sh -c "echo '$out' | grep -q 'in use by: hotup_child_v1'"
+
+out=$(insmod "$MODULES/hotup_child_v2.ko" 2>&1); rc=$?
+if [ $rc -ne 0 ]; then pass "second child refused while one is active"; diag "$out"
+else fail "second child refused while one is active" "insmod succeeded"; fi
+check "refused with EBUSY" sh -c "echo '$out' | grep -q 'Device or resource busy'"
+expect_dmesg "refusal says to unload the active child first" 'hotup: refuse child=hotup_child_v2 version=2 reason=busy active=hotup_child_v1 hint="rmmod hotup_child_v1 first"'
+check "first child still active" test "$(ctl state) $(ctl child)" = "active hotup_child_v1"
+
+# Control operations need CAP_SYS_ADMIN; the node is opened up so that the
+# check the driver does is what is tested, not the file mode.
+chmod 0666 $CTL
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "echo 'export-schema 1' > $CTL" 2>&1); rc=$?
+if [ $rc -ne 0 ]; then pass "unprivileged control write fails"; diag "$out"
+else fail "unprivileged control write fails" "it succeeded"; fi
+check "with EPERM" sh -c "echo '$out' | grep -q 'Operation not permitted'"
+check "unprivileged status read works" setpriv --reuid=65534 --regid=65534 --clear-groups cat $CTL
+check "export schema unchanged" test "$(ctl export_schema)" = 0
+check "root control write works" sh -c "echo 'export-schema 1' > $CTL"
+check "export schema set" test "$(ctl export_schema)" = 1
+check_fails "unknown control command rejected" sh -c "echo 'frobnicate' > $CTL"
+
+check "rmmod child" rmmod hotup_child_v1
+check "rmmod parent once no child is loaded" rmmod hotup_parent
+
+# Park timeout: no child, parked I/O fails with EIO after ~2 s, logged.
+dmesg_mark
+check "load parent with park_timeout_ms=2000" load_parent capacity_mib=16 park_timeout_ms=2000
+t0=$(cut -d' ' -f1 /proc/uptime)
+out=$(dd if=$DEV of=/dev/null bs=4k count=1 iflag=direct 2>&1); rc=$?
+t1=$(cut -d' ' -f1 /proc/uptime)
+ms=$(echo "$t0 $t1" | awk '{printf "%d", ($2 - $1) * 1000}')
+diag "read with no child took ${ms} ms: $(echo "$out" | head -n 1)"
+check "parked read failed" test $rc -ne 0
+check "with EIO" sh -c "echo '$out' | grep -q 'Input/output error'"
+check "after about 2 s (1800..4000 ms)" test "$ms" -ge 1800 -a "$ms" -le 4000
+expect_dmesg "park timeout logged" 'hotup: park-timeout failed=1 timeout_ms=2000 status=EIO'
+check "rmmod parent" rmmod hotup_parent
+finish

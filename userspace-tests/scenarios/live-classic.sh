@@ -1,0 +1,47 @@
+# description: fio with data verification runs while children are swapped 6 times (v1->v2->v1...); nothing fails, everything verifies
+# timeout: 600
+. "$HOTUP_REPO/userspace-tests/guest/lib.sh"
+MIB=64
+UPGRADES=6
+RUNTIME=45    # fio ends by itself; the upgrades happen inside this window
+
+check "load parent" load_parent capacity_mib=$MIB
+check "load child v1" load_child 1
+check "prefill the device with verify headers" fio_prefill $MIB
+
+# The live workload (lib.sh fio_live): 'verify' writes random 4k-64k blocks
+# and reads each back after 64 writes (verify_backlog: its reads are all
+# verify reads); 'load' reads at random beside it, so the device sees randrw.
+fio_live $MIB $RUNTIME
+check "fio makes progress before the first upgrade" wait_completions 2000
+
+to=2
+i=0
+while [ $i -lt $UPGRADES ]; do
+    i=$((i + 1))
+    from=$(current_child)
+    dmesg_mark
+    check "upgrade $i: $from -> v$to under load" upgrade_to $to
+    expect_upgrade_lines "upgrade $i"
+    diag "$(dmesg_since_mark | grep -E 'hotup: resume' | sed 's/^\[[^]]*\] //')"
+    check "upgrade $i: fio still running" kill -0 $FIO
+    check "upgrade $i: I/O flows again" wait_completions 2000
+    to=$((3 - to))
+done
+
+fio_live_passed "live"
+
+check "read-back pass verifies the whole device" fio_readback $MIB
+chunks=$(( $(fio_json "$HOTUP_OUT/fio-readback.json" readback read total_ios) * 16 ))
+diag "read-back: $chunks 4 KiB chunks verified"
+check "read-back covered every 4 KiB of the device" test "$chunks" -eq $((MIB * 256))
+
+# Proof that real I/O was held and drained, not an idle device.
+dmesg | grep -E 'hotup: resume' > /tmp/resumes
+check "some upgrade parked I/O (parked > 0)" grep -qE 'parked=[1-9]' /tmp/resumes
+check "some upgrade drained in-flight I/O (drained > 0)" grep -qE 'drained=[1-9]' /tmp/resumes
+while read -r l; do diag "$(echo "$l" | sed 's/^\[[^]]*\] //')"; done < /tmp/resumes
+
+check "rmmod child" rmmod "$(current_child)"
+check "rmmod parent" rmmod hotup_parent
+finish
