@@ -24,7 +24,7 @@ use kernel::{
     prelude::*,
     sync::{Arc, CondVar, SpinLock},
     time::{delay::fsleep, Delta, Instant, Monotonic},
-    workqueue::{self, impl_has_work, Work, WorkItem},
+    workqueue::{impl_has_work, Queue, Work, WorkItem},
 };
 
 /// The newest device-state schema this version reads and writes.
@@ -275,7 +275,7 @@ impl Dev {
         }
         drop(g);
         // Already queued is fine: the running worker drains everything.
-        let _ = workqueue::system().enqueue(self.clone());
+        let _ = default_queue().enqueue(self.clone());
         0
     }
 
@@ -395,6 +395,14 @@ impl Dev {
         }
         Ok(())
     }
+}
+
+/// The kernel's default workqueue, `system_dfl_wq`: 7.2 marks the queues
+/// `workqueue::system()` and `system_unbound()` return as deprecated.
+fn default_queue() -> &'static Queue {
+    // SAFETY: `system_dfl_wq` is allocated during boot, before any module
+    // loads, and never freed; `Queue` is a transparent wrapper of it.
+    unsafe { Queue::from_raw(kernel::bindings::system_dfl_wq) }
 }
 
 /// Waits until `work` is neither queued nor running.

@@ -284,3 +284,11 @@ pub(crate) fn flush_delayed<T: ?Sized, const ID: u64>(work: &kernel::workqueue::
     // call; flushing is allowed whether or not it is queued.
     unsafe { bindings::flush_delayed_work(dw) };
 }
+
+/// The kernel's default workqueue, `system_dfl_wq`: 7.2 marks the queues
+/// `workqueue::system()` and `system_unbound()` return as deprecated.
+pub(crate) fn default_queue() -> &'static kernel::workqueue::Queue {
+    // SAFETY: `system_dfl_wq` is allocated during boot, before any module
+    // loads, and never freed; `Queue` is a transparent wrapper of it.
+    unsafe { kernel::workqueue::Queue::from_raw(bindings::system_dfl_wq) }
+}

@@ -13,7 +13,7 @@ use kernel::{
     prelude::*,
     sync::{Arc, ArcBorrow, CondVar, Mutex, SpinLock, SpinLockGuard},
     time::{msecs_to_jiffies, Instant, Monotonic},
-    workqueue::{self, impl_has_delayed_work, DelayedWork, WorkItem},
+    workqueue::{impl_has_delayed_work, DelayedWork, WorkItem},
 };
 
 /// Upper bound of an exported blob; state_abi's bound for the largest state.
@@ -156,6 +156,8 @@ struct Inner {
     /// Device-state schema the next export should write (0: child's own).
     export_schema: u32,
     timer_armed: bool,
+    /// When the oldest request now parked was parked.
+    first_parked_at: Option<Instant<Monotonic>>,
     unloading: bool,
 }
 
@@ -248,6 +250,7 @@ impl Hub {
             last_good: None,
             export_schema: 0,
             timer_armed: false,
+            first_parked_at: None,
             unloading: false,
         };
         Arc::pin_init(
@@ -276,6 +279,11 @@ impl Hub {
             }
             let first = g.parked.len == 0;
             match g.parked.push(rq) {
+                Ok(()) if first => {
+                    g.parked_now += 1;
+                    g.parked_total += 1;
+                    g.first_parked_at = Some(Instant::now());
+                }
                 Ok(()) => {
                     g.parked_now += 1;
                     g.parked_total += 1;
@@ -295,7 +303,7 @@ impl Hub {
             if arm {
                 let delay = msecs_to_jiffies(this.park_timeout_ms);
                 // Already queued means a timer is running: nothing to do.
-                let _ = workqueue::system().enqueue_delayed(Arc::from(this), delay);
+                let _ = super::blk::default_queue().enqueue_delayed(Arc::from(this), delay);
             }
             return;
         }
@@ -584,9 +592,10 @@ impl Hub {
             g.timer_armed = true;
             drop(g);
             let delay = msecs_to_jiffies(this.park_timeout_ms);
-            let _ = workqueue::system().enqueue_delayed(this, delay);
+            let _ = super::blk::default_queue().enqueue_delayed(this, delay);
             return;
         }
+        let waited_ms = g.first_parked_at.take().map_or(0, |t| t.elapsed().as_millis());
         if g.mode == Mode::Parked {
             while let Some(rq) = g.parked.pop() {
                 failed += 1;
@@ -599,7 +608,10 @@ impl Hub {
         }
         drop(g);
         if failed > 0 {
-            hotup_event!("park-timeout failed={} timeout_ms={} status=EIO", failed, this.park_timeout_ms);
+            hotup_event!(
+                "park-timeout failed={} timeout_ms={} waited_ms={} status=EIO",
+                failed, this.park_timeout_ms, waited_ms
+            );
         }
     }
 
