@@ -14,9 +14,10 @@
 //! parent asks for a downgrade.
 
 use super::state_abi::{
-    make_name, read_state, write_state, BlobError, BlobReader, ChildOps, ChildRegistration, ChildStats, CVoid, DeviceStateV2, IoDesc, IoOp, IoSegment,
-    MemHandle, ParentServices, QueueStats, ABI_MAJOR, ABI_MINOR, CAP_DISCARD, CAP_EXPORT_OLDER_SCHEMA, CAP_FLUSH,
-    CAP_WRITE_ZEROES, MAX_QUEUES,
+    make_name, read_state, write_state, BlobError, BlobReader, CVoid, ChildOps, ChildRegistration,
+    ChildStats, DeviceStateV2, IoDesc, IoOp, IoSegment, MemHandle, ParentServices, QueueStats,
+    ABI_MAJOR, ABI_MINOR, CAP_DISCARD, CAP_EXPORT_OLDER_SCHEMA, CAP_FLUSH, CAP_WRITE_ZEROES,
+    MAX_QUEUES,
 };
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::{
@@ -62,7 +63,10 @@ macro_rules! hotup_child_module {
 }
 
 extern "C" {
-    fn hotup_register_child(reg: *const ChildRegistration, services: *mut *const ParentServices) -> i32;
+    fn hotup_register_child(
+        reg: *const ChildRegistration,
+        services: *mut *const ParentServices,
+    ) -> i32;
     fn hotup_unregister_child(reg: *const ChildRegistration) -> i32;
 }
 
@@ -267,7 +271,11 @@ impl Dev {
             }
         }
         let due = Instant::<Monotonic>::now() + self.latency;
-        if let Err(e) = g.pending.push_within_capacity(Pending { cookie: io.cookie, status, due }) {
+        if let Err(e) = g.pending.push_within_capacity(Pending {
+            cookie: io.cookie,
+            status,
+            due,
+        }) {
             // Cannot happen: capacity covers every tag. Refuse rather than lose it.
             let _ = e;
             g.inflight = g.inflight.saturating_sub(1);
@@ -302,7 +310,11 @@ impl Dev {
         let queues = g.queues;
         drop(g);
         // This version cannot write a schema newer than its own.
-        let schema = if schema == 0 || schema > SCHEMA { SCHEMA } else { schema };
+        let schema = if schema == 0 || schema > SCHEMA {
+            SCHEMA
+        } else {
+            schema
+        };
         let qs = KEEPS_QUEUE_STATS.then_some(&queues);
         let len = write_state(buf, super::CHILD_VERSION, &dev, qs, schema).map_err(|e| {
             pr_err!("export failed: {}\n", e.as_str());
@@ -314,7 +326,13 @@ impl Dev {
             }
             pr_warn!("export: corrupting the blob on purpose (corrupt_export=1)\n");
         }
-        pr_info!("export version={} schema={} blob_bytes={} handle={:#x}\n", super::CHILD_VERSION, schema, len, region.handle.0);
+        pr_info!(
+            "export version={} schema={} blob_bytes={} handle={:#x}\n",
+            super::CHILD_VERSION,
+            schema,
+            len,
+            region.handle.0
+        );
         Ok(len)
     }
 
@@ -322,16 +340,22 @@ impl Dev {
         let svc = self.services().ok_or(ENODEV.to_errno())?;
         let (dev, queues, found_schema, from_version) = match blob {
             None => {
-                let mut dev = DeviceStateV2::default();
-                dev.capacity_bytes = svc.capacity_bytes;
-                dev.block_size = svc.block_size;
-                dev.nr_queues = svc.nr_queues;
+                let mut dev = DeviceStateV2 {
+                    capacity_bytes: svc.capacity_bytes,
+                    block_size: svc.block_size,
+                    nr_queues: svc.nr_queues,
+                    ..Default::default()
+                };
                 let alloc = svc.mem_alloc.ok_or(EINVAL.to_errno())?;
                 let mut h = 0u64;
                 // SAFETY: the parent's allocator; `h` is a valid out pointer.
                 let rc = unsafe { alloc(svc.capacity_bytes, &mut h) };
                 if rc != 0 {
-                    pr_err!("adopt: cannot allocate {} bytes of preserved memory: {}\n", svc.capacity_bytes, rc);
+                    pr_err!(
+                        "adopt: cannot allocate {} bytes of preserved memory: {}\n",
+                        svc.capacity_bytes,
+                        rc
+                    );
                     return Err(rc);
                 }
                 dev.data_handle = MemHandle(h);
@@ -340,11 +364,18 @@ impl Dev {
             }
             Some(blob) => {
                 let refuse = |e: BlobError| {
-                    pr_err!("adopt refused: {} (this is v{}, reading schema <= {})\n", e.as_str(), super::CHILD_VERSION, SCHEMA);
+                    pr_err!(
+                        "adopt refused: {} (this is v{}, reading schema <= {})\n",
+                        e.as_str(),
+                        super::CHILD_VERSION,
+                        SCHEMA
+                    );
                     e.errno()
                 };
                 let (dev, queues, found) = read_state(blob, SCHEMA).map_err(refuse)?;
-                let producer = BlobReader::parse(blob).map_err(refuse)?.producer_child_version();
+                let producer = BlobReader::parse(blob)
+                    .map_err(refuse)?
+                    .producer_child_version();
                 if dev.capacity_bytes != svc.capacity_bytes || dev.block_size != svc.block_size {
                     pr_err!(
                         "adopt refused: blob geometry {} bytes/{} does not match the parent's {} bytes/{}\n",
@@ -361,7 +392,11 @@ impl Dev {
         // parent checks the handle, so a forged handle is refused, not used.
         let rc = unsafe { map(dev.data_handle.0, &mut base, &mut len) };
         if rc != 0 || base.is_null() || len < dev.capacity_bytes {
-            pr_err!("adopt refused: preserved memory handle {:#x} is not valid ({})\n", dev.data_handle.0, rc);
+            pr_err!(
+                "adopt refused: preserved memory handle {:#x} is not valid ({})\n",
+                dev.data_handle.0,
+                rc
+            );
             return Err(if rc != 0 { rc } else { EINVAL.to_errno() });
         }
         let mut dev = dev;
@@ -369,7 +404,11 @@ impl Dev {
             dev.adopt_count = dev.adopt_count.saturating_add(1);
         }
         let mut g = self.state.lock();
-        g.region = Some(Region { handle: dev.data_handle, base, len });
+        g.region = Some(Region {
+            handle: dev.data_handle,
+            base,
+            len,
+        });
         g.dev = dev;
         // Queue statistics travel only between versions that keep them.
         g.queues = if KEEPS_QUEUE_STATS && queues.len() == svc.nr_queues as usize {
@@ -425,6 +464,12 @@ unsafe fn dev_from(ctx: *mut CVoid) -> &'static Arc<Dev> {
     unsafe { &*ctx.cast::<Arc<Dev>>() }
 }
 
+/// `ChildOps::submit`.
+///
+/// # Safety
+///
+/// `ctx` must be this child's registered context and `io` null or a valid
+/// descriptor whose segments are valid for the call (the ABI contract).
 unsafe extern "C" fn op_submit(ctx: *mut CVoid, io: *const IoDesc) -> i32 {
     if io.is_null() {
         return EINVAL.to_errno();
@@ -434,12 +479,29 @@ unsafe extern "C" fn op_submit(ctx: *mut CVoid, io: *const IoDesc) -> i32 {
     unsafe { dev_from(ctx).submit(&*io) }
 }
 
+/// `ChildOps::quiesce`.
+///
+/// # Safety
+///
+/// `ctx` must be this child's registered context.
 unsafe extern "C" fn op_quiesce(ctx: *mut CVoid) -> i32 {
     // SAFETY: our registered context.
     unsafe { dev_from(ctx) }.quiesce()
 }
 
-unsafe extern "C" fn op_export(ctx: *mut CVoid, buf: *mut u8, cap: usize, schema: u32, out_len: *mut usize) -> i32 {
+/// `ChildOps::export_state`.
+///
+/// # Safety
+///
+/// `ctx` must be this child's registered context; `buf` null or writable
+/// for `cap` bytes; `out_len` null or writable.
+unsafe extern "C" fn op_export(
+    ctx: *mut CVoid,
+    buf: *mut u8,
+    cap: usize,
+    schema: u32,
+    out_len: *mut usize,
+) -> i32 {
     if buf.is_null() || out_len.is_null() {
         return EINVAL.to_errno();
     }
@@ -456,6 +518,12 @@ unsafe extern "C" fn op_export(ctx: *mut CVoid, buf: *mut u8, cap: usize, schema
     }
 }
 
+/// `ChildOps::adopt`.
+///
+/// # Safety
+///
+/// `ctx` must be this child's registered context; `blob` null or readable
+/// for `len` bytes. The blob's content is never trusted.
 unsafe extern "C" fn op_adopt(ctx: *mut CVoid, blob: *const u8, len: usize) -> i32 {
     let blob = if blob.is_null() || len == 0 {
         None
@@ -470,13 +538,28 @@ unsafe extern "C" fn op_adopt(ctx: *mut CVoid, blob: *const u8, len: usize) -> i
     }
 }
 
+/// `ChildOps::finish`: nothing to release; the upgrade is committed.
+///
+/// # Safety
+///
+/// Always safe.
 unsafe extern "C" fn op_finish(_ctx: *mut CVoid) {}
 
+/// `ChildOps::abort`: take I/O again as before the upgrade began.
+///
+/// # Safety
+///
+/// `ctx` must be this child's registered context.
 unsafe extern "C" fn op_abort(ctx: *mut CVoid) {
     // SAFETY: our registered context.
     unsafe { dev_from(ctx) }.state.lock().accepting = true;
 }
 
+/// `ChildOps::stats`.
+///
+/// # Safety
+///
+/// `ctx` must be this child's registered context; `out` null or writable.
 unsafe extern "C" fn op_stats(ctx: *mut CVoid, out: *mut ChildStats) -> i32 {
     if out.is_null() {
         return EINVAL.to_errno();
@@ -554,20 +637,37 @@ impl kernel::Module for Child {
                 name: make_name(super::MODULE_NAME),
                 child_version: super::CHILD_VERSION,
                 schema_version: SCHEMA,
-                capabilities: CAP_FLUSH | CAP_DISCARD | CAP_WRITE_ZEROES | if SCHEMA > 1 { CAP_EXPORT_OLDER_SCHEMA } else { 0 },
+                capabilities: CAP_FLUSH
+                    | CAP_DISCARD
+                    | CAP_WRITE_ZEROES
+                    | if SCHEMA > 1 {
+                        CAP_EXPORT_OLDER_SCHEMA
+                    } else {
+                        0
+                    },
                 ops: &OPS,
                 ctx: core::ptr::from_ref::<Arc<Dev>>(&dev).cast_mut().cast(),
             },
             GFP_KERNEL,
         )?);
-        pr_info!("load version={} schema={} latency_us={} abi={}.{}\n", super::CHILD_VERSION, SCHEMA, latency_us, abi_major, ABI_MINOR);
+        pr_info!(
+            "load version={} schema={} latency_us={} abi={}.{}\n",
+            super::CHILD_VERSION,
+            SCHEMA,
+            latency_us,
+            abi_major,
+            ABI_MINOR
+        );
         let services = dev.services.as_ptr().cast::<*const ParentServices>();
         // SAFETY: `reg` and `OPS` stay valid until `hotup_unregister_child`
         // in `drop` (the box is not moved out of `Child`), and `services`
         // points at an `AtomicPtr` with the layout of a pointer.
         let rc = unsafe { hotup_register_child(&*reg.0, services) };
         if rc != 0 {
-            pr_err!("the parent refused this child ({}); see the hotup: line above\n", rc);
+            pr_err!(
+                "the parent refused this child ({}); see the hotup: line above\n",
+                rc
+            );
             flush_work(&dev.work);
             return Err(Error::from_errno(rc));
         }

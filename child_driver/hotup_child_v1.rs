@@ -8,7 +8,7 @@ const CHILD_VERSION: u32 = 1;
 /// This module's name, as registered with the parent.
 const MODULE_NAME: &str = "hotup_child_v1";
 
-#[allow(unused_attributes, unused_imports, dead_code, unreachable_pub, missing_docs)]
+#[allow(unused_attributes)]
 #[path = "../state_abi/src/lib.rs"]
 mod state_abi;
 
@@ -16,4 +16,7 @@ mod state_abi;
 #[path = "child.rs"]
 mod child;
 
-hotup_child_module!("hotup_child_v1", "hotup child driver v1: NVMe-style RAM-backed block driver");
+hotup_child_module!(
+    "hotup_child_v1",
+    "hotup child driver v1: NVMe-style RAM-backed block driver"
+);

@@ -55,7 +55,12 @@ unsafe impl<T: Operations> Sync for Disk<T> where T::QueueData: Send {}
 impl<T: Operations> Disk<T> {
     /// Allocates the disk on `tagset` with `geo` and hotup's limits and adds
     /// it to the system as `name`.
-    pub(crate) fn new(name: &CStr, geo: &Geometry, tagset: Arc<TagSet<T>>, queue_data: T::QueueData) -> Result<Self> {
+    pub(crate) fn new(
+        name: &CStr,
+        geo: &Geometry,
+        tagset: Arc<TagSet<T>>,
+        queue_data: T::QueueData,
+    ) -> Result<Self> {
         // SAFETY: `queue_limits` is a plain C struct for which all zeroes is
         // the documented "use defaults" value.
         let mut lim: bindings::queue_limits = unsafe { core::mem::zeroed() };
@@ -70,13 +75,20 @@ impl<T: Operations> Disk<T> {
         let data = queue_data.into_foreign();
         // `TagSet` is `#[repr(transparent)]` over `Opaque<blk_mq_tag_set>`,
         // so a pointer to it is a pointer to the C tag set.
-        let set = core::ptr::from_ref::<TagSet<T>>(&tagset).cast::<bindings::blk_mq_tag_set>().cast_mut();
+        let set = core::ptr::from_ref::<TagSet<T>>(&tagset)
+            .cast::<bindings::blk_mq_tag_set>()
+            .cast_mut();
         // SAFETY: `set` points to an initialised tag set kept alive by
         // `tagset` (stored in `Self`), `lim` is valid for the call, `data`
         // comes from `into_foreign` as the mq operations expect, and the lock
         // class is static.
         let gendisk = from_err_ptr(unsafe {
-            bindings::__blk_mq_alloc_disk(set, &mut lim, data.cast(), kernel::static_lock_class!().as_ptr())
+            bindings::__blk_mq_alloc_disk(
+                set,
+                &mut lim,
+                data.cast(),
+                kernel::static_lock_class!().as_ptr(),
+            )
         });
         let gendisk = match gendisk {
             Ok(g) => g,
@@ -108,7 +120,9 @@ impl<T: Operations> Disk<T> {
         // SAFETY: `gendisk` is valid; capacity is in 512-byte sectors.
         unsafe { bindings::set_capacity(gendisk, geo.capacity_bytes >> 9) };
         // SAFETY: `gendisk` is fully set up and not yet added.
-        if let Err(e) = to_result(unsafe { bindings::device_add_disk(core::ptr::null_mut(), gendisk, core::ptr::null_mut()) }) {
+        if let Err(e) = to_result(unsafe {
+            bindings::device_add_disk(core::ptr::null_mut(), gendisk, core::ptr::null_mut())
+        }) {
             // SAFETY: adding failed, so we still own the disk and its queue data.
             unsafe {
                 bindings::put_disk(gendisk);
@@ -198,12 +212,20 @@ impl RawRequest {
         // SAFETY: a started request's hardware context is valid.
         let queue = unsafe { (*r.mq_hctx).queue_num };
         let tag = u32::try_from(r.tag).ok().filter(|t| *t < depth)?;
-        Some((usize::try_from(u64::from(queue) * u64::from(depth) + u64::from(tag)).ok()?, queue))
+        Some((
+            usize::try_from(u64::from(queue) * u64::from(depth) + u64::from(tag)).ok()?,
+            queue,
+        ))
     }
 
     /// The I/O descriptor for this request. `segs` receives its data
     /// segments; fails with EIO on an unknown opcode or too many segments.
-    pub(crate) fn descriptor(&self, segs: &mut [IoSegment; MAX_SEGS], cookie: u64, queue: u32) -> Result<IoDesc> {
+    pub(crate) fn descriptor(
+        &self,
+        segs: &mut [IoSegment; MAX_SEGS],
+        cookie: u64,
+        queue: u32,
+    ) -> Result<IoDesc> {
         let r = self.raw();
         let op = match r.cmd_flags & ((1 << bindings::REQ_OP_BITS) - 1) {
             bindings::req_op_REQ_OP_READ => IoOp::Read,
@@ -231,7 +253,11 @@ impl RawRequest {
                     // SAFETY: offset + done < bv_len stays inside the bvec.
                     let addr = unsafe { base.add((bv.bv_offset + iter.bi_bvec_done) as usize) };
                     let seg = segs.get_mut(nr).ok_or(EIO)?;
-                    *seg = IoSegment { addr, len, reserved: 0 };
+                    *seg = IoSegment {
+                        addr,
+                        len,
+                        reserved: 0,
+                    };
                     nr += 1;
                     iter.bi_size -= len;
                     iter.bi_bvec_done += len;
@@ -277,9 +303,13 @@ pub(crate) fn capable_sys_admin() -> bool {
 
 /// Runs `work` now if its timer is pending and waits until it has finished,
 /// so no instance of it is queued or running afterwards.
-pub(crate) fn flush_delayed<T: ?Sized, const ID: u64>(work: &kernel::workqueue::DelayedWork<T, ID>) {
+pub(crate) fn flush_delayed<T: ?Sized, const ID: u64>(
+    work: &kernel::workqueue::DelayedWork<T, ID>,
+) {
     // `DelayedWork` is `#[repr(transparent)]` over `Opaque<delayed_work>`.
-    let dw = core::ptr::from_ref(work).cast::<bindings::delayed_work>().cast_mut();
+    let dw = core::ptr::from_ref(work)
+        .cast::<bindings::delayed_work>()
+        .cast_mut();
     // SAFETY: `dw` points to an initialised delayed work that outlives the
     // call; flushing is allowed whether or not it is queued.
     unsafe { bindings::flush_delayed_work(dw) };

@@ -29,7 +29,10 @@ struct Buf {
 impl Write for Buf {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         let end = self.len.checked_add(s.len()).ok_or(core::fmt::Error)?;
-        self.data.get_mut(self.len..end).ok_or(core::fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.data
+            .get_mut(self.len..end)
+            .ok_or(core::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
         self.len = end;
         Ok(())
     }
@@ -70,7 +73,9 @@ pub(crate) fn status_line(hub: &Hub, out: &mut impl Write) -> core::fmt::Result 
 
 fn parse_command(hub: &Hub, text: &[u8]) -> Result {
     let text = core::str::from_utf8(text).map_err(|_| EINVAL)?.trim();
-    let (cmd, arg) = text.split_once([' ', '=']).map_or((text, ""), |(c, a)| (c, a.trim()));
+    let (cmd, arg) = text
+        .split_once([' ', '='])
+        .map_or((text, ""), |(c, a)| (c, a.trim()));
     match cmd {
         "export-schema" => {
             let schema: u32 = arg.parse().map_err(|_| EINVAL)?;
@@ -91,9 +96,15 @@ impl MiscDevice for Ctl {
     }
 
     fn read_iter(mut kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {
-        let mut buf = Buf { data: [0; 640], len: 0 };
+        let mut buf = Buf {
+            data: [0; 640],
+            len: 0,
+        };
         status_line(&kiocb.file(), &mut buf).map_err(|_| ENOSPC)?;
-        iov.simple_read_from_buffer(kiocb.ki_pos_mut(), buf.data.get(..buf.len).unwrap_or_default())
+        iov.simple_read_from_buffer(
+            kiocb.ki_pos_mut(),
+            buf.data.get(..buf.len).unwrap_or_default(),
+        )
     }
 
     fn write_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterSource<'_>) -> Result<usize> {

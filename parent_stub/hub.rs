@@ -6,7 +6,9 @@
 
 use super::blk::{Geometry, RawRequest, MAX_SEGS};
 use super::mem::Regions;
-use super::state_abi::{BlobReader, ChildOps, ChildRegistration, CVoid, IoSegment, ParentServices, ABI_MAJOR, ABI_MINOR};
+use super::state_abi::{
+    BlobReader, CVoid, ChildOps, ChildRegistration, IoSegment, ParentServices, ABI_MAJOR, ABI_MINOR,
+};
 use crate::hotup_event;
 use kernel::{
     new_condvar, new_delayed_work, new_mutex, new_spinlock,
@@ -89,7 +91,11 @@ impl Ring {
         for _ in 0..cap {
             buf.push(None, GFP_KERNEL)?;
         }
-        Ok(Self { buf, head: 0, len: 0 })
+        Ok(Self {
+            buf,
+            head: 0,
+            len: 0,
+        })
     }
 
     fn push(&mut self, rq: RawRequest) -> core::result::Result<(), RawRequest> {
@@ -220,7 +226,11 @@ impl Status {
 }
 
 impl Hub {
-    pub(crate) fn new(geo: Geometry, park_timeout_ms: u32, services: ParentServices) -> Result<Arc<Self>> {
+    pub(crate) fn new(
+        geo: Geometry,
+        park_timeout_ms: u32,
+        services: ParentServices,
+    ) -> Result<Arc<Self>> {
         let tags = geo.nr_queues as usize * geo.queue_depth as usize;
         let mut slots = KVec::with_capacity(tags, GFP_KERNEL)?;
         for _ in 0..tags {
@@ -385,7 +395,12 @@ impl Hub {
         if reg.abi_major != ABI_MAJOR {
             hotup_event!(
                 "refuse child={} version={} reason=abi-mismatch child_abi={}.{} parent_abi={}.{}",
-                cname, reg.child_version, reg.abi_major, reg.abi_minor, ABI_MAJOR, ABI_MINOR
+                cname,
+                reg.child_version,
+                reg.abi_major,
+                reg.abi_minor,
+                ABI_MAJOR,
+                ABI_MINOR
             );
             return Err(Error::from_errno(-super::state_abi::errno::EPROTO));
         }
@@ -400,7 +415,11 @@ impl Hub {
             .filter(|o| o.submit.is_some() && o.quiesce.is_some() && o.export_state.is_some())
             .and_then(|o| Some((o, o.adopt?)))
         else {
-            hotup_event!("refuse child={} version={} reason=incomplete-ops", cname, reg.child_version);
+            hotup_event!(
+                "refuse child={} version={} reason=incomplete-ops",
+                cname,
+                reg.child_version
+            );
             return Err(EINVAL);
         };
         let _switch = self.switch.lock();
@@ -408,7 +427,10 @@ impl Hub {
         if let Some(active) = g.child.as_ref() {
             hotup_event!(
                 "refuse child={} version={} reason=busy active={} hint=\"rmmod {} first\"",
-                cname, reg.child_version, active.name(), active.name()
+                cname,
+                reg.child_version,
+                active.name(),
+                active.name()
             );
             return Err(EBUSY);
         }
@@ -428,8 +450,18 @@ impl Hub {
             && reg.child_version == from.1;
         g.mode = Mode::Switching;
         drop(g);
-        let child = ActiveChild { name, version: reg.child_version, ops, ctx: ChildCtx(reg.ctx), reg };
-        let offer = if recover { last_good.as_ref() } else { stash.as_ref() };
+        let child = ActiveChild {
+            name,
+            version: reg.child_version,
+            ops,
+            ctx: ChildCtx(reg.ctx),
+            reg,
+        };
+        let offer = if recover {
+            last_good.as_ref()
+        } else {
+            stash.as_ref()
+        };
         let (ptr, len) = offer.map_or((core::ptr::null(), 0), |b| (b.as_ptr(), b.len()));
         // SAFETY: `adopt` is the child's; the blob is valid for the call (or
         // null with length 0 for "start empty").
@@ -457,14 +489,19 @@ impl Hub {
         g.generation += 1;
         g.stash_refusals = 0;
         let generation = g.generation;
-        let blackout_ns = g.park_start.take().map_or(0, |t| t.elapsed().as_nanos().max(0) as u64);
+        let blackout_ns = g
+            .park_start
+            .take()
+            .map_or(0, |t| t.elapsed().as_nanos().max(0) as u64);
         if recover {
             hotup_event!(
                 "recover gen={} child={} version={} using=last-good discarded=corrupt-stash discarded_bytes={}",
                 generation, cname, reg.child_version, stash.as_ref().map_or(0, |b| b.len())
             );
         }
-        let stash = if recover { last_good } else {
+        let stash = if recover {
+            last_good
+        } else {
             // What was just adopted is the new fallback; a fresh start keeps the old one.
             if stash.is_none() {
                 g.last_good = last_good;
@@ -476,12 +513,21 @@ impl Hub {
             g.last_blackout_ns = blackout_ns;
             hotup_event!(
                 "adopt gen={} child={} version={} from={} from_version={} blob_bytes={}",
-                generation, cname, reg.child_version, name_str(&from.0), from.1, b.len()
+                generation,
+                cname,
+                reg.child_version,
+                name_str(&from.0),
+                from.1,
+                b.len()
             );
         }
         hotup_event!(
             "attach gen={} child={} version={} abi={}.{} adopted={}",
-            generation, cname, reg.child_version, reg.abi_major, reg.abi_minor,
+            generation,
+            cname,
+            reg.child_version,
+            reg.abi_major,
+            reg.abi_minor,
             if stash.is_some() { "yes" } else { "no" }
         );
         g.mode = Mode::Releasing;
@@ -504,7 +550,12 @@ impl Hub {
         }
         hotup_event!(
             "resume gen={} child={} version={} parked={} drained={} blackout_ns={}",
-            generation, cname, reg.child_version, parked, drained, blackout_ns
+            generation,
+            cname,
+            reg.child_version,
+            parked,
+            drained,
+            blackout_ns
         );
         if let Some(blob) = stash {
             self.inner.lock().last_good = Some(blob);
@@ -533,7 +584,13 @@ impl Hub {
         let generation = g.generation;
         let schema = g.export_schema;
         drop(g);
-        hotup_event!("park gen={} child={} version={} reason=detach inflight={}", generation, child.name(), child.version, drained);
+        hotup_event!(
+            "park gen={} child={} version={} reason=detach inflight={}",
+            generation,
+            child.name(),
+            child.version,
+            drained
+        );
         // Requests already handed to the child finish first.
         let mut g = self.inner.lock();
         while g.inflight > 0 {
@@ -545,7 +602,11 @@ impl Hub {
             // SAFETY: the child's own `quiesce`, with its context.
             let rc = unsafe { quiesce(child.ctx.0) };
             if rc != 0 {
-                hotup_event!("error reason=quiesce-failed child={} err={}", child.name(), rc);
+                hotup_event!(
+                    "error reason=quiesce-failed child={} err={}",
+                    child.name(),
+                    rc
+                );
             }
         }
         let mut blob = KVec::<u8>::from_elem(0u8, STASH_CAP, GFP_KERNEL)?;
@@ -553,7 +614,9 @@ impl Hub {
         let rc = match child.ops.export_state {
             // SAFETY: the child's own `export_state`; `blob` is a writable
             // buffer of `blob.len()` bytes and `len` a valid out pointer.
-            Some(export) => unsafe { export(child.ctx.0, blob.as_mut_ptr(), blob.len(), schema, &mut len) },
+            Some(export) => unsafe {
+                export(child.ctx.0, blob.as_mut_ptr(), blob.len(), schema, &mut len)
+            },
             None => EINVAL.to_errno(),
         };
         let mut g = self.inner.lock();
@@ -569,7 +632,12 @@ impl Hub {
             drop(g);
             hotup_event!(
                 "detach gen={} child={} version={} drained={} blob_bytes={} schema={} blob={}",
-                generation, child.name(), child.version, drained, len, schema,
+                generation,
+                child.name(),
+                child.version,
+                drained,
+                len,
+                schema,
                 check.map_or("ok", |e| e.as_str())
             );
         } else {
@@ -595,7 +663,10 @@ impl Hub {
             let _ = super::blk::default_queue().enqueue_delayed(this, delay);
             return;
         }
-        let waited_ms = g.first_parked_at.take().map_or(0, |t| t.elapsed().as_millis());
+        let waited_ms = g
+            .first_parked_at
+            .take()
+            .map_or(0, |t| t.elapsed().as_millis());
         if g.mode == Mode::Parked {
             while let Some(rq) = g.parked.pop() {
                 failed += 1;
@@ -610,7 +681,9 @@ impl Hub {
         if failed > 0 {
             hotup_event!(
                 "park-timeout failed={} timeout_ms={} waited_ms={} status=EIO",
-                failed, this.park_timeout_ms, waited_ms
+                failed,
+                this.park_timeout_ms,
+                waited_ms
             );
         }
     }

@@ -22,7 +22,10 @@ pub(crate) struct Regions {
 
 impl Regions {
     pub(crate) const fn new() -> Self {
-        Self { slots: [const { None }; MAX_REGIONS], next_gen: 1 }
+        Self {
+            slots: [const { None }; MAX_REGIONS],
+            next_gen: 1,
+        }
     }
 
     /// Allocates a zeroed region of `len` bytes and returns its handle.
@@ -31,7 +34,12 @@ impl Regions {
         if len == 0 {
             return Err(EINVAL);
         }
-        let (idx, slot) = self.slots.iter_mut().enumerate().find(|(_, s)| s.is_none()).ok_or(ENOSPC)?;
+        let (idx, slot) = self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .find(|(_, s)| s.is_none())
+            .ok_or(ENOSPC)?;
         let mut mem = VVec::<u8>::with_capacity(len, GFP_KERNEL | flags::__GFP_ZERO)?;
         // SAFETY: the capacity is at least `len` and `__GFP_ZERO` zeroed the
         // allocation, so the first `len` bytes are initialised `u8`s.
@@ -44,7 +52,10 @@ impl Regions {
 
     fn find(&mut self, handle: u64) -> Option<&mut Region> {
         let idx = usize::try_from(handle & 0xff).ok()?;
-        self.slots.get_mut(idx)?.as_mut().filter(|r| r.handle == handle)
+        self.slots
+            .get_mut(idx)?
+            .as_mut()
+            .filter(|r| r.handle == handle)
     }
 
     /// The base address and length of the region `handle` names.
@@ -65,6 +76,9 @@ impl Regions {
 
     /// Number of regions and their total size, for status.
     pub(crate) fn usage(&self) -> (usize, u64) {
-        self.slots.iter().flatten().fold((0, 0), |(n, b), r| (n + 1, b + r.mem.len() as u64))
+        self.slots
+            .iter()
+            .flatten()
+            .fold((0, 0), |(n, b), r| (n + 1, b + r.mem.len() as u64))
     }
 }

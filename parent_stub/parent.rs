@@ -17,7 +17,7 @@ mod event;
 mod hub;
 mod mem;
 mod services;
-#[allow(unused_attributes, unused_imports, dead_code, unreachable_pub, missing_docs)]
+#[allow(unused_attributes)]
 #[path = "../state_abi/src/lib.rs"]
 mod state_abi;
 
@@ -114,7 +114,7 @@ impl kernel::InPlaceModule for HotupParent {
             ctl <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"hotup-ctl" }),
             // Last, so that a failed init never leaves the hub published.
             published: {
-                services::publish(&hub);
+                services::publish(hub);
                 hotup_event!(
                     "load capacity_mib={} nr_queues={} queue_depth={} park_timeout_ms={} abi={}.{}",
                     capacity_mib, nr_queues, queue_depth, park_timeout_ms,

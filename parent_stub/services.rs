@@ -63,7 +63,10 @@ pub(crate) fn table(geo: &super::blk::Geometry) -> ParentServices {
 /// operations table) until `hotup_unregister_child(reg)` returns;
 /// `services` must be valid for a write.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn hotup_register_child(reg: *const ChildRegistration, services: *mut *const ParentServices) -> i32 {
+pub(crate) unsafe extern "C" fn hotup_register_child(
+    reg: *const ChildRegistration,
+    services: *mut *const ParentServices,
+) -> i32 {
     if reg.is_null() || services.is_null() {
         return EINVAL.to_errno();
     }
@@ -91,13 +94,25 @@ pub(crate) unsafe extern "C" fn hotup_register_child(reg: *const ChildRegistrati
 /// `reg` must be the pointer the child registered with.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn hotup_unregister_child(reg: *const ChildRegistration) -> i32 {
-    with_hub(|hub| hub.detach(reg).map_or_else(|e| e.to_errno(), |()| 0)).unwrap_or(ENODEV.to_errno())
+    with_hub(|hub| hub.detach(reg).map_or_else(|e| e.to_errno(), |()| 0))
+        .unwrap_or(ENODEV.to_errno())
 }
 
+/// `ParentServices::complete`: the child finished the I/O behind `cookie`.
+///
+/// # Safety
+///
+/// Callable from any context a child completes in; `cookie` is checked, so
+/// any value is safe (an unknown one is logged and ignored).
 unsafe extern "C" fn svc_complete(cookie: u64, status: i32) {
     with_hub(|hub| hub.complete(cookie, status));
 }
 
+/// `ParentServices::mem_alloc`: a zeroed preserved region of `len` bytes.
+///
+/// # Safety
+///
+/// `out_handle` must be null or valid for a write of a `u64`.
 unsafe extern "C" fn svc_mem_alloc(len: u64, out_handle: *mut u64) -> i32 {
     if out_handle.is_null() {
         return EINVAL.to_errno();
@@ -113,6 +128,11 @@ unsafe extern "C" fn svc_mem_alloc(len: u64, out_handle: *mut u64) -> i32 {
     .unwrap_or(ENODEV.to_errno())
 }
 
+/// `ParentServices::mem_map`: base and length of the region `handle` names.
+///
+/// # Safety
+///
+/// `out_ptr` and `out_len` must be null or valid for writes.
 unsafe extern "C" fn svc_mem_map(handle: u64, out_ptr: *mut *mut u8, out_len: *mut u64) -> i32 {
     if out_ptr.is_null() || out_len.is_null() {
         return EINVAL.to_errno();
@@ -131,10 +151,26 @@ unsafe extern "C" fn svc_mem_map(handle: u64, out_ptr: *mut *mut u8, out_len: *m
     .unwrap_or(ENODEV.to_errno())
 }
 
+/// `ParentServices::mem_free`: frees the region `handle` names.
+///
+/// # Safety
+///
+/// Always safe: the handle is checked.
 unsafe extern "C" fn svc_mem_free(handle: u64) -> i32 {
-    with_hub(|hub| hub.regions.lock().free(handle).map_or_else(|e| e.to_errno(), |()| 0)).unwrap_or(ENODEV.to_errno())
+    with_hub(|hub| {
+        hub.regions
+            .lock()
+            .free(handle)
+            .map_or_else(|e| e.to_errno(), |()| 0)
+    })
+    .unwrap_or(ENODEV.to_errno())
 }
 
+/// `ParentServices::log`: a line from the child, logged as `hotup: child-log`.
+///
+/// # Safety
+///
+/// `msg` must be null or point to `len` readable bytes.
 unsafe extern "C" fn svc_log(_level: u32, msg: *const u8, len: usize) {
     if msg.is_null() {
         return;
