@@ -77,9 +77,9 @@ pub(crate) unsafe extern "C" fn hotup_register_child(
     }
     with_hub(|hub| {
         // Published before `attach`: the child's `adopt` already needs the
-        // services (preserved memory). SAFETY: `services` is valid for a
-        // write per the contract; the table lives in the hub, which outlives
-        // every child.
+        // services (preserved memory).
+        // SAFETY: `services` is valid for a write per this function's
+        // contract; the table lives in the hub, which outlives every child.
         unsafe { *services = &hub.services };
         hub.attach(r).map_or_else(|e| e.to_errno(), |()| 0)
     })

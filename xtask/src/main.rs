@@ -1,5 +1,6 @@
 //! `cargo xtask`: hotup's single entry point.
 
+mod fuzz;
 mod kernel;
 mod modules;
 mod paths;
@@ -48,6 +49,8 @@ enum Cmd {
     },
     /// Host tests, module build, then every guest scenario (KTAP results).
     Test(test::TestArgs),
+    /// Fuzz the state blob reader (cargo-fuzz, libFuzzer); fails on any crash.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 #[derive(Subcommand)]
@@ -98,6 +101,7 @@ fn run(cli: Cli) -> Result<()> {
             let status = qemu::run_script_cmd(&ctx, &script, timeout, !quiet)?;
             std::process::exit(status);
         }
+        Cmd::Fuzz(args) => fuzz::run(&ctx, &args),
         Cmd::Test(args) => {
             let ok = test::run(&ctx, &args)?;
             if !ok {
