@@ -57,81 +57,8 @@ finish() {
     exit $?
 }
 
-# --- hotup helpers -----------------------------------------------------------
-DEV=/dev/hotupblk0
-CTL=/dev/hotup-ctl
-
-# current_child: the loaded child module's name (empty if none).
-current_child() { sed -n 's/^\(hotup_child_v[0-9]*\) .*/\1/p' /proc/modules | head -n 1; }
-
-# ctl KEY: one field of the parent's status line (/dev/hotup-ctl).
-ctl() { tr ' ' '\n' < "$CTL" | sed -n "s/^$1=//p"; }
-
-# load_parent [PARAM=VALUE...]: insmod the parent and wait for its device.
-load_parent() {
-    insmod "$MODULES/hotup_parent.ko" "$@" || return 1
-    [ -b "$DEV" ] && [ -c "$CTL" ]
-}
-
-# load_child N [PARAM=VALUE...]: insmod hotup_child_vN.
-load_child() { _v=$1; shift; insmod "$MODULES/hotup_child_v$_v.ko" "$@"; }
-
-# upgrade_to N [PARAM=VALUE...]: the classic upgrade from the loaded child to
-# vN: tell the parent which schema vN reads (a downgrade makes v2 write v1),
-# rmmod the old child (it drains and exports), insmod the new one (it adopts).
-upgrade_to() {
-    _to=$1; shift
-    _from=$(current_child)
-    [ -n "$_from" ] || { echo "upgrade_to: no child loaded"; return 1; }
-    echo "export-schema $_to" > "$CTL" || return 1
-    rmmod "$_from" || return 1
-    insmod "$MODULES/hotup_child_v$_to.ko" "$@"
-}
-
-# expect_upgrade_lines DESC: the park, detach, adopt and resume lines of one
-# upgrade, logged since the last dmesg_mark.
-expect_upgrade_lines() {
-    expect_dmesg "$1: park logged" 'hotup: park gen=[0-9]+ child=hotup_child_v[0-9] version=[0-9]+ reason=detach inflight=[0-9]+'
-    expect_dmesg "$1: detach logged" 'hotup: detach gen=[0-9]+ .* drained=[0-9]+ blob_bytes=[0-9]+ schema=[0-9]'
-    expect_dmesg "$1: adopt logged" 'hotup: adopt gen=[0-9]+ child=hotup_child_v[0-9] version=[0-9]+ from=hotup_child_v[0-9] from_version=[0-9]+ blob_bytes=[0-9]+'
-    expect_dmesg "$1: resume logged" 'hotup: resume gen=[0-9]+ .* parked=[0-9]+ drained=[0-9]+ blackout_ns=[0-9]+'
-}
-
-# wait_completions N [TIMEOUT_S]: wait until the parent has completed N more
-# requests than when called (pacing by real progress, not by the clock).
-wait_completions() {
-    _start=$(ctl completed); _want=$((_start + $1)); _deadline=$(( $(cut -d. -f1 /proc/uptime) + ${2:-60} ))
-    while [ "$(ctl completed)" -lt "$_want" ]; do
-        [ "$(cut -d. -f1 /proc/uptime)" -lt "$_deadline" ] || return 1
-        sleep 0.05   # poll interval of a condition wait
-    done
-}
-
-# fio_json_field FILE JOB DIR KEY: a number from fio's JSON output, e.g.
-# `fio_json_field out.json verify read total_ios` (python3 is on the host root).
-fio_json() {
-    python3 -c 'import json,sys
-d=json.load(open(sys.argv[1]))
-j=[j for j in d["jobs"] if j["jobname"]==sys.argv[2]][0]
-v=j[sys.argv[3]] if len(sys.argv)<5 else j[sys.argv[3]][sys.argv[4]]
-print(v)' "$@"
-}
-
-# Options shared by hotup's fio jobs: every 4 KiB carries its own verify
-# header (offset + CRC32C), so any later read of any range can be checked.
-FIO_VERIFY="--ioengine=libaio --direct=1 --verify=crc32c --verify_interval=4096 --blockalign=4k --filename=$DEV"
-
-# fio_prefill MIB: write verify headers over the whole device.
-fio_prefill() {
-    fio --name=prefill $FIO_VERIFY --size=${1}M --rw=write --bs=64k --iodepth=16 --do_verify=0 \
-        --output-format=json --output="$HOTUP_OUT/fio-prefill.json"
-}
-
-# fio_readback MIB: read the whole device back and verify every 4 KiB.
-fio_readback() {
-    fio --name=readback $FIO_VERIFY --size=${1}M --rw=read --bs=64k --iodepth=16 --verify_fatal=1 \
-        --output-format=json --output="$HOTUP_OUT/fio-readback.json"
-}
+# hotup helpers (device, control node, upgrades, fio jobs) live in hotup.sh.
+. "$HOTUP_REPO/userspace-tests/guest/hotup.sh"
 
 # wait_for DESC TIMEOUT_S CMD...: poll CMD (every 50 ms) until it succeeds.
 wait_for() {
@@ -144,15 +71,6 @@ wait_for() {
     pass "$_desc"
 }
 
-# fio_live MIB RUNTIME: start the verifying workload in the background; sets FIO.
-fio_live() {
-    fio --name=verify $FIO_VERIFY --size=${1}M --rw=randwrite --bsrange=4k-64k --iodepth=32 \
-            --verify_fatal=1 --verify_backlog=64 --time_based --runtime=$2 \
-        --name=load --ioengine=libaio --direct=1 --filename=$DEV --size=${1}M --rw=randread \
-            --bsrange=4k-64k --iodepth=32 --time_based --runtime=$2 \
-        --output-format=json --output="$HOTUP_OUT/fio-live.json" > "$HOTUP_OUT/fio-live.log" 2>&1 &
-    FIO=$!
-}
 
 # fio_live_passed DESC: wait for the background fio; it must exit 0 with no
 # error and with verify reads done.
@@ -166,3 +84,13 @@ fio_live_passed() {
     diag "$1: $(fio_json "$HOTUP_OUT/fio-live.json" verify write total_ios) blocks written, $_v verified while running"
     check "$1: verify reads happened (non-zero)" test "$_v" -gt 0
 }
+
+# expect_upgrade_lines DESC: the park, detach, adopt and resume lines of one
+# upgrade, logged since the last dmesg_mark.
+expect_upgrade_lines() {
+    expect_dmesg "$1: park logged" 'hotup: park gen=[0-9]+ child=hotup_child_v[0-9] version=[0-9]+ reason=detach inflight=[0-9]+'
+    expect_dmesg "$1: detach logged" 'hotup: detach gen=[0-9]+ .* drained=[0-9]+ blob_bytes=[0-9]+ schema=[0-9]'
+    expect_dmesg "$1: adopt logged" 'hotup: adopt gen=[0-9]+ child=hotup_child_v[0-9] version=[0-9]+ from=hotup_child_v[0-9] from_version=[0-9]+ blob_bytes=[0-9]+'
+    expect_dmesg "$1: resume logged" 'hotup: resume gen=[0-9]+ .* parked=[0-9]+ drained=[0-9]+ blackout_ns=[0-9]+'
+}
+

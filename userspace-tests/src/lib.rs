@@ -12,6 +12,7 @@
 
 pub mod dmesg;
 pub mod ktap;
+pub mod report;
 pub mod scenario;
 
 pub use dmesg::{dmesg_problems, strip_timestamp};

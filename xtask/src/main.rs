@@ -1,6 +1,8 @@
 //! `cargo xtask`: hotup's single entry point.
 
+mod demo;
 mod fuzz;
+mod guest;
 mod kernel;
 mod modules;
 mod paths;
@@ -8,6 +10,7 @@ mod progress;
 mod qemu;
 mod setup;
 mod test;
+mod upgrade;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -49,6 +52,13 @@ enum Cmd {
     },
     /// Host tests, module build, then every guest scenario (KTAP results).
     Test(test::TestArgs),
+    /// The main job: fio with data verification on /dev/hotupblk0 in a guest
+    /// while the child is upgraded N times; prints a report and writes
+    /// target/hotup/demo/ (report.json, timeline.svg, fio logs, dmesg).
+    Demo(demo::DemoArgs),
+    /// Upgrade the running child in place (classic rmmod/insmod with state
+    /// handover) and print what happened: blackout, parked and drained I/O.
+    UpgradeChild(upgrade::UpgradeArgs),
     /// Fuzz the state blob reader (cargo-fuzz, libFuzzer); fails on any crash.
     Fuzz(fuzz::FuzzArgs),
 }
@@ -74,6 +84,13 @@ enum QemuCmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// Boot a long-lived guest in the background with hotup_parent and
+    /// hotup_child_v1 loaded; returns once /dev/hotupblk0 is ready.
+    Up,
+    /// Stop the long-lived guest; its console and dmesg stay in target/hotup/guest/.
+    Down,
+    /// Say whether a long-lived guest is running, with hotup's status line.
+    Status,
 }
 
 fn main() {
@@ -100,6 +117,21 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let status = qemu::run_script_cmd(&ctx, &script, timeout, !quiet)?;
             std::process::exit(status);
+        }
+        Cmd::Qemu { cmd: QemuCmd::Up } => guest::up(&ctx),
+        Cmd::Qemu { cmd: QemuCmd::Down } => guest::down(&ctx),
+        Cmd::Qemu { cmd: QemuCmd::Status } => guest::status(&ctx),
+        Cmd::Demo(args) => {
+            if !demo::run(&ctx, &args)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Cmd::UpgradeChild(args) => {
+            if !upgrade::run(&ctx, &args)? {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Cmd::Fuzz(args) => fuzz::run(&ctx, &args),
         Cmd::Test(args) => {

@@ -85,7 +85,7 @@ pub fn run_script_cmd(ctx: &Ctx, script: &Path, timeout_s: u64, stream: bool) ->
 
 /// Which accelerator to use: `HOTUP_ACCEL` if set, else KVM only if a trial
 /// boot of this kernel under KVM worked (cached per kernel build), else TCG.
-fn accel(ctx: &Ctx, k: &KernelBuild) -> Result<&'static str> {
+pub fn accel(ctx: &Ctx, k: &KernelBuild) -> Result<&'static str> {
     match std::env::var("HOTUP_ACCEL").as_deref() {
         Ok("kvm") => return Ok("kvm"),
         Ok("tcg") => return Ok("tcg"),
@@ -143,7 +143,7 @@ pub fn run(ctx: &Ctx, k: &KernelBuild, opts: &RunOpts) -> Result<RunResult> {
     )
 }
 
-fn qemu_command(ctx: &Ctx, k: &KernelBuild, run_dir: &Path, accel: &str) -> Command {
+pub fn qemu_command(ctx: &Ctx, k: &KernelBuild, run_dir: &Path, accel: &str) -> Command {
     let init = ctx.repo.join("qemu/init.sh");
     let append = format!(
         "console=ttyS0 root=/dev/root rootfstype=9p \
@@ -184,9 +184,14 @@ fn qemu_command(ctx: &Ctx, k: &KernelBuild, run_dir: &Path, accel: &str) -> Comm
     cmd
 }
 
-/// Prepares a clean run folder with the guest's `env.sh`.
+/// Prepares a clean run folder `target/hotup/runs/<name>` with the guest's `env.sh`.
 fn prepare_run_dir(ctx: &Ctx, name: &str, script: &Path) -> Result<PathBuf> {
-    let run_dir = ctx.out().join("runs").join(name);
+    prepare_dir(ctx, &ctx.out().join("runs").join(name), name, script)
+}
+
+/// Prepares `run_dir` (emptied) as a guest's shared folder running `script`.
+pub fn prepare_dir(ctx: &Ctx, run_dir: &Path, name: &str, script: &Path) -> Result<PathBuf> {
+    let run_dir = run_dir.to_path_buf();
     if run_dir.exists() {
         std::fs::remove_dir_all(&run_dir)
             .with_context(|| format!("clearing {}", run_dir.display()))?;

@@ -1,0 +1,87 @@
+# hotup's guest-side helpers: the device, the control node, the classic
+# upgrade sequence and the fio jobs. Sourced by the scenario library (lib.sh),
+# by the long-lived guest's agent (qemu/agent.sh) and by `cargo xtask
+# upgrade-child`. Needs $MODULES (the built modules).
+MODULES="${MODULES:-${HOTUP_MODULES:?HOTUP_MODULES is not set}}"
+HOTUP_OUT="${HOTUP_OUT:-/tmp}"
+DEV=/dev/hotupblk0
+CTL=/dev/hotup-ctl
+
+# current_child: the loaded child module's name (empty if none).
+current_child() { sed -n 's/^\(hotup_child_v[0-9]*\) .*/\1/p' /proc/modules | head -n 1; }
+
+# ctl KEY: one field of the parent's status line (/dev/hotup-ctl).
+ctl() { tr ' ' '\n' < "$CTL" | sed -n "s/^$1=//p"; }
+
+# load_parent [PARAM=VALUE...]: insmod the parent and wait for its device.
+load_parent() {
+    insmod "$MODULES/hotup_parent.ko" "$@" || return 1
+    [ -b "$DEV" ] && [ -c "$CTL" ]
+}
+
+# load_child N [PARAM=VALUE...]: insmod hotup_child_vN.
+load_child() { _v=$1; shift; insmod "$MODULES/hotup_child_v$_v.ko" "$@"; }
+
+# upgrade_ko KO SCHEMA [PARAM=VALUE...]: the classic upgrade from the loaded
+# child to the module KO: tell the parent which device-state schema KO reads
+# (a downgrade makes v2 write v1), rmmod the old child (it drains and
+# exports), insmod the new one (it adopts).
+# With no child loaded (the device is parked after a refused adopt), it only
+# loads KO, which adopts the stashed state: that is the recovery.
+upgrade_ko() {
+    _ko=$1; _schema=$2; shift 2
+    _from=$(current_child)
+    echo "export-schema $_schema" > "$CTL" || return 1
+    if [ -n "$_from" ]; then rmmod "$_from" || return 1; fi
+    insmod "$_ko" "$@"
+}
+
+# upgrade_to N [PARAM=VALUE...]: classic upgrade to hotup_child_vN (schema N).
+upgrade_to() { _to=$1; shift; upgrade_ko "$MODULES/hotup_child_v$_to.ko" "$_to" "$@"; }
+
+# wait_completions N [TIMEOUT_S]: wait until the parent has completed N more
+# requests than when called (pacing by real progress, not by the clock).
+wait_completions() {
+    _start=$(ctl completed); _want=$((_start + $1)); _deadline=$(( $(cut -d. -f1 /proc/uptime) + ${2:-60} ))
+    while [ "$(ctl completed)" -lt "$_want" ]; do
+        [ "$(cut -d. -f1 /proc/uptime)" -lt "$_deadline" ] || return 1
+        sleep 0.05   # poll interval of a condition wait
+    done
+}
+
+# fio_json_field FILE JOB DIR KEY: a number from fio's JSON output, e.g.
+# `fio_json_field out.json verify read total_ios` (python3 is on the host root).
+fio_json() {
+    python3 -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+j=[j for j in d["jobs"] if j["jobname"]==sys.argv[2]][0]
+v=j[sys.argv[3]] if len(sys.argv)<5 else j[sys.argv[3]][sys.argv[4]]
+print(v)' "$@"
+}
+
+# Options shared by hotup's fio jobs: every 4 KiB carries its own verify
+# header (offset + CRC32C), so any later read of any range can be checked.
+FIO_VERIFY="--ioengine=libaio --direct=1 --verify=crc32c --verify_interval=4096 --blockalign=4k --filename=$DEV"
+
+# fio_prefill MIB: write verify headers over the whole device.
+fio_prefill() {
+    fio --name=prefill $FIO_VERIFY --size=${1}M --rw=write --bs=64k --iodepth=16 --do_verify=0 \
+        --output-format=json --output="$HOTUP_OUT/fio-prefill.json"
+}
+
+# fio_readback MIB: read the whole device back and verify every 4 KiB.
+fio_readback() {
+    fio --name=readback $FIO_VERIFY --size=${1}M --rw=read --bs=64k --iodepth=16 --verify_fatal=1 \
+        --output-format=json --output="$HOTUP_OUT/fio-readback.json"
+}
+
+# fio_live MIB RUNTIME: start the verifying workload in the background; sets FIO.
+fio_live() {
+    fio --name=verify $FIO_VERIFY --size=${1}M --rw=randwrite --bsrange=4k-64k --iodepth=32 \
+            --verify_fatal=1 --verify_backlog=64 --time_based --runtime=$2 \
+        --name=load --ioengine=libaio --direct=1 --filename=$DEV --size=${1}M --rw=randread \
+            --bsrange=4k-64k --iodepth=32 --time_based --runtime=$2 \
+        --output-format=json --output="$HOTUP_OUT/fio-live.json" > "$HOTUP_OUT/fio-live.log" 2>&1 &
+    FIO=$!
+}
+

@@ -1,0 +1,377 @@
+//! Parsing what hotup and fio report: the parent's `hotup: <event> k=v ...`
+//! dmesg lines into upgrade outcomes, and fio's JSON and latency logs into
+//! the demo's summary figures.
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// One `hotup: <event> key=value ...` line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Kernel timestamp in seconds, if the line had one.
+    pub time_s: Option<f64>,
+    /// The event name (`attach`, `park`, `resume`, ...).
+    pub name: String,
+    /// Its fields; quoted values are unquoted.
+    pub fields: BTreeMap<String, String>,
+    /// The line from `hotup:` on.
+    pub text: String,
+}
+
+impl Event {
+    /// A numeric field.
+    pub fn num(&self, key: &str) -> Option<i64> {
+        self.fields.get(key)?.parse().ok()
+    }
+    /// A text field.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields.get(key).map(String::as_str)
+    }
+}
+
+/// Parses one dmesg line; `None` unless it is a parent event line.
+pub fn parse_event(line: &str) -> Option<Event> {
+    let idx = line.find("hotup: ")?;
+    let prefix = line[..idx].trim();
+    let time_s = prefix.strip_prefix('[').and_then(|p| p.strip_suffix(']')).and_then(|t| t.trim().parse().ok());
+    if !(prefix.is_empty() || time_s.is_some()) {
+        return None; // e.g. "hotup_child_v1: ..." never matches, but "xhotup: " must not either
+    }
+    let text = &line[idx..];
+    let mut rest = &text["hotup: ".len()..];
+    let name_end = rest.find(' ').unwrap_or(rest.len());
+    let name = rest[..name_end].to_owned();
+    rest = &rest[name_end..];
+    let mut fields = BTreeMap::new();
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            break;
+        }
+        let Some(eq) = rest.find('=') else { break };
+        let key = rest[..eq].to_owned();
+        rest = &rest[eq + 1..];
+        let value;
+        if let Some(r) = rest.strip_prefix('"') {
+            let end = r.find('"').unwrap_or(r.len());
+            value = r[..end].to_owned();
+            rest = r.get(end + 1..).unwrap_or("");
+        } else {
+            // A value runs to the next " key=" (so "blob=checksum mismatch" stays whole).
+            let mut end = rest.len();
+            let mut search = 0;
+            while let Some(sp) = rest[search..].find(' ') {
+                let at = search + sp;
+                let next = &rest[at + 1..];
+                let token_end = next.find(' ').unwrap_or(next.len());
+                if next[..token_end].contains('=') {
+                    end = at;
+                    break;
+                }
+                search = at + 1;
+            }
+            value = rest[..end].to_owned();
+            rest = &rest[end..];
+        }
+        fields.insert(key, value);
+    }
+    Some(Event { time_s, name, fields, text: text.to_owned() })
+}
+
+/// Every parent event in a dmesg text, in order.
+pub fn events(dmesg: &str) -> Vec<Event> {
+    dmesg.lines().filter_map(parse_event).collect()
+}
+
+/// The result of one classic upgrade, as the parent logged it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UpgradeOutcome {
+    /// The child that left (module name).
+    pub from: String,
+    /// Its version, if known.
+    pub from_version: Option<i64>,
+    /// The child that should have arrived.
+    pub to: String,
+    /// Its version, if it attached or said it.
+    pub to_version: Option<i64>,
+    /// Adopted and resumed.
+    pub ok: bool,
+    /// Parked time of the switch, as the parent measured it.
+    pub blackout_ns: Option<i64>,
+    /// Requests that waited in the parking lot.
+    pub parked_ios: Option<i64>,
+    /// Requests in flight that the detach waited for.
+    pub drained_ios: Option<i64>,
+    /// Generation after the upgrade.
+    pub generation: Option<i64>,
+    /// Bytes of state handed over.
+    pub blob_bytes: Option<i64>,
+    /// Why it failed, from dmesg (refusal, rollback, child's reason).
+    pub error: Option<String>,
+    /// Guest time (s) when the switch began (the park line).
+    pub start_s: Option<f64>,
+}
+
+/// Builds the outcome of one upgrade from the dmesg lines logged during it
+/// and the exit status of the sequence.
+pub fn upgrade_outcome(from: &str, to: &str, exit: i32, dmesg: &str) -> UpgradeOutcome {
+    let evs = events(dmesg);
+    let find = |n: &str| evs.iter().rev().find(|e| e.name == n);
+    let park = find("park");
+    let detach = find("detach");
+    let resume = find("resume").filter(|e| e.get("child") == Some(to));
+    let adopt = find("adopt").filter(|e| e.get("child") == Some(to));
+    let mut error = None;
+    if let Some(e) = evs.iter().rev().find(|e| e.name == "rollback" || e.name == "refuse") {
+        error = Some(e.text.clone());
+    }
+    // The child's own reason (e.g. "hotup_child_v2: adopt refused: checksum mismatch").
+    if let Some(l) = dmesg.lines().find(|l| l.contains(": adopt refused:")) {
+        let reason = l.find(to).map_or(l, |i| &l[i..]);
+        error = Some(match error {
+            Some(e) => format!("{e}; {reason}"),
+            None => reason.to_owned(),
+        });
+    }
+    let ok = exit == 0 && resume.is_some();
+    if !ok && error.is_none() {
+        error = Some(format!("the upgrade sequence exited with status {exit} and the parent logged no resume of {to}"));
+    }
+    UpgradeOutcome {
+        from: from.to_owned(),
+        from_version: detach.and_then(|e| e.num("version")),
+        to: to.to_owned(),
+        to_version: resume.or(adopt).and_then(|e| e.num("version")),
+        ok,
+        blackout_ns: resume.and_then(|e| e.num("blackout_ns")),
+        parked_ios: resume.and_then(|e| e.num("parked")),
+        drained_ios: detach.and_then(|e| e.num("drained")),
+        generation: resume.and_then(|e| e.num("gen")),
+        blob_bytes: adopt.and_then(|e| e.num("blob_bytes")),
+        error,
+        start_s: park.and_then(|e| e.time_s),
+    }
+}
+
+/// fio's figures for the demo report.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FioSummary {
+    /// Sum of the jobs' `error` fields (and of `total_err` where present).
+    pub errors: u64,
+    /// "pass" when no job failed and blocks were verified, else "fail".
+    pub verify: String,
+    /// Blocks read back and checked: verify reads while running plus the
+    /// 4 KiB chunks of the read-back pass.
+    pub verified_blocks: u64,
+    /// Read IOPS over all jobs of the live run.
+    pub read_iops: f64,
+    /// Write IOPS over all jobs of the live run.
+    pub write_iops: f64,
+    /// Read bandwidth, KiB/s.
+    pub read_bw_kib: u64,
+    /// Write bandwidth, KiB/s.
+    pub write_bw_kib: u64,
+    /// Completion latency percentiles (worst over jobs and directions), µs.
+    pub lat_p50_us: f64,
+    /// p99, µs.
+    pub lat_p99_us: f64,
+    /// p99.9, µs.
+    pub lat_p999_us: f64,
+    /// Maximum completion latency, µs.
+    pub lat_max_us: f64,
+}
+
+/// Parses fio JSON output, skipping any notice lines fio prints before it.
+pub fn parse_fio_json(text: &str) -> Result<Value> {
+    let start = text.find('{').context("fio output has no JSON object")?;
+    serde_json::from_str(&text[start..]).context("fio output is not valid JSON")
+}
+
+fn jobs(v: &Value) -> Result<&Vec<Value>> {
+    v.get("jobs").and_then(Value::as_array).context("fio JSON has no 'jobs' array")
+}
+
+fn f(v: &Value, path: &[&str]) -> f64 {
+    path.iter().try_fold(v, |v, k| v.get(*k)).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+/// Summarises the live run (`verify` and `load` jobs) and the read-back
+/// pass (`readback` job, 64 KiB reads with a verify header every 4 KiB).
+pub fn fio_summary(live: &Value, readback: &Value) -> Result<FioSummary> {
+    let mut s = FioSummary::default();
+    let live_jobs = jobs(live)?;
+    let rb_jobs = jobs(readback)?;
+    if live_jobs.is_empty() || rb_jobs.is_empty() {
+        bail!("fio JSON has no jobs");
+    }
+    for j in live_jobs.iter().chain(rb_jobs) {
+        s.errors += j.get("error").and_then(Value::as_u64).unwrap_or(0);
+        s.errors += j.get("total_err").and_then(Value::as_u64).unwrap_or(0);
+    }
+    for j in live_jobs {
+        // Rates over the job's whole runtime: fio's per-direction `iops` of a
+        // job's verify reads is computed over their own few ms and is useless.
+        let secs = f(j, &["job_runtime"]) / 1000.0;
+        if secs > 0.0 {
+            s.read_iops += f(j, &["read", "total_ios"]) / secs;
+            s.write_iops += f(j, &["write", "total_ios"]) / secs;
+            s.read_bw_kib += (f(j, &["read", "io_bytes"]) / 1024.0 / secs) as u64;
+            s.write_bw_kib += (f(j, &["write", "io_bytes"]) / 1024.0 / secs) as u64;
+        }
+        for d in ["read", "write"] {
+            if f(j, &[d, "total_ios"]) == 0.0 {
+                continue;
+            }
+            let pct = |p: &str| f(j, &[d, "clat_ns", "percentile", p]) / 1000.0;
+            s.lat_p50_us = s.lat_p50_us.max(pct("50.000000"));
+            s.lat_p99_us = s.lat_p99_us.max(pct("99.000000"));
+            s.lat_p999_us = s.lat_p999_us.max(pct("99.900000"));
+            s.lat_max_us = s.lat_max_us.max(f(j, &[d, "lat_ns", "max"]) / 1000.0);
+        }
+        if j.get("jobname").and_then(Value::as_str) == Some("verify") {
+            s.verified_blocks += f(j, &["read", "total_ios"]) as u64;
+        }
+    }
+    for j in rb_jobs {
+        let bytes = f(j, &["read", "io_bytes"]) as u64;
+        s.verified_blocks += bytes / 4096;
+    }
+    s.verify = if s.errors == 0 && s.verified_blocks > 0 { "pass" } else { "fail" }.to_owned();
+    Ok(s)
+}
+
+/// One sample of a fio log (`write_lat_log`/`write_iops_log` with
+/// `log_unix_epoch=1`): time in ms since the epoch and the value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogSample {
+    /// Milliseconds since the Unix epoch.
+    pub t_ms: u64,
+    /// Latency in ns (lat logs) or IOPS (iops logs).
+    pub value: u64,
+    /// 0 read, 1 write.
+    pub dir: u8,
+}
+
+/// Parses a fio log file (`time, value, direction, bs, offset[, prio]`).
+pub fn parse_fio_log(text: &str) -> Vec<LogSample> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split(',').map(str::trim);
+            Some(LogSample { t_ms: it.next()?.parse().ok()?, value: it.next()?.parse().ok()?, dir: it.next()?.parse().ok()? })
+        })
+        .collect()
+}
+
+/// The worst latency (µs) of any sample within `[from_ms, from_ms + window_ms)`.
+pub fn worst_latency_us(samples: &[LogSample], from_ms: u64, window_ms: u64) -> Option<f64> {
+    samples
+        .iter()
+        .filter(|s| s.t_ms >= from_ms && s.t_ms < from_ms + window_ms)
+        .map(|s| s.value as f64 / 1000.0)
+        .fold(None, |m, v| Some(m.map_or(v, |m: f64| m.max(v))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DMESG: &str = "\
+[   20.100000] hotup: control export_schema=2
+[   20.200000] hotup: park gen=1 child=hotup_child_v1 version=1 reason=detach inflight=5
+[   20.210000] hotup_child_v1: export version=1 schema=1 blob_bytes=120 handle=0x100
+[   20.220000] hotup: detach gen=1 child=hotup_child_v1 version=1 drained=5 blob_bytes=120 schema=2 blob=ok
+[   20.230000] hotup_child_v1: unload version=1
+[   20.300000] hotup_child_v2: adopt version=2 from_version=1 schema=1 migrated=yes blob_bytes=120
+[   20.300100] hotup: adopt gen=2 child=hotup_child_v2 version=2 from=hotup_child_v1 from_version=1 blob_bytes=120
+[   20.300200] hotup: attach gen=2 child=hotup_child_v2 version=2 abi=1.0 adopted=yes
+[   20.300300] hotup: resume gen=2 child=hotup_child_v2 version=2 parked=64 drained=5 blackout_ns=100300000
+";
+
+    #[test]
+    fn parses_event_lines() {
+        let e = parse_event("[   20.220000] hotup: detach gen=1 child=hotup_child_v1 drained=5 blob=checksum mismatch").unwrap();
+        assert_eq!(e.name, "detach");
+        assert_eq!(e.time_s, Some(20.22));
+        assert_eq!(e.num("drained"), Some(5));
+        assert_eq!(e.get("blob"), Some("checksum mismatch"));
+        let e = parse_event(r#"hotup: refuse child=x reason=busy active=a hint="rmmod a first""#).unwrap();
+        assert_eq!(e.get("hint"), Some("rmmod a first"));
+        assert!(parse_event("[ 1.0] hotup_child_v1: load version=1").is_none());
+    }
+
+    #[test]
+    fn successful_upgrade_outcome() {
+        let o = upgrade_outcome("hotup_child_v1", "hotup_child_v2", 0, DMESG);
+        assert!(o.ok, "{o:?}");
+        assert_eq!(o.from_version, Some(1));
+        assert_eq!(o.to_version, Some(2));
+        assert_eq!(o.blackout_ns, Some(100_300_000));
+        assert_eq!(o.parked_ios, Some(64));
+        assert_eq!(o.drained_ios, Some(5));
+        assert_eq!(o.generation, Some(2));
+        assert_eq!(o.start_s, Some(20.2));
+        assert!(o.error.is_none());
+    }
+
+    #[test]
+    fn refused_adopt_outcome_carries_the_reasons() {
+        let d = "\
+[ 5.0] hotup: park gen=3 child=hotup_child_v1 version=1 reason=detach inflight=0
+[ 5.1] hotup: detach gen=3 child=hotup_child_v1 version=1 drained=0 blob_bytes=120 schema=2 blob=checksum mismatch
+[ 5.2] hotup_child_v2: adopt refused: checksum mismatch (this is v2, reading schema <= 2)
+[ 5.3] hotup: rollback child=hotup_child_v2 version=2 err=-74 state=parked parked=3 blob=kept hint=\"load a child that can adopt the stashed state, e.g. hotup_child_v1\"
+";
+        let o = upgrade_outcome("hotup_child_v1", "hotup_child_v2", 1, d);
+        assert!(!o.ok);
+        let e = o.error.unwrap();
+        assert!(e.contains("rollback") && e.contains("state=parked") && e.contains("checksum mismatch"), "{e}");
+    }
+
+    #[test]
+    fn exit_zero_without_resume_is_not_ok() {
+        let o = upgrade_outcome("hotup_child_v1", "hotup_child_v2", 0, "");
+        assert!(!o.ok);
+        assert!(o.error.unwrap().contains("no resume"));
+    }
+
+    #[test]
+    fn fio_logs_and_worst_latency() {
+        let s = parse_fio_log("1700000000000, 1500, 0, 4096, 0\n1700000000400, 250000, 1, 65536, 0\nbad\n1700000001500, 900, 0, 4096, 0\n");
+        assert_eq!(s.len(), 3);
+        assert_eq!(worst_latency_us(&s, 1_700_000_000_000, 1000), Some(250.0));
+        assert_eq!(worst_latency_us(&s, 1_800_000_000_000, 1000), None);
+    }
+
+    /// Recorded output of a real guest run (the demo's live and read-back jobs).
+    #[test]
+    fn fio_summary_from_recorded_json() {
+        let live = parse_fio_json(include_str!("../fixtures/fio-live.json")).unwrap();
+        let rb = parse_fio_json(include_str!("../fixtures/fio-readback.json")).unwrap();
+        let s = fio_summary(&live, &rb).unwrap();
+        assert_eq!(s.errors, 0);
+        assert_eq!(s.verify, "pass");
+        assert!(s.verified_blocks > 16384, "{s:?}");
+        assert!(s.read_iops > 0.0 && s.write_iops > 0.0);
+        // Rates are I/Os over job runtime, never fio's per-direction verify-read figure.
+        let live_jobs = live["jobs"].as_array().unwrap();
+        let expect: f64 = live_jobs
+            .iter()
+            .map(|j| j["read"]["total_ios"].as_f64().unwrap() / (j["job_runtime"].as_f64().unwrap() / 1000.0))
+            .sum();
+        assert!((s.read_iops - expect).abs() < 1e-6, "{} vs {expect}", s.read_iops);
+        assert!(s.lat_p50_us > 0.0 && s.lat_p50_us <= s.lat_p99_us && s.lat_p99_us <= s.lat_p999_us);
+        assert!(s.lat_p999_us <= s.lat_max_us);
+    }
+
+    #[test]
+    fn fio_errors_fail_verification() {
+        let live = parse_fio_json(r#"fio: note
+{"jobs":[{"jobname":"verify","error":84,"job_runtime":1000,"read":{"total_ios":10,"iops":1.0},"write":{"total_ios":10,"iops":1.0}}]}"#).unwrap();
+        let rb = serde_json::json!({"jobs":[{"jobname":"readback","error":0,"read":{"io_bytes":4096}}]});
+        let s = fio_summary(&live, &rb).unwrap();
+        assert_eq!(s.errors, 84);
+        assert_eq!(s.verify, "fail");
+    }
+}
