@@ -35,7 +35,10 @@ impl Event {
 pub fn parse_event(line: &str) -> Option<Event> {
     let idx = line.find("hotup: ")?;
     let prefix = line[..idx].trim();
-    let time_s = prefix.strip_prefix('[').and_then(|p| p.strip_suffix(']')).and_then(|t| t.trim().parse().ok());
+    let time_s = prefix
+        .strip_prefix('[')
+        .and_then(|p| p.strip_suffix(']'))
+        .and_then(|t| t.trim().parse().ok());
     if !(prefix.is_empty() || time_s.is_some()) {
         return None; // e.g. "hotup_child_v1: ..." never matches, but "xhotup: " must not either
     }
@@ -77,7 +80,12 @@ pub fn parse_event(line: &str) -> Option<Event> {
         }
         fields.insert(key, value);
     }
-    Some(Event { time_s, name, fields, text: text.to_owned() })
+    Some(Event {
+        time_s,
+        name,
+        fields,
+        text: text.to_owned(),
+    })
 }
 
 /// Every parent event in a dmesg text, in order.
@@ -124,7 +132,11 @@ pub fn upgrade_outcome(from: &str, to: &str, exit: i32, dmesg: &str) -> UpgradeO
     let resume = find("resume").filter(|e| e.get("child") == Some(to));
     let adopt = find("adopt").filter(|e| e.get("child") == Some(to));
     let mut error = None;
-    if let Some(e) = evs.iter().rev().find(|e| e.name == "rollback" || e.name == "refuse") {
+    if let Some(e) = evs
+        .iter()
+        .rev()
+        .find(|e| e.name == "rollback" || e.name == "refuse")
+    {
         error = Some(e.text.clone());
     }
     // The child's own reason (e.g. "hotup_child_v2: adopt refused: checksum mismatch").
@@ -190,11 +202,16 @@ pub fn parse_fio_json(text: &str) -> Result<Value> {
 }
 
 fn jobs(v: &Value) -> Result<&Vec<Value>> {
-    v.get("jobs").and_then(Value::as_array).context("fio JSON has no 'jobs' array")
+    v.get("jobs")
+        .and_then(Value::as_array)
+        .context("fio JSON has no 'jobs' array")
 }
 
 fn f(v: &Value, path: &[&str]) -> f64 {
-    path.iter().try_fold(v, |v, k| v.get(*k)).and_then(Value::as_f64).unwrap_or(0.0)
+    path.iter()
+        .try_fold(v, |v, k| v.get(*k))
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0)
 }
 
 /// Summarises the live run (`verify` and `load` jobs) and the read-back
@@ -238,7 +255,12 @@ pub fn fio_summary(live: &Value, readback: &Value) -> Result<FioSummary> {
         let bytes = f(j, &["read", "io_bytes"]) as u64;
         s.verified_blocks += bytes / 4096;
     }
-    s.verify = if s.errors == 0 && s.verified_blocks > 0 { "pass" } else { "fail" }.to_owned();
+    s.verify = if s.errors == 0 && s.verified_blocks > 0 {
+        "pass"
+    } else {
+        "fail"
+    }
+    .to_owned();
     Ok(s)
 }
 
@@ -259,7 +281,11 @@ pub fn parse_fio_log(text: &str) -> Vec<LogSample> {
     text.lines()
         .filter_map(|l| {
             let mut it = l.split(',').map(str::trim);
-            Some(LogSample { t_ms: it.next()?.parse().ok()?, value: it.next()?.parse().ok()?, dir: it.next()?.parse().ok()? })
+            Some(LogSample {
+                t_ms: it.next()?.parse().ok()?,
+                value: it.next()?.parse().ok()?,
+                dir: it.next()?.parse().ok()?,
+            })
         })
         .collect()
 }
@@ -296,7 +322,8 @@ mod tests {
         assert_eq!(e.time_s, Some(20.22));
         assert_eq!(e.num("drained"), Some(5));
         assert_eq!(e.get("blob"), Some("checksum mismatch"));
-        let e = parse_event(r#"hotup: refuse child=x reason=busy active=a hint="rmmod a first""#).unwrap();
+        let e = parse_event(r#"hotup: refuse child=x reason=busy active=a hint="rmmod a first""#)
+            .unwrap();
         assert_eq!(e.get("hint"), Some("rmmod a first"));
         assert!(parse_event("[ 1.0] hotup_child_v1: load version=1").is_none());
     }
@@ -326,7 +353,10 @@ mod tests {
         let o = upgrade_outcome("hotup_child_v1", "hotup_child_v2", 1, d);
         assert!(!o.ok);
         let e = o.error.unwrap();
-        assert!(e.contains("rollback") && e.contains("state=parked") && e.contains("checksum mismatch"), "{e}");
+        assert!(
+            e.contains("rollback") && e.contains("state=parked") && e.contains("checksum mismatch"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -358,10 +388,19 @@ mod tests {
         let live_jobs = live["jobs"].as_array().unwrap();
         let expect: f64 = live_jobs
             .iter()
-            .map(|j| j["read"]["total_ios"].as_f64().unwrap() / (j["job_runtime"].as_f64().unwrap() / 1000.0))
+            .map(|j| {
+                j["read"]["total_ios"].as_f64().unwrap()
+                    / (j["job_runtime"].as_f64().unwrap() / 1000.0)
+            })
             .sum();
-        assert!((s.read_iops - expect).abs() < 1e-6, "{} vs {expect}", s.read_iops);
-        assert!(s.lat_p50_us > 0.0 && s.lat_p50_us <= s.lat_p99_us && s.lat_p99_us <= s.lat_p999_us);
+        assert!(
+            (s.read_iops - expect).abs() < 1e-6,
+            "{} vs {expect}",
+            s.read_iops
+        );
+        assert!(
+            s.lat_p50_us > 0.0 && s.lat_p50_us <= s.lat_p99_us && s.lat_p99_us <= s.lat_p999_us
+        );
         assert!(s.lat_p999_us <= s.lat_max_us);
     }
 
@@ -369,7 +408,8 @@ mod tests {
     fn fio_errors_fail_verification() {
         let live = parse_fio_json(r#"fio: note
 {"jobs":[{"jobname":"verify","error":84,"job_runtime":1000,"read":{"total_ios":10,"iops":1.0},"write":{"total_ios":10,"iops":1.0}}]}"#).unwrap();
-        let rb = serde_json::json!({"jobs":[{"jobname":"readback","error":0,"read":{"io_bytes":4096}}]});
+        let rb =
+            serde_json::json!({"jobs":[{"jobname":"readback","error":0,"read":{"io_bytes":4096}}]});
         let s = fio_summary(&live, &rb).unwrap();
         assert_eq!(s.errors, 84);
         assert_eq!(s.verify, "fail");

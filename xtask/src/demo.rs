@@ -14,7 +14,10 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use userspace_tests::dmesg_problems;
-use userspace_tests::report::{fio_summary, parse_fio_json, parse_fio_log, worst_latency_us, FioSummary, LogSample, UpgradeOutcome};
+use userspace_tests::report::{
+    fio_summary, parse_fio_json, parse_fio_log, worst_latency_us, FioSummary, LogSample,
+    UpgradeOutcome,
+};
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -56,7 +59,13 @@ pub struct Report {
 /// background, `n` upgrades from the host, wait, read-back. Returns the
 /// outcomes with the guest-clock time each began, and the guest folder
 /// holding fio's files.
-pub fn workload(ctx: &Ctx, g: &Guest, n: u32, runtime: u64, on_upgrade: &dyn Fn(&UpgradeOutcome)) -> Result<(Vec<(UpgradeOutcome, u64)>, PathBuf, u64)> {
+pub fn workload(
+    ctx: &Ctx,
+    g: &Guest,
+    n: u32,
+    runtime: u64,
+    on_upgrade: &dyn Fn(&UpgradeOutcome),
+) -> Result<(Vec<(UpgradeOutcome, u64)>, PathBuf, u64)> {
     // The guest writes into its mount of the shared folder ($HOTUP_OUT); the
     // host reads the same files under `g.dir`.
     let lib = format!(
@@ -67,11 +76,18 @@ pub fn workload(ctx: &Ctx, g: &Guest, n: u32, runtime: u64, on_upgrade: &dyn Fn(
     let exec = |s: &str, t: u64| -> Result<String> {
         let (rc, out) = g.exec(&format!("{lib}{s}"), Duration::from_secs(t))?;
         if rc != 0 {
-            bail!("guest command failed ({rc}): {}\n{}", s.lines().next().unwrap_or(""), out.trim());
+            bail!(
+                "guest command failed ({rc}): {}\n{}",
+                s.lines().next().unwrap_or(""),
+                out.trim()
+            );
         }
         Ok(out)
     };
-    let mib: u64 = exec("echo $(( $(ctl capacity_bytes) >> 20 ))", 30)?.trim().parse().context("reading the device size")?;
+    let mib: u64 = exec("echo $(( $(ctl capacity_bytes) >> 20 ))", 30)?
+        .trim()
+        .parse()
+        .context("reading the device size")?;
     let dir = g.dir.join("demo");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -113,12 +129,18 @@ pub fn workload(ctx: &Ctx, g: &Guest, n: u32, runtime: u64, on_upgrade: &dyn Fn(
     let deadline = Instant::now() + Duration::from_secs(runtime + 300);
     while !rc_file.exists() {
         if Instant::now() > deadline || !g.running() {
-            bail!("fio did not finish; see {}", dir.join("fio-live.log").display());
+            bail!(
+                "fio did not finish; see {}",
+                dir.join("fio-live.log").display()
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     eprintln!("demo: fio done; reading the whole device back with verification");
-    exec(&format!("HOTUP_OUT=$D fio_readback {mib} > /dev/null 2>&1; true"), 900)?;
+    exec(
+        &format!("HOTUP_OUT=$D fio_readback {mib} > /dev/null 2>&1; true"),
+        900,
+    )?;
     Ok((outcomes, dir, mib))
 }
 
@@ -128,7 +150,9 @@ fn read_logs(dir: &Path, kind: &str) -> Vec<LogSample> {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.contains(&format!("_{kind}.")) && name.ends_with(".log") {
-                all.extend(parse_fio_log(&std::fs::read_to_string(e.path()).unwrap_or_default()));
+                all.extend(parse_fio_log(
+                    &std::fs::read_to_string(e.path()).unwrap_or_default(),
+                ));
             }
         }
     }
@@ -137,8 +161,17 @@ fn read_logs(dir: &Path, kind: &str) -> Vec<LogSample> {
 }
 
 /// Builds the report from the files of a finished run.
-pub fn build_report(dir: &Path, outcomes: Vec<(UpgradeOutcome, u64)>, dmesg: &str, runtime: u64, mib: u64) -> Result<Report> {
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()));
+pub fn build_report(
+    dir: &Path,
+    outcomes: Vec<(UpgradeOutcome, u64)>,
+    dmesg: &str,
+    runtime: u64,
+    mib: u64,
+) -> Result<Report> {
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f))
+            .with_context(|| format!("reading {}", dir.join(f).display()))
+    };
     let live = parse_fio_json(&read("fio-live.json")?)?;
     let rb = parse_fio_json(&read("fio-readback.json")?)?;
     let mut fio = fio_summary(&live, &rb)?;
@@ -150,17 +183,40 @@ pub fn build_report(dir: &Path, outcomes: Vec<(UpgradeOutcome, u64)>, dmesg: &st
     let lat = read_logs(dir, "lat");
     let upgrades: Vec<DemoUpgrade> = outcomes
         .into_iter()
-        .map(|(outcome, at_ms)| DemoUpgrade { worst_latency_us: worst_latency_us(&lat, at_ms, 1000), outcome, at_ms })
+        .map(|(outcome, at_ms)| DemoUpgrade {
+            worst_latency_us: worst_latency_us(&lat, at_ms, 1000),
+            outcome,
+            at_ms,
+        })
         .collect();
     let problems = dmesg_problems(dmesg);
-    let ok = upgrades.iter().all(|u| u.outcome.ok) && fio.errors == 0 && fio.verify == "pass" && problems.is_empty();
-    Ok(Report { upgrades, fio, dmesg_clean: problems.is_empty(), dmesg_problems: problems, runtime_s: runtime, device_mib: mib, ok })
+    let ok = upgrades.iter().all(|u| u.outcome.ok)
+        && fio.errors == 0
+        && fio.verify == "pass"
+        && problems.is_empty();
+    Ok(Report {
+        upgrades,
+        fio,
+        dmesg_clean: problems.is_empty(),
+        dmesg_problems: problems,
+        runtime_s: runtime,
+        device_mib: mib,
+        ok,
+    })
 }
 
 /// Prints the human-readable report.
 pub fn print_report(r: &Report) {
-    println!("hotup demo: {} upgrades during {} s of fio on a {} MiB device", r.upgrades.len(), r.runtime_s, r.device_mib);
-    println!("{:<3} {:<16} {:<16} {:<4} {:>12} {:>7} {:>8} {:>16}", "#", "from", "to", "ok", "blackout ms", "parked", "drained", "worst lat 1s ms");
+    println!(
+        "hotup demo: {} upgrades during {} s of fio on a {} MiB device",
+        r.upgrades.len(),
+        r.runtime_s,
+        r.device_mib
+    );
+    println!(
+        "{:<3} {:<16} {:<16} {:<4} {:>12} {:>7} {:>8} {:>16}",
+        "#", "from", "to", "ok", "blackout ms", "parked", "drained", "worst lat 1s ms"
+    );
     for (i, u) in r.upgrades.iter().enumerate() {
         let o = &u.outcome;
         let opt = |v: Option<i64>| v.map_or("-".to_owned(), |v| v.to_string());
@@ -173,16 +229,25 @@ pub fn print_report(r: &Report) {
             o.blackout_ns.unwrap_or(0) as f64 / 1e6,
             opt(o.parked_ios),
             opt(o.drained_ios),
-            u.worst_latency_us.map_or("-".to_owned(), |l| format!("{:.1}", l / 1000.0))
+            u.worst_latency_us
+                .map_or("-".to_owned(), |l| format!("{:.1}", l / 1000.0))
         );
         if let Some(e) = &o.error {
             println!("    error: {e}");
         }
     }
-    let mut b: Vec<f64> = r.upgrades.iter().filter_map(|u| u.outcome.blackout_ns).map(|n| n as f64 / 1e6).collect();
+    let mut b: Vec<f64> = r
+        .upgrades
+        .iter()
+        .filter_map(|u| u.outcome.blackout_ns)
+        .map(|n| n as f64 / 1e6)
+        .collect();
     b.sort_by(f64::total_cmp);
     if let (Some(min), Some(max)) = (b.first(), b.last()) {
-        println!("blackout: min {min:.3} ms, median {:.3} ms, max {max:.3} ms", b[b.len() / 2]);
+        println!(
+            "blackout: min {min:.3} ms, median {:.3} ms, max {max:.3} ms",
+            b[b.len() / 2]
+        );
     }
     let f = &r.fio;
     println!(
@@ -196,8 +261,18 @@ pub fn print_report(r: &Report) {
         f.lat_p999_us,
         f.lat_max_us / 1000.0
     );
-    println!("fio: errors {}, verification {} ({} blocks read back and checked)", f.errors, f.verify, f.verified_blocks);
-    println!("dmesg: {}", if r.dmesg_clean { "clean".to_owned() } else { format!("PROBLEMS: {}", r.dmesg_problems.join(" | ")) });
+    println!(
+        "fio: errors {}, verification {} ({} blocks read back and checked)",
+        f.errors, f.verify, f.verified_blocks
+    );
+    println!(
+        "dmesg: {}",
+        if r.dmesg_clean {
+            "clean".to_owned()
+        } else {
+            format!("PROBLEMS: {}", r.dmesg_problems.join(" | "))
+        }
+    );
     println!("result: {}", if r.ok { "PASS" } else { "FAIL" });
 }
 
@@ -219,7 +294,12 @@ fn plot(dir: &Path, r: &Report, out: &Path) -> Result<()> {
         *e = e.max(s.value as f64 / 1e6);
     }
     let secs = |b: u64| b as f64 / 10.0;
-    let t_max = io.keys().chain(lm.keys()).max().map_or(1.0, |b| secs(*b)).max(1.0);
+    let t_max = io
+        .keys()
+        .chain(lm.keys())
+        .max()
+        .map_or(1.0, |b| secs(*b))
+        .max(1.0);
     let io_max = io.values().cloned().fold(1.0, f64::max) * 1.1;
     let lat_max = lm.values().cloned().fold(1.0, f64::max) * 1.1;
     let root = SVGBackend::new(out, (1200, 700)).into_drawing_area();
@@ -228,9 +308,24 @@ fn plot(dir: &Path, r: &Report, out: &Path) -> Result<()> {
     let marks: Vec<(f64, String)> = r
         .upgrades
         .iter()
-        .map(|u| (u.at_ms.saturating_sub(t0) as f64 / 1000.0, format!("{}→{}", u.outcome.from.trim_start_matches("hotup_child_"), u.outcome.to.trim_start_matches("hotup_child_"))))
+        .map(|u| {
+            (
+                u.at_ms.saturating_sub(t0) as f64 / 1000.0,
+                format!(
+                    "{}→{}",
+                    u.outcome.from.trim_start_matches("hotup_child_"),
+                    u.outcome.to.trim_start_matches("hotup_child_")
+                ),
+            )
+        })
         .collect();
-    let draw = |area: &DrawingArea<SVGBackend, plotters::coord::Shift>, title: &str, ylabel: &str, ymax: f64, data: Vec<(f64, f64)>, color: RGBColor| -> Result<()> {
+    let draw = |area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+                title: &str,
+                ylabel: &str,
+                ymax: f64,
+                data: Vec<(f64, f64)>,
+                color: RGBColor|
+     -> Result<()> {
         let mut c = ChartBuilder::on(area)
             .caption(title, ("sans-serif", 20))
             .margin(10)
@@ -238,17 +333,44 @@ fn plot(dir: &Path, r: &Report, out: &Path) -> Result<()> {
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..t_max, 0f64..ymax)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        c.configure_mesh().x_desc("time since fio start (s)").y_desc(ylabel).draw().map_err(|e| anyhow::anyhow!("{e}"))?;
-        c.draw_series(LineSeries::new(data, &color)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        c.configure_mesh()
+            .x_desc("time since fio start (s)")
+            .y_desc(ylabel)
+            .draw()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        c.draw_series(LineSeries::new(data, &color))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         for (x, label) in &marks {
-            c.draw_series(LineSeries::new(vec![(*x, 0.0), (*x, ymax)], RED.stroke_width(2))).map_err(|e| anyhow::anyhow!("{e}"))?;
-            c.draw_series(std::iter::once(Text::new(label.clone(), (*x, ymax * 0.95), ("sans-serif", 14).into_font().color(&RED))))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            c.draw_series(LineSeries::new(
+                vec![(*x, 0.0), (*x, ymax)],
+                RED.stroke_width(2),
+            ))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            c.draw_series(std::iter::once(Text::new(
+                label.clone(),
+                (*x, ymax * 0.95),
+                ("sans-serif", 14).into_font().color(&RED),
+            )))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         Ok(())
     };
-    draw(&top, "hotup demo: IOPS (all jobs, 100 ms windows); red lines = child upgrades", "IOPS", io_max, io.iter().map(|(b, v)| (secs(*b), *v)).collect(), BLUE)?;
-    draw(&bottom, "worst I/O latency per 100 ms window", "latency (ms)", lat_max, lm.iter().map(|(b, v)| (secs(*b), *v)).collect(), RGBColor(0, 128, 0))?;
+    draw(
+        &top,
+        "hotup demo: IOPS (all jobs, 100 ms windows); red lines = child upgrades",
+        "IOPS",
+        io_max,
+        io.iter().map(|(b, v)| (secs(*b), *v)).collect(),
+        BLUE,
+    )?;
+    draw(
+        &bottom,
+        "worst I/O latency per 100 ms window",
+        "latency (ms)",
+        lat_max,
+        lm.iter().map(|(b, v)| (secs(*b), *v)).collect(),
+        RGBColor(0, 128, 0),
+    )?;
     root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }
@@ -261,7 +383,9 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<bool> {
     let wall = Instant::now();
     guest::up(ctx)?;
     let result = (|| {
-        let (outcomes, dir, mib) = workload(ctx, &g, args.upgrades, args.runtime, &|o| eprintln!("demo: {}", upgrade::summary_line(o)))?;
+        let (outcomes, dir, mib) = workload(ctx, &g, args.upgrades, args.runtime, &|o| {
+            eprintln!("demo: {}", upgrade::summary_line(o))
+        })?;
         let (_, dmesg) = g.exec("dmesg", Duration::from_secs(60))?;
         std::fs::write(dir.join("dmesg.txt"), &dmesg)?;
         let report = build_report(&dir, outcomes, &dmesg, args.runtime, mib)?;
@@ -276,13 +400,20 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<bool> {
         std::fs::copy(e.path(), out.join(e.file_name()))?;
     }
     std::fs::copy(g.dir.join("console.log"), out.join("console.log"))?;
-    std::fs::write(out.join("report.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
     plot(&out, &report, &out.join("timeline.svg")).context("drawing timeline.svg")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_report(&report);
-        println!("files: {} (report.json, timeline.svg, fio logs, console, dmesg); wall time {:.0} s", out.display(), wall.elapsed().as_secs_f64());
+        println!(
+            "files: {} (report.json, timeline.svg, fio logs, console, dmesg); wall time {:.0} s",
+            out.display(),
+            wall.elapsed().as_secs_f64()
+        );
     }
     Ok(report.ok)
 }

@@ -22,7 +22,10 @@ pub struct FuzzArgs {
 }
 
 fn cargo_fuzz_installed() -> bool {
-    Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success())
+    Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 pub fn run(ctx: &Ctx, args: &FuzzArgs) -> Result<()> {
@@ -54,21 +57,30 @@ pub fn run(ctx: &Ctx, args: &FuzzArgs) -> Result<()> {
     };
     let log = out.join("fuzz.log");
     let result = run_logged(&format!("fuzz: {TARGET}"), &mut cmd, &log);
-    let text = std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
+    let text =
+        std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?;
     let stat = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().trim_start_matches(':').trim().to_owned()))
+        text.lines().find_map(|l| {
+            l.strip_prefix(key)
+                .map(|v| v.trim().trim_start_matches(':').trim().to_owned())
+        })
     };
     let execs = stat("stat::number_of_executed_units").unwrap_or_else(|| "?".into());
     let rate = stat("stat::average_exec_per_sec").unwrap_or_else(|| "?".into());
     if let Err(e) = result {
-        let crash = text.lines().find(|l| l.contains("Test unit written to")).unwrap_or("no artifact line");
+        let crash = text
+            .lines()
+            .find(|l| l.contains("Test unit written to"))
+            .unwrap_or("no artifact line");
         bail!(
             "the fuzzer found a failure after {execs} executions: {crash}\n\
              reproduce with: cd {} && RUSTC_BOOTSTRAP=1 cargo fuzz run {TARGET} <artifact>\n{e:#}",
             fuzz_dir.display()
         );
     }
-    println!("fuzz {TARGET}: {execs} executions, {rate} exec/s, 0 crashes (`{}`)", describe(&cmd));
+    println!(
+        "fuzz {TARGET}: {execs} executions, {rate} exec/s, 0 crashes (`{}`)",
+        describe(&cmd)
+    );
     Ok(())
 }

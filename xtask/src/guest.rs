@@ -26,13 +26,21 @@ pub struct Guest {
 
 impl Guest {
     pub fn of(ctx: &Ctx) -> Self {
-        Guest { dir: ctx.out().join("guest") }
+        Guest {
+            dir: ctx.out().join("guest"),
+        }
     }
 
     fn pid(&self) -> Option<u32> {
-        let pid: u32 = std::fs::read_to_string(self.dir.join("qemu.pid")).ok()?.trim().parse().ok()?;
+        let pid: u32 = std::fs::read_to_string(self.dir.join("qemu.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        String::from_utf8_lossy(&cmdline).contains("qemu-system").then_some(pid)
+        String::from_utf8_lossy(&cmdline)
+            .contains("qemu-system")
+            .then_some(pid)
     }
 
     pub fn running(&self) -> bool {
@@ -48,23 +56,34 @@ impl Guest {
         let id = format!("{}-{}", std::process::id(), unique_suffix());
         let tmp = cmd.join(format!("{id}.tmp"));
         std::fs::write(&tmp, script).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, cmd.join(format!("{id}.req"))).context("submitting the command to the guest")?;
+        std::fs::rename(&tmp, cmd.join(format!("{id}.req")))
+            .context("submitting the command to the guest")?;
         let rc_file = cmd.join(format!("{id}.rc"));
         let started = Instant::now();
         loop {
             if let Ok(rc) = std::fs::read_to_string(&rc_file) {
-                let out = std::fs::read_to_string(cmd.join(format!("{id}.out"))).unwrap_or_default();
+                let out =
+                    std::fs::read_to_string(cmd.join(format!("{id}.out"))).unwrap_or_default();
                 for f in ["rc", "out", "sh"] {
                     let _ = std::fs::remove_file(cmd.join(format!("{id}.{f}")));
                 }
-                let rc = rc.trim().parse().with_context(|| format!("guest wrote a bad exit status '{}'", rc.trim()))?;
+                let rc = rc
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("guest wrote a bad exit status '{}'", rc.trim()))?;
                 return Ok((rc, out));
             }
             if !self.running() {
-                bail!("the guest stopped while running a command; see {}", self.dir.join("console.log").display());
+                bail!(
+                    "the guest stopped while running a command; see {}",
+                    self.dir.join("console.log").display()
+                );
             }
             if started.elapsed() > timeout {
-                bail!("the guest did not finish the command within {timeout:?}; see {}", self.dir.join("console.log").display());
+                bail!(
+                    "the guest did not finish the command within {timeout:?}; see {}",
+                    self.dir.join("console.log").display()
+                );
             }
             std::thread::sleep(POLL);
         }
@@ -93,15 +112,25 @@ fn start(ctx: &Ctx, k: &KernelBuild, g: &Guest) -> Result<()> {
     let accel = qemu::accel(ctx, k)?;
     qemu::prepare_dir(ctx, &g.dir, "guest", &ctx.repo.join("qemu/agent.sh"))?;
     std::fs::create_dir_all(g.dir.join("cmd"))?;
-    let console = std::fs::File::create(g.dir.join("console.log")).context("creating console.log")?;
+    let console =
+        std::fs::File::create(g.dir.join("console.log")).context("creating console.log")?;
     let mut cmd = qemu::qemu_command(ctx, k, &g.dir, accel);
-    cmd.stdout(Stdio::from(console.try_clone()?)).stderr(Stdio::from(console)).process_group(0);
-    let mut child = cmd.spawn().context("starting qemu-system-x86_64 (run `cargo xtask setup`)")?;
+    cmd.stdout(Stdio::from(console.try_clone()?))
+        .stderr(Stdio::from(console))
+        .process_group(0);
+    let mut child = cmd
+        .spawn()
+        .context("starting qemu-system-x86_64 (run `cargo xtask setup`)")?;
     std::fs::write(g.dir.join("qemu.pid"), child.id().to_string())?;
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} guest: {msg} [{elapsed}]").expect("static template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} guest: {msg} [{elapsed}]")
+            .expect("static template"),
+    );
     bar.enable_steady_tick(Duration::from_millis(200));
-    bar.set_message(format!("booting ({accel}) and loading hotup_parent + hotup_child_v1"));
+    bar.set_message(format!(
+        "booting ({accel}) and loading hotup_parent + hotup_child_v1"
+    ));
     let started = Instant::now();
     let ready = g.dir.join("ready");
     loop {
@@ -126,7 +155,14 @@ fn start(ctx: &Ctx, k: &KernelBuild, g: &Guest) -> Result<()> {
             let _ = child.wait();
             let _ = std::fs::remove_file(g.dir.join("qemu.pid"));
             let console = std::fs::read_to_string(g.dir.join("console.log")).unwrap_or_default();
-            let tail: Vec<_> = console.lines().rev().take(25).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: Vec<_> = console
+                .lines()
+                .rev()
+                .take(25)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             let why = match exited {
                 Some(status) => format!("QEMU exited ({status})"),
                 None => format!("the guest did not come up within {BOOT_TIMEOUT:?}"),
@@ -146,7 +182,9 @@ fn stop(g: &Guest, grace: Duration) -> Result<()> {
         std::thread::sleep(POLL * 2);
     }
     if g.running() {
-        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
     }
     let _ = std::fs::remove_file(g.dir.join("qemu.pid"));
     Ok(())

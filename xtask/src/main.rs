@@ -1,5 +1,6 @@
 //! `cargo xtask`: hotup's single entry point.
 
+mod cli_scenario;
 mod demo;
 mod fuzz;
 mod guest;
@@ -91,6 +92,16 @@ enum QemuCmd {
     Down,
     /// Say whether a long-lived guest is running, with hotup's status line.
     Status,
+    /// Run a shell command in the long-lived guest; print its output and
+    /// exit with its status. The guest's writable shared folder is $HOTUP_OUT.
+    Exec {
+        /// The command (run with /bin/sh -c in the guest).
+        #[arg(required = true, trailing_var_arg = true)]
+        command: Vec<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
 }
 
 fn main() {
@@ -120,7 +131,17 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Qemu { cmd: QemuCmd::Up } => guest::up(&ctx),
         Cmd::Qemu { cmd: QemuCmd::Down } => guest::down(&ctx),
-        Cmd::Qemu { cmd: QemuCmd::Status } => guest::status(&ctx),
+        Cmd::Qemu {
+            cmd: QemuCmd::Status,
+        } => guest::status(&ctx),
+        Cmd::Qemu {
+            cmd: QemuCmd::Exec { command, timeout },
+        } => {
+            let (rc, out) = guest::Guest::of(&ctx)
+                .exec(&command.join(" "), std::time::Duration::from_secs(timeout))?;
+            print!("{out}");
+            std::process::exit(rc);
+        }
         Cmd::Demo(args) => {
             if !demo::run(&ctx, &args)? {
                 std::process::exit(1);

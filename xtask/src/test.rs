@@ -14,6 +14,8 @@ use userspace_tests::{discover, judge, Scenario, Verdict};
 /// The harness self-test: runs the WARN fixture through the same harness and
 /// passes only if the harness reports it `not ok` with the WARN line quoted.
 const SELFTEST: &str = "harness-catches-warn";
+/// The user's commands (qemu up, upgrade-child x3, qemu down) run from the host.
+const CLI: &str = "upgrade-child-cli";
 
 #[derive(clap::Args)]
 pub struct TestArgs {
@@ -47,6 +49,14 @@ struct ScenarioResult {
 
 fn all_scenarios(ctx: &Ctx) -> Result<Vec<Scenario>> {
     let mut s = discover(&ctx.repo.join("userspace-tests/scenarios"))?;
+    s.push(Scenario {
+        name: CLI.to_owned(),
+        path: ctx.repo.join("xtask/src/cli_scenario.rs"),
+        description:
+            "qemu up; upgrade-child --to v2, v1, v2 from the host under a verifying fio; qemu down"
+                .to_owned(),
+        timeout_s: 600,
+    });
     s.push(Scenario {
         name: SELFTEST.to_owned(),
         path: ctx.repo.join("userspace-tests/fixtures/warn-fixture.sh"),
@@ -119,16 +129,27 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
     for s in &scenarios {
         n += 1;
         eprintln!("# running {} ({})", s.name, s.description);
-        let r = qemu::run(
-            ctx,
-            &k,
-            &RunOpts {
-                name: &s.name,
-                script: &s.path,
-                timeout: Duration::from_secs(s.timeout_s),
-                stream: args.verbose,
-            },
-        )?;
+        let r = if s.name == CLI {
+            let started = std::time::Instant::now();
+            let outcome = crate::cli_scenario::run(ctx)?;
+            qemu::RunResult {
+                outcome,
+                run_dir: ctx.out().join("guest"),
+                console_tail: vec![],
+                wall: started.elapsed(),
+            }
+        } else {
+            qemu::run(
+                ctx,
+                &k,
+                &RunOpts {
+                    name: &s.name,
+                    script: &s.path,
+                    timeout: Duration::from_secs(s.timeout_s),
+                    stream: args.verbose,
+                },
+            )?
+        };
         let verdict = judge(&r.outcome);
         let (ok, reasons) = if s.name == SELFTEST {
             selftest_verdict(&verdict)

@@ -50,19 +50,28 @@ pub fn resolve(ctx: &Ctx, to: &str) -> Result<ChildModule> {
             crate::modules::build_all(ctx)?;
             ctx.module_dir().join(format!("hotup_child_v{v}.ko"))
         }
-        None => PathBuf::from(to)
-            .canonicalize()
-            .with_context(|| format!("module {to} not found; give `v1`, `v2` or the path of a child .ko"))?,
+        None => PathBuf::from(to).canonicalize().with_context(|| {
+            format!("module {to} not found; give `v1`, `v2` or the path of a child .ko")
+        })?,
     };
     if !path.exists() {
-        bail!("no child module {} (this checkout builds v1 and v2; run `cargo xtask build`)", path.display());
+        bail!(
+            "no child module {} (this checkout builds v1 and v2; run `cargo xtask build`)",
+            path.display()
+        );
     }
     let name = run_quiet(Command::new("modinfo").args(["-F", "name"]).arg(&path))
         .with_context(|| format!("reading the module name of {}", path.display()))?
         .trim()
         .to_owned();
-    let Some(schema) = name.strip_prefix("hotup_child_v").and_then(|v| v.parse().ok()) else {
-        bail!("{} is module '{name}', not a hotup child (hotup_child_vN)", path.display());
+    let Some(schema) = name
+        .strip_prefix("hotup_child_v")
+        .and_then(|v| v.parse().ok())
+    else {
+        bail!(
+            "{} is module '{name}', not a hotup child (hotup_child_vN)",
+            path.display()
+        );
     };
     Ok(ChildModule { path, name, schema })
 }
@@ -71,7 +80,10 @@ pub fn resolve(ctx: &Ctx, to: &str) -> Result<ChildModule> {
 /// `FROM <module>`, `AT <guest ms since the epoch>` just before it starts,
 /// `RC <status>`, then the dmesg lines logged meanwhile.
 pub fn script(ctx: &Ctx, m: &ChildModule, params: &[String]) -> String {
-    let params: Vec<String> = params.iter().map(|p| format!("'{}'", p.replace('\'', ""))).collect();
+    let params: Vec<String> = params
+        .iter()
+        .map(|p| format!("'{}'", p.replace('\'', "")))
+        .collect();
     format!(
         "HOTUP_REPO='{repo}'; MODULES='{mods}'\n\
          . \"$HOTUP_REPO/userspace-tests/guest/hotup.sh\"\n\
@@ -93,12 +105,31 @@ pub fn script(ctx: &Ctx, m: &ChildModule, params: &[String]) -> String {
 
 /// Runs the upgrade through `exec` and reads its outcome, and the guest
 /// time (ms since the epoch) at which the sequence began.
-pub fn perform(ctx: &Ctx, m: &ChildModule, params: &[String], exec: impl Fn(&str) -> Result<(i32, String)>) -> Result<(UpgradeOutcome, u64)> {
+pub fn perform(
+    ctx: &Ctx,
+    m: &ChildModule,
+    params: &[String],
+    exec: impl Fn(&str) -> Result<(i32, String)>,
+) -> Result<(UpgradeOutcome, u64)> {
     let (_, out) = exec(&script(ctx, m, params))?;
     // No child loaded (a previous upgrade was refused): this attaches one.
-    let from = out.lines().find_map(|l| l.strip_prefix("FROM ")).map(str::trim).filter(|f| !f.is_empty()).unwrap_or("(none)").to_owned();
-    let at_ms = out.lines().find_map(|l| l.strip_prefix("AT ")).and_then(|t| t.trim().parse().ok()).unwrap_or(0);
-    let rc: i32 = out.lines().find_map(|l| l.strip_prefix("RC ")).and_then(|r| r.trim().parse().ok()).unwrap_or(1);
+    let from = out
+        .lines()
+        .find_map(|l| l.strip_prefix("FROM "))
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .unwrap_or("(none)")
+        .to_owned();
+    let at_ms = out
+        .lines()
+        .find_map(|l| l.strip_prefix("AT "))
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0);
+    let rc: i32 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RC "))
+        .and_then(|r| r.trim().parse().ok())
+        .unwrap_or(1);
     let insmod_out: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("OUT ")).collect();
     let mut outcome = upgrade_outcome(&from, &m.name, rc, &out);
     if !outcome.ok && !insmod_out.is_empty() {
@@ -138,7 +169,12 @@ pub fn summary_line(o: &UpgradeOutcome) -> String {
             opt(o.generation)
         )
     } else {
-        format!("upgrade {} -> {}: FAILED: {}", o.from, o.to, o.error.as_deref().unwrap_or("unknown"))
+        format!(
+            "upgrade {} -> {}: FAILED: {}",
+            o.from,
+            o.to,
+            o.error.as_deref().unwrap_or("unknown")
+        )
     }
 }
 
@@ -152,7 +188,9 @@ pub fn run(ctx: &Ctx, args: &UpgradeArgs) -> Result<bool> {
             }
             let (_, kernel) = g.exec("uname -r", Duration::from_secs(30))?;
             check_vermagic(&m.path, &kernel)?;
-            perform(ctx, &m, &args.params, |s| g.exec(s, Duration::from_secs(120)))?
+            perform(ctx, &m, &args.params, |s| {
+                g.exec(s, Duration::from_secs(120))
+            })?
         }
         Target::Local => {
             if run_quiet(Command::new("id").arg("-u"))?.trim() != "0" {
@@ -163,8 +201,15 @@ pub fn run(ctx: &Ctx, args: &UpgradeArgs) -> Result<bool> {
             }
             check_vermagic(&m.path, &run_quiet(Command::new("uname").arg("-r"))?)?;
             perform(ctx, &m, &args.params, |s| {
-                let out = Command::new("sh").arg("-c").arg(s).output().context("running the upgrade sequence")?;
-                Ok((out.status.code().unwrap_or(1), String::from_utf8_lossy(&out.stdout).into_owned()))
+                let out = Command::new("sh")
+                    .arg("-c")
+                    .arg(s)
+                    .output()
+                    .context("running the upgrade sequence")?;
+                Ok((
+                    out.status.code().unwrap_or(1),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                ))
             })?
         }
     };
