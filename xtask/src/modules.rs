@@ -3,8 +3,8 @@
 
 use crate::kernel::{self, KernelBuild};
 use crate::paths::Ctx;
-use crate::progress::describe;
-use anyhow::{bail, Context, Result};
+use crate::progress::run_quiet;
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
@@ -23,17 +23,9 @@ fn mtime(p: &Path) -> Option<SystemTime> {
 }
 
 fn make_quiet(cmd: &mut Command, what: &str) -> Result<()> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("starting `{}`", describe(cmd)))?;
-    if !out.status.success() {
-        bail!(
-            "{what} failed:\n{}{}\nfix the error above and rerun `cargo xtask build`",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
+    run_quiet(cmd)
+        .map(drop)
+        .with_context(|| format!("{what} failed; fix the error and rerun `cargo xtask build`"))
 }
 
 /// Builds every module, prints which ones were rebuilt, and copies them to
