@@ -9,8 +9,12 @@ export HOME=/tmp TERM=dumb
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs tmpfs /run
+# /tmp becomes a tmpfs, which would hide a checkout that lives under the
+# host's /tmp: keep the host's /tmp reachable to bind the checkout back.
+mkdir -p /run/host-tmp
+mount --bind /tmp /run/host-tmp
+mount -t tmpfs -o mode=1777 tmpfs /tmp
 mkdir -p /dev/shm /dev/pts && mount -t tmpfs tmpfs /dev/shm
 OUT=/tmp/hotup-out
 mkdir -p "$OUT"
@@ -19,6 +23,12 @@ if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 hotupout "$OUT"; 
     /bin/busybox reboot -f
 fi
 . "$OUT/env.sh"
+case "$HOTUP_REPO" in
+/tmp/*)
+    mkdir -p "$HOTUP_REPO"
+    mount --bind "/run/host-tmp/${HOTUP_REPO#/tmp/}" "$HOTUP_REPO"
+    ;;
+esac
 export HOTUP_OUT="$OUT" HOTUP_REPO HOTUP_MODULES HOTUP_SCRIPT
 echo "HOTUP-INIT: ready $(cut -d' ' -f1 /proc/uptime)s, running $HOTUP_SCRIPT"
 cd /tmp
