@@ -54,12 +54,13 @@ unsafe impl<T: Operations> Sync for Disk<T> where T::QueueData: Send {}
 
 impl<T: Operations> Disk<T> {
     /// Allocates the disk on `tagset` with `geo` and hotup's limits and adds
-    /// it to the system as `name`.
+    /// it to the system as `name`, with the sysfs attribute `groups`.
     pub(crate) fn new(
         name: &CStr,
         geo: &Geometry,
         tagset: Arc<TagSet<T>>,
         queue_data: T::QueueData,
+        groups: &'static super::sysfs::GroupList,
     ) -> Result<Self> {
         // SAFETY: `queue_limits` is a plain C struct for which all zeroes is
         // the documented "use defaults" value.
@@ -119,9 +120,10 @@ impl<T: Operations> Disk<T> {
         }
         // SAFETY: `gendisk` is valid; capacity is in 512-byte sectors.
         unsafe { bindings::set_capacity(gendisk, geo.capacity_bytes >> 9) };
-        // SAFETY: `gendisk` is fully set up and not yet added.
+        // SAFETY: `gendisk` is fully set up and not yet added; `groups` is a
+        // NULL-terminated list of static groups, so it outlives the disk.
         if let Err(e) = to_result(unsafe {
-            bindings::device_add_disk(core::ptr::null_mut(), gendisk, core::ptr::null_mut())
+            bindings::device_add_disk(core::ptr::null_mut(), gendisk, groups.as_ptr())
         }) {
             // SAFETY: adding failed, so we still own the disk and its queue data.
             unsafe {

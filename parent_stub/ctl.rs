@@ -20,13 +20,29 @@ use kernel::{
 /// The control device.
 pub(crate) struct Ctl;
 
-/// A fixed buffer that `write!` can fill without allocating.
-struct Buf {
-    data: [u8; 640],
+/// A `core::fmt::Write` into a caller's buffer, without allocating.
+pub(crate) struct SliceWriter<'a> {
+    data: &'a mut [u8],
     len: usize,
 }
 
-impl Write for Buf {
+impl<'a> SliceWriter<'a> {
+    pub(crate) fn new(data: &'a mut [u8]) -> Self {
+        Self { data, len: 0 }
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The bytes written so far.
+    pub(crate) fn written(&self) -> &[u8] {
+        self.data.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl Write for SliceWriter<'_> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         let end = self.len.checked_add(s.len()).ok_or(core::fmt::Error)?;
         self.data
@@ -96,15 +112,10 @@ impl MiscDevice for Ctl {
     }
 
     fn read_iter(mut kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {
-        let mut buf = Buf {
-            data: [0; 640],
-            len: 0,
-        };
+        let mut data = [0u8; 640];
+        let mut buf = SliceWriter::new(&mut data);
         status_line(&kiocb.file(), &mut buf).map_err(|_| ENOSPC)?;
-        iov.simple_read_from_buffer(
-            kiocb.ki_pos_mut(),
-            buf.data.get(..buf.len).unwrap_or_default(),
-        )
+        iov.simple_read_from_buffer(kiocb.ki_pos_mut(), buf.written())
     }
 
     fn write_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterSource<'_>) -> Result<usize> {

@@ -72,6 +72,11 @@ impl ActiveChild {
     }
 }
 
+/// A non-negative duration in nanoseconds.
+fn ns(d: kernel::time::Delta) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(0)
+}
+
 fn name_str(n: &[u8; 32]) -> &str {
     let len = n.iter().position(|b| *b == 0).unwrap_or(n.len());
     core::str::from_utf8(n.get(..len).unwrap_or_default()).unwrap_or("?")
@@ -149,6 +154,11 @@ struct Inner {
     parked_last: u64,
     last_blackout_ns: u64,
     park_start: Option<Instant<Monotonic>>,
+    /// The last detach's phases: waiting for in-flight I/O, and quiesce +
+    /// export; and when it ended (no child from then until the next attach).
+    drain_ns: u64,
+    export_ns: u64,
+    detached_at: Option<Instant<Monotonic>>,
     /// The last child's exported state, waiting for the next child.
     stash: Option<KVec<u8>>,
     stash_from: ([u8; 32], u32),
@@ -253,6 +263,9 @@ impl Hub {
             parked_last: 0,
             last_blackout_ns: 0,
             park_start: None,
+            drain_ns: 0,
+            export_ns: 0,
+            detached_at: None,
             stash: None,
             stash_from: ([0; 32], 0),
             stash_valid: false,
@@ -450,6 +463,7 @@ impl Hub {
             && reg.child_version == from.1;
         g.mode = Mode::Switching;
         drop(g);
+        let adopt_start = Instant::<Monotonic>::now();
         let child = ActiveChild {
             name,
             version: reg.child_version,
@@ -466,6 +480,7 @@ impl Hub {
         // SAFETY: `adopt` is the child's; the blob is valid for the call (or
         // null with length 0 for "start empty").
         let rc = unsafe { adopt(child.ctx.0, ptr, len) };
+        let adopted_at = Instant::<Monotonic>::now();
         let mut g = self.inner.lock();
         if rc != 0 {
             let had_blob = stash.is_some();
@@ -489,10 +504,17 @@ impl Hub {
         g.generation += 1;
         g.stash_refusals = 0;
         let generation = g.generation;
-        let blackout_ns = g
-            .park_start
-            .take()
-            .map_or(0, |t| t.elapsed().as_nanos().max(0) as u64);
+        let blackout_ns = g.park_start.take().map_or(0, |t| ns(adopted_at - t));
+        // Where the blackout went: drain + export (detach), load (no child:
+        // the old module's unload and the new one's load), adopt.
+        let (drain_ns, export_ns) = (g.drain_ns, g.export_ns);
+        let load_ns = g.detached_at.take().map_or(0, |t| ns(adopt_start - t));
+        // A first attach (nothing was parked by a detach) has no blackout.
+        let adopt_ns = if blackout_ns > 0 {
+            ns(adopted_at - adopt_start)
+        } else {
+            0
+        };
         if recover {
             hotup_event!(
                 "recover gen={} child={} version={} using=last-good discarded=corrupt-stash discarded_bytes={}",
@@ -549,13 +571,17 @@ impl Hub {
             }
         }
         hotup_event!(
-            "resume gen={} child={} version={} parked={} drained={} blackout_ns={}",
+            "resume gen={} child={} version={} parked={} drained={} blackout_ns={} drain_ns={} export_ns={} load_ns={} adopt_ns={}",
             generation,
             cname,
             reg.child_version,
             parked,
             drained,
-            blackout_ns
+            blackout_ns,
+            drain_ns,
+            export_ns,
+            load_ns,
+            adopt_ns
         );
         if let Some(blob) = stash {
             self.inner.lock().last_good = Some(blob);
@@ -578,7 +604,8 @@ impl Hub {
             return Err(EINVAL);
         };
         g.mode = Mode::Switching;
-        g.park_start = Some(Instant::now());
+        let park_start = Instant::<Monotonic>::now();
+        g.park_start = Some(park_start);
         g.parked_now = 0;
         let drained = g.inflight;
         let generation = g.generation;
@@ -598,6 +625,7 @@ impl Hub {
         }
         g.drained_last = u64::from(drained);
         drop(g);
+        let drained_at = Instant::<Monotonic>::now();
         if let Some(quiesce) = child.ops.quiesce {
             // SAFETY: the child's own `quiesce`, with its context.
             let rc = unsafe { quiesce(child.ctx.0) };
@@ -619,9 +647,13 @@ impl Hub {
             },
             None => EINVAL.to_errno(),
         };
+        let detached_at = Instant::<Monotonic>::now();
         let mut g = self.inner.lock();
         g.child = None;
         g.mode = Mode::Parked;
+        g.drain_ns = ns(drained_at - park_start);
+        g.export_ns = ns(detached_at - drained_at);
+        g.detached_at = Some(detached_at);
         if rc == 0 && len <= blob.len() {
             blob.truncate(len);
             let check = BlobReader::parse(&blob).err();

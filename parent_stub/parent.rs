@@ -20,6 +20,7 @@ mod services;
 #[allow(unused_attributes)]
 #[path = "../state_abi/src/lib.rs"]
 mod state_abi;
+mod sysfs;
 
 use blk::{Disk, Geometry, RawRequest};
 use hub::Hub;
@@ -109,7 +110,7 @@ impl kernel::InPlaceModule for HotupParent {
             },
             disk: {
                 let tagset = Arc::pin_init(TagSet::new(nr_queues, queue_depth, 1), GFP_KERNEL)?;
-                Some(Disk::new(c"hotupblk0", &geo, tagset, hub.clone())?)
+                Some(Disk::new(c"hotupblk0", &geo, tagset, hub.clone(), sysfs::disk_groups())?)
             },
             ctl <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"hotup-ctl" }),
             // Last, so that a failed init never leaves the hub published.

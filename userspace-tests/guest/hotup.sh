@@ -13,6 +13,9 @@ current_child() { sed -n 's/^\(hotup_child_v[0-9]*\) .*/\1/p' /proc/modules | he
 # ctl KEY: one field of the parent's status line (/dev/hotup-ctl).
 ctl() { tr ' ' '\n' < "$CTL" | sed -n "s/^$1=//p"; }
 
+# sysfs KEY: one of the parent's sysfs attributes (/sys/block/hotupblk0/hotup/).
+sysfs() { cat "/sys/block/${DEV#/dev/}/hotup/$1"; }
+
 # load_parent [PARAM=VALUE...]: insmod the parent and wait for its device.
 load_parent() {
     insmod "$MODULES/hotup_parent.ko" "$@" || return 1

@@ -42,6 +42,10 @@ check "some upgrade parked I/O (parked > 0)" grep -qE 'parked=[1-9]' /tmp/resume
 check "some upgrade drained in-flight I/O (drained > 0)" grep -qE 'drained=[1-9]' /tmp/resumes
 while read -r l; do diag "$(echo "$l" | sed 's/^\[[^]]*\] //')"; done < /tmp/resumes
 
+check "sysfs counts every upgrade" test "$(sysfs upgrades)" -eq $UPGRADES
+check "sysfs: last blackout > 0 ns, no request failed" test "$(sysfs last_blackout_ns)" -gt 0 -a "$(sysfs failed)" -eq 0
+check "sysfs and the control node agree" test "$(sysfs generation) $(sysfs last_blackout_ns)" = "$(ctl generation) $(ctl last_blackout_ns)"
+
 check "rmmod child" rmmod "$(current_child)"
 check "rmmod parent" rmmod hotup_parent
 finish

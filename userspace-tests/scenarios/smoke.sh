@@ -5,8 +5,12 @@
 dmesg_mark
 check "insmod hotup_parent" insmod "$MODULES/hotup_parent.ko"
 expect_dmesg "parent logs its load" '\] hotup: load( |$)'
+check "sysfs: parked with no child" test "$(sysfs state) $(sysfs child) $(sysfs generation)" = "parked - 0"
 check "insmod hotup_child_v1" insmod "$MODULES/hotup_child_v1.ko"
 expect_dmesg "child logs its load" 'hotup_child_v1: load version=1'
+check "sysfs: active on v1, generation 1" test "$(sysfs state) $(sysfs child) $(sysfs child_version) $(sysfs generation)" = "active hotup_child_v1 1 1"
+check "sysfs status line is the control node's (no I/O, so equal)" test "$(sysfs status)" = "$(cat $CTL)"
+check "sysfs attributes are read-only" sh -c "! echo 1 > /sys/block/hotupblk0/hotup/state"
 check "rmmod hotup_child_v1" rmmod hotup_child_v1
 expect_dmesg "child logs its unload" 'hotup_child_v1: unload version=1'
 check "rmmod hotup_parent" rmmod hotup_parent

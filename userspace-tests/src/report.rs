@@ -108,6 +108,9 @@ pub struct UpgradeOutcome {
     pub ok: bool,
     /// Parked time of the switch, as the parent measured it.
     pub blackout_ns: Option<i64>,
+    /// Where the blackout went (absent from parents that do not log it).
+    #[serde(flatten)]
+    pub phases: BlackoutPhases,
     /// Requests that waited in the parking lot.
     pub parked_ios: Option<i64>,
     /// Requests in flight that the detach waited for.
@@ -120,6 +123,35 @@ pub struct UpgradeOutcome {
     pub error: Option<String>,
     /// Guest time (s) when the switch began (the park line).
     pub start_s: Option<f64>,
+}
+
+/// The parts of one blackout, as the parent's resume line gives them; they
+/// add up to `blackout_ns`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct BlackoutPhases {
+    /// Waiting for the I/O the old child had in flight.
+    pub drain_ns: Option<i64>,
+    /// The old child's quiesce and state export.
+    pub export_ns: Option<i64>,
+    /// No child loaded: the old module's unload and the new one's load.
+    pub load_ns: Option<i64>,
+    /// The new child's adopt of the state.
+    pub adopt_ns: Option<i64>,
+}
+
+impl BlackoutPhases {
+    /// `drain 0.1 ms, export 0.2 ms, load 150.0 ms, adopt 0.1 ms`, or `None`
+    /// when the parent did not log the phases.
+    pub fn describe(&self) -> Option<String> {
+        let ms = |v: Option<i64>| v.map(|n| n as f64 / 1e6);
+        Some(format!(
+            "drain {:.3} ms, export {:.3} ms, load {:.3} ms, adopt {:.3} ms",
+            ms(self.drain_ns)?,
+            ms(self.export_ns)?,
+            ms(self.load_ns)?,
+            ms(self.adopt_ns)?
+        ))
+    }
 }
 
 /// Builds the outcome of one upgrade from the dmesg lines logged during it
@@ -158,6 +190,12 @@ pub fn upgrade_outcome(from: &str, to: &str, exit: i32, dmesg: &str) -> UpgradeO
         to_version: resume.or(adopt).and_then(|e| e.num("version")),
         ok,
         blackout_ns: resume.and_then(|e| e.num("blackout_ns")),
+        phases: BlackoutPhases {
+            drain_ns: resume.and_then(|e| e.num("drain_ns")),
+            export_ns: resume.and_then(|e| e.num("export_ns")),
+            load_ns: resume.and_then(|e| e.num("load_ns")),
+            adopt_ns: resume.and_then(|e| e.num("adopt_ns")),
+        },
         parked_ios: resume.and_then(|e| e.num("parked")),
         drained_ios: detach.and_then(|e| e.num("drained")),
         generation: resume.and_then(|e| e.num("gen")),
@@ -312,7 +350,7 @@ mod tests {
 [   20.300000] hotup_child_v2: adopt version=2 from_version=1 schema=1 migrated=yes blob_bytes=120
 [   20.300100] hotup: adopt gen=2 child=hotup_child_v2 version=2 from=hotup_child_v1 from_version=1 blob_bytes=120
 [   20.300200] hotup: attach gen=2 child=hotup_child_v2 version=2 abi=1.0 adopted=yes
-[   20.300300] hotup: resume gen=2 child=hotup_child_v2 version=2 parked=64 drained=5 blackout_ns=100300000
+[   20.300300] hotup: resume gen=2 child=hotup_child_v2 version=2 parked=64 drained=5 blackout_ns=100300000 drain_ns=10000000 export_ns=10000000 load_ns=80000000 adopt_ns=300000
 ";
 
     #[test]
@@ -335,6 +373,15 @@ mod tests {
         assert_eq!(o.from_version, Some(1));
         assert_eq!(o.to_version, Some(2));
         assert_eq!(o.blackout_ns, Some(100_300_000));
+        let p = &o.phases;
+        assert_eq!(
+            (p.drain_ns, p.export_ns, p.load_ns, p.adopt_ns),
+            (Some(10_000_000), Some(10_000_000), Some(80_000_000), Some(300_000))
+        );
+        assert_eq!(
+            p.describe().as_deref(),
+            Some("drain 10.000 ms, export 10.000 ms, load 80.000 ms, adopt 0.300 ms")
+        );
         assert_eq!(o.parked_ios, Some(64));
         assert_eq!(o.drained_ios, Some(5));
         assert_eq!(o.generation, Some(2));

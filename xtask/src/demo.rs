@@ -214,19 +214,35 @@ pub fn print_report(r: &Report) {
         r.device_mib
     );
     println!(
-        "{:<3} {:<16} {:<16} {:<4} {:>12} {:>7} {:>8} {:>16}",
-        "#", "from", "to", "ok", "blackout ms", "parked", "drained", "worst lat 1s ms"
+        "{:<3} {:<16} {:<16} {:<4} {:>12} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>16}",
+        "#",
+        "from",
+        "to",
+        "ok",
+        "blackout ms",
+        "drain",
+        "export",
+        "load",
+        "adopt",
+        "parked",
+        "drained",
+        "worst lat 1s ms"
     );
+    let ms = |v: Option<i64>| v.map_or("-".to_owned(), |n| format!("{:.3}", n as f64 / 1e6));
     for (i, u) in r.upgrades.iter().enumerate() {
         let o = &u.outcome;
         let opt = |v: Option<i64>| v.map_or("-".to_owned(), |v| v.to_string());
         println!(
-            "{:<3} {:<16} {:<16} {:<4} {:>12.3} {:>7} {:>8} {:>16}",
+            "{:<3} {:<16} {:<16} {:<4} {:>12.3} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>16}",
             i + 1,
             o.from,
             o.to,
             if o.ok { "yes" } else { "NO" },
             o.blackout_ns.unwrap_or(0) as f64 / 1e6,
+            ms(o.phases.drain_ns),
+            ms(o.phases.export_ns),
+            ms(o.phases.load_ns),
+            ms(o.phases.adopt_ns),
             opt(o.parked_ios),
             opt(o.drained_ios),
             u.worst_latency_us
@@ -247,6 +263,21 @@ pub fn print_report(r: &Report) {
         println!(
             "blackout: min {min:.3} ms, median {:.3} ms, max {max:.3} ms",
             b[b.len() / 2]
+        );
+    }
+    let mut share: Vec<f64> = r
+        .upgrades
+        .iter()
+        .filter_map(|u| {
+            let o = &u.outcome;
+            Some(o.phases.load_ns? as f64 / o.blackout_ns.filter(|b| *b > 0)? as f64)
+        })
+        .collect();
+    share.sort_by(f64::total_cmp);
+    if let Some(m) = share.get(share.len() / 2) {
+        println!(
+            "of each blackout, the time with no child loaded (old module's unload + new module's load) is a median {:.0}%",
+            m * 100.0
         );
     }
     let f = &r.fio;

@@ -158,12 +158,15 @@ pub fn summary_line(o: &UpgradeOutcome) -> String {
     let opt = |v: Option<i64>| v.map_or("-".to_owned(), |v| v.to_string());
     if o.ok {
         format!(
-            "upgrade {} (v{}) -> {} (v{}): ok, blackout {:.3} ms, parked {} I/Os, drained {} in flight, generation {}",
+            "upgrade {} (v{}) -> {} (v{}): ok, blackout {:.3} ms{}, parked {} I/Os, drained {} in flight, generation {}",
             o.from,
             opt(o.from_version),
             o.to,
             opt(o.to_version),
             o.blackout_ns.unwrap_or(0) as f64 / 1e6,
+            o.phases
+                .describe()
+                .map_or(String::new(), |p| format!(" ({p})")),
             opt(o.parked_ios),
             opt(o.drained_ios),
             opt(o.generation)
