@@ -64,7 +64,8 @@ impl KtapReport {
     }
 }
 
-fn parse_result(line: &str) -> Option<(bool, u32, String, Option<String>, Option<String>)> {
+/// One `ok`/`not ok` line, without diagnostics.
+fn parse_result(line: &str) -> Option<KtapResult> {
     let (ok, rest) = if let Some(r) = line.strip_prefix("not ok ") {
         (false, r)
     } else if let Some(r) = line.strip_prefix("ok ") {
@@ -99,7 +100,14 @@ fn parse_result(line: &str) -> Option<(bool, u32, String, Option<String>, Option
         }
         None => (rest, None, None),
     };
-    Some((ok, number, desc.trim().to_owned(), directive, reason))
+    Some(KtapResult {
+        number,
+        ok,
+        description: desc.trim().to_owned(),
+        directive,
+        reason,
+        diagnostics: Vec::new(),
+    })
 }
 
 /// Parses the top level of a KTAP stream (indented subtest lines are ignored).
@@ -115,15 +123,9 @@ pub fn parse_ktap(text: &str) -> KtapReport {
             report.has_version = true;
         } else if let Some(n) = line.strip_prefix("1..") {
             report.plan = n.trim().parse().ok();
-        } else if let Some((ok, number, description, directive, reason)) = parse_result(line) {
-            report.results.push(KtapResult {
-                number,
-                ok,
-                description,
-                directive,
-                reason,
-                diagnostics: std::mem::take(&mut diags),
-            });
+        } else if let Some(mut result) = parse_result(line) {
+            result.diagnostics = std::mem::take(&mut diags);
+            report.results.push(result);
         } else if let Some(d) = line.strip_prefix('#') {
             diags.push(d.trim().to_owned());
         }

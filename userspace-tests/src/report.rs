@@ -376,7 +376,12 @@ mod tests {
         let p = &o.phases;
         assert_eq!(
             (p.drain_ns, p.export_ns, p.load_ns, p.adopt_ns),
-            (Some(10_000_000), Some(10_000_000), Some(80_000_000), Some(300_000))
+            (
+                Some(10_000_000),
+                Some(10_000_000),
+                Some(80_000_000),
+                Some(300_000)
+            )
         );
         assert_eq!(
             p.describe().as_deref(),

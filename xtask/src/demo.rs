@@ -55,17 +55,25 @@ pub struct Report {
     pub ok: bool,
 }
 
+/// What a finished workload left behind.
+pub struct Workload {
+    /// Each upgrade's outcome, with the guest time (ms since the epoch) it began.
+    pub outcomes: Vec<(UpgradeOutcome, u64)>,
+    /// The host side of the guest folder holding fio's files.
+    pub dir: PathBuf,
+    /// The device size.
+    pub mib: u64,
+}
+
 /// Runs the workload in a running guest: prefill, fio with logs in the
-/// background, `n` upgrades from the host, wait, read-back. Returns the
-/// outcomes with the guest-clock time each began, and the guest folder
-/// holding fio's files.
+/// background, `n` upgrades from the host, wait, read-back.
 pub fn workload(
     ctx: &Ctx,
     g: &Guest,
     n: u32,
     runtime: u64,
     on_upgrade: &dyn Fn(&UpgradeOutcome),
-) -> Result<(Vec<(UpgradeOutcome, u64)>, PathBuf, u64)> {
+) -> Result<Workload> {
     // The guest writes into its mount of the shared folder ($HOTUP_OUT); the
     // host reads the same files under `g.dir`.
     let lib = format!(
@@ -141,7 +149,7 @@ pub fn workload(
         &format!("HOTUP_OUT=$D fio_readback {mib} > /dev/null 2>&1; true"),
         900,
     )?;
-    Ok((outcomes, dir, mib))
+    Ok(Workload { outcomes, dir, mib })
 }
 
 fn read_logs(dir: &Path, kind: &str) -> Vec<LogSample> {
@@ -414,9 +422,10 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<bool> {
     let wall = Instant::now();
     guest::up(ctx)?;
     let result = (|| {
-        let (outcomes, dir, mib) = workload(ctx, &g, args.upgrades, args.runtime, &|o| {
-            eprintln!("demo: {}", upgrade::summary_line(o))
-        })?;
+        let Workload { outcomes, dir, mib } =
+            workload(ctx, &g, args.upgrades, args.runtime, &|o| {
+                eprintln!("demo: {}", upgrade::summary_line(o))
+            })?;
         let (_, dmesg) = g.exec("dmesg", Duration::from_secs(60))?;
         std::fs::write(dir.join("dmesg.txt"), &dmesg)?;
         let report = build_report(&dir, outcomes, &dmesg, args.runtime, mib)?;
@@ -460,7 +469,9 @@ mod tests {
     fn report_from_recorded_run() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../userspace-tests/fixtures/demo");
         let dmesg = std::fs::read_to_string(dir.join("dmesg.txt")).unwrap();
-        let old: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+        let old: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap())
+                .unwrap();
         // Split dmesg at each park line, as each upgrade sees only its own lines.
         let parts: Vec<&str> = dmesg.split("hotup: park gen=").skip(1).collect();
         assert_eq!(parts.len(), 3);
@@ -471,7 +482,12 @@ mod tests {
             .zip(parts)
             .map(|(u, part)| {
                 let text = format!("[ 1.0] hotup: park gen={part}");
-                let o = upgrade_outcome(u["from"].as_str().unwrap(), u["to"].as_str().unwrap(), 0, &text);
+                let o = upgrade_outcome(
+                    u["from"].as_str().unwrap(),
+                    u["to"].as_str().unwrap(),
+                    0,
+                    &text,
+                );
                 (o, u["at_ms"].as_u64().unwrap())
             })
             .collect();
@@ -482,19 +498,39 @@ mod tests {
             assert!(u.outcome.ok);
             assert!(u.outcome.blackout_ns.unwrap() > 0);
             assert!(u.outcome.parked_ios.is_some() && u.outcome.drained_ios.is_some());
-            let worst = u.worst_latency_us.expect("latency samples in the second after the upgrade");
+            let worst = u
+                .worst_latency_us
+                .expect("latency samples in the second after the upgrade");
             assert!(worst > 0.0);
         }
         assert_eq!(r.fio.verify, "pass");
         assert_eq!(r.fio.errors, 0);
-        assert!(r.fio.verified_blocks >= 256 * 256, "the read-back alone checks every 4 KiB");
+        assert!(
+            r.fio.verified_blocks >= 256 * 256,
+            "the read-back alone checks every 4 KiB"
+        );
         assert!(r.dmesg_clean);
         // The JSON has the fields the issue asks for.
         let j = serde_json::to_value(&r).unwrap();
-        for k in ["from", "to", "ok", "blackout_ns", "parked_ios", "drained_ios"] {
+        for k in [
+            "from",
+            "to",
+            "ok",
+            "blackout_ns",
+            "parked_ios",
+            "drained_ios",
+        ] {
             assert!(j["upgrades"][0].get(k).is_some(), "{k}");
         }
-        for k in ["errors", "verify", "verified_blocks", "read_iops", "write_iops", "lat_p99_us", "lat_max_us"] {
+        for k in [
+            "errors",
+            "verify",
+            "verified_blocks",
+            "read_iops",
+            "write_iops",
+            "lat_p99_us",
+            "lat_max_us",
+        ] {
             assert!(j["fio"].get(k).is_some(), "{k}");
         }
         assert!(j["dmesg_clean"].is_boolean());

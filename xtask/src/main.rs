@@ -24,7 +24,12 @@ use std::path::PathBuf;
 /// on a fresh Debian machine `cargo xtask test` or `cargo xtask demo` alone is
 /// enough. Caches live in $HOTUP_CACHE (default ~/.cache/hotup).
 #[derive(Parser)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, propagate_version = true)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
