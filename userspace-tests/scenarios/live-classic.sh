@@ -21,7 +21,10 @@ while [ $i -lt $UPGRADES ]; do
     i=$((i + 1))
     from=$(current_child)
     dmesg_mark
-    check "upgrade $i: $from -> v$to under load" upgrade_to $to
+    # The last two as by hand (rmmod, then insmod: two programs), the others
+    # through upgrade_ko's one-process swap; both must hold up under load.
+    if [ $i -gt $((UPGRADES - 2)) ]; then export HOTUP_SWAP=commands; fi
+    check "upgrade $i: $from -> v$to under load${HOTUP_SWAP:+ (rmmod + insmod)}" upgrade_to $to
     expect_upgrade_lines "upgrade $i"
     diag "$(dmesg_since_mark | grep -E 'hotup: resume' | sed 's/^\[[^]]*\] //')"
     check "upgrade $i: fio still running" kill -0 $FIO
