@@ -609,7 +609,9 @@ impl Hub {
         g.parked_now = 0;
         let drained = g.inflight;
         let generation = g.generation;
-        let schema = g.export_schema;
+        // One detach only: a later upgrade by hand gets the child's own schema
+        // unless it asks again.
+        let schema = core::mem::take(&mut g.export_schema);
         drop(g);
         hotup_event!(
             "park gen={} child={} version={} reason=detach inflight={}",

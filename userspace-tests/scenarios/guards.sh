@@ -32,7 +32,10 @@ check "root control write works" sh -c "echo 'export-schema 1' > $CTL"
 check "export schema set" test "$(ctl export_schema)" = 1
 check_fails "unknown control command rejected" sh -c "echo 'frobnicate' > $CTL"
 
+dmesg_mark
 check "rmmod child" rmmod hotup_child_v1
+expect_dmesg "the detach asked for the schema set" 'hotup: detach gen=1 child=hotup_child_v1 .* schema=1 blob=ok'
+check "the setting lasts one detach only" test "$(ctl export_schema)" = 0
 check "rmmod parent once no child is loaded" rmmod hotup_parent
 
 # Park timeout: no child, parked I/O fails with EIO after ~2 s, logged.
