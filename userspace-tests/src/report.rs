@@ -205,6 +205,19 @@ pub fn upgrade_outcome(from: &str, to: &str, exit: i32, dmesg: &str) -> UpgradeO
     }
 }
 
+/// When fio's jobs ran, as ms since the Unix epoch: from the end of the run
+/// (`timestamp_ms`, written when fio finished) back by the longest job's
+/// `job_runtime`. `None` if the JSON lacks either.
+pub fn fio_window_ms(v: &Value) -> Option<(u64, u64)> {
+    let end = v["timestamp_ms"].as_u64()?;
+    let runtime = v["jobs"]
+        .as_array()?
+        .iter()
+        .filter_map(|j| j["job_runtime"].as_u64())
+        .max()?;
+    Some((end.saturating_sub(runtime), end))
+}
+
 /// fio's figures for the demo report.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct FioSummary {
@@ -454,6 +467,19 @@ mod tests {
             s.lat_p50_us > 0.0 && s.lat_p50_us <= s.lat_p99_us && s.lat_p99_us <= s.lat_p999_us
         );
         assert!(s.lat_p999_us <= s.lat_max_us);
+    }
+
+    #[test]
+    fn fio_window_from_json() {
+        let v = parse_fio_json(
+            r#"{"timestamp_ms":100000,"jobs":[{"job_runtime":60000},{"job_runtime":60006}]}"#,
+        )
+        .unwrap();
+        assert_eq!(fio_window_ms(&v), Some((39994, 100000)));
+        assert_eq!(
+            fio_window_ms(&parse_fio_json(r#"{"jobs":[]}"#).unwrap()),
+            None
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use userspace_tests::dmesg_problems;
 use userspace_tests::report::{
-    fio_summary, parse_fio_json, parse_fio_log, worst_latency_us, FioSummary, LogSample,
-    UpgradeOutcome,
+    fio_summary, fio_window_ms, parse_fio_json, parse_fio_log, worst_latency_us, FioSummary,
+    LogSample, UpgradeOutcome,
 };
 
 #[derive(clap::Args)]
@@ -41,6 +41,9 @@ pub struct DemoUpgrade {
     pub worst_latency_us: Option<f64>,
     /// When the upgrade began (ms since the Unix epoch, guest clock).
     pub at_ms: u64,
+    /// Whether it began while fio's jobs were running (an upgrade of an
+    /// idle device proves nothing about live I/O).
+    pub under_load: bool,
 }
 
 /// `report.json`.
@@ -51,6 +54,8 @@ pub struct Report {
     pub dmesg_clean: bool,
     pub dmesg_problems: Vec<String>,
     pub runtime_s: u64,
+    /// Upgrades asked for; `upgrades` lists those that happened.
+    pub upgrades_requested: u32,
     pub device_mib: u64,
     pub ok: bool,
 }
@@ -96,6 +101,9 @@ pub fn workload(
         .trim()
         .parse()
         .context("reading the device size")?;
+    // Built (if needed) and resolved before fio starts, so the schedule holds.
+    let v1: ChildModule = upgrade::resolve(ctx, "v1")?;
+    let v2: ChildModule = upgrade::resolve(ctx, "v2")?;
     let dir = g.dir.join("demo");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -120,6 +128,7 @@ pub fn workload(
     let started = Instant::now();
     eprintln!("demo: fio running for {runtime} s; {n} upgrades at even intervals");
     let mut outcomes = Vec::new();
+    let rc_file = dir.join("fio.rc");
     for i in 1..=n {
         // Upgrades are spread over the run by the clock: that is the schedule
         // asked for, not a stand-in for synchronisation.
@@ -127,13 +136,20 @@ pub fn workload(
         if let Some(wait) = due.checked_sub(started.elapsed()) {
             std::thread::sleep(wait);
         }
-        let to = if i % 2 == 1 { "v2" } else { "v1" };
-        let m: ChildModule = upgrade::resolve(ctx, to)?;
-        let (o, at_ms) = upgrade::perform(ctx, &m, &[], |s| g.exec(s, Duration::from_secs(120)))?;
+        if rc_file.exists() {
+            eprintln!(
+                "demo: fio has ended before upgrade {i} of {n}: {} upgrades took {:.0} s here; \
+                 give fio more time (--runtime) or ask for fewer --upgrades",
+                i - 1,
+                started.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        let m = if i % 2 == 1 { &v2 } else { &v1 };
+        let (o, at_ms) = upgrade::perform(ctx, m, &[], |s| g.exec(s, Duration::from_secs(120)))?;
         on_upgrade(&o);
         outcomes.push((o, at_ms));
     }
-    let rc_file = dir.join("fio.rc");
     let deadline = Instant::now() + Duration::from_secs(runtime + 300);
     while !rc_file.exists() {
         if Instant::now() > deadline || !g.running() {
@@ -172,6 +188,7 @@ fn read_logs(dir: &Path, kind: &str) -> Vec<LogSample> {
 pub fn build_report(
     dir: &Path,
     outcomes: Vec<(UpgradeOutcome, u64)>,
+    requested: u32,
     dmesg: &str,
     runtime: u64,
     mib: u64,
@@ -189,16 +206,19 @@ pub fn build_report(
         fio.errors = fio.errors.max(1);
     }
     let lat = read_logs(dir, "lat");
+    let window = fio_window_ms(&live);
     let upgrades: Vec<DemoUpgrade> = outcomes
         .into_iter()
         .map(|(outcome, at_ms)| DemoUpgrade {
             worst_latency_us: worst_latency_us(&lat, at_ms, 1000),
+            under_load: window.is_some_and(|(start, end)| (start..end).contains(&at_ms)),
             outcome,
             at_ms,
         })
         .collect();
     let problems = dmesg_problems(dmesg);
-    let ok = upgrades.iter().all(|u| u.outcome.ok)
+    let ok = upgrades.iter().all(|u| u.outcome.ok && u.under_load)
+        && upgrades.len() == requested as usize
         && fio.errors == 0
         && fio.verify == "pass"
         && problems.is_empty();
@@ -208,6 +228,7 @@ pub fn build_report(
         dmesg_clean: problems.is_empty(),
         dmesg_problems: problems,
         runtime_s: runtime,
+        upgrades_requested: requested,
         device_mib: mib,
         ok,
     })
@@ -259,6 +280,17 @@ pub fn print_report(r: &Report) {
         if let Some(e) = &o.error {
             println!("    error: {e}");
         }
+    }
+    let idle = r.upgrades.iter().filter(|u| !u.under_load).count();
+    if idle > 0 {
+        println!("NOT UNDER LOAD: {idle} upgrade(s) began outside fio's run; they prove nothing about live I/O");
+    }
+    if r.upgrades.len() < r.upgrades_requested as usize {
+        println!(
+            "MISSING: {} of {} upgrades did not happen while fio ran (see the demo: line above)",
+            r.upgrades_requested as usize - r.upgrades.len(),
+            r.upgrades_requested
+        );
     }
     let mut b: Vec<f64> = r
         .upgrades
@@ -428,7 +460,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<bool> {
             })?;
         let (_, dmesg) = g.exec("dmesg", Duration::from_secs(60))?;
         std::fs::write(dir.join("dmesg.txt"), &dmesg)?;
-        let report = build_report(&dir, outcomes, &dmesg, args.runtime, mib)?;
+        let report = build_report(&dir, outcomes, args.upgrades, &dmesg, args.runtime, mib)?;
         Ok::<_, anyhow::Error>((report, dir))
     })();
     guest::down(ctx)?;
@@ -469,32 +501,11 @@ mod tests {
     fn report_from_recorded_run() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../userspace-tests/fixtures/demo");
         let dmesg = std::fs::read_to_string(dir.join("dmesg.txt")).unwrap();
-        let old: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap())
-                .unwrap();
-        // Split dmesg at each park line, as each upgrade sees only its own lines.
-        let parts: Vec<&str> = dmesg.split("hotup: park gen=").skip(1).collect();
-        assert_eq!(parts.len(), 3);
-        let outcomes = old["upgrades"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .zip(parts)
-            .map(|(u, part)| {
-                let text = format!("[ 1.0] hotup: park gen={part}");
-                let o = upgrade_outcome(
-                    u["from"].as_str().unwrap(),
-                    u["to"].as_str().unwrap(),
-                    0,
-                    &text,
-                );
-                (o, u["at_ms"].as_u64().unwrap())
-            })
-            .collect();
-        let r = build_report(&dir, outcomes, &dmesg, 30, 256).unwrap();
+        let r = build_report(&dir, recorded_outcomes(&dir, &dmesg, 0), 3, &dmesg, 30, 256).unwrap();
         assert!(r.ok, "{}", serde_json::to_string_pretty(&r).unwrap());
         assert_eq!(r.upgrades.len(), 3);
         for u in &r.upgrades {
+            assert!(u.under_load, "the recorded upgrades ran while fio did");
             assert!(u.outcome.ok);
             assert!(u.outcome.blackout_ns.unwrap() > 0);
             assert!(u.outcome.parked_ios.is_some() && u.outcome.drained_ios.is_some());
@@ -536,6 +547,55 @@ mod tests {
         assert!(j["dmesg_clean"].is_boolean());
     }
 
+    /// The recorded run's upgrades, each with its own dmesg lines, begun
+    /// `shift_ms` later than they really were.
+    fn recorded_outcomes(dir: &Path, dmesg: &str, shift_ms: u64) -> Vec<(UpgradeOutcome, u64)> {
+        let old: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap())
+                .unwrap();
+        // Split dmesg at each park line, as each upgrade sees only its own lines.
+        let parts: Vec<&str> = dmesg.split("hotup: park gen=").skip(1).collect();
+        assert_eq!(parts.len(), 3);
+        old["upgrades"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(parts)
+            .map(|(u, part)| {
+                let text = format!("[ 1.0] hotup: park gen={part}");
+                let o = upgrade_outcome(
+                    u["from"].as_str().unwrap(),
+                    u["to"].as_str().unwrap(),
+                    0,
+                    &text,
+                );
+                (o, u["at_ms"].as_u64().unwrap() + shift_ms)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn upgrades_outside_the_fio_run_or_missing_fail_the_report() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../userspace-tests/fixtures/demo");
+        let dmesg = std::fs::read_to_string(dir.join("dmesg.txt")).unwrap();
+        // Ten minutes later: fio had long finished.
+        let r = build_report(
+            &dir,
+            recorded_outcomes(&dir, &dmesg, 600_000),
+            3,
+            &dmesg,
+            30,
+            256,
+        )
+        .unwrap();
+        assert!(r.upgrades.iter().all(|u| u.outcome.ok && !u.under_load));
+        assert!(!r.ok);
+        // Five asked for, three done.
+        let r = build_report(&dir, recorded_outcomes(&dir, &dmesg, 0), 5, &dmesg, 30, 256).unwrap();
+        assert!(r.upgrades.iter().all(|u| u.under_load));
+        assert!(!r.ok);
+    }
+
     #[test]
     fn a_failed_fio_fails_the_report() {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../userspace-tests/fixtures/demo");
@@ -545,7 +605,7 @@ mod tests {
             std::fs::copy(src.join(f), tmp.join(f)).unwrap();
         }
         std::fs::write(tmp.join("fio.rc"), "1\n").unwrap();
-        let r = build_report(&tmp, vec![], "", 30, 256).unwrap();
+        let r = build_report(&tmp, vec![], 0, "", 30, 256).unwrap();
         let _ = std::fs::remove_dir_all(&tmp);
         assert!(!r.ok);
         assert_eq!(r.fio.verify, "fail");
