@@ -25,42 +25,26 @@ load_parent() {
 # load_child N [PARAM=VALUE...]: insmod hotup_child_vN.
 load_child() { _v=$1; shift; insmod "$MODULES/hotup_child_v$_v.ko" "$@"; }
 
-# swap_module OLD KO [PARAM=VALUE...]: `rmmod OLD && insmod KO PARAMS` as one
-# step. One process that already runs and has KO open calls delete_module and
-# finit_module back to back, so the time with no child loaded holds only the
-# kernel's unload and load, not the start of two programs and the read of the
-# module file (under TCG about 430 ms with rmmod + insmod, 50 ms this way).
-# Where perl or the x86_64 syscall numbers are missing, or with
-# HOTUP_SWAP=commands: rmmod + insmod, as by hand.
-swap_module() {
-    _old=$1; _new=$2; shift 2
-    if [ "${HOTUP_SWAP:-}" != commands ] && [ "$(uname -m)" = x86_64 ] && command -v perl > /dev/null; then
-        perl -e '
-            my ($old, $ko, $params) = @ARGV;
-            open(my $f, "<", $ko) or die "insmod: ERROR: could not open $ko: $!\n";
-            # delete_module(name, O_NONBLOCK), as rmmod does
-            syscall(176, $old, 0x800) == 0
-                or die "rmmod: ERROR: could not remove module $old: $!\n";
-            # finit_module(fd, params, 0), as insmod does
-            syscall(313, fileno($f), $params, 0) == 0
-                or die "insmod: ERROR: could not insert module $ko: $!\n";
-        ' "$_old" "$_new" "$*"
-    else
-        rmmod "$_old" && insmod "$_new" "$@"
-    fi
-}
-
 # upgrade_ko KO SCHEMA [PARAM=VALUE...]: the classic upgrade from the loaded
 # child to the module KO: tell the parent which device-state schema KO reads
 # (a downgrade makes v2 write v1), unload the old child (it drains and
-# exports), load the new one (it adopts); see swap_module.
-# With no child loaded (the device is parked after a refused adopt), it only
-# loads KO, which adopts the stashed state: that is the recovery.
+# exports), load the new one (it adopts). With no child loaded (the device is
+# parked after a refused adopt), it only loads KO, which adopts the stashed
+# state: that is the recovery.
+# upgrade.pl does it in one process that already runs and has KO open, so
+# the time with no child loaded holds only the kernel's unload and load, not
+# the start of rmmod and insmod and the read of the module file. Where perl
+# or x86_64 is missing, or with HOTUP_SWAP=commands: rmmod + insmod, as by hand.
 upgrade_ko() {
     _ko=$1; _schema=$2; shift 2
+    if [ "${HOTUP_SWAP:-}" != commands ] && [ "$(uname -m)" = x86_64 ] && command -v perl > /dev/null; then
+        perl "${HOTUP_REPO:?}/userspace-tests/guest/upgrade.pl" "$CTL" "$_ko" "$_schema" "$@"
+        return
+    fi
     _from=$(current_child)
     echo "export-schema $_schema" > "$CTL" || return 1
-    if [ -n "$_from" ]; then swap_module "$_from" "$_ko" "$@"; else insmod "$_ko" "$@"; fi
+    if [ -n "$_from" ]; then rmmod "$_from" || return 1; fi
+    insmod "$_ko" "$@"
 }
 
 # upgrade_to N [PARAM=VALUE...]: classic upgrade to hotup_child_vN (schema N).

@@ -3,7 +3,7 @@
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
 MIB=64
 UPGRADES=6
-RUNTIME=45    # fio ends by itself; the upgrades happen inside this window
+RUNTIME=90    # fio ends by itself; the upgrades (about 30 s under TCG) happen inside this window, with room for a slow host
 
 check "load parent" load_parent capacity_mib=$MIB
 check "load child v1" load_child 1

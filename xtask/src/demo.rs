@@ -146,7 +146,9 @@ pub fn workload(
             break;
         }
         let m = if i % 2 == 1 { &v2 } else { &v1 };
-        let (o, at_ms) = upgrade::perform(ctx, m, &[], |s| g.exec(s, Duration::from_secs(120)))?;
+        let (o, at_ms) = upgrade::perform(ctx, m, &[], upgrade::Runner::OneProcess, |s| {
+            g.exec(s, Duration::from_secs(120))
+        })?;
         on_upgrade(&o);
         outcomes.push((o, at_ms));
     }

@@ -76,21 +76,40 @@ pub fn resolve(ctx: &Ctx, to: &str) -> Result<ChildModule> {
     Ok(ChildModule { path, name, schema })
 }
 
-/// The guest-side (or local) shell sequence of one classic upgrade. It prints
+/// How the upgrade sequence runs on the target.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    /// `userspace-tests/guest/upgrade.pl`: one process (x86_64, perl).
+    OneProcess,
+    /// The shell: `rmmod`, then `insmod`, as by hand.
+    Commands,
+}
+
+/// The guest-side (or local) sequence of one classic upgrade. It prints
 /// `FROM <module>`, `AT <guest ms since the epoch>` just before it starts,
-/// `RC <status>`, then the dmesg lines logged meanwhile.
-pub fn script(ctx: &Ctx, m: &ChildModule, params: &[String]) -> String {
+/// `OUT <error>` lines, `RC <status>`, then the kernel log lines logged
+/// meanwhile.
+pub fn script(ctx: &Ctx, m: &ChildModule, params: &[String], runner: Runner) -> String {
     let params: Vec<String> = params
         .iter()
         .map(|p| format!("'{}'", p.replace('\'', "")))
         .collect();
+    if runner == Runner::OneProcess {
+        return format!(
+            "perl '{repo}/userspace-tests/guest/upgrade.pl' --report /dev/hotup-ctl '{ko}' {schema} {params} 2> /dev/null\n",
+            repo = ctx.repo.display(),
+            ko = m.path.display(),
+            schema = m.schema,
+            params = params.join(" "),
+        );
+    }
     format!(
         "HOTUP_REPO='{repo}'; MODULES='{mods}'\n\
          . \"$HOTUP_REPO/userspace-tests/guest/hotup.sh\"\n\
          mark=$(dmesg | wc -l)\n\
          echo \"FROM $(current_child)\"\n\
          echo \"AT $(date +%s%3N)\"\n\
-         upgrade_ko '{ko}' {schema} {params} > /tmp/upgrade.out 2>&1\n\
+         HOTUP_SWAP=commands upgrade_ko '{ko}' {schema} {params} > /tmp/upgrade.out 2>&1\n\
          rc=$?\n\
          sed 's/^/OUT /' /tmp/upgrade.out\n\
          echo \"RC $rc\"\n\
@@ -109,9 +128,10 @@ pub fn perform(
     ctx: &Ctx,
     m: &ChildModule,
     params: &[String],
+    runner: Runner,
     exec: impl Fn(&str) -> Result<(i32, String)>,
 ) -> Result<(UpgradeOutcome, u64)> {
-    let (_, out) = exec(&script(ctx, m, params))?;
+    let (_, out) = exec(&script(ctx, m, params, runner))?;
     // No child loaded (a previous upgrade was refused): this attaches one.
     let from = out
         .lines()
@@ -191,7 +211,7 @@ pub fn run(ctx: &Ctx, args: &UpgradeArgs) -> Result<bool> {
             }
             let (_, kernel) = g.exec("uname -r", Duration::from_secs(30))?;
             check_vermagic(&m.path, &kernel)?;
-            perform(ctx, &m, &args.params, |s| {
+            perform(ctx, &m, &args.params, Runner::OneProcess, |s| {
                 g.exec(s, Duration::from_secs(120))
             })?
         }
@@ -203,7 +223,16 @@ pub fn run(ctx: &Ctx, args: &UpgradeArgs) -> Result<bool> {
                 bail!("hotup_parent is not loaded on this machine: insmod hotup_parent.ko and a child first");
             }
             check_vermagic(&m.path, &run_quiet(Command::new("uname").arg("-r"))?)?;
-            perform(ctx, &m, &args.params, |s| {
+            let perl = Command::new("perl")
+                .arg("-v")
+                .output()
+                .is_ok_and(|o| o.status.success());
+            let runner = if cfg!(target_arch = "x86_64") && perl {
+                Runner::OneProcess
+            } else {
+                Runner::Commands
+            };
+            perform(ctx, &m, &args.params, runner, |s| {
                 let out = Command::new("sh")
                     .arg("-c")
                     .arg(s)
