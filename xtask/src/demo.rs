@@ -25,8 +25,10 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 5)]
     upgrades: u32,
     /// fio's runtime in seconds; the upgrades are spread evenly over it.
-    #[arg(long, default_value_t = 60)]
-    runtime: u64,
+    /// [default: 60, or 5 s per upgrade when that is more: one upgrade
+    /// costs about 3-5 s of wall time under TCG with fio running]
+    #[arg(long)]
+    runtime: Option<u64>,
     /// Print the report as JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -448,7 +450,13 @@ fn plot(dir: &Path, r: &Report, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Seconds of fio per upgrade when `--runtime` is not given.
+const SECONDS_PER_UPGRADE: u64 = 5;
+
 pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<bool> {
+    let runtime = args
+        .runtime
+        .unwrap_or((u64::from(args.upgrades) * SECONDS_PER_UPGRADE).max(60));
     let g = Guest::of(ctx);
     if g.running() {
         bail!("a guest from `cargo xtask qemu up` is running; the demo boots its own: stop it with `cargo xtask qemu down`");
@@ -456,13 +464,12 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<bool> {
     let wall = Instant::now();
     guest::up(ctx)?;
     let result = (|| {
-        let Workload { outcomes, dir, mib } =
-            workload(ctx, &g, args.upgrades, args.runtime, &|o| {
-                eprintln!("demo: {}", upgrade::summary_line(o))
-            })?;
+        let Workload { outcomes, dir, mib } = workload(ctx, &g, args.upgrades, runtime, &|o| {
+            eprintln!("demo: {}", upgrade::summary_line(o))
+        })?;
         let (_, dmesg) = g.exec("dmesg", Duration::from_secs(60))?;
         std::fs::write(dir.join("dmesg.txt"), &dmesg)?;
-        let report = build_report(&dir, outcomes, args.upgrades, &dmesg, args.runtime, mib)?;
+        let report = build_report(&dir, outcomes, args.upgrades, &dmesg, runtime, mib)?;
         Ok::<_, anyhow::Error>((report, dir))
     })();
     guest::down(ctx)?;
