@@ -25,7 +25,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 5)]
     upgrades: u32,
     /// fio's runtime in seconds; the upgrades are spread evenly over it.
-    /// [default: 60, or 5 s per upgrade when that is more: one upgrade
+    /// [default: 60, or 6 s per upgrade when that is more: one upgrade
     /// costs about 3-5 s of wall time under TCG with fio running]
     #[arg(long)]
     runtime: Option<u64>,
@@ -134,7 +134,8 @@ pub fn workload(
     for i in 1..=n {
         // Upgrades are spread over the run by the clock: that is the schedule
         // asked for, not a stand-in for synchronisation.
-        let due = Duration::from_secs(runtime) * i / (n + 1);
+        // The last one still ends well before fio does.
+        let due = Duration::from_secs(runtime) * i / (n + 2);
         if let Some(wait) = due.checked_sub(started.elapsed()) {
             std::thread::sleep(wait);
         }
@@ -451,7 +452,7 @@ fn plot(dir: &Path, r: &Report, out: &Path) -> Result<()> {
 }
 
 /// Seconds of fio per upgrade when `--runtime` is not given.
-const SECONDS_PER_UPGRADE: u64 = 5;
+const SECONDS_PER_UPGRADE: u64 = 6;
 
 pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<bool> {
     let runtime = args
