@@ -101,7 +101,7 @@ pub fn ensure(ctx: &Ctx, force: bool) -> Result<KernelBuild> {
         .map(|n| n.get())
         .unwrap_or(2);
     run_logged(
-        "kernel: build bzImage + modules (about 4 min on 2 cores)",
+        "kernel: build bzImage + modules (about 7.5 min on 2 cores)",
         make(ctx, &dir)
             .arg(format!("-j{jobs}"))
             .args(["bzImage", "modules"]),

@@ -252,7 +252,7 @@ pub fn ensure(ctx: &Ctx) -> Result<()> {
     }
     if !bindgen_ok(ctx) {
         run_logged(
-            &format!("setup: cargo install bindgen-cli {BINDGEN_VERSION} (about 3 min)"),
+            &format!("setup: cargo install bindgen-cli {BINDGEN_VERSION} (about 2 min)"),
             Command::new("cargo").args([
                 "install",
                 "bindgen-cli",
