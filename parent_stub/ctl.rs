@@ -65,7 +65,7 @@ pub(crate) fn status_line(hub: &Hub, out: &mut impl Write) -> core::fmt::Result 
          park_timeouts={} stash_bytes={} export_schema={} regions={} region_bytes={} capacity_bytes={} nr_queues={} queue_depth={}",
         s.mode,
         s.generation,
-        if s.child_name().is_empty() { "-" } else { s.child_name() },
+        s.child_name(),
         s.child_version,
         s.parked,
         s.inflight,

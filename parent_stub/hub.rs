@@ -230,8 +230,12 @@ pub(crate) struct Status {
 }
 
 impl Status {
+    /// The attached child's name, or `-` when none is attached.
     pub(crate) fn child_name(&self) -> &str {
-        name_str(&self.child)
+        match name_str(&self.child) {
+            "" => "-",
+            name => name,
+        }
     }
 }
 
@@ -504,17 +508,14 @@ impl Hub {
         g.generation += 1;
         g.stash_refusals = 0;
         let generation = g.generation;
-        let blackout_ns = g.park_start.take().map_or(0, |t| ns(adopted_at - t));
+        // A first attach (nothing was parked by a detach) has no blackout.
+        let (blackout_ns, adopt_ns) = g.park_start.take().map_or((0, 0), |t| {
+            (ns(adopted_at - t), ns(adopted_at - adopt_start))
+        });
         // Where the blackout went: drain + export (detach), load (no child:
         // the old module's unload and the new one's load), adopt.
         let (drain_ns, export_ns) = (g.drain_ns, g.export_ns);
         let load_ns = g.detached_at.take().map_or(0, |t| ns(adopt_start - t));
-        // A first attach (nothing was parked by a detach) has no blackout.
-        let adopt_ns = if blackout_ns > 0 {
-            ns(adopted_at - adopt_start)
-        } else {
-            0
-        };
         if recover {
             hotup_event!(
                 "recover gen={} child={} version={} using=last-good discarded=corrupt-stash discarded_bytes={}",

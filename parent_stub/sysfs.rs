@@ -33,19 +33,14 @@ const N: usize = NAMES.len();
 
 /// Writes the value of attribute `name` (one line) to `out`.
 fn show_field(hub: &Hub, name: &[u8], out: &mut impl Write) -> Result {
+    if name == b"status" {
+        return status_line(hub, out).map_err(|_| ENOSPC);
+    }
     let s = hub.status();
     let r = match name {
         b"state" => writeln!(out, "{}", s.mode),
         b"generation" => writeln!(out, "{}", s.generation),
-        b"child" => writeln!(
-            out,
-            "{}",
-            if s.child_name().is_empty() {
-                "-"
-            } else {
-                s.child_name()
-            }
-        ),
+        b"child" => writeln!(out, "{}", s.child_name()),
         b"child_version" => writeln!(out, "{}", s.child_version),
         b"parked" => writeln!(out, "{}", s.parked),
         b"inflight" => writeln!(out, "{}", s.inflight),
@@ -55,7 +50,6 @@ fn show_field(hub: &Hub, name: &[u8], out: &mut impl Write) -> Result {
         b"last_drained" => writeln!(out, "{}", s.drained_last),
         b"completed" => writeln!(out, "{}", s.completed),
         b"failed" => writeln!(out, "{}", s.failed),
-        b"status" => status_line(hub, out),
         _ => return Err(ENOENT),
     };
     r.map_err(|_| ENOSPC)
