@@ -57,6 +57,22 @@ macro_rules! hotup_child_module {
                     default: 0,
                     description: "Fault injection (tests): register claiming this ABI major (0: the real one)",
                 },
+                inject_submit_delay_us: u32 {
+                    default: 0,
+                    description: "Fault injection (tests): busy-wait this long in submit after the completion is visible (widens the window the parent's barrier closes)",
+                },
+                inject_lost_writes: u32 {
+                    default: 0,
+                    description: "Fault injection (tests): after adopting a state, acknowledge this many writes without storing them",
+                },
+                inject_export_error: u32 {
+                    default: 0,
+                    description: "Fault injection (tests): 1 makes export fail with EIO",
+                },
+                inject_adopt_error: u32 {
+                    default: 0,
+                    description: "Fault injection (tests): 1 makes adopt fail with EIO after it allocated what it needs",
+                },
             },
         }
     };
@@ -145,7 +161,18 @@ struct Dev {
     /// Written by the parent during registration.
     services: AtomicPtr<ParentServices>,
     latency: Delta,
+    faults: Faults,
+}
+
+/// Fault injection, set by module parameters (tests only; all off by default).
+struct Faults {
     corrupt_export: bool,
+    submit_delay: Delta,
+    export_error: bool,
+    adopt_error: bool,
+    /// Writes still to be acknowledged without being stored.
+    lost_writes: core::sync::atomic::AtomicU32,
+    lost_writes_after_adopt: u32,
 }
 
 impl_has_work! {
@@ -242,6 +269,7 @@ impl Dev {
         let res = match op {
             IoOp::Read | IoOp::Write if seg_bytes != io.len => Err(EIO),
             IoOp::Read => region.transfer(io.offset, segs, false),
+            IoOp::Write if self.faults.lose_this_write() => Ok(()),
             IoOp::Write => region.transfer(io.offset, segs, true),
             IoOp::Flush => Ok(()),
             IoOp::Discard | IoOp::WriteZeroes => region.zero(io.offset, io.len),
@@ -282,6 +310,15 @@ impl Dev {
             return ENOSPC.to_errno();
         }
         drop(g);
+        if self.faults.submit_delay > Delta::ZERO {
+            // Fault injection: the completion is visible and its worker
+            // queued; stay in this module's code a while, then touch the
+            // device, as the code after the unlock always does. Without the
+            // parent's barrier the module can be freed under this CPU.
+            let _ = default_queue().enqueue(self.clone());
+            busy_wait(self.faults.submit_delay);
+            self.state.lock().stats.submitted += 0;
+        }
         // Already queued is fine: the running worker drains everything.
         let _ = default_queue().enqueue(self.clone());
         0
@@ -316,11 +353,15 @@ impl Dev {
             schema
         };
         let qs = KEEPS_QUEUE_STATS.then_some(&queues);
+        if self.faults.export_error {
+            pr_warn!("export: failing on purpose (inject_export_error=1)\n");
+            return Err(EIO.to_errno());
+        }
         let len = write_state(buf, super::CHILD_VERSION, &dev, qs, schema).map_err(|e| {
             pr_err!("export failed: {}\n", e.as_str());
             e.errno()
         })?;
-        if self.corrupt_export {
+        if self.faults.corrupt_export {
             if let Some(b) = buf.get_mut(len / 2) {
                 *b ^= 0x5a;
             }
@@ -399,9 +440,14 @@ impl Dev {
             );
             return Err(if rc != 0 { rc } else { EINVAL.to_errno() });
         }
+        if self.faults.adopt_error {
+            pr_warn!("adopt: failing on purpose (inject_adopt_error=1)\n");
+            return Err(EIO.to_errno());
+        }
         let mut dev = dev;
         if blob.is_some() {
             dev.adopt_count = dev.adopt_count.saturating_add(1);
+            self.faults.arm_lost_writes();
         }
         let mut g = self.state.lock();
         g.region = Some(Region {
@@ -433,6 +479,41 @@ impl Dev {
             ),
         }
         Ok(())
+    }
+}
+
+impl Faults {
+    /// Whether to acknowledge this write without storing it (fault injection).
+    fn lose_this_write(&self) -> bool {
+        use core::sync::atomic::Ordering::Relaxed;
+        self.lost_writes
+            .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// A state was adopted: the next `inject_lost_writes` writes are lost.
+    fn arm_lost_writes(&self) {
+        if self.lost_writes_after_adopt > 0 {
+            self.lost_writes.store(
+                self.lost_writes_after_adopt,
+                core::sync::atomic::Ordering::Relaxed,
+            );
+            pr_warn!(
+                "adopt: the next {} writes will be acknowledged and not stored (inject_lost_writes)\n",
+                self.lost_writes_after_adopt
+            );
+        }
+    }
+}
+
+/// Spins for `d` (in steps `udelay` accepts): no sleeping in `submit`.
+fn busy_wait(d: Delta) {
+    let step = Delta::from_micros(1000);
+    let mut left = d;
+    while left > Delta::ZERO {
+        let now = if left < step { left } else { step };
+        kernel::time::delay::udelay(now);
+        left -= now;
     }
 }
 
@@ -601,7 +682,17 @@ pub(crate) struct Child {
 impl kernel::Module for Child {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let latency_us = *crate::module_parameters::latency_us.value();
-        let corrupt = *crate::module_parameters::corrupt_export.value() != 0;
+        let p = |v: &u32| *v;
+        let faults = Faults {
+            corrupt_export: p(crate::module_parameters::corrupt_export.value()) != 0,
+            submit_delay: Delta::from_micros(i64::from(p(
+                crate::module_parameters::inject_submit_delay_us.value(),
+            ))),
+            export_error: p(crate::module_parameters::inject_export_error.value()) != 0,
+            adopt_error: p(crate::module_parameters::inject_adopt_error.value()) != 0,
+            lost_writes: core::sync::atomic::AtomicU32::new(0),
+            lost_writes_after_adopt: p(crate::module_parameters::inject_lost_writes.value()),
+        };
         let abi_major = match *crate::module_parameters::abi_major_override.value() {
             0 => ABI_MAJOR,
             n => u16::try_from(n).map_err(|_| EINVAL)?,
@@ -624,7 +715,7 @@ impl kernel::Module for Child {
                 work <- new_work!("hotup_child_complete"),
                 services: AtomicPtr::new(core::ptr::null_mut()),
                 latency: Delta::from_micros(i64::from(latency_us)),
-                corrupt_export: corrupt,
+                faults,
             }),
             GFP_KERNEL,
         )?;

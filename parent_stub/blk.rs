@@ -24,6 +24,10 @@ use kernel::{
 pub(crate) const MAX_SEGS: usize = 64;
 /// Largest request, in 512-byte sectors (256 KiB).
 const MAX_HW_SECTORS: u32 = 512;
+/// Largest discard or write-zeroes request, in 512-byte sectors (1 MiB): the
+/// RAM child zeroes the range inside `submit`, so a bound here bounds the
+/// time one request spends there (the block layer splits larger ones).
+const MAX_ZEROING_SECTORS: u32 = 2048;
 /// `BLK_FEAT_WRITE_CACHE` and `BLK_FEAT_FUA` (blkdev.h; bindgen cannot see
 /// these `__force` casts): the device has a volatile cache, so it gets
 /// REQ_OP_FLUSH, and honours FUA.
@@ -60,7 +64,7 @@ impl<T: Operations> Disk<T> {
         geo: &Geometry,
         tagset: Arc<TagSet<T>>,
         queue_data: T::QueueData,
-        groups: &'static super::sysfs::GroupList,
+        groups: AttrGroups,
     ) -> Result<Self> {
         // SAFETY: `queue_limits` is a plain C struct for which all zeroes is
         // the documented "use defaults" value.
@@ -69,8 +73,8 @@ impl<T: Operations> Disk<T> {
         lim.physical_block_size = geo.block_size;
         lim.max_hw_sectors = MAX_HW_SECTORS;
         lim.max_segments = MAX_SEGS as u16;
-        lim.max_hw_discard_sectors = u32::MAX >> 9;
-        lim.max_write_zeroes_sectors = u32::MAX >> 9;
+        lim.max_hw_discard_sectors = MAX_ZEROING_SECTORS;
+        lim.max_write_zeroes_sectors = MAX_ZEROING_SECTORS;
         lim.discard_granularity = geo.block_size;
         lim.features = BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA;
         let data = queue_data.into_foreign();
@@ -101,7 +105,7 @@ impl<T: Operations> Disk<T> {
         };
         // SAFETY: `__blk_mq_alloc_disk` returned a valid gendisk.
         let g = unsafe { &mut *gendisk };
-        g.fops = &FOPS;
+        g.fops = &FOPS.0;
         // No partition scan: with no child attached the scan's read would
         // park, and `device_add_disk` (so `insmod`) would wait for it.
         g.flags |= bindings::GENHD_FL_NO_PART as i32;
@@ -123,7 +127,7 @@ impl<T: Operations> Disk<T> {
         // SAFETY: `gendisk` is fully set up and not yet added; `groups` is a
         // NULL-terminated list of static groups, so it outlives the disk.
         if let Err(e) = to_result(unsafe {
-            bindings::device_add_disk(core::ptr::null_mut(), gendisk, groups.as_ptr())
+            bindings::device_add_disk(core::ptr::null_mut(), gendisk, groups.0)
         }) {
             // SAFETY: adding failed, so we still own the disk and its queue data.
             unsafe {
@@ -157,9 +161,37 @@ impl<T: Operations> Drop for Disk<T> {
     }
 }
 
-/// The disk's (empty) operations; a `const` so `&FOPS` is promoted to a
-/// `'static` the way `GenDiskBuilder` does it.
-const FOPS: bindings::block_device_operations = bindings::block_device_operations {
+/// A NULL-terminated list of sysfs attribute groups for [`Disk::new`].
+///
+/// # Invariants
+///
+/// The pointer is a NULL-terminated array of pointers to attribute groups
+/// that live for the rest of the module's life (`static`s).
+#[derive(Clone, Copy)]
+pub(crate) struct AttrGroups(*mut *const bindings::attribute_group);
+
+impl AttrGroups {
+    /// # Safety
+    ///
+    /// `list` must point to a NULL-terminated array of pointers to attribute
+    /// groups, all of which (array included) are never freed or moved.
+    pub(crate) const unsafe fn new(list: *mut *const bindings::attribute_group) -> Self {
+        Self(list)
+    }
+}
+
+/// The disk's operations table, `static` because the block layer keeps a
+/// pointer to it.
+struct Fops(bindings::block_device_operations);
+
+// SAFETY: the table is never written after initialisation; its pointers
+// (the owner module) are only read by the block layer.
+unsafe impl Sync for Fops {}
+
+/// The disk's operations: none beyond the defaults, but an owner, so an
+/// open `/dev/hotupblk0` holds a reference on this module and `rmmod
+/// hotup_parent` fails with EBUSY instead of pulling the disk from under it.
+static FOPS: Fops = Fops(bindings::block_device_operations {
     submit_bio: None,
     open: None,
     release: None,
@@ -174,11 +206,11 @@ const FOPS: bindings::block_device_operations = bindings::block_device_operation
     devnode: None,
     alternative_gpt_sector: None,
     get_unique_id: None,
-    owner: core::ptr::null_mut(),
+    owner: crate::THIS_MODULE.as_ptr(),
     pr_ops: core::ptr::null_mut(),
     free_disk: None,
     poll_bio: None,
-};
+});
 
 /// A started request that the parent owns until it calls [`RawRequest::end`].
 ///
@@ -195,7 +227,27 @@ pub(crate) struct RawRequest {
 // hands it between threads only under its lock.
 unsafe impl Send for RawRequest {}
 
+/// A started request as a raw pointer, while the in-flight table holds it.
+pub(crate) type RqPtr = *mut bindings::request;
+
 impl RawRequest {
+    /// Gives the request up as a raw pointer (for the in-flight table).
+    pub(crate) fn into_raw(self) -> RqPtr {
+        self.rq.as_ptr()
+    }
+
+    /// Takes the request back from [`RawRequest::into_raw`]; `None` for NULL.
+    ///
+    /// # Safety
+    ///
+    /// A non-NULL `p` must come from [`RawRequest::into_raw`] and be taken
+    /// back at most once.
+    pub(crate) unsafe fn from_raw(p: RqPtr) -> Option<Self> {
+        // By the type invariant of the `RawRequest` that gave `p` up, it is a
+        // started request nobody else ends; ownership returns to the caller.
+        NonNull::new(p).map(|rq| Self { rq })
+    }
+
     /// Takes ownership of a request handed to `queue_rq`.
     pub(crate) fn take<T: Operations>(rq: ARef<Request<T>>) -> Self {
         // `Request<T>` is `#[repr(transparent)]` over `Opaque<request>`.
@@ -248,10 +300,7 @@ impl RawRequest {
                     // SAFETY: `bi_idx` indexes the bio's vector while `bi_size > 0`.
                     let bv = unsafe { &*b.bi_io_vec.add(iter.bi_idx as usize) };
                     let len = (bv.bv_len - iter.bi_bvec_done).min(iter.bi_size);
-                    // SAFETY: x86_64 has no highmem: `kmap_local_page` is
-                    // `page_address`, and a bvec's pages are physically
-                    // contiguous, so the direct map covers the whole bvec.
-                    let base = unsafe { bindings::kmap_local_page(bv.bv_page) }.cast::<u8>();
+                    let base = direct_map(bv.bv_page).ok_or(EIO)?;
                     // SAFETY: offset + done < bv_len stays inside the bvec.
                     let addr = unsafe { base.add((bv.bv_offset + iter.bi_bvec_done) as usize) };
                     let seg = segs.get_mut(nr).ok_or(EIO)?;
@@ -295,6 +344,31 @@ impl RawRequest {
         // `self` is consumed so it is ended exactly once.
         unsafe { bindings::blk_mq_end_request(self.rq.as_ptr(), sts) };
     }
+}
+
+/// The kernel address of `page` in the direct map, which covers a bvec's
+/// physically contiguous pages as one range; `None` for a highmem page.
+///
+/// The segments the child gets must stay valid until the request completes,
+/// on another CPU and thread: a `kmap_local_page` mapping cannot (it is
+/// per-thread and stacked), so only pages in the direct map are handed out.
+/// x86_64 has no highmem (the guest kernel's only architecture).
+fn direct_map(page: *mut bindings::page) -> Option<*mut u8> {
+    if cfg!(CONFIG_HIGHMEM) {
+        return None;
+    }
+    // SAFETY: `page` is a bvec's page, valid while its request is started.
+    // Without CONFIG_HIGHMEM, `kmap_local_page` returns the page's address
+    // in the direct map and `kunmap_local` of it only ends the local
+    // mapping's bookkeeping: the direct-map address stays valid as long as
+    // the page does, so it is used after the unmap.
+    let p = unsafe {
+        let p = bindings::kmap_local_page(page);
+        bindings::kunmap_local(p);
+        p
+    }
+    .cast::<u8>();
+    (!p.is_null()).then_some(p)
 }
 
 /// Whether the calling task has CAP_SYS_ADMIN.

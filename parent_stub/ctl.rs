@@ -6,15 +6,22 @@
 //!
 //! - `export-schema N`: the next detach asks the child for device-state
 //!   schema N (1 for a downgrade to v1; 0, the default, for the child's own).
+//! - `discard-stash`: forget every saved state and free the preserved data,
+//!   so the next child starts with an empty (zeroed) device. Only with no
+//!   child attached (EBUSY otherwise).
+//!
+//! A command that is not understood fails with EINVAL, one longer than
+//! [`MAX_COMMAND`] bytes with EINVAL before anything is copied.
 
 use super::hub::Hub;
+use super::status::status_line;
 use core::fmt::Write;
 use kernel::{
     fs::{File, Kiocb},
     iov::{IovIterDest, IovIterSource},
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     prelude::*,
-    sync::Arc,
+    sync::{Arc, ArcBorrow},
 };
 
 /// The control device.
@@ -54,40 +61,10 @@ impl Write for SliceWriter<'_> {
     }
 }
 
-/// The status line the control node reads back.
-pub(crate) fn status_line(hub: &Hub, out: &mut impl Write) -> core::fmt::Result {
-    let s = hub.status();
-    let (regions, region_bytes) = hub.regions.lock().usage();
-    writeln!(
-        out,
-        "state={} generation={} child={} child_version={} parked={} inflight={} upgrades={} \
-         last_blackout_ns={} last_drained={} last_parked={} completed={} failed={} parked_total={} \
-         park_timeouts={} stash_bytes={} export_schema={} regions={} region_bytes={} capacity_bytes={} nr_queues={} queue_depth={}",
-        s.mode,
-        s.generation,
-        s.child_name(),
-        s.child_version,
-        s.parked,
-        s.inflight,
-        s.upgrades,
-        s.last_blackout_ns,
-        s.drained_last,
-        s.parked_last,
-        s.completed,
-        s.failed,
-        s.parked_total,
-        s.park_timeouts,
-        s.stash_bytes,
-        s.export_schema,
-        regions,
-        region_bytes,
-        hub.geo.capacity_bytes,
-        hub.geo.nr_queues,
-        hub.geo.queue_depth,
-    )
-}
+/// The longest command accepted, in bytes.
+const MAX_COMMAND: usize = 128;
 
-fn parse_command(hub: &Hub, text: &[u8]) -> Result {
+fn parse_command(hub: ArcBorrow<'_, Hub>, text: &[u8]) -> Result {
     let text = core::str::from_utf8(text).map_err(|_| EINVAL)?.trim();
     let (cmd, arg) = text
         .split_once([' ', '='])
@@ -99,6 +76,7 @@ fn parse_command(hub: &Hub, text: &[u8]) -> Result {
             crate::hotup_event!("control export_schema={}", schema);
             Ok(())
         }
+        "discard-stash" if arg.is_empty() => Hub::discard_stash(hub),
         _ => Err(EINVAL),
     }
 }
@@ -112,7 +90,7 @@ impl MiscDevice for Ctl {
     }
 
     fn read_iter(mut kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {
-        let mut data = [0u8; 640];
+        let mut data = [0u8; 768];
         let mut buf = SliceWriter::new(&mut data);
         status_line(&kiocb.file(), &mut buf).map_err(|_| ENOSPC)?;
         iov.simple_read_from_buffer(kiocb.ki_pos_mut(), buf.written())
@@ -122,12 +100,12 @@ impl MiscDevice for Ctl {
         if !super::blk::capable_sys_admin() {
             return Err(EPERM);
         }
-        let mut cmd = KVec::new();
-        let len = iov.copy_from_iter_vec(&mut cmd, GFP_KERNEL)?;
-        if len > 128 {
+        if iov.len() > MAX_COMMAND {
             return Err(EINVAL);
         }
-        parse_command(&kiocb.file(), &cmd)?;
+        let mut cmd = [0u8; MAX_COMMAND];
+        let len = iov.copy_from_iter(&mut cmd);
+        parse_command(kiocb.file(), cmd.get(..len).unwrap_or_default())?;
         Ok(len)
     }
 }

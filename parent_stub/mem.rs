@@ -3,6 +3,11 @@
 //! Preserved memory: regions the parent owns so that the disk's data outlives
 //! any child. Children refer to them by opaque handles, which the parent
 //! checks on every lookup; a handle is never a pointer.
+//!
+//! A region allocated while a child adopts is tentative until the adopt
+//! succeeds: a failed adopt frees what it allocated ([`Regions::abort`]), so
+//! a refused child leaks nothing. Regions are freed by the child that owns
+//! them (`mem_free`), by the operator's `discard-stash`, or with the parent.
 
 use kernel::{alloc::flags, prelude::*};
 
@@ -12,12 +17,16 @@ const MAX_REGIONS: usize = 8;
 struct Region {
     handle: u64,
     mem: VVec<u8>,
+    /// Allocated during an adopt that has not succeeded yet.
+    tentative: bool,
 }
 
 /// The parent's preserved regions.
 pub(crate) struct Regions {
     slots: [Option<Region>; MAX_REGIONS],
     next_gen: u32,
+    /// An adopt is running: new regions are tentative.
+    adopting: bool,
 }
 
 impl Regions {
@@ -25,6 +34,7 @@ impl Regions {
         Self {
             slots: [const { None }; MAX_REGIONS],
             next_gen: 1,
+            adopting: false,
         }
     }
 
@@ -46,7 +56,11 @@ impl Regions {
         unsafe { mem.inc_len(len) };
         let handle = (u64::from(self.next_gen) << 8) | idx as u64;
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
-        *slot = Some(Region { handle, mem });
+        *slot = Some(Region {
+            handle,
+            mem,
+            tentative: self.adopting,
+        });
         Ok(handle)
     }
 
@@ -72,6 +86,52 @@ impl Regions {
             *s = None;
         }
         Ok(())
+    }
+
+    /// An adopt begins: regions allocated from now on are tentative.
+    pub(crate) fn begin_adopt(&mut self) {
+        self.adopting = true;
+    }
+
+    /// The adopt succeeded: its regions are the device's now.
+    pub(crate) fn commit(&mut self) {
+        self.adopting = false;
+        for r in self.slots.iter_mut().flatten() {
+            r.tentative = false;
+        }
+    }
+
+    /// The adopt failed: frees the regions it allocated; returns how many.
+    pub(crate) fn abort(&mut self) -> usize {
+        self.adopting = false;
+        let mut n = 0;
+        for s in self.slots.iter_mut() {
+            if s.as_ref().is_some_and(|r| r.tentative) {
+                *s = None;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Frees every region (the operator's `discard-stash`); returns how
+    /// many and their total size.
+    pub(crate) fn free_all(&mut self) -> (usize, u64) {
+        let usage = self.usage();
+        for s in self.slots.iter_mut() {
+            *s = None;
+        }
+        usage
+    }
+
+    /// The only region, if exactly one exists: what a child that started
+    /// empty allocated for the disk's data.
+    pub(crate) fn single(&self) -> Option<(u64, u64)> {
+        let mut it = self.slots.iter().flatten();
+        let r = it.next()?;
+        it.next()
+            .is_none()
+            .then_some((r.handle, r.mem.len() as u64))
     }
 
     /// Number of regions and their total size, for status.

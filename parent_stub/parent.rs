@@ -13,10 +13,17 @@ use kernel::{
 
 mod blk;
 mod ctl;
+mod edge;
 mod event;
 mod hub;
+mod inflight;
 mod mem;
+mod park;
 mod services;
+mod stash;
+mod status;
+mod switch;
+mod sync;
 #[allow(unused_attributes)]
 #[path = "../state_abi/src/lib.rs"]
 mod state_abi;
@@ -38,7 +45,7 @@ module! {
         },
         nr_queues: u32 {
             default: 0,
-            description: "Hardware queues (0: one per possible CPU)",
+            description: "Hardware queues (0: one per possible CPU, at most 64)",
         },
         queue_depth: u32 {
             default: 64,
@@ -71,14 +78,32 @@ impl Operations for HotupBlk {
     }
 }
 
+/// The hub published to the children's entry points; withdrawn on drop.
+struct Published;
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        services::withdraw();
+    }
+}
+
+/// The module. Teardown order: `drop` below fails parked I/O and deletes
+/// the disk (which waits for every request and removes the sysfs files);
+/// then the fields go in declaration order: the control node first
+/// (`misc_deregister` waits for any `open` in progress, the only user of
+/// the published hub besides children, which pin this module), then the
+/// published hub, then the hub itself.
 #[pin_data(PinnedDrop)]
 struct HotupParent {
-    hub: Arc<Hub>,
-    disk: Option<Disk<HotupBlk>>,
     #[pin]
     ctl: MiscDeviceRegistration<ctl::Ctl>,
-    published: bool,
+    published: Published,
+    disk: Option<Disk<HotupBlk>>,
+    hub: Arc<Hub>,
 }
+
+/// The most hardware queues: the child's per-queue state has this many.
+const MAX_NR_QUEUES: u32 = state_abi::MAX_QUEUES as u32;
 
 fn possible_cpus() -> u32 {
     // SAFETY: `nr_cpu_ids` is set during early boot and only read afterwards.
@@ -88,8 +113,10 @@ fn possible_cpus() -> u32 {
 impl kernel::InPlaceModule for HotupParent {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let capacity_mib = *module_parameters::capacity_mib.value();
+        // One queue per CPU, up to the most a child keeps state for: a host
+        // with more CPUs shares queues between them.
         let nr_queues = match *module_parameters::nr_queues.value() {
-            0 => possible_cpus(),
+            0 => possible_cpus().min(MAX_NR_QUEUES),
             n => n,
         };
         let queue_depth = *module_parameters::queue_depth.value();
@@ -102,8 +129,8 @@ impl kernel::InPlaceModule for HotupParent {
         };
         try_pin_init!(HotupParent {
             hub: {
-                if capacity_mib == 0 || capacity_mib > (1 << 20) || !(1..=64).contains(&nr_queues) || !(1..=1024).contains(&queue_depth) {
-                    pr_err!("invalid parameters: capacity_mib 1..=1048576, nr_queues 1..=64, queue_depth 1..=1024\n");
+                if capacity_mib == 0 || capacity_mib > (1 << 20) || !(1..=MAX_NR_QUEUES).contains(&nr_queues) || !(1..=1024).contains(&queue_depth) {
+                    pr_err!("invalid parameters: capacity_mib 1..=1048576, nr_queues 0..={}, queue_depth 1..=1024\n", MAX_NR_QUEUES);
                     return Err(EINVAL);
                 }
                 Hub::new(geo, park_timeout_ms, services::table(&geo))?
@@ -121,7 +148,7 @@ impl kernel::InPlaceModule for HotupParent {
                     capacity_mib, nr_queues, queue_depth, park_timeout_ms,
                     state_abi::ABI_MAJOR, state_abi::ABI_MINOR
                 );
-                true
+                Published
             },
         })
     }
@@ -135,7 +162,6 @@ impl PinnedDrop for HotupParent {
         this.hub.shutdown();
         // Deleting the disk waits for every request; none is parked any more.
         drop(this.disk.take());
-        services::withdraw();
         hotup_event!("unload");
     }
 }

@@ -7,7 +7,10 @@
 use super::hub::Hub;
 use super::state_abi::{ChildRegistration, ParentServices, ABI_MAJOR, ABI_MINOR};
 use core::sync::atomic::{AtomicPtr, Ordering};
-use kernel::{prelude::*, sync::Arc};
+use kernel::{
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+};
 
 /// The parent's hub while the module is loaded (from `Arc::into_raw`).
 static HUB: AtomicPtr<Hub> = AtomicPtr::new(core::ptr::null_mut());
@@ -27,13 +30,14 @@ pub(crate) fn withdraw() {
     }
 }
 
-fn with_hub<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
+fn with_hub<R>(f: impl FnOnce(ArcBorrow<'_, Hub>) -> R) -> Option<R> {
     let p = HUB.load(Ordering::Acquire);
     // SAFETY: the pointer is published before any child can link against the
     // parent and withdrawn in module exit, which cannot run while a child
     // (which holds a reference on this module through the symbols it uses)
-    // is loaded, so a non-null pointer is a live `Hub`.
-    (!p.is_null()).then(|| f(unsafe { &*p }))
+    // is loaded, so a non-null pointer is a live `Hub` whose `Arc`
+    // reference `HUB` holds for the whole call.
+    (!p.is_null()).then(|| f(unsafe { ArcBorrow::from_raw(p) }))
 }
 
 /// The services table a child gets on registration.
@@ -70,18 +74,15 @@ pub(crate) unsafe extern "C" fn hotup_register_child(
     if reg.is_null() || services.is_null() {
         return EINVAL.to_errno();
     }
-    // SAFETY: non-null and valid per this function's contract.
-    let r = unsafe { &*reg };
-    if (r.size as usize) < core::mem::size_of::<ChildRegistration>() {
-        return EINVAL.to_errno();
-    }
     with_hub(|hub| {
         // Published before `attach`: the child's `adopt` already needs the
         // services (preserved memory).
         // SAFETY: `services` is valid for a write per this function's
         // contract; the table lives in the hub, which outlives every child.
         unsafe { *services = &hub.services };
-        hub.attach(r).map_or_else(|e| e.to_errno(), |()| 0)
+        // SAFETY: `reg` is valid for its own size until unregistration, per
+        // this function's contract, which is `attach`'s.
+        unsafe { Hub::attach(hub, reg) }.map_or_else(|e| e.to_errno(), |()| 0)
     })
     .unwrap_or(ENODEV.to_errno())
 }
@@ -94,7 +95,7 @@ pub(crate) unsafe extern "C" fn hotup_register_child(
 /// `reg` must be the pointer the child registered with.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn hotup_unregister_child(reg: *const ChildRegistration) -> i32 {
-    with_hub(|hub| hub.detach(reg).map_or_else(|e| e.to_errno(), |()| 0))
+    with_hub(|hub| Hub::detach(hub, reg).map_or_else(|e| e.to_errno(), |()| 0))
         .unwrap_or(ENODEV.to_errno())
 }
 
@@ -102,8 +103,9 @@ pub(crate) unsafe extern "C" fn hotup_unregister_child(reg: *const ChildRegistra
 ///
 /// # Safety
 ///
-/// Callable from any context a child completes in; `cookie` is checked, so
-/// any value is safe (an unknown one is logged and ignored).
+/// Callable from any context a child completes in, hard IRQ included (it
+/// takes no lock); `cookie` is checked, so any value is safe (an unknown or
+/// repeated one is logged and ignored).
 unsafe extern "C" fn svc_complete(cookie: u64, status: i32) {
     with_hub(|hub| hub.complete(cookie, status));
 }
@@ -181,14 +183,19 @@ unsafe extern "C" fn svc_log(_level: u32, msg: *const u8, len: usize) {
     crate::hotup_event!("child-log {}", text);
 }
 
-/// A new reference to the hub, for the control node.
+/// A new reference to the hub, for the control node's `open`.
+///
+/// The load and the new reference cannot race [`withdraw`]: the parent
+/// deregisters the control node (and `misc_deregister` waits for every
+/// `open` in progress, which runs under `misc_mtx`) before it withdraws.
 pub(crate) fn current() -> Option<Arc<Hub>> {
     let p = HUB.load(Ordering::Acquire);
     if p.is_null() {
         return None;
     }
-    // SAFETY: as in `with_hub`, a published pointer is a live `Hub` whose
-    // `Arc` reference is held by `HUB`; `ArcBorrow::from_raw` borrows it and
-    // `into` takes a new reference.
-    Some(unsafe { kernel::sync::ArcBorrow::from_raw(p) }.into())
+    // SAFETY: a published pointer is a live `Hub` whose `Arc` reference is
+    // held by `HUB`, and `withdraw` cannot run until this `open` returns
+    // (see above); `ArcBorrow::from_raw` borrows it and `into` takes a new
+    // reference.
+    Some(unsafe { ArcBorrow::from_raw(p) }.into())
 }

@@ -8,8 +8,10 @@
 //! are built here once, as `static`s, and [`disk_groups`] is all the rest of
 //! the parent sees of them.
 
-use super::ctl::{status_line, SliceWriter};
+use super::blk::AttrGroups;
+use super::ctl::SliceWriter;
 use super::hub::Hub;
+use super::status::status_line;
 use core::fmt::Write;
 use kernel::{bindings, page::PAGE_SIZE, prelude::*, str::as_char_ptr_in_const_context};
 
@@ -157,6 +159,8 @@ static GROUPS: GroupList = GroupList(ReadOnly([&raw const GROUP.0, core::ptr::nu
 
 /// The disk's attribute groups. The block layer creates the files when the
 /// disk is added and removes them when it is deleted.
-pub(crate) fn disk_groups() -> &'static GroupList {
-    &GROUPS
+pub(crate) fn disk_groups() -> AttrGroups {
+    // SAFETY: `GROUPS` is a static NULL-terminated list of pointers to the
+    // static `GROUP`; neither is ever freed or moved.
+    unsafe { AttrGroups::new(GROUPS.as_ptr()) }
 }

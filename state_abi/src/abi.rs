@@ -480,6 +480,48 @@ pub type RegisterChildFn = unsafe extern "C" fn(
 pub type UnregisterChildFn = unsafe extern "C" fn(reg: *const ChildRegistration) -> i32;
 
 // ---------------------------------------------------------------------------
+// Size-prefixed tables across minors
+// ---------------------------------------------------------------------------
+
+impl ChildOps {
+    /// The smallest `size` a reader of this version accepts: the table of
+    /// ABI 1.0, whose operations are all required.
+    pub const MIN_SIZE: u32 = 64;
+}
+
+impl ChildRegistration {
+    /// The smallest `size` a reader of this version accepts (ABI 1.0).
+    pub const MIN_SIZE: u32 = 72;
+    /// A registration with every field zero and both pointers NULL: the
+    /// base [`read_sized`] fills from a peer's shorter table.
+    pub const ZEROED: ChildRegistration = ChildRegistration {
+        size: 0,
+        abi_major: 0,
+        abi_minor: 0,
+        name: [0; NAME_LEN],
+        child_version: 0,
+        schema_version: 0,
+        capabilities: 0,
+        ops: ptr::null(),
+        ctx: ptr::null_mut(),
+    };
+}
+
+/// How many bytes of a size-prefixed table to copy when its writer says
+/// it is `claimed` bytes long, this side's type is `ours` bytes long and this
+/// side needs at least `min` (its oldest accepted minor): `min(claimed,
+/// ours)`, so fields the writer did not know keep this side's defaults and
+/// fields this side does not know are ignored. `Err(claimed)` if the
+/// writer's table is smaller than `min`.
+pub const fn sized_copy_len(claimed: u32, min: u32, ours: usize) -> Result<usize, u32> {
+    if claimed < min {
+        return Err(claimed);
+    }
+    let c = claimed as usize;
+    Ok(if c < ours { c } else { ours })
+}
+
+// ---------------------------------------------------------------------------
 // Layout pins (x86_64). A failing assertion here is an ABI break.
 // ---------------------------------------------------------------------------
 
@@ -535,10 +577,26 @@ const _: () = assert!(offset_of!(ChildRegistration, schema_version) == 44);
 const _: () = assert!(offset_of!(ChildRegistration, capabilities) == 48);
 const _: () = assert!(offset_of!(ChildRegistration, ops) == 56);
 const _: () = assert!(offset_of!(ChildRegistration, ctx) == 64);
+const _: () = assert!(ChildOps::MIN_SIZE as usize <= size_of::<ChildOps>());
+const _: () = assert!(ChildRegistration::MIN_SIZE as usize <= size_of::<ChildRegistration>());
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sized_copy_len_takes_older_and_newer_tables() {
+        let ours = size_of::<ChildOps>();
+        // A newer minor's larger table: only what this side knows.
+        assert_eq!(sized_copy_len(96, ChildOps::MIN_SIZE, ours), Ok(ours));
+        // This version's own table.
+        assert_eq!(sized_copy_len(64, ChildOps::MIN_SIZE, ours), Ok(64));
+        // An older minor's smaller table, when this side accepts it.
+        assert_eq!(sized_copy_len(48, 40, ours), Ok(48));
+        // Smaller than the oldest accepted minor: refused, with its size.
+        assert_eq!(sized_copy_len(40, ChildOps::MIN_SIZE, ours), Err(40));
+        assert_eq!(sized_copy_len(0, ChildRegistration::MIN_SIZE, 72), Err(0));
+    }
 
     #[test]
     fn io_op_round_trip() {

@@ -48,7 +48,10 @@ upgrade_ko() {
 }
 
 # upgrade_to N [PARAM=VALUE...]: classic upgrade to hotup_child_vN (schema N).
-upgrade_to() { _to=$1; shift; upgrade_ko "$MODULES/hotup_child_v$_to.ko" "$_to" "$@"; }
+# $HOTUP_INJECT (e.g. "inject_lost_writes=64", set by `cargo xtask test
+# --inject`) adds fault-injection parameters to every new child: the proof
+# that a scenario's checks see the fault.
+upgrade_to() { _to=$1; shift; upgrade_ko "$MODULES/hotup_child_v$_to.ko" "$_to" "$@" ${HOTUP_INJECT:-}; }
 
 # wait_completions N [TIMEOUT_S]: wait until the parent has completed N more
 # requests than when called (pacing by real progress, not by the clock).
@@ -86,13 +89,72 @@ fio_readback() {
         --output-format=json --output="$HOTUP_OUT/fio-readback.json"
 }
 
-# fio_live MIB RUNTIME: start the verifying workload in the background; sets FIO.
-fio_live() {
-    fio --name=verify $FIO_VERIFY --size=${1}M --rw=randwrite --bsrange=4k-64k --iodepth=32 \
-            --verify_fatal=1 --verify_backlog=64 --time_based --runtime=$2 \
-        --name=load --ioengine=libaio --direct=1 --filename=$DEV --size=${1}M --rw=randread \
-            --bsrange=4k-64k --iodepth=32 --time_based --runtime=$2 \
-        --output-format=json --output="$HOTUP_OUT/fio-live.json" > "$HOTUP_OUT/fio-live.log" 2>&1 &
-    FIO=$!
+# The live workload, able to see a lost write. fio checks a block's seed
+# and sequence number only for a fixed block size, outside time_based and
+# verify_backlog modes (it then takes the expected values from the block
+# itself), so a write the driver acknowledged and dropped would leave an
+# older, still well-formed block and pass a CRC-only check. So the writer
+# runs in passes: each pass (its own fio process, its own --randseed)
+# writes every 4 KiB block of the device exactly once in random order, then
+# reads every block back and checks offset, seed, sequence number and CRC.
+# A dropped or stale write leaves the previous pass's block (another seed):
+# "verify: bad header rand_seed", and the pass fails.
+
+# fio_pass MIB SEED [FIO_ARGS...]: one such pass; its JSON goes to
+# $HOTUP_OUT/fio-pass-SEED.json.
+fio_pass() {
+    _mib=$1; _seed=$2; shift 2
+    fio --name=pass $FIO_VERIFY --size=${_mib}M --rw=randwrite --bs=4k --iodepth=32 \
+        --randseed=$_seed --do_verify=1 --verify_fatal=1 "$@" \
+        --output-format=json --output="$HOTUP_OUT/fio-pass-$_seed.json"
 }
 
+# fio_live MIB [FIO_ARGS...]: start the live workload in the background
+# (sets FIO): the pass writer above, looping until fio_live_stop, beside a
+# random reader; FIO_ARGS go to every pass (e.g. latency logs). The writer's
+# status is in $HOTUP_OUT/fio-live.rc once it has stopped: 0, or the failed
+# pass's fio status; $HOTUP_OUT/fio-live.log has fio's messages.
+fio_live() {
+    _mib=$1; shift
+    rm -f "$HOTUP_OUT"/fio-pass-*.json "$HOTUP_OUT/fio-live.stop" "$HOTUP_OUT/fio-live.rc"
+    (
+        _p=0; _rc=0
+        while [ ! -e "$HOTUP_OUT/fio-live.stop" ]; do
+            _p=$((_p + 1))
+            fio_pass "$_mib" "$_p" "$@" >> "$HOTUP_OUT/fio-live.log" 2>&1 || { _rc=$?; break; }
+        done
+        echo "$_p" > "$HOTUP_OUT/fio-live.passes"
+        echo "$_rc" > "$HOTUP_OUT/fio-live.rc"
+        [ "$_rc" -eq 0 ]
+    ) &
+    FIO=$!
+    (
+        while [ ! -e "$HOTUP_OUT/fio-live.stop" ] && kill -0 $FIO 2>/dev/null; do
+            fio --name=load --ioengine=libaio --direct=1 --filename=$DEV --size=${_mib}M --rw=randread \
+                --bsrange=4k-64k --iodepth=32 --time_based --runtime=5 \
+                --output-format=json --output="$HOTUP_OUT/fio-load.json" > /dev/null 2>&1 || exit 1
+        done
+    ) &
+    FIO_LOAD=$!
+}
+
+# fio_live_stop: let the writer finish its current pass (write and verify),
+# then stop both; returns the writer's status.
+fio_live_stop() {
+    touch "$HOTUP_OUT/fio-live.stop"
+    wait $FIO; _rc=$?
+    wait $FIO_LOAD
+    return $_rc
+}
+
+# fio_live_totals: "PASSES WRITES VERIFIED ERRORS" over every pass's JSON.
+fio_live_totals() {
+    python3 -c 'import json,glob,sys
+p=w=v=e=0
+for f in sorted(glob.glob(sys.argv[1]+"/fio-pass-*.json")):
+    try: d=json.load(open(f))
+    except Exception: e+=1; continue
+    for j in d["jobs"]:
+        p+=1; w+=j["write"]["total_ios"]; v+=j["read"]["total_ios"]; e+=j["error"]
+print(p,w,v,e)' "$HOTUP_OUT"
+}

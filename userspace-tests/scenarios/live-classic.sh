@@ -3,16 +3,16 @@
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
 MIB=64
 UPGRADES=6
-RUNTIME=90    # fio ends by itself; the upgrades (about 30 s under TCG) happen inside this window, with room for a slow host
 
 check "load parent" load_parent capacity_mib=$MIB
 check "load child v1" load_child 1
 check "prefill the device with verify headers" fio_prefill $MIB
 
-# The live workload (lib.sh fio_live): 'verify' writes random 4k-64k blocks
-# and reads each back after 64 writes (verify_backlog: its reads are all
-# verify reads); 'load' reads at random beside it, so the device sees randrw.
-fio_live $MIB $RUNTIME
+# The live workload (hotup.sh fio_live): passes that each write every 4 KiB
+# block once and verify seed, sequence number and CRC of every block (a
+# lost write fails its pass), beside a random reader; it runs until
+# fio_live_passed stops it, so every upgrade happens under load.
+fio_live $MIB
 check "fio makes progress before the first upgrade" wait_completions 2000
 
 to=2

@@ -18,6 +18,9 @@ const PROBLEM_PATTERNS: &[&str] = &[
     r"KASAN",                     // any KASAN report line
     r"^UBSAN:",                   // undefined behaviour sanitizer
     r"^rust_kernel: panicked",    // a Rust panic inside the kernel
+    r"^kmemleak: [0-9]+ new suspected memory leak", // after the guest's final scan
+    r"^rcu: INFO: .*detected stall", // RCU stall detector
+    r"^BUG: workqueue lockup",    // workqueue watchdog
 ];
 
 fn problem_regexes() -> &'static [Regex] {
@@ -90,9 +93,11 @@ mod tests {
 [    5.4] BUG: KASAN: slab-use-after-free in foo
 [    5.5] Call Trace:
 [    5.6] rust_kernel: panicked at x.rs:1:1
+[    5.7] kmemleak: 1 new suspected memory leaks (see /sys/kernel/debug/kmemleak)
+[    5.8] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:
 ";
         let p = dmesg_problems(d);
-        assert_eq!(p.len(), 7, "{p:?}");
+        assert_eq!(p.len(), 9, "{p:?}");
         assert!(p[0].starts_with("WARNING: CPU: 0"));
     }
 

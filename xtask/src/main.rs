@@ -31,6 +31,10 @@ use std::path::PathBuf;
     propagate_version = true
 )]
 struct Cli {
+    /// Use the debug guest kernel (KASAN, lockdep, kmemleak, UBSAN, KFENCE;
+    /// clang-built, cached separately) and modules built for it.
+    #[arg(long, global = true)]
+    debug: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -118,7 +122,12 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let ctx = paths::Ctx::discover()?;
+    let profile = if cli.debug {
+        paths::Profile::Debug
+    } else {
+        paths::Profile::Release
+    };
+    let ctx = paths::Ctx::discover(profile)?;
     match cli.cmd {
         Cmd::Setup => setup::ensure(&ctx),
         Cmd::Kernel { force } => kernel::ensure(&ctx, force).map(|_| ()),

@@ -16,6 +16,9 @@ pub const MODULES: &[&str] = &[
     "child_driver/hotup_child_v2.ko",
     // Test-only: never shipped, built from userspace-tests/fixtures.
     "userspace-tests/fixtures/hotup_warn_fixture.ko",
+    "userspace-tests/fixtures/hotup_kasan_fixture.ko",
+    "userspace-tests/fixtures/hotup_lockdep_fixture.ko",
+    "userspace-tests/fixtures/hotup_kmemleak_fixture.ko",
 ];
 
 fn mtime(p: &Path) -> Option<SystemTime> {
@@ -36,6 +39,31 @@ pub fn build_all(ctx: &Ctx) -> Result<PathBuf> {
 }
 
 pub fn build_with(ctx: &Ctx, k: &KernelBuild) -> Result<PathBuf> {
+    let fixtures = format!("M={}", ctx.repo.join("userspace-tests/fixtures").display());
+    // The objects in the source tree belong to one kernel: switching between
+    // the release and the debug kernel (gcc and clang) starts from clean.
+    let stamp = ctx.out().join("modules-built-for");
+    let built_for = k.dir.display().to_string();
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(built_for.as_str()) {
+        let kdir = format!("KDIR={}", k.dir.display());
+        make_quiet(
+            Command::new("make")
+                .current_dir(&ctx.repo)
+                .arg(&kdir)
+                .args(k.profile.make_args())
+                .arg("clean"),
+            "module clean (make KDIR=... clean)",
+        )?;
+        make_quiet(
+            Command::new("make")
+                .arg("-C")
+                .arg(&k.dir)
+                .arg(&fixtures)
+                .args(k.profile.make_args())
+                .arg("clean"),
+            "test fixture clean",
+        )?;
+    }
     let before: Vec<_> = MODULES.iter().map(|m| mtime(&ctx.repo.join(m))).collect();
     let jobs = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -44,20 +72,22 @@ pub fn build_with(ctx: &Ctx, k: &KernelBuild) -> Result<PathBuf> {
         Command::new("make")
             .current_dir(&ctx.repo)
             .arg(format!("-j{jobs}"))
-            .arg(format!("KDIR={}", k.dir.display())),
+            .arg(format!("KDIR={}", k.dir.display()))
+            .args(k.profile.make_args()),
         "module build (make KDIR=...)",
     )?;
     make_quiet(
         Command::new("make")
             .arg("-C")
             .arg(&k.dir)
-            .arg(format!(
-                "M={}",
-                ctx.repo.join("userspace-tests/fixtures").display()
-            ))
+            .arg(&fixtures)
+            .args(k.profile.make_args())
             .arg("modules"),
         "test fixture module build",
     )?;
+    std::fs::create_dir_all(ctx.out())?;
+    std::fs::write(&stamp, &built_for)
+        .with_context(|| format!("writing {}", stamp.display()))?;
     let dest = ctx.module_dir();
     std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
     let mut rebuilt = Vec::new();

@@ -12,16 +12,45 @@ pub const RUSTC_VERSION: &str = "1.95.0";
 pub const BINDGEN_VERSION: &str = "0.72.1";
 pub const LIBCLANG_PATH: &str = "/usr/lib/llvm-19/lib";
 
+/// Which guest kernel a command uses.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Profile {
+    /// tinyconfig + qemu/kernel.config, built with gcc: the fast loop.
+    Release,
+    /// Release + qemu/kernel-debug.config (KASAN, lockdep, kmemleak, UBSAN,
+    /// KFENCE, ...), built with clang (`LLVM=-19`): the oracle.
+    Debug,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Release => "release",
+            Profile::Debug => "debug",
+        }
+    }
+
+    /// Extra `make` arguments for the kernel and for modules built against it.
+    pub fn make_args(self) -> &'static [&'static str] {
+        match self {
+            Profile::Release => &[],
+            Profile::Debug => &["LLVM=-19"],
+        }
+    }
+}
+
 /// Paths shared by every subcommand.
 pub struct Ctx {
     /// The checkout (workspace root).
     pub repo: PathBuf,
     /// Persistent cache outside the work tree ($HOTUP_CACHE, ~/.cache/hotup).
     pub cache: PathBuf,
+    /// The guest kernel this command uses (`--debug`: the debug kernel).
+    pub profile: Profile,
 }
 
 impl Ctx {
-    pub fn discover() -> Result<Self> {
+    pub fn discover(profile: Profile) -> Result<Self> {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .context("xtask is not inside the hotup workspace")?
@@ -37,7 +66,11 @@ impl Ctx {
         if repo.to_string_lossy().contains(char::is_whitespace) {
             bail!("the checkout path {} contains whitespace, which the guest's kernel command line cannot carry; clone it to a path without spaces", repo.display());
         }
-        Ok(Ctx { repo, cache })
+        Ok(Ctx {
+            repo,
+            cache,
+            profile,
+        })
     }
 
     /// `target/hotup` of this checkout: run folders, built modules, reports.
@@ -45,9 +78,13 @@ impl Ctx {
         self.repo.join("target/hotup")
     }
 
-    /// Built modules as the guest sees them ($HOTUP_MODULES).
+    /// Built modules as the guest sees them ($HOTUP_MODULES), one folder
+    /// per kernel profile (modules only load into the kernel they were built for).
     pub fn module_dir(&self) -> PathBuf {
-        self.out().join("modules")
+        match self.profile {
+            Profile::Release => self.out().join("modules"),
+            Profile::Debug => self.out().join("modules-debug"),
+        }
     }
 
     pub fn kernel_source(&self) -> PathBuf {

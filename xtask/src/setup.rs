@@ -24,6 +24,9 @@ const APT_PACKAGES: &[&str] = &[
     "xz-utils",
     "clang-19",
     "libclang-19-dev",
+    // The debug guest kernel (KASAN with Rust) is built with clang: LLVM=-19.
+    "lld-19",
+    "llvm-19",
     "fio",
     "busybox-static",
     "e2fsprogs",

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C-ABI edge towards a child: reading its registration (size-prefixed
+//! tables of any minor of this major) and every call into its code. Nothing
+//! else in the parent calls a child's function pointer.
+//!
+//! Who may call, and when, is the in-flight gate's business (`inflight.rs`):
+//! a child's functions are called only between its registration and the
+//! return of its unregistration, and the unregistration does not return
+//! while any CPU is inside one of them.
+
+use super::state_abi::{
+    sized_copy_len, CVoid, ChildOps, ChildRegistration, IoDesc, NAME_LEN,
+};
+use kernel::prelude::*;
+
+/// A C pointer from the child, only ever passed back to the child.
+#[derive(Clone, Copy)]
+struct ChildCtx(*mut CVoid);
+
+/// The attached child: its identity and a copy of its operations table.
+#[derive(Clone, Copy)]
+pub(crate) struct ActiveChild {
+    pub(crate) name: [u8; NAME_LEN],
+    pub(crate) version: u32,
+    ops: ChildOps,
+    ctx: ChildCtx,
+    reg: *const ChildRegistration,
+}
+
+// SAFETY: `ops` holds `extern "C"` function pointers and `ctx` is opaque; the
+// ABI contract makes the child's operations callable from any thread; `reg`
+// is only compared, never dereferenced after registration.
+unsafe impl Send for ActiveChild {}
+// SAFETY: see `Send`; the struct is plain data, shared read-only.
+unsafe impl Sync for ActiveChild {}
+
+/// The name of a NUL-padded name array, `?` if it is not UTF-8.
+pub(crate) fn name_str(n: &[u8; NAME_LEN]) -> &str {
+    let len = n.iter().position(|b| *b == 0).unwrap_or(n.len());
+    core::str::from_utf8(n.get(..len).unwrap_or_default()).unwrap_or("?")
+}
+
+/// Why a registration cannot be read.
+pub(crate) enum BadRegistration {
+    /// The registration's `size` is below [`ChildRegistration::MIN_SIZE`].
+    RegistrationSize(u32),
+    /// The operations table is missing or its `size` is too small.
+    OpsSize(u32),
+    /// A required operation is NULL.
+    IncompleteOps,
+}
+
+/// Copies `src`, a size-prefixed table, over `base` (see
+/// [`sized_copy_len`]); `Err(size)` if it is smaller than `min`.
+///
+/// # Safety
+///
+/// `src` must be readable for 4 bytes and, once its leading `u32` size has
+/// been read, for `min(size, size_of::<T>())` bytes; those bytes must be a
+/// valid prefix of a `T` (every function pointer valid or NULL).
+unsafe fn read_sized<T: Copy>(src: *const T, base: T, min: u32) -> Result<T, u32> {
+    // SAFETY: the caller guarantees 4 readable bytes at `src`.
+    let claimed = unsafe { src.cast::<u32>().read_unaligned() };
+    let n = sized_copy_len(claimed, min, core::mem::size_of::<T>())?;
+    let mut out = base;
+    // SAFETY: `src` is readable for `n` bytes (caller), `out` is a local `T`
+    // of at least `n` bytes, they do not overlap, and the bytes form a
+    // valid prefix of a `T` (caller); the rest of `out` keeps `base`.
+    unsafe {
+        core::ptr::copy_nonoverlapping(src.cast::<u8>(), core::ptr::from_mut(&mut out).cast::<u8>(), n)
+    };
+    Ok(out)
+}
+
+/// Reads a child's registration, whatever minor of this ABI major wrote it.
+///
+/// # Safety
+///
+/// `reg` must point to a registration valid for its own `size` (at least 4
+/// bytes): the registration contract of `hotup_register_child`.
+pub(crate) unsafe fn read_registration(
+    reg: *const ChildRegistration,
+) -> Result<ChildRegistration, BadRegistration> {
+    if reg.is_null() {
+        return Err(BadRegistration::RegistrationSize(0));
+    }
+    // SAFETY: per this function's contract.
+    unsafe { read_sized(reg, ChildRegistration::ZEROED, ChildRegistration::MIN_SIZE) }
+        .map_err(BadRegistration::RegistrationSize)
+}
+
+/// Reads the operations table of a registration (of this ABI major).
+///
+/// # Safety
+///
+/// `r.ops`, if not NULL, must point to an operations table valid for its
+/// own `size`.
+pub(crate) unsafe fn read_ops(r: &ChildRegistration) -> Result<ChildOps, BadRegistration> {
+    if r.ops.is_null() {
+        return Err(BadRegistration::OpsSize(0));
+    }
+    // SAFETY: per this function's contract.
+    let ops = unsafe { read_sized(r.ops, ChildOps::EMPTY, ChildOps::MIN_SIZE) }
+        .map_err(BadRegistration::OpsSize)?;
+    if ops.submit.is_none()
+        || ops.quiesce.is_none()
+        || ops.export_state.is_none()
+        || ops.adopt.is_none()
+    {
+        return Err(BadRegistration::IncompleteOps);
+    }
+    Ok(ops)
+}
+
+impl ActiveChild {
+    /// The child behind a registration read by [`read_registration`]; `reg`
+    /// is the caller's pointer, kept to recognise the unregistration.
+    pub(crate) fn new(
+        r: &ChildRegistration,
+        ops: ChildOps,
+        reg: *const ChildRegistration,
+    ) -> Self {
+        let mut name = r.name;
+        if let Some(last) = name.last_mut() {
+            *last = 0;
+        }
+        Self {
+            name,
+            version: r.child_version,
+            ops,
+            ctx: ChildCtx(r.ctx),
+            reg,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        name_str(&self.name)
+    }
+
+    /// Whether `reg` is the registration this child was attached with.
+    pub(crate) fn is(&self, reg: *const ChildRegistration) -> bool {
+        core::ptr::eq(self.reg, reg)
+    }
+
+    /// `submit`: the child takes the I/O `desc` describes (0) or refuses it
+    /// (a negative errno; the parent then completes it with that status).
+    pub(crate) fn submit(&self, desc: &IoDesc) -> i32 {
+        match self.ops.submit {
+            // SAFETY: the child's own `submit`, with its registered context,
+            // called while it is registered (the gate); `desc` and its
+            // segments are valid for the call as the ABI requires.
+            Some(f) => unsafe { f(self.ctx.0, desc) },
+            None => EIO.to_errno(),
+        }
+    }
+
+    /// `quiesce`: the child stops taking I/O and finishes what it has.
+    pub(crate) fn quiesce(&self) -> i32 {
+        match self.ops.quiesce {
+            // SAFETY: the child's own function and context, while registered.
+            Some(f) => unsafe { f(self.ctx.0) },
+            None => EIO.to_errno(),
+        }
+    }
+
+    /// `export_state` into `buf`: the blob's length, or a negative errno. A
+    /// length beyond `buf` (a broken child) is an error too.
+    pub(crate) fn export(&self, buf: &mut [u8], schema: u32) -> Result<usize, i32> {
+        let Some(f) = self.ops.export_state else {
+            return Err(EIO.to_errno());
+        };
+        let mut len = 0usize;
+        // SAFETY: the child's own function and context, while registered;
+        // `buf` is writable for `buf.len()` bytes and `len` is a valid out
+        // pointer for the duration of the call.
+        let rc = unsafe { f(self.ctx.0, buf.as_mut_ptr(), buf.len(), schema, &mut len) };
+        match rc {
+            0 if len <= buf.len() => Ok(len),
+            0 => Err(EOVERFLOW.to_errno()),
+            e => Err(e),
+        }
+    }
+
+    /// `adopt` of `blob` (None: start empty). 0 or a negative errno.
+    pub(crate) fn adopt(&self, blob: Option<&[u8]>) -> i32 {
+        let Some(f) = self.ops.adopt else {
+            return EIO.to_errno();
+        };
+        let (p, len) = blob.map_or((core::ptr::null(), 0), |b| (b.as_ptr(), b.len()));
+        // SAFETY: the child's own function and context, during its
+        // registration; the blob is readable for `len` bytes for the call
+        // (or NULL with length 0 for "start empty").
+        unsafe { f(self.ctx.0, p, len) }
+    }
+
+    /// `finish`: the upgrade that brought this child is committed.
+    pub(crate) fn finish(&self) {
+        if let Some(f) = self.ops.finish {
+            // SAFETY: the child's own function and context, while registered.
+            unsafe { f(self.ctx.0) };
+        }
+    }
+}

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! In-flight tracking and the barrier around child code.
+//!
+//! **The gate.** Every call into a child's I/O path is bracketed: the
+//! dispatching CPU raises its queue's `entered` count, then reads the mode;
+//! only in `Active` does it go on into the child, and it lowers the count
+//! when the child's `submit` has returned. A switch first stores a
+//! non-active mode, then waits until every queue's `entered` *and*
+//! `inflight` counts are zero ([`InFlight::wait_quiet`]). Both sides use
+//! sequentially consistent operations (store mode / load counts against
+//! raise count / load mode), so either the dispatcher sees the new mode and
+//! backs out, or the switch sees its count and waits for it: after
+//! `wait_quiet` no CPU is inside the old child's `submit`, and every request
+//! it accepted has been completed. This is device-mapper's `io_barrier`
+//! idea with per-queue counters in place of SRCU.
+//!
+//! **Cookies.** A request handed to a child is kept in the slot of its tag,
+//! found again by the cookie `seq << 32 | slot`. Completion claims the slot
+//! with one compare-and-swap on the cookie, so a request is ended at most
+//! once however a broken child repeats or invents cookies, and completion
+//! takes no lock: it is callable from any context, hard IRQ included.
+//!
+//! **Waking the switch.** Whoever brings a queue's count to zero while a
+//! switch waits signals [`Event`], a counting wake-up (a signal given
+//! before the waiter sleeps is not lost); the waiter re-checks all counts
+//! after each wake-up.
+
+use super::blk::{RawRequest, RqPtr};
+use super::edge::ActiveChild;
+use super::sync::Event;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
+use kernel::prelude::*;
+
+/// The parent's mode, as dispatch sees it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Mode {
+    /// A child is attached and takes I/O.
+    Active = 0,
+    /// No child: I/O parks.
+    Parked = 1,
+    /// A child is leaving or arriving: I/O parks.
+    Switching = 2,
+    /// A child was adopted and parked I/O is being handed to it in order;
+    /// new I/O still parks behind it so the order holds.
+    Releasing = 3,
+}
+
+impl Mode {
+    fn from_raw(v: u32) -> Self {
+        match v {
+            0 => Mode::Active,
+            1 => Mode::Parked,
+            2 => Mode::Switching,
+            _ => Mode::Releasing,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Mode::Active => "active",
+            Mode::Parked => "parked",
+            Mode::Switching => "switching",
+            Mode::Releasing => "releasing",
+        }
+    }
+}
+
+/// One hardware queue's counters, on a cache line of its own so queues on
+/// different CPUs do not share one.
+#[repr(align(64))]
+struct QueueCounters {
+    /// CPUs inside the child's `submit` for this queue (the gate).
+    entered: AtomicU32,
+    /// Requests handed to the child and not completed yet.
+    inflight: AtomicU32,
+    completed: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// The slot of one tag: the request handed to the child and its cookie.
+struct Slot {
+    /// The cookie of the request now in the slot; 0 when empty.
+    cookie: AtomicU64,
+    /// Sequence number of the slot's last use (never 0 in a cookie).
+    seq: AtomicU32,
+    rq: AtomicPtr<kernel::bindings::request>,
+}
+
+/// The attached child as dispatch reads it.
+///
+/// Written only by the switch holder while the gate is closed and quiet
+/// (mode not `Active`, every count zero after [`InFlight::wait_quiet`], or
+/// before any child was ever active); read by dispatchers only inside the
+/// gate with mode `Active`, and by the switch holder.
+struct ChildCell(UnsafeCell<Option<ActiveChild>>);
+
+// SAFETY: access follows the protocol documented on the type: no write
+// overlaps a read, and the mode's SeqCst store/load orders a write before
+// every read that follows it.
+unsafe impl Sync for ChildCell {}
+
+/// Totals over all queues, for status.
+pub(crate) struct Totals {
+    pub(crate) inflight: u64,
+    pub(crate) completed: u64,
+    pub(crate) failed: u64,
+}
+
+/// The gate, the per-queue counters and the cookie table.
+#[pin_data]
+pub(crate) struct InFlight {
+    mode: AtomicU32,
+    /// A switch is waiting in [`InFlight::wait_quiet`].
+    draining: AtomicBool,
+    queues: KVec<QueueCounters>,
+    slots: KVec<Slot>,
+    depth: u32,
+    child: ChildCell,
+    #[pin]
+    quiet: Event,
+}
+
+impl InFlight {
+    /// Counters and slots for `nr_queues * depth` tags, mode `Parked`.
+    pub(crate) fn new(nr_queues: u32, depth: u32) -> Result<impl PinInit<Self, Error>> {
+        let mut queues = KVec::with_capacity(nr_queues as usize, GFP_KERNEL)?;
+        for _ in 0..nr_queues {
+            queues.push(
+                QueueCounters {
+                    entered: AtomicU32::new(0),
+                    inflight: AtomicU32::new(0),
+                    completed: AtomicU64::new(0),
+                    failed: AtomicU64::new(0),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        let tags = nr_queues as usize * depth as usize;
+        let mut slots = KVec::with_capacity(tags, GFP_KERNEL)?;
+        for _ in 0..tags {
+            slots.push(
+                Slot {
+                    cookie: AtomicU64::new(0),
+                    seq: AtomicU32::new(0),
+                    rq: AtomicPtr::new(core::ptr::null_mut()),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(try_pin_init!(Self {
+            mode: AtomicU32::new(Mode::Parked as u32),
+            draining: AtomicBool::new(false),
+            queues,
+            slots,
+            depth,
+            child: ChildCell(UnsafeCell::new(None)),
+            quiet <- Event::new(),
+        }? Error))
+    }
+
+    pub(crate) fn mode(&self) -> Mode {
+        Mode::from_raw(self.mode.load(SeqCst))
+    }
+
+    /// Sets the mode. Only the switch holder changes it (and `Active` only
+    /// under the parking lot's lock, so nothing parks after the release).
+    pub(crate) fn set_mode(&self, m: Mode) {
+        self.mode.store(m as u32, SeqCst);
+    }
+
+    fn queue(&self, q: u32) -> Option<&QueueCounters> {
+        self.queues.get(q as usize)
+    }
+
+    /// Enters the gate of queue `q`: `Some(child)` if a child is active (the
+    /// caller must call [`InFlight::exit`] after its call into the child),
+    /// `None` (nothing to undo) otherwise.
+    pub(crate) fn enter(&self, q: u32) -> Option<&ActiveChild> {
+        let c = self.queue(q)?;
+        c.entered.fetch_add(1, SeqCst);
+        if self.mode() == Mode::Active {
+            // SAFETY: inside the gate with mode `Active` (ChildCell's
+            // protocol): no writer runs until this CPU leaves.
+            if let Some(child) = unsafe { (*self.child.0.get()).as_ref() } {
+                return Some(child);
+            }
+        }
+        self.exit(q);
+        None
+    }
+
+    /// Enters the gate of queue `q` whatever the mode: the switch holder's
+    /// release of parked requests into the child it just attached.
+    pub(crate) fn enter_forced(&self, q: u32) {
+        if let Some(c) = self.queue(q) {
+            c.entered.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// Leaves the gate of queue `q`.
+    pub(crate) fn exit(&self, q: u32) {
+        if let Some(c) = self.queue(q) {
+            if c.entered.fetch_sub(1, SeqCst) == 1 && self.draining.load(SeqCst) {
+                self.quiet.signal();
+            }
+        }
+    }
+
+    /// The attached child, for the switch holder.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the switch lock (so no other writer exists).
+    pub(crate) unsafe fn child(&self) -> Option<ActiveChild> {
+        // SAFETY: only the switch holder writes, and the caller is it.
+        unsafe { *self.child.0.get() }
+    }
+
+    /// Sets the attached child.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the switch lock, the mode is not `Active`, and
+    /// either no child was set before or [`InFlight::wait_quiet`] returned
+    /// since the mode left `Active`: no dispatcher can be reading the cell.
+    pub(crate) unsafe fn set_child(&self, child: Option<ActiveChild>) {
+        // SAFETY: per the contract, nobody else reads or writes the cell now.
+        unsafe { *self.child.0.get() = child };
+    }
+
+    /// The cookie the request in slot `idx` will get (the slot must be free:
+    /// its tag is the caller's until the request ends).
+    pub(crate) fn next_cookie(&self, idx: usize) -> Option<u64> {
+        let slot = self.slots.get(idx)?;
+        let seq = slot.seq.load(Relaxed).wrapping_add(1).max(1);
+        Some((u64::from(seq) << 32) | idx as u64)
+    }
+
+    /// Puts `rq` in its slot under `cookie` (from [`InFlight::next_cookie`])
+    /// and counts it in flight on queue `q`. Gives `rq` back if the slot is
+    /// taken (a tag in use twice: a block-layer invariant broken).
+    pub(crate) fn track(&self, q: u32, cookie: u64, rq: RawRequest) -> Result<(), RawRequest> {
+        let idx = (cookie & 0xffff_ffff) as usize;
+        let (Some(slot), Some(c)) = (self.slots.get(idx), self.queue(q)) else {
+            return Err(rq);
+        };
+        if slot.cookie.load(Acquire) != 0 {
+            return Err(rq);
+        }
+        slot.seq.store((cookie >> 32) as u32, Relaxed);
+        slot.rq.store(rq.into_raw(), Relaxed);
+        c.inflight.fetch_add(1, SeqCst);
+        // Publishes `rq` to whoever claims the cookie.
+        slot.cookie.store(cookie, Release);
+        Ok(())
+    }
+
+    /// Claims the request behind `cookie`: `Some((rq, queue))` exactly once
+    /// per tracked request, `None` for an unknown, stale or repeated cookie.
+    pub(crate) fn claim(&self, cookie: u64) -> Option<(RawRequest, u32)> {
+        if cookie == 0 {
+            return None;
+        }
+        let idx = (cookie & 0xffff_ffff) as usize;
+        let slot = self.slots.get(idx)?;
+        slot.cookie
+            .compare_exchange(cookie, 0, AcqRel, Relaxed)
+            .ok()?;
+        let p: RqPtr = slot.rq.swap(core::ptr::null_mut(), Relaxed);
+        // SAFETY: `p` was stored by `track` from `RawRequest::into_raw` for
+        // this cookie, and the compare-and-swap above hands it to exactly
+        // one claimer.
+        let rq = unsafe { RawRequest::from_raw(p) }?;
+        Some((rq, (idx / self.depth.max(1) as usize) as u32))
+    }
+
+    /// Counts the end of a request claimed on queue `q`, waking a waiting
+    /// switch when the queue has nothing in flight any more.
+    pub(crate) fn finished(&self, q: u32, status: i32) {
+        let Some(c) = self.queue(q) else { return };
+        c.completed.fetch_add(1, Relaxed);
+        if status != 0 {
+            c.failed.fetch_add(1, Relaxed);
+        }
+        if c.inflight.fetch_sub(1, SeqCst) == 1 && self.draining.load(SeqCst) {
+            self.quiet.signal();
+        }
+    }
+
+    /// Counts a request the parent ended itself without the child.
+    pub(crate) fn failed_without_child(&self, q: u32) {
+        if let Some(c) = self.queue(q) {
+            c.completed.fetch_add(1, Relaxed);
+            c.failed.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.queues
+            .iter()
+            .any(|c| c.entered.load(SeqCst) != 0 || c.inflight.load(SeqCst) != 0)
+    }
+
+    /// Waits until no CPU is inside the child's `submit` and nothing is in
+    /// flight. The caller has set a non-active mode. Cannot fail.
+    pub(crate) fn wait_quiet(&self) {
+        self.draining.store(true, SeqCst);
+        while self.busy() {
+            self.quiet.wait();
+        }
+        self.draining.store(false, SeqCst);
+    }
+
+    pub(crate) fn totals(&self) -> Totals {
+        self.queues.iter().fold(
+            Totals {
+                inflight: 0,
+                completed: 0,
+                failed: 0,
+            },
+            |t, c| Totals {
+                inflight: t.inflight + u64::from(c.inflight.load(Relaxed)),
+                completed: t.completed + c.completed.load(Relaxed),
+                failed: t.failed + c.failed.load(Relaxed),
+            },
+        )
+    }
+}

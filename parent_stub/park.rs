@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The parking lot: requests that arrive while no child is active wait here,
+//! in arrival order, and are handed to the next child in that order. With a
+//! park timeout, each request has its own deadline (`park_timeout_ms` after
+//! it was parked); the timer fails expired requests only while the device
+//! is parked with no child and no switch running, so a request never fails
+//! sooner than the timeout after it was parked, and never once an attach
+//! has begun.
+
+use super::blk::RawRequest;
+use kernel::{
+    prelude::*,
+    time::{Delta, Instant, Monotonic},
+};
+
+/// A parked request and the time after which it may be failed.
+pub(crate) struct Parked {
+    pub(crate) rq: RawRequest,
+    /// The hardware queue it came from (for the counters).
+    pub(crate) q: u32,
+    pub(crate) deadline: Option<Instant<Monotonic>>,
+}
+
+/// A FIFO with fixed capacity, allocated once (every parked request holds a
+/// tag, so there can never be more than `nr_queues * depth`).
+pub(crate) struct Ring<T> {
+    buf: KVec<Option<T>>,
+    head: usize,
+    len: usize,
+}
+
+impl<T> Ring<T> {
+    pub(crate) fn new(cap: usize) -> Result<Self> {
+        let mut buf = KVec::with_capacity(cap, GFP_KERNEL)?;
+        for _ in 0..cap {
+            buf.push(None, GFP_KERNEL)?;
+        }
+        Ok(Self {
+            buf,
+            head: 0,
+            len: 0,
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn push(&mut self, v: T) -> core::result::Result<(), T> {
+        let cap = self.buf.len();
+        if self.len >= cap {
+            return Err(v);
+        }
+        match self.buf.get_mut((self.head + self.len) % cap) {
+            Some(slot @ None) => {
+                *slot = Some(v);
+                self.len += 1;
+                Ok(())
+            }
+            _ => Err(v),
+        }
+    }
+
+    pub(crate) fn front(&self) -> Option<&T> {
+        if self.len == 0 {
+            return None;
+        }
+        self.buf.get(self.head)?.as_ref()
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        if self.len == 0 {
+            return None;
+        }
+        let v = self.buf.get_mut(self.head)?.take();
+        self.head = (self.head + 1) % self.buf.len();
+        self.len -= 1;
+        v
+    }
+}
+
+/// What the parking lot's lock protects.
+pub(crate) struct ParkLot {
+    pub(crate) ring: Ring<Parked>,
+    /// Requests parked since the current park began.
+    pub(crate) parked_now: u64,
+    /// Requests the last switch parked and released.
+    pub(crate) parked_last: u64,
+    pub(crate) parked_total: u64,
+    pub(crate) timeouts: u64,
+    /// The parent is unloading: nothing parks, no timer is armed.
+    pub(crate) unloading: bool,
+}
+
+impl ParkLot {
+    pub(crate) fn new(cap: usize) -> Result<Self> {
+        Ok(Self {
+            ring: Ring::new(cap)?,
+            parked_now: 0,
+            parked_last: 0,
+            parked_total: 0,
+            timeouts: 0,
+            unloading: false,
+        })
+    }
+
+    /// Parks `rq` with a deadline `timeout_ms` from now (0: none). Gives it
+    /// back if the lot is full (cannot happen: every request holds a tag).
+    pub(crate) fn park(
+        &mut self,
+        rq: RawRequest,
+        q: u32,
+        timeout_ms: u32,
+    ) -> Result<(), RawRequest> {
+        let deadline = (timeout_ms > 0)
+            .then(|| Instant::<Monotonic>::now() + Delta::from_millis(i64::from(timeout_ms)));
+        self.ring
+            .push(Parked { rq, q, deadline })
+            .map_err(|p| p.rq)?;
+        self.parked_now += 1;
+        self.parked_total += 1;
+        Ok(())
+    }
+
+    /// The oldest parked request if its deadline has passed.
+    pub(crate) fn pop_expired(&mut self, now: Instant<Monotonic>) -> Option<Parked> {
+        match self.ring.front()?.deadline {
+            Some(d) if (d - now).as_nanos() <= 0 => self.ring.pop(),
+            _ => None,
+        }
+    }
+
+    /// Time until the oldest parked request's deadline (zero if passed);
+    /// `None` with nothing parked or no deadline.
+    pub(crate) fn next_deadline_in(&self, now: Instant<Monotonic>) -> Option<Delta> {
+        let d = self.ring.front()?.deadline?;
+        let left = d - now;
+        Some(if left.as_nanos() > 0 { left } else { Delta::ZERO })
+    }
+
+    /// How long the oldest parked request has waited.
+    pub(crate) fn oldest_waited(&self, now: Instant<Monotonic>, timeout_ms: u32) -> Delta {
+        self.ring
+            .front()
+            .and_then(|p| p.deadline)
+            .map_or(Delta::ZERO, |d| {
+                (now - d) + Delta::from_millis(i64::from(timeout_ms))
+            })
+    }
+}

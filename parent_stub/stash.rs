@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The stash: the state a leaving child exported, waiting for the next one,
+//! and the last good state, the fallback when an export fails or turns out
+//! corrupt. The data itself is never in a blob: it lives in preserved
+//! regions (`mem.rs`) that the blobs name by handle, so falling back to the
+//! last good state loses no byte of the disk, only counters.
+//!
+//! Every buffer is allocated when the parent loads: a detach, which cannot
+//! fail once it has begun (module exit cannot), never allocates.
+//!
+//! What the next child is offered ([`Stash::choose`]):
+//! - a stash that passed the parent's own check (header, checksum): it;
+//! - a stash the parent found corrupt: it once (the child's refusal says
+//!   why, and the device stays parked), then the last good state;
+//! - no stash because the export failed: the last good state;
+//! - nothing at all (no child ever attached, or after `discard-stash`):
+//!   start empty, which a child may do only while no region exists.
+
+use super::edge::name_str;
+use super::state_abi::{
+    write_state, BlobReader, DeviceStateV2, MemHandle, MAX_BLOB_LEN, NAME_LEN,
+};
+use kernel::prelude::*;
+
+/// A preallocated blob buffer and the length of its content.
+struct Blob {
+    buf: KVec<u8>,
+    len: usize,
+}
+
+impl Blob {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            buf: KVec::from_elem(0u8, MAX_BLOB_LEN, GFP_KERNEL)?,
+            len: 0,
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+
+    fn copy_from(&mut self, other: &Blob) {
+        let src = other.bytes();
+        if let Some(dst) = self.buf.get_mut(..src.len()) {
+            dst.copy_from_slice(src);
+            self.len = src.len();
+        }
+    }
+}
+
+/// The state of the stash.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StashState {
+    /// Nothing waiting (no detach since the last attach).
+    Empty,
+    /// An exported blob that passed the parent's check.
+    Valid,
+    /// An exported blob that failed the parent's check.
+    Corrupt(&'static str),
+    /// The last export failed: there is no blob.
+    ExportFailed(i32),
+}
+
+/// What the next child adopts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// The stash.
+    Stash,
+    /// The last good state, and why.
+    LastGood(&'static str),
+    /// Nothing: the child starts empty.
+    Fresh,
+    /// Nothing can be offered safely: regions exist but no state names them.
+    Refuse,
+}
+
+pub(crate) struct Stash {
+    /// Where the next export is written (swapped with `stash` after it).
+    scratch: Blob,
+    stash: Blob,
+    pub(crate) state: StashState,
+    /// Who exported the stash.
+    pub(crate) from: ([u8; NAME_LEN], u32),
+    /// Adopts of the current stash that failed.
+    pub(crate) refusals: u32,
+    last_good: Blob,
+}
+
+impl Stash {
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self {
+            scratch: Blob::new()?,
+            stash: Blob::new()?,
+            state: StashState::Empty,
+            from: ([0; NAME_LEN], 0),
+            refusals: 0,
+            last_good: Blob::new()?,
+        })
+    }
+
+    /// Runs `export` (the leaving child's `export_state`) into the scratch
+    /// buffer and makes the result the stash. Never allocates.
+    pub(crate) fn export_with(
+        &mut self,
+        from: ([u8; NAME_LEN], u32),
+        export: impl FnOnce(&mut [u8]) -> Result<usize, i32>,
+    ) -> StashState {
+        self.from = from;
+        self.refusals = 0;
+        match export(&mut self.scratch.buf) {
+            Ok(len) => {
+                self.scratch.len = len;
+                core::mem::swap(&mut self.scratch, &mut self.stash);
+                self.state = match BlobReader::parse(self.stash.bytes()) {
+                    Ok(_) => StashState::Valid,
+                    Err(e) => StashState::Corrupt(e.as_str()),
+                };
+            }
+            Err(e) => {
+                self.stash.len = 0;
+                self.state = StashState::ExportFailed(e);
+            }
+        }
+        self.state
+    }
+
+    fn has_last_good(&self) -> bool {
+        self.last_good.len > 0
+    }
+
+    /// What the next child is offered; `regions_exist` says whether any
+    /// preserved region exists (then the child must not start empty).
+    pub(crate) fn choose(&self, regions_exist: bool) -> Offer {
+        match self.state {
+            StashState::Valid => Offer::Stash,
+            StashState::Corrupt(_) if self.refusals == 0 => Offer::Stash,
+            StashState::Corrupt(_) if self.has_last_good() => Offer::LastGood("corrupt-stash"),
+            StashState::ExportFailed(_) if self.has_last_good() => {
+                Offer::LastGood("export-failed")
+            }
+            StashState::Empty if self.has_last_good() => Offer::LastGood("no-stash"),
+            StashState::Empty if !regions_exist => Offer::Fresh,
+            _ => Offer::Refuse,
+        }
+    }
+
+    /// The bytes of an offer (`None` for a fresh start).
+    pub(crate) fn bytes_of(&self, o: Offer) -> Option<&[u8]> {
+        match o {
+            Offer::Stash => Some(self.stash.bytes()),
+            Offer::LastGood(_) => Some(self.last_good.bytes()),
+            Offer::Fresh | Offer::Refuse => None,
+        }
+    }
+
+    /// The child refused `o`: the stash stays for another child.
+    pub(crate) fn refused(&mut self, o: Offer) {
+        if o == Offer::Stash {
+            self.refusals = self.refusals.saturating_add(1);
+        }
+    }
+
+    /// The child adopted `o`: it is the last good state now and the stash is
+    /// spent. After a fresh start the parent writes the last good state
+    /// itself from `region` (the one region the child allocated): a blob in
+    /// device-state schema 1, which every version reads, naming it.
+    pub(crate) fn adopted(&mut self, o: Offer, fresh: Option<FreshState>) {
+        match o {
+            Offer::Stash => {
+                let (stash, last_good) = (&self.stash, &mut self.last_good);
+                last_good.copy_from(stash);
+            }
+            Offer::LastGood(_) | Offer::Refuse => {}
+            Offer::Fresh => {
+                self.last_good.len = fresh
+                    .and_then(|f| f.write(&mut self.last_good.buf).ok())
+                    .unwrap_or(0);
+            }
+        }
+        self.stash.len = 0;
+        self.state = StashState::Empty;
+        self.refusals = 0;
+    }
+
+    /// Forgets every state (the operator's `discard-stash`); returns how
+    /// many bytes of blob were dropped.
+    pub(crate) fn discard(&mut self) -> usize {
+        let n = self.stash.len + self.last_good.len;
+        self.stash.len = 0;
+        self.last_good.len = 0;
+        self.state = StashState::Empty;
+        self.refusals = 0;
+        n
+    }
+
+    pub(crate) fn stash_bytes(&self) -> usize {
+        self.stash.len
+    }
+
+    pub(crate) fn last_good_bytes(&self) -> usize {
+        self.last_good.len
+    }
+
+    pub(crate) fn from_name(&self) -> &str {
+        name_str(&self.from.0)
+    }
+}
+
+/// What the parent knows of a device a child started empty: enough for a
+/// last good state.
+#[derive(Clone, Copy)]
+pub(crate) struct FreshState {
+    pub(crate) capacity_bytes: u64,
+    pub(crate) block_size: u32,
+    pub(crate) nr_queues: u32,
+    pub(crate) region: (u64, u64),
+}
+
+impl FreshState {
+    fn write(&self, buf: &mut [u8]) -> core::result::Result<usize, ()> {
+        let dev = DeviceStateV2 {
+            capacity_bytes: self.capacity_bytes,
+            block_size: self.block_size,
+            nr_queues: self.nr_queues,
+            data_handle: MemHandle(self.region.0),
+            data_len: self.region.1,
+            ..Default::default()
+        };
+        // Producer version 0: written by the parent, not by a child.
+        write_state(buf, 0, &dev, None, 1).map_err(|_| ())
+    }
+}

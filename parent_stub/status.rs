@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The status snapshot the views read (`/dev/hotup-ctl`, sysfs): figures
+//! the switches keep, plus the gate's, the parking lot's and the regions'
+//! own counts, taken one lock at a time.
+
+use super::edge::name_str;
+use super::hub::Hub;
+use super::state_abi::NAME_LEN;
+use core::fmt::Write;
+use kernel::time::{Instant, Monotonic};
+
+/// What the switch protocols record, under `Hub::figures`.
+pub(crate) struct Figures {
+    pub(crate) generation: u64,
+    pub(crate) child: [u8; NAME_LEN],
+    pub(crate) child_version: u32,
+    pub(crate) upgrades: u64,
+    /// In flight when the last detach began (it waited for them).
+    pub(crate) drained_last: u64,
+    pub(crate) last_blackout_ns: u64,
+    /// When the current park began (a detach); cleared by the next attach.
+    pub(crate) park_start: Option<Instant<Monotonic>>,
+    /// The last detach's phases: waiting for the gate to empty, and
+    /// quiesce + export; and when it ended (no child from then on).
+    pub(crate) drain_ns: u64,
+    pub(crate) export_ns: u64,
+    pub(crate) detached_at: Option<Instant<Monotonic>>,
+    /// Device-state schema the next export writes (0: the child's own).
+    pub(crate) export_schema: u32,
+    pub(crate) stash_bytes: usize,
+    pub(crate) stash_state: &'static str,
+    pub(crate) last_good_bytes: usize,
+}
+
+impl Figures {
+    pub(crate) const fn new() -> Self {
+        Self {
+            generation: 0,
+            child: [0; NAME_LEN],
+            child_version: 0,
+            upgrades: 0,
+            drained_last: 0,
+            last_blackout_ns: 0,
+            park_start: None,
+            drain_ns: 0,
+            export_ns: 0,
+            detached_at: None,
+            export_schema: 0,
+            stash_bytes: 0,
+            stash_state: "empty",
+            last_good_bytes: 0,
+        }
+    }
+}
+
+/// One consistent-enough snapshot of the parent.
+pub(crate) struct Status {
+    pub(crate) mode: &'static str,
+    pub(crate) generation: u64,
+    pub(crate) child: [u8; NAME_LEN],
+    pub(crate) child_version: u32,
+    pub(crate) parked: u64,
+    pub(crate) inflight: u64,
+    pub(crate) upgrades: u64,
+    pub(crate) completed: u64,
+    pub(crate) failed: u64,
+    pub(crate) parked_total: u64,
+    pub(crate) park_timeouts: u64,
+    pub(crate) last_blackout_ns: u64,
+    pub(crate) drained_last: u64,
+    pub(crate) parked_last: u64,
+    pub(crate) stash_bytes: usize,
+    pub(crate) stash_state: &'static str,
+    pub(crate) last_good_bytes: usize,
+    pub(crate) export_schema: u32,
+    pub(crate) regions: usize,
+    pub(crate) region_bytes: u64,
+}
+
+impl Status {
+    /// The attached child's name, or `-` when none is attached.
+    pub(crate) fn child_name(&self) -> &str {
+        match name_str(&self.child) {
+            "" => "-",
+            name => name,
+        }
+    }
+}
+
+impl Hub {
+    pub(crate) fn status(&self) -> Status {
+        let t = self.io.totals();
+        let (parked, parked_total, park_timeouts, parked_last) = {
+            let p = self.park.lock();
+            (p.ring.len() as u64, p.parked_total, p.timeouts, p.parked_last)
+        };
+        let (regions, region_bytes) = self.regions.lock().usage();
+        let f = self.figures.lock();
+        Status {
+            mode: self.io.mode().as_str(),
+            generation: f.generation,
+            child: f.child,
+            child_version: f.child_version,
+            parked,
+            inflight: t.inflight,
+            upgrades: f.upgrades,
+            completed: t.completed,
+            failed: t.failed,
+            parked_total,
+            park_timeouts,
+            last_blackout_ns: f.last_blackout_ns,
+            drained_last: f.drained_last,
+            parked_last,
+            stash_bytes: f.stash_bytes,
+            stash_state: f.stash_state,
+            last_good_bytes: f.last_good_bytes,
+            export_schema: f.export_schema,
+            regions,
+            region_bytes,
+        }
+    }
+}
+
+/// The status line the control node reads back (and sysfs `status`).
+pub(crate) fn status_line(hub: &Hub, out: &mut impl Write) -> core::fmt::Result {
+    let s = hub.status();
+    writeln!(
+        out,
+        "state={} generation={} child={} child_version={} parked={} inflight={} upgrades={} \
+         last_blackout_ns={} last_drained={} last_parked={} completed={} failed={} parked_total={} \
+         park_timeouts={} stash_bytes={} stash={} last_good_bytes={} export_schema={} regions={} \
+         region_bytes={} capacity_bytes={} nr_queues={} queue_depth={}",
+        s.mode,
+        s.generation,
+        s.child_name(),
+        s.child_version,
+        s.parked,
+        s.inflight,
+        s.upgrades,
+        s.last_blackout_ns,
+        s.drained_last,
+        s.parked_last,
+        s.completed,
+        s.failed,
+        s.parked_total,
+        s.park_timeouts,
+        s.stash_bytes,
+        s.stash_state,
+        s.last_good_bytes,
+        s.export_schema,
+        s.regions,
+        s.region_bytes,
+        hub.geo.capacity_bytes,
+        hub.geo.nr_queues,
+        hub.geo.queue_depth,
+    )
+}

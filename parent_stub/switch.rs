@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The classic switch protocol, transactional:
+//!
+//! - **detach** (the old child's module exit): close the gate (new I/O
+//!   parks), wait until no CPU is inside the child and nothing is in flight,
+//!   quiesce, export into a preallocated buffer, forget the child, stay
+//!   parked. It cannot fail once it has begun: module exit cannot.
+//! - **attach** (the new child's module init): choose what it adopts (the
+//!   stash, or the last good state, or nothing: `stash.rs`), let it adopt;
+//!   on success make it the active child and release parked I/O in order;
+//!   on failure free what its adopt allocated, keep the stash for a retry
+//!   and stay parked: nothing fails, nothing is lost.
+//!
+//! One switch at a time: each holds `Hub::switch` throughout.
+
+use super::edge::{name_str, read_ops, read_registration, ActiveChild, BadRegistration};
+use super::hub::Hub;
+use super::inflight::Mode;
+use super::stash::{FreshState, Offer, StashState};
+use super::state_abi::{errno, ChildRegistration, ABI_MAJOR, ABI_MINOR};
+use crate::hotup_event;
+use kernel::{
+    prelude::*,
+    sync::ArcBorrow,
+    time::{Delta, Instant, Monotonic},
+};
+
+/// A non-negative duration in nanoseconds.
+fn ns(d: Delta) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(0)
+}
+
+impl Hub {
+    /// Registration of a child: checks, adopts, resumes.
+    ///
+    /// # Safety
+    ///
+    /// `reg` must satisfy `hotup_register_child`'s contract: a registration
+    /// (and operations table) valid for its own size, until unregistration.
+    pub(crate) unsafe fn attach(this: ArcBorrow<'_, Hub>, reg: *const ChildRegistration) -> Result {
+        // SAFETY: per this function's contract.
+        let r = match unsafe { read_registration(reg) } {
+            Ok(r) => r,
+            Err(e) => return Err(refuse_bad("?", 0, e)),
+        };
+        let cname = name_str(&r.name);
+        if r.abi_major != ABI_MAJOR {
+            hotup_event!(
+                "refuse child={} version={} reason=abi-mismatch child_abi={}.{} parent_abi={}.{}",
+                cname, r.child_version, r.abi_major, r.abi_minor, ABI_MAJOR, ABI_MINOR
+            );
+            return Err(Error::from_errno(-errno::EPROTO));
+        }
+        // SAFETY: `r` was read from a registration valid per our contract,
+        // whose `ops` is then valid for its own size.
+        let ops = match unsafe { read_ops(&r) } {
+            Ok(o) => o,
+            Err(e) => return Err(refuse_bad(cname, r.child_version, e)),
+        };
+        let child = ActiveChild::new(&r, ops, reg);
+        let cname = child.name();
+        let mut stash = this.switch.lock();
+        // SAFETY: the switch lock is held.
+        if let Some(active) = unsafe { this.io.child() } {
+            hotup_event!(
+                "refuse child={} version={} reason=busy active={} hint=\"rmmod {} first\"",
+                cname, child.version, active.name(), active.name()
+            );
+            return Err(EBUSY);
+        }
+        if this.park.lock().unloading {
+            return Err(ENODEV);
+        }
+        this.io.set_mode(Mode::Switching);
+        let regions_exist = this.regions.lock().usage().0 > 0;
+        let offer = stash.choose(regions_exist);
+        if offer == Offer::Refuse {
+            Hub::enter_parked(this);
+            hotup_event!(
+                "refuse child={} version={} reason=no-state regions={} stash={} hint=\"preserved data exists but no state names it; write discard-stash to /dev/hotup-ctl to start empty (destroys the data)\"",
+                cname, child.version, this.regions.lock().usage().0, stash_str(stash.state)
+            );
+            return Err(EINVAL);
+        }
+        this.regions.lock().begin_adopt();
+        let adopt_start = Instant::<Monotonic>::now();
+        let rc = child.adopt(stash.bytes_of(offer));
+        let adopted_at = Instant::<Monotonic>::now();
+        if rc != 0 {
+            let freed = this.regions.lock().abort();
+            stash.refused(offer);
+            let parked = this.park.lock().ring.len();
+            Hub::enter_parked(this);
+            hotup_event!(
+                "rollback child={} version={} err={} state=parked parked={} blob={} freed_regions={} hint=\"load a child that can adopt the stashed state, e.g. {}\"",
+                cname, child.version, rc, parked,
+                if offer == Offer::Fresh { "none" } else { "kept" },
+                freed,
+                stash.from_name()
+            );
+            return Err(Error::from_errno(rc));
+        }
+        let fresh = {
+            let mut regions = this.regions.lock();
+            regions.commit();
+            regions.single()
+        }
+        .map(|region| FreshState {
+            capacity_bytes: this.geo.capacity_bytes,
+            block_size: this.geo.block_size,
+            nr_queues: this.geo.nr_queues,
+            region,
+        });
+        let (from, from_version) = (stash.from, stash.from.1);
+        let blob_bytes = stash.bytes_of(offer).map_or(0, |b| b.len());
+        stash.adopted(offer, fresh.filter(|_| offer == Offer::Fresh));
+        // SAFETY: the switch lock is held, the mode is `Switching`, and no
+        // child was active (checked above), so no dispatcher reads the cell.
+        unsafe { this.io.set_child(Some(child)) };
+        let mut f = this.figures.lock();
+        f.generation += 1;
+        f.child = child.name;
+        f.child_version = child.version;
+        f.stash_bytes = stash.stash_bytes();
+        f.stash_state = stash_str(stash.state);
+        f.last_good_bytes = stash.last_good_bytes();
+        let generation = f.generation;
+        // A first attach (nothing was parked by a detach) has no blackout.
+        let (blackout_ns, adopt_ns) = f.park_start.take().map_or((0, 0), |t| {
+            (ns(adopted_at - t), ns(adopted_at - adopt_start))
+        });
+        // Where the blackout went: drain + export (detach), load (no child:
+        // the old module's unload and the new one's load), adopt.
+        let (drain_ns, export_ns, drained) = (f.drain_ns, f.export_ns, f.drained_last);
+        let load_ns = f.detached_at.take().map_or(0, |t| ns(adopt_start - t));
+        if offer != Offer::Fresh {
+            f.upgrades += 1;
+            f.last_blackout_ns = blackout_ns;
+        }
+        drop(f);
+        if let Offer::LastGood(reason) = offer {
+            hotup_event!(
+                "recover gen={} child={} version={} using=last-good reason={} blob_bytes={}",
+                generation, cname, child.version, reason, blob_bytes
+            );
+        }
+        if offer != Offer::Fresh {
+            hotup_event!(
+                "adopt gen={} child={} version={} from={} from_version={} blob_bytes={}",
+                generation, cname, child.version, name_str(&from.0), from_version, blob_bytes
+            );
+        }
+        hotup_event!(
+            "attach gen={} child={} version={} abi={}.{} adopted={}",
+            generation, cname, child.version, r.abi_major, r.abi_minor,
+            if offer == Offer::Fresh { "no" } else { "yes" }
+        );
+        this.io.set_mode(Mode::Releasing);
+        let parked = Hub::release(this, &child);
+        hotup_event!(
+            "resume gen={} child={} version={} parked={} drained={} blackout_ns={} drain_ns={} export_ns={} load_ns={} adopt_ns={}",
+            generation, cname, child.version, parked, drained, blackout_ns, drain_ns, export_ns, load_ns, adopt_ns
+        );
+        drop(stash);
+        if offer != Offer::Fresh {
+            child.finish();
+        }
+        Ok(())
+    }
+
+    /// Hands parked requests to `child` in the order they arrived; new I/O
+    /// parks behind them until the lot is empty, then the mode becomes
+    /// `Active` under the lot's lock. Returns how many the park held.
+    fn release(this: ArcBorrow<'_, Hub>, child: &ActiveChild) -> u64 {
+        loop {
+            let mut p = this.park.lock();
+            match p.ring.pop() {
+                Some(x) => {
+                    drop(p);
+                    match x.rq.slot(this.geo.queue_depth) {
+                        Some((idx, q)) => {
+                            this.io.enter_forced(q);
+                            this.submit(child, q, idx, x.rq);
+                            this.io.exit(q);
+                        }
+                        None => x.rq.end(EIO.to_errno()),
+                    }
+                }
+                None => {
+                    this.io.set_mode(Mode::Active);
+                    p.parked_last = p.parked_now;
+                    p.parked_now = 0;
+                    return p.parked_last;
+                }
+            }
+        }
+    }
+
+    /// Unregistration of the active child (its module is leaving): park,
+    /// wait for the gate, quiesce, export into the stash. Infallible once
+    /// the child is recognised: nothing here allocates or can give up.
+    pub(crate) fn detach(this: ArcBorrow<'_, Hub>, reg: *const ChildRegistration) -> Result {
+        let mut stash = this.switch.lock();
+        // SAFETY: the switch lock is held.
+        let Some(child) = unsafe { this.io.child() }.filter(|c| c.is(reg)) else {
+            drop(stash);
+            hotup_event!("error reason=unregister-unknown-child");
+            return Err(EINVAL);
+        };
+        let park_start = Instant::<Monotonic>::now();
+        this.io.set_mode(Mode::Switching);
+        this.park.lock().parked_now = 0;
+        let (generation, schema) = {
+            let mut f = this.figures.lock();
+            f.park_start = Some(park_start);
+            // One detach only: a later upgrade by hand gets the child's own
+            // schema unless it asks again.
+            (f.generation, core::mem::take(&mut f.export_schema))
+        };
+        let drained = this.io.totals().inflight;
+        hotup_event!(
+            "park gen={} child={} version={} reason=detach inflight={}",
+            generation, child.name(), child.version, drained
+        );
+        // No CPU inside the child's submit, nothing in flight.
+        this.io.wait_quiet();
+        let drained_at = Instant::<Monotonic>::now();
+        let rc = child.quiesce();
+        if rc != 0 {
+            hotup_event!("error reason=quiesce-failed child={} err={}", child.name(), rc);
+        }
+        let state = stash.export_with((child.name, child.version), |buf| child.export(buf, schema));
+        let detached_at = Instant::<Monotonic>::now();
+        // SAFETY: the switch lock is held, the mode is `Switching` and
+        // `wait_quiet` returned after it was set: no dispatcher is inside.
+        unsafe { this.io.set_child(None) };
+        {
+            let mut f = this.figures.lock();
+            f.child = [0; super::state_abi::NAME_LEN];
+            f.child_version = 0;
+            f.drained_last = drained;
+            f.drain_ns = ns(drained_at - park_start);
+            f.export_ns = ns(detached_at - drained_at);
+            f.detached_at = Some(detached_at);
+            f.stash_bytes = stash.stash_bytes();
+            f.stash_state = stash_str(state);
+            f.last_good_bytes = stash.last_good_bytes();
+        }
+        Hub::enter_parked(this);
+        match state {
+            StashState::ExportFailed(e) => hotup_event!(
+                "detach gen={} child={} version={} drained={} export=failed err={} fallback={} hint=\"the data stays in preserved memory; the next child adopts the last good state\"",
+                generation, child.name(), child.version, drained, e,
+                if stash.last_good_bytes() > 0 { "last-good" } else { "none" }
+            ),
+            _ => hotup_event!(
+                "detach gen={} child={} version={} drained={} blob_bytes={} schema={} blob={}",
+                generation, child.name(), child.version, drained, stash.stash_bytes(), schema,
+                match state {
+                    StashState::Corrupt(why) => why,
+                    _ => "ok",
+                }
+            ),
+        }
+        Ok(())
+    }
+
+    /// The operator's `discard-stash`: forget every state and free every
+    /// preserved region, so the next child starts with an empty device.
+    /// Refused (EBUSY) while a child is attached.
+    pub(crate) fn discard_stash(this: ArcBorrow<'_, Hub>) -> Result {
+        let mut stash = this.switch.lock();
+        // SAFETY: the switch lock is held.
+        if unsafe { this.io.child() }.is_some() {
+            return Err(EBUSY);
+        }
+        let blob_bytes = stash.discard();
+        let (regions, region_bytes) = this.regions.lock().free_all();
+        {
+            let mut f = this.figures.lock();
+            f.stash_bytes = 0;
+            f.stash_state = stash_str(stash.state);
+            f.last_good_bytes = 0;
+        }
+        hotup_event!(
+            "discard-stash blob_bytes={} regions={} region_bytes={}",
+            blob_bytes, regions, region_bytes
+        );
+        Ok(())
+    }
+
+    /// Sets the schema the next export writes (0: the child's newest).
+    pub(crate) fn set_export_schema(&self, schema: u32) {
+        self.figures.lock().export_schema = schema;
+    }
+}
+
+fn stash_str(s: StashState) -> &'static str {
+    match s {
+        StashState::Empty => "empty",
+        StashState::Valid => "valid",
+        StashState::Corrupt(_) => "corrupt",
+        StashState::ExportFailed(_) => "export-failed",
+    }
+}
+
+/// Logs the refusal of an unreadable registration; the error to return.
+fn refuse_bad(name: &str, version: u32, e: BadRegistration) -> Error {
+    match e {
+        BadRegistration::RegistrationSize(n) => hotup_event!(
+            "refuse child={} version={} reason=registration-size size={} min={}",
+            name, version, n, ChildRegistration::MIN_SIZE
+        ),
+        BadRegistration::OpsSize(n) => hotup_event!(
+            "refuse child={} version={} reason=ops-size size={} min={}",
+            name, version, n, super::state_abi::ChildOps::MIN_SIZE
+        ),
+        BadRegistration::IncompleteOps => hotup_event!(
+            "refuse child={} version={} reason=incomplete-ops",
+            name, version
+        ),
+    }
+    EINVAL
+}
