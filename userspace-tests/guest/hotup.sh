@@ -101,11 +101,14 @@ fio_readback() {
 # "verify: bad header rand_seed", and the pass fails.
 
 # fio_pass MIB SEED [FIO_ARGS...]: one such pass; its JSON goes to
-# $HOTUP_OUT/fio-pass-SEED.json.
+# $HOTUP_OUT/fio-pass-SEED.json, and with $FIO_LOG_DIR set its latency and
+# IOPS logs (100 ms buckets, epoch time stamps) to passSEED_*.log there.
 fio_pass() {
     _mib=$1; _seed=$2; shift 2
     fio --name=pass $FIO_VERIFY --size=${_mib}M --rw=randwrite --bs=4k --iodepth=32 \
         --randseed=$_seed --do_verify=1 --verify_fatal=1 "$@" \
+        ${FIO_LOG_DIR:+--write_lat_log=$FIO_LOG_DIR/pass$_seed --write_iops_log=$FIO_LOG_DIR/pass$_seed \
+            --log_avg_msec=100 --log_max_value=1 --log_unix_epoch=1} \
         --output-format=json --output="$HOTUP_OUT/fio-pass-$_seed.json"
 }
 

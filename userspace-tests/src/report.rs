@@ -205,9 +205,54 @@ pub fn upgrade_outcome(from: &str, to: &str, exit: i32, dmesg: &str) -> UpgradeO
     }
 }
 
+/// The distribution of the upgrades' blackouts, in ns.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct BlackoutStats {
+    /// Upgrades counted (`resume` lines with a blackout, i.e. not the first
+    /// attach).
+    pub upgrades: usize,
+    pub min_ns: u64,
+    pub median_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
+}
+
+/// Blackout statistics over every `hotup: resume` line of `dmesg` that ended
+/// a park (blackout > 0); `None` if there is none. Percentiles are nearest
+/// rank.
+pub fn blackout_stats(dmesg: &str) -> Option<BlackoutStats> {
+    let mut b: Vec<u64> = events(dmesg)
+        .iter()
+        .filter(|e| e.name == "resume")
+        .filter_map(|e| e.num("blackout_ns"))
+        .filter(|n| *n > 0)
+        .map(|n| n as u64)
+        .collect();
+    b.sort_unstable();
+    let rank = |p: f64| -> u64 {
+        let i = ((p * b.len() as f64).ceil() as usize).clamp(1, b.len()) - 1;
+        b[i]
+    };
+    Some(BlackoutStats {
+        upgrades: b.len(),
+        min_ns: *b.first()?,
+        median_ns: rank(0.5),
+        p99_ns: rank(0.99),
+        max_ns: *b.last()?,
+    })
+}
+
 /// When fio's jobs ran, as ms since the Unix epoch: from the end of the run
 /// (`timestamp_ms`, written when fio finished) back by the longest job's
 /// `job_runtime`. `None` if the JSON lacks either.
+/// The window covering several fio runs (e.g. the writer's passes and the
+/// reader): from the earliest start to the latest end.
+pub fn fio_window_all_ms(runs: &[Value]) -> Option<(u64, u64)> {
+    runs.iter()
+        .filter_map(fio_window_ms)
+        .reduce(|(s0, e0), (s1, e1)| (s0.min(s1), e0.max(e1)))
+}
+
 pub fn fio_window_ms(v: &Value) -> Option<(u64, u64)> {
     let end = v["timestamp_ms"].as_u64()?;
     let runtime = v["jobs"]
@@ -228,6 +273,9 @@ pub struct FioSummary {
     /// Blocks read back and checked: verify reads while running plus the
     /// 4 KiB chunks of the read-back pass.
     pub verified_blocks: u64,
+    /// Of those, the verify reads of the live run (seed and sequence number
+    /// checked: what can see a lost write).
+    pub verified_live_blocks: u64,
     /// Read IOPS over all jobs of the live run.
     pub read_iops: f64,
     /// Write IOPS over all jobs of the live run.
@@ -265,29 +313,50 @@ fn f(v: &Value, path: &[&str]) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Summarises the live run (`verify` and `load` jobs) and the read-back
+/// Jobs whose reads are verify reads: the writer's passes (`pass`, each
+/// block's seed and sequence number checked) and the older `verify` job.
+const VERIFYING_JOBS: &[&str] = &["pass", "verify"];
+
+/// Summarises the live run (the fio runs in `live`: the writer's passes and
+/// the reader, or one run with `verify` and `load` jobs) and the read-back
 /// pass (`readback` job, 64 KiB reads with a verify header every 4 KiB).
-pub fn fio_summary(live: &Value, readback: &Value) -> Result<FioSummary> {
+pub fn fio_summary(live: &[Value], readback: &Value) -> Result<FioSummary> {
     let mut s = FioSummary::default();
-    let live_jobs = jobs(live)?;
+    let mut live_jobs = Vec::new();
+    for v in live {
+        live_jobs.extend(jobs(v)?.iter());
+    }
     let rb_jobs = jobs(readback)?;
     if live_jobs.is_empty() || rb_jobs.is_empty() {
         bail!("fio JSON has no jobs");
     }
-    for j in live_jobs.iter().chain(rb_jobs) {
+    for j in live_jobs.iter().copied().chain(rb_jobs) {
         s.errors += j.get("error").and_then(Value::as_u64).unwrap_or(0);
         s.errors += j.get("total_err").and_then(Value::as_u64).unwrap_or(0);
     }
-    for j in live_jobs {
-        // Rates over the job's whole runtime: fio's per-direction `iops` of a
-        // job's verify reads is computed over their own few ms and is useless.
-        let secs = f(j, &["job_runtime"]) / 1000.0;
+    // Rates per job name over the name's whole runtime (the writer's passes
+    // run one after another: their I/Os over their summed runtime), then
+    // summed over names, which ran side by side. Never fio's per-direction
+    // `iops`: for verify reads it is computed over their own few ms.
+    let mut by_name: std::collections::BTreeMap<&str, [f64; 5]> = Default::default();
+    for j in &live_jobs {
+        let name = j.get("jobname").and_then(Value::as_str).unwrap_or("");
+        let e = by_name.entry(name).or_default();
+        e[0] += f(j, &["job_runtime"]) / 1000.0;
+        e[1] += f(j, &["read", "total_ios"]);
+        e[2] += f(j, &["write", "total_ios"]);
+        e[3] += f(j, &["read", "io_bytes"]);
+        e[4] += f(j, &["write", "io_bytes"]);
+    }
+    for [secs, r, w, rb, wb] in by_name.values().copied() {
         if secs > 0.0 {
-            s.read_iops += f(j, &["read", "total_ios"]) / secs;
-            s.write_iops += f(j, &["write", "total_ios"]) / secs;
-            s.read_bw_kib += (f(j, &["read", "io_bytes"]) / 1024.0 / secs) as u64;
-            s.write_bw_kib += (f(j, &["write", "io_bytes"]) / 1024.0 / secs) as u64;
+            s.read_iops += r / secs;
+            s.write_iops += w / secs;
+            s.read_bw_kib += (rb / 1024.0 / secs) as u64;
+            s.write_bw_kib += (wb / 1024.0 / secs) as u64;
         }
+    }
+    for j in live_jobs {
         for d in ["read", "write"] {
             if f(j, &[d, "total_ios"]) == 0.0 {
                 continue;
@@ -298,10 +367,15 @@ pub fn fio_summary(live: &Value, readback: &Value) -> Result<FioSummary> {
             s.lat_p999_us = s.lat_p999_us.max(pct("99.900000"));
             s.lat_max_us = s.lat_max_us.max(f(j, &[d, "lat_ns", "max"]) / 1000.0);
         }
-        if j.get("jobname").and_then(Value::as_str) == Some("verify") {
-            s.verified_blocks += f(j, &["read", "total_ios"]) as u64;
+        if j
+            .get("jobname")
+            .and_then(Value::as_str)
+            .is_some_and(|n| VERIFYING_JOBS.contains(&n))
+        {
+            s.verified_live_blocks += f(j, &["read", "total_ios"]) as u64;
         }
     }
+    s.verified_blocks = s.verified_live_blocks;
     for j in rb_jobs {
         let bytes = f(j, &["read", "io_bytes"]) as u64;
         s.verified_blocks += bytes / 4096;
@@ -444,7 +518,7 @@ mod tests {
     fn fio_summary_from_recorded_json() {
         let live = parse_fio_json(include_str!("../fixtures/fio-live.json")).unwrap();
         let rb = parse_fio_json(include_str!("../fixtures/fio-readback.json")).unwrap();
-        let s = fio_summary(&live, &rb).unwrap();
+        let s = fio_summary(std::slice::from_ref(&live), &rb).unwrap();
         assert_eq!(s.errors, 0);
         assert_eq!(s.verify, "pass");
         assert!(s.verified_blocks > 16384, "{s:?}");
@@ -483,12 +557,50 @@ mod tests {
     }
 
     #[test]
+    fn blackout_distribution_from_resume_lines() {
+        let mut d = String::from("[ 1.0] hotup: resume gen=1 child=hotup_child_v1 version=1 parked=0 drained=0 blackout_ns=0\n");
+        for i in 1..=100u64 {
+            d.push_str(&format!(
+                "[ 2.0] hotup: resume gen={} child=hotup_child_v2 version=2 parked=3 drained=1 blackout_ns={}\n",
+                i + 1,
+                i * 1000
+            ));
+        }
+        let s = blackout_stats(&d).unwrap();
+        assert_eq!(s.upgrades, 100);
+        assert_eq!((s.min_ns, s.median_ns, s.p99_ns, s.max_ns), (1000, 50_000, 99_000, 100_000));
+        assert_eq!(blackout_stats("[ 1.0] hotup: load capacity_mib=16\n"), None);
+    }
+
+    #[test]
+    fn passes_count_as_one_writer_over_their_summed_runtime() {
+        let pass = |ms: u64, w: u64, err: u64, end: u64| {
+            serde_json::json!({"timestamp_ms": end, "jobs":[{"jobname":"pass","error":err,"job_runtime":ms,
+                "read":{"total_ios":w,"io_bytes":w*4096},"write":{"total_ios":w,"io_bytes":w*4096}}]})
+        };
+        let rb =
+            serde_json::json!({"jobs":[{"jobname":"readback","error":0,"read":{"io_bytes":4096}}]});
+        let live = [pass(2000, 1000, 0, 10_000), pass(3000, 1000, 0, 14_000)];
+        let s = fio_summary(&live, &rb).unwrap();
+        // 2000 writes over 5 s, not 500 + 333 summed.
+        assert!((s.write_iops - 400.0).abs() < 1e-9, "{s:?}");
+        assert_eq!(s.verified_blocks, 2001);
+        assert_eq!(s.verify, "pass");
+        assert_eq!(fio_window_all_ms(&live), Some((8_000, 14_000)));
+        // A pass that saw a lost write fails the whole run.
+        let bad = [pass(2000, 1000, 0, 10_000), pass(3000, 900, 84, 14_000)];
+        let s = fio_summary(&bad, &rb).unwrap();
+        assert_eq!(s.errors, 84);
+        assert_eq!(s.verify, "fail");
+    }
+
+    #[test]
     fn fio_errors_fail_verification() {
         let live = parse_fio_json(r#"fio: note
 {"jobs":[{"jobname":"verify","error":84,"job_runtime":1000,"read":{"total_ios":10,"iops":1.0},"write":{"total_ios":10,"iops":1.0}}]}"#).unwrap();
         let rb =
             serde_json::json!({"jobs":[{"jobname":"readback","error":0,"read":{"io_bytes":4096}}]});
-        let s = fio_summary(&live, &rb).unwrap();
+        let s = fio_summary(&[live], &rb).unwrap();
         assert_eq!(s.errors, 84);
         assert_eq!(s.verify, "fail");
     }

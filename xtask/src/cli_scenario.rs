@@ -1,7 +1,10 @@
 //! The `upgrade-child-cli` scenario: the user's own commands, run as a user
-//! would: `cargo xtask qemu up`, a verifying fio started in the guest with
-//! `qemu exec`, `upgrade-child --to v2`, `--to v1`, `--to v2` while it runs,
-//! then `qemu down`. Each command's exit status and output are checked.
+//! would: `cargo xtask qemu up`, the lost-write-detecting fio workload
+//! (hotup.sh `fio_live`) started in the guest with `qemu exec`,
+//! `upgrade-child --to v2`, `--to v1`, `--to v2` each while fio is writing
+//! (checked before each), then the workload stopped after its current
+//! verifying pass, and `qemu down`. Each command's exit status and output
+//! are checked.
 
 use crate::guest::Guest;
 use crate::paths::Ctx;
@@ -11,7 +14,6 @@ use std::time::{Duration, Instant};
 use userspace_tests::GuestOutcome;
 
 const MIB: u32 = 64;
-const RUNTIME_S: u64 = 40;
 
 struct Ktap {
     lines: Vec<String>,
@@ -50,7 +52,8 @@ fn xtask(args: &[&str]) -> Result<(i32, String)> {
 }
 
 /// Runs the scenario; the outcome is judged like a guest scenario's.
-pub fn run(ctx: &Ctx) -> Result<GuestOutcome> {
+/// `inject` (fault-injection parameters, `k=v ...`) goes to every upgrade.
+pub fn run(ctx: &Ctx, inject: &str) -> Result<GuestOutcome> {
     let g = Guest::of(ctx);
     let mut k = Ktap {
         lines: vec!["KTAP version 1".into()],
@@ -75,20 +78,41 @@ pub fn run(ctx: &Ctx) -> Result<GuestOutcome> {
         k.check("a second qemu up is refused", rc != 0, || {
             "it succeeded".into()
         });
+        let lib = format!(". \"{}/userspace-tests/guest/hotup.sh\"", ctx.repo.display());
+        let prefill = format!("{lib}; mkdir -p $HOTUP_OUT/cli; HOTUP_OUT=$HOTUP_OUT/cli fio_prefill {MIB} > /dev/null");
+        let (rc, out) = xtask(&["qemu", "exec", &prefill])?;
+        k.check("prefill the device with verify headers (qemu exec)", rc == 0, || {
+            format!("exit {rc}: {}", out.trim())
+        });
+        // The workload runs until told to stop; fio.rc appears when it has.
         let start = format!(
-            ". \"{repo}/userspace-tests/guest/hotup.sh\"; D=$HOTUP_OUT/cli; mkdir -p $D; \
-             HOTUP_OUT=$D fio_prefill {MIB} > /dev/null && \
-             ( HOTUP_OUT=$D fio_live {MIB} {RUNTIME_S}; wait $FIO; echo $? > $D/fio.rc ) > /dev/null 2>&1 &",
-            repo = ctx.repo.display()
+            "{lib}; export HOTUP_OUT=$HOTUP_OUT/cli; \
+             ( fio_live {MIB}; wait $FIO; echo $? > $HOTUP_OUT/fio.rc.tmp; wait $FIO_LOAD; \
+               mv $HOTUP_OUT/fio.rc.tmp $HOTUP_OUT/fio.rc ) > /dev/null 2>&1 &"
         );
         let (rc, out) = xtask(&["qemu", "exec", &start])?;
         k.check(
-            "fio with verification started in the guest (qemu exec)",
+            "lost-write-detecting fio started in the guest (qemu exec)",
             rc == 0,
             || format!("exit {rc}: {}", out.trim()),
         );
+        let params: Vec<String> = inject
+            .split_whitespace()
+            .flat_map(|p| ["--param".to_owned(), p.to_owned()])
+            .collect();
         for to in ["v2", "v1", "v2"] {
-            let (rc, out) = xtask(&["upgrade-child", "--to", to])?;
+            // Under load means fio is writing now: its writer is alive and
+            // the device completes requests.
+            let writing = format!(
+                "{lib}; test ! -e $HOTUP_OUT/cli/fio.rc.tmp -a ! -e $HOTUP_OUT/cli/fio.rc && wait_completions 500 60"
+            );
+            let (rc, _) = xtask(&["qemu", "exec", &writing])?;
+            k.check(&format!("fio is writing before upgrade-child --to {to}"), rc == 0, || {
+                "fio has stopped or the device makes no progress".into()
+            });
+            let mut args = vec!["upgrade-child", "--to", to];
+            args.extend(params.iter().map(String::as_str));
+            let (rc, out) = xtask(&args)?;
             let summary = out
                 .lines()
                 .find(|l| l.starts_with("upgrade "))
@@ -104,32 +128,42 @@ pub fn run(ctx: &Ctx) -> Result<GuestOutcome> {
                 || format!("got '{summary}'"),
             );
         }
+        let (rc, _) = xtask(&["qemu", "exec", "touch $HOTUP_OUT/cli/fio-live.stop"])?;
+        k.check("asked fio to stop after its current pass", rc == 0, || {
+            format!("exit {rc}")
+        });
         let rc_file = g.dir.join("cli/fio.rc");
-        let deadline = Instant::now() + Duration::from_secs(RUNTIME_S + 120);
+        // A pass of 64 MiB takes well under a minute here; a stuck device
+        // would be caught by the guest's hung-task detector first.
+        let deadline = Instant::now() + Duration::from_secs(300);
         while !rc_file.exists() && Instant::now() < deadline && g.running() {
             std::thread::sleep(Duration::from_millis(200));
         }
         let fio_rc = std::fs::read_to_string(&rc_file).unwrap_or_default();
         k.check(
-            "fio exited 0 (no I/O error, no verify failure)",
+            "every fio pass verified (no I/O error, no lost or stale write)",
             fio_rc.trim() == "0",
-            || format!("fio.rc = '{}'", fio_rc.trim()),
+            || format!("fio.rc = '{}'; see {}", fio_rc.trim(), g.dir.join("cli/fio-live.log").display()),
         );
-        let live = std::fs::read_to_string(g.dir.join("cli/fio-live.json")).unwrap_or_default();
-        let verified = userspace_tests::report::parse_fio_json(&live)
-            .ok()
-            .and_then(|v| {
-                v["jobs"]
-                    .as_array()?
-                    .iter()
-                    .find(|j| j["jobname"] == "verify")?["read"]["total_ios"]
-                    .as_u64()
-            })
-            .unwrap_or(0);
-        k.diag(&format!("{verified} blocks verified while running"));
+        let (_, totals) = xtask(&[
+            "qemu",
+            "exec",
+            &format!("{lib}; HOTUP_OUT=$HOTUP_OUT/cli fio_live_totals"),
+        ])?;
+        let t: Vec<u64> = totals
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        k.diag(&format!(
+            "fio: {} passes, {} blocks written, {} verified, {} errors",
+            t.first().unwrap_or(&0),
+            t.get(1).unwrap_or(&0),
+            t.get(2).unwrap_or(&0),
+            t.get(3).unwrap_or(&0)
+        ));
         k.check(
             "verify reads happened while the upgrades ran",
-            verified > 0,
+            t.get(2).is_some_and(|v| *v > 0),
             || "none".into(),
         );
         let readback = format!(

@@ -15,14 +15,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use userspace_tests::dmesg_problems;
 use userspace_tests::report::{
-    fio_summary, fio_window_ms, parse_fio_json, parse_fio_log, worst_latency_us, FioSummary,
+    fio_summary, fio_window_all_ms, parse_fio_json, parse_fio_log, worst_latency_us, FioSummary,
     LogSample, UpgradeOutcome,
 };
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Upgrades to perform while fio runs (alternating v2, v1, ...).
-    #[arg(long, default_value_t = 5)]
+    /// Upgrades to perform while fio runs (alternating v2, v1, ...); at least 1.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     upgrades: u32,
     /// fio's runtime in seconds; the upgrades are spread evenly over it.
     /// [default: 60, or 6 s per upgrade when that is more: one upgrade
@@ -111,24 +111,18 @@ pub fn workload(
     std::fs::create_dir_all(&dir)?;
     eprintln!("demo: prefilling {mib} MiB with verify headers");
     exec(&format!("HOTUP_OUT=$D fio_prefill {mib} > /dev/null"), 600)?;
-    let logs = "--log_avg_msec=100 --log_max_value=1 --log_unix_epoch=1";
-    let d = "$D";
+    // The lost-write-detecting workload (hotup.sh fio_live: passes that
+    // write every block once and check each block's seed and sequence
+    // number, beside a random reader), with latency and IOPS logs per pass.
     exec(
-        &format!(
-            "( fio --name=verify $FIO_VERIFY --size={mib}M --rw=randwrite --bsrange=4k-64k --iodepth=32 \
-               --verify_fatal=1 --verify_backlog=64 --time_based --runtime={runtime} \
-               --write_lat_log={d}/verify --write_iops_log={d}/verify {logs} \
-             --name=load --ioengine=libaio --direct=1 --filename=$DEV --size={mib}M --rw=randread \
-               --bsrange=4k-64k --iodepth=32 --time_based --runtime={runtime} \
-               --write_lat_log={d}/load --write_iops_log={d}/load {logs} \
-             --output-format=json --output={d}/fio-live.json > {d}/fio-live.log 2>&1; \
-             echo $? > {d}/fio.rc.tmp; mv {d}/fio.rc.tmp {d}/fio.rc ) > /dev/null 2>&1 &\n\
-             wait_completions 500 60"
-        ),
+        "export HOTUP_OUT=$D FIO_LOG_DIR=$D; \
+         ( fio_live $(( $(ctl capacity_bytes) >> 20 )); wait $FIO; echo $? > $D/fio.rc.tmp; wait $FIO_LOAD; \
+           mv $D/fio.rc.tmp $D/fio.rc ) > /dev/null 2>&1 &\n\
+         wait_completions 500 60",
         90,
     )?;
     let started = Instant::now();
-    eprintln!("demo: fio running for {runtime} s; {n} upgrades at even intervals");
+    eprintln!("demo: fio running for {runtime} s; {n} upgrades at even intervals; then fio finishes its current verifying pass");
     let mut outcomes = Vec::new();
     let rc_file = dir.join("fio.rc");
     for i in 1..=n {
@@ -155,7 +149,12 @@ pub fn workload(
         on_upgrade(&o);
         outcomes.push((o, at_ms));
     }
-    let deadline = Instant::now() + Duration::from_secs(runtime + 300);
+    if let Some(rest) = Duration::from_secs(runtime).checked_sub(started.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    exec("touch $D/fio-live.stop", 30)?;
+    eprintln!("demo: asked fio to stop after its current pass (write, then verify every block)");
+    let deadline = Instant::now() + Duration::from_secs(600);
     while !rc_file.exists() {
         if Instant::now() > deadline || !g.running() {
             bail!(
@@ -167,7 +166,7 @@ pub fn workload(
     }
     eprintln!("demo: fio done; reading the whole device back with verification");
     exec(
-        &format!("HOTUP_OUT=$D fio_readback {mib} > /dev/null 2>&1; true"),
+        &format!("HOTUP_OUT=$D fio_readback {mib} > /dev/null 2>&1; echo $? > $D/readback.rc"),
         900,
     )?;
     Ok(Workload { outcomes, dir, mib })
@@ -202,16 +201,30 @@ pub fn build_report(
         std::fs::read_to_string(dir.join(f))
             .with_context(|| format!("reading {}", dir.join(f).display()))
     };
-    let live = parse_fio_json(&read("fio-live.json")?)?;
+    // The live run: the writer's passes and the reader's last run (or, in
+    // older recordings, one fio-live.json with both jobs).
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n == "fio-live.json" || n == "fio-load.json" || (n.starts_with("fio-pass-") && n.ends_with(".json")))
+        .collect();
+    names.sort();
+    let live = names
+        .iter()
+        .map(|n| parse_fio_json(&read(n)?).with_context(|| format!("parsing {n}")))
+        .collect::<Result<Vec<_>>>()?;
     let rb = parse_fio_json(&read("fio-readback.json")?)?;
     let mut fio = fio_summary(&live, &rb)?;
     let fio_rc: i32 = read("fio.rc")?.trim().parse().unwrap_or(1);
-    if fio_rc != 0 {
+    // A recording without readback.rc predates it: its read-back JSON says.
+    let rb_rc: i32 = read("readback.rc").map_or(0, |s| s.trim().parse().unwrap_or(1));
+    if fio_rc != 0 || rb_rc != 0 {
         fio.verify = "fail".into();
         fio.errors = fio.errors.max(1);
     }
     let lat = read_logs(dir, "lat");
-    let window = fio_window_ms(&live);
+    let window = fio_window_all_ms(&live);
     let upgrades: Vec<DemoUpgrade> = outcomes
         .into_iter()
         .map(|(outcome, at_ms)| DemoUpgrade {
@@ -222,8 +235,15 @@ pub fn build_report(
         })
         .collect();
     let problems = dmesg_problems(dmesg);
+    // An upgrade that parked nothing and a run that verified nothing while
+    // it ran prove nothing about live I/O.
+    let parked_some = upgrades
+        .iter()
+        .any(|u| u.outcome.parked_ios.is_some_and(|p| p > 0));
     let ok = upgrades.iter().all(|u| u.outcome.ok && u.under_load)
         && upgrades.len() == requested as usize
+        && parked_some
+        && fio.verified_live_blocks > 0
         && fio.errors == 0
         && fio.verify == "pass"
         && problems.is_empty();

@@ -10,6 +10,7 @@ mod paths;
 mod progress;
 mod qemu;
 mod setup;
+mod soak;
 mod test;
 mod upgrade;
 
@@ -71,6 +72,10 @@ enum Cmd {
     UpgradeChild(upgrade::UpgradeArgs),
     /// Fuzz the state blob reader (cargo-fuzz, libFuzzer); fails on any crash.
     Fuzz(fuzz::FuzzArgs),
+    /// Many upgrades back to back under a lost-write-detecting fio, inside
+    /// one guest; reports the blackout distribution, errors, lost writes and
+    /// dmesg findings (`--debug` for the debug kernel).
+    Soak(soak::SoakArgs),
 }
 
 #[derive(Subcommand)]
@@ -169,6 +174,12 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Fuzz(args) => fuzz::run(&ctx, &args),
+        Cmd::Soak(args) => {
+            if !soak::run(&ctx, &args)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Cmd::Test(args) => {
             let ok = test::run(&ctx, &args)?;
             if !ok {

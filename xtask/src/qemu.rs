@@ -28,6 +28,9 @@ pub struct RunOpts<'a> {
     pub script: &'a Path,
     pub timeout: Duration,
     pub stream: bool,
+    /// Extra environment for the guest script, e.g. `HOTUP_INJECT`
+    /// (fault-injection parameters for upgraded children).
+    pub env: Vec<(&'static str, String)>,
 }
 
 /// Result of one guest run, with where its files are.
@@ -59,6 +62,7 @@ pub fn run_script_cmd(ctx: &Ctx, script: &Path, timeout_s: u64, stream: bool) ->
             script: &script,
             timeout: Duration::from_secs(timeout_s),
             stream,
+            env: vec![],
         },
     )?;
     eprintln!(
@@ -108,10 +112,13 @@ pub fn accel(ctx: &Ctx, k: &KernelBuild) -> Result<&'static str> {
     let r = boot(
         ctx,
         k,
-        "kvm-probe",
-        &script,
-        Duration::from_secs(60),
-        false,
+        &RunOpts {
+            name: "kvm-probe",
+            script: &script,
+            timeout: Duration::from_secs(60),
+            stream: false,
+            env: vec![],
+        },
         "kvm",
     )?;
     let works = r.outcome.exit_status == Some(0);
@@ -132,15 +139,7 @@ pub fn accel(ctx: &Ctx, k: &KernelBuild) -> Result<&'static str> {
 /// timeout) and collects the outcome.
 pub fn run(ctx: &Ctx, k: &KernelBuild, opts: &RunOpts) -> Result<RunResult> {
     let accel = accel(ctx, k)?;
-    boot(
-        ctx,
-        k,
-        opts.name,
-        opts.script,
-        opts.timeout,
-        opts.stream,
-        accel,
-    )
+    boot(ctx, k, opts, accel)
 }
 
 pub fn qemu_command(ctx: &Ctx, k: &KernelBuild, run_dir: &Path, accel: &str) -> Command {
@@ -185,8 +184,20 @@ pub fn qemu_command(ctx: &Ctx, k: &KernelBuild, run_dir: &Path, accel: &str) -> 
 }
 
 /// Prepares a clean run folder `target/hotup/runs/<name>` with the guest's `env.sh`.
-fn prepare_run_dir(ctx: &Ctx, name: &str, script: &Path) -> Result<PathBuf> {
-    prepare_dir(ctx, &ctx.out().join("runs").join(name), name, script)
+fn prepare_run_dir(ctx: &Ctx, opts: &RunOpts) -> Result<PathBuf> {
+    let dir = prepare_dir(ctx, &ctx.out().join("runs").join(opts.name), opts.name, opts.script)?;
+    if !opts.env.is_empty() {
+        let env = dir.join("env.sh");
+        let mut text = std::fs::read_to_string(&env)?;
+        for (k, v) in &opts.env {
+            if v.contains('\'') {
+                bail!("guest environment value {k}={v} must not contain a single quote");
+            }
+            text.push_str(&format!("{k}='{v}'\nexport {k}\n"));
+        }
+        std::fs::write(&env, text).with_context(|| format!("writing {}", env.display()))?;
+    }
+    Ok(dir)
 }
 
 /// Prepares `run_dir` (emptied) as a guest's shared folder running `script`.
@@ -247,16 +258,9 @@ fn spawn_console_reader(
     }))
 }
 
-fn boot(
-    ctx: &Ctx,
-    k: &KernelBuild,
-    name: &str,
-    script: &Path,
-    timeout: Duration,
-    stream: bool,
-    accel: &str,
-) -> Result<RunResult> {
-    let run_dir = prepare_run_dir(ctx, name, script)?;
+fn boot(ctx: &Ctx, k: &KernelBuild, opts: &RunOpts, accel: &str) -> Result<RunResult> {
+    let (timeout, stream) = (opts.timeout, opts.stream);
+    let run_dir = prepare_run_dir(ctx, opts)?;
     let started = Instant::now();
     let mut cmd = qemu_command(ctx, k, &run_dir, accel);
     let mut child = cmd

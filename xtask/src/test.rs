@@ -11,9 +11,55 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use userspace_tests::{discover, judge, Scenario, Verdict};
 
-/// The harness self-test: runs the WARN fixture through the same harness and
-/// passes only if the harness reports it `not ok` with the WARN line quoted.
-const SELFTEST: &str = "harness-catches-warn";
+/// A harness self-test: a fixture that breaks one guarantee on purpose, run
+/// through the same harness; it passes only if the harness reports the
+/// fixture `not ok`, quoting the kernel's report.
+struct SelfTest {
+    name: &'static str,
+    script: &'static str,
+    /// A verdict reason must start with this ...
+    report: &'static str,
+    /// ... and contain this (`""`: anything), to count as the fixture's.
+    mentions: &'static str,
+    /// Only the debug kernel has the checker (KASAN, lockdep, kmemleak).
+    debug_only: bool,
+    description: &'static str,
+}
+
+const SELFTESTS: &[SelfTest] = &[
+    SelfTest {
+        name: "harness-catches-warn",
+        script: "userspace-tests/fixtures/warn-fixture.sh",
+        report: "dmesg: WARNING:",
+        mentions: "hotup_warn_fixture",
+        debug_only: false,
+        description: "the dmesg check can fail: a module that WARNs is reported not ok, WARN quoted",
+    },
+    SelfTest {
+        name: "harness-catches-kasan",
+        script: "userspace-tests/fixtures/kasan-fixture.sh",
+        report: "dmesg: BUG: KASAN: slab-use-after-free",
+        mentions: "",
+        debug_only: true,
+        description: "KASAN is live: a module's use-after-free is reported not ok, report quoted",
+    },
+    SelfTest {
+        name: "harness-catches-lockdep",
+        script: "userspace-tests/fixtures/lockdep-fixture.sh",
+        report: "dmesg: WARNING: possible circular locking dependency detected",
+        mentions: "",
+        debug_only: true,
+        description: "lockdep is live: an AB-BA lock order is reported not ok, report quoted",
+    },
+    SelfTest {
+        name: "harness-catches-kmemleak",
+        script: "userspace-tests/fixtures/kmemleak-fixture.sh",
+        report: "dmesg: kmemleak: ",
+        mentions: "suspected memory leak",
+        debug_only: true,
+        description: "kmemleak is live: a module's leak is reported not ok, report quoted",
+    },
+];
 /// The user's commands (qemu up, upgrade-child x3, qemu down) run from the host.
 const CLI: &str = "upgrade-child-cli";
 
@@ -34,6 +80,11 @@ pub struct TestArgs {
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Fault injection: give every child loaded by an upgrade these module
+    /// parameters (e.g. `inject_lost_writes=64`), to see a scenario's checks
+    /// go red. Such a run is expected to fail.
+    #[arg(long, value_name = "PARAM=VALUE")]
+    inject: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -57,14 +108,17 @@ fn all_scenarios(ctx: &Ctx) -> Result<Vec<Scenario>> {
                 .to_owned(),
         timeout_s: 600,
     });
-    s.push(Scenario {
-        name: SELFTEST.to_owned(),
-        path: ctx.repo.join("userspace-tests/fixtures/warn-fixture.sh"),
-        description:
-            "the dmesg check can fail: a module that WARNs is reported not ok, WARN quoted"
-                .to_owned(),
-        timeout_s: 120,
-    });
+    for t in SELFTESTS {
+        if t.debug_only && ctx.profile != crate::paths::Profile::Debug {
+            continue;
+        }
+        s.push(Scenario {
+            name: t.name.to_owned(),
+            path: ctx.repo.join(t.script),
+            description: t.description.to_owned(),
+            timeout_s: 180,
+        });
+    }
     Ok(s)
 }
 
@@ -99,6 +153,10 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
     }
     let k = crate::kernel::ensure(ctx, false)?;
     crate::modules::build_with(ctx, &k)?;
+    let inject = args.inject.join(" ");
+    if !inject.is_empty() {
+        eprintln!("fault injection into every upgraded child: {inject} (the scenarios should fail)");
+    }
 
     println!("KTAP version 1");
     let with_host = args.scenarios.is_empty() && !args.no_host;
@@ -131,7 +189,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
         eprintln!("# running {} ({})", s.name, s.description);
         let r = if s.name == CLI {
             let started = std::time::Instant::now();
-            let outcome = crate::cli_scenario::run(ctx)?;
+            let outcome = crate::cli_scenario::run(ctx, &inject)?;
             qemu::RunResult {
                 outcome,
                 run_dir: ctx.out().join("guest"),
@@ -147,14 +205,19 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
                     script: &s.path,
                     timeout: Duration::from_secs(s.timeout_s),
                     stream: args.verbose,
+                    env: if inject.is_empty() {
+                        vec![]
+                    } else {
+                        vec![("HOTUP_INJECT", inject.clone())]
+                    },
                 },
             )?
         };
         let verdict = judge(&r.outcome);
-        let (ok, reasons) = if s.name == SELFTEST {
-            selftest_verdict(&verdict)
-        } else {
-            (verdict.ok, verdict.reasons.clone())
+        let selftest = SELFTESTS.iter().find(|t| t.name == s.name);
+        let (ok, reasons) = match selftest {
+            Some(t) => selftest_verdict(t, &verdict),
+            None => (verdict.ok, verdict.reasons.clone()),
         };
         for sub in &verdict.subtests.results {
             println!(
@@ -164,7 +227,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
                 sub.description
             );
         }
-        if !ok && !r.console_tail.is_empty() && s.name != SELFTEST {
+        if !ok && !r.console_tail.is_empty() && selftest.is_none() {
             println!(
                 "# last console lines of {} ({}):",
                 s.name,
@@ -215,13 +278,13 @@ fn report(n: usize, name: &str, ok: bool, reasons: &[String]) {
     }
 }
 
-/// The self-test passes when the harness failed the WARN fixture for the
-/// right reason: its verdict is `not ok` and quotes the module's WARN line.
-fn selftest_verdict(v: &Verdict) -> (bool, Vec<String>) {
+/// A self-test passes when the harness failed its fixture for the right
+/// reason: the verdict is `not ok` and quotes the kernel's report.
+fn selftest_verdict(t: &SelfTest, v: &Verdict) -> (bool, Vec<String>) {
     let quoted = v
         .reasons
         .iter()
-        .find(|r| r.starts_with("dmesg: WARNING:") && r.contains("hotup_warn_fixture"));
+        .find(|r| r.starts_with(t.report) && r.contains(t.mentions));
     match (v.ok, quoted) {
         (false, Some(q)) => {
             println!("# harness reported the fixture not ok, as it must: {q}");
@@ -229,13 +292,16 @@ fn selftest_verdict(v: &Verdict) -> (bool, Vec<String>) {
         }
         (true, _) => (
             false,
-            vec!["harness reported the WARN fixture ok: the dmesg check is broken".into()],
+            vec![format!(
+                "harness reported the {} fixture ok: that check is broken",
+                t.name
+            )],
         ),
         (false, None) => (
             false,
             vec![format!(
-                "harness failed the fixture without quoting its WARN line: {:?}",
-                v.reasons
+                "harness failed the fixture without quoting '{}': {:?}",
+                t.report, v.reasons
             )],
         ),
     }

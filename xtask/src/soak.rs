@@ -1,0 +1,246 @@
+//! `cargo xtask soak`: many classic upgrades back to back under the
+//! lost-write-detecting fio workload, driven inside one guest
+//! (`userspace-tests/soak/soak.sh`) so an upgrade costs what the kernel
+//! costs, not the host's command channel. Prints progress while it runs and
+//! a report: the blackout distribution, fio's passes, errors and verify
+//! failures, and dmesg findings; `target/hotup/soak/report.json`.
+
+use crate::paths::Ctx;
+use crate::qemu::{self, RunOpts};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use userspace_tests::report::{blackout_stats, parse_fio_json, BlackoutStats};
+use userspace_tests::{dmesg_problems, judge};
+
+#[derive(clap::Args)]
+pub struct SoakArgs {
+    /// Consecutive upgrades (v1->v2->v1...; every 10th by rmmod + insmod).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    upgrades: u32,
+    /// Size of the device in MiB (each fio pass writes and verifies all of it).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    mib: u32,
+    /// Fault injection into every upgraded child (e.g. inject_lost_writes=64):
+    /// the soak must then fail.
+    #[arg(long, value_name = "PARAM=VALUE")]
+    inject: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct SoakReport {
+    kernel: &'static str,
+    upgrades_requested: u32,
+    upgrades_done: usize,
+    blackout: Option<BlackoutStats>,
+    fio_passes: u64,
+    blocks_written: u64,
+    blocks_verified: u64,
+    io_errors: u64,
+    /// Verify failures (a lost or stale write fails its pass's verification).
+    verify_failures: u64,
+    dmesg_problems: Vec<String>,
+    subtests_failed: Vec<String>,
+    wall_s: f64,
+    ok: bool,
+}
+
+/// Sums the writer's pass JSONs: (passes, written, verified, errors, failed passes).
+fn fio_totals(dir: &Path) -> (u64, u64, u64, u64, u64) {
+    let mut t = (0, 0, 0, 0, 0);
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return t;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("fio-pass-") && name.ends_with(".json")) {
+            continue;
+        }
+        let Ok(v) = std::fs::read_to_string(e.path())
+            .map_err(anyhow::Error::from)
+            .and_then(|s| parse_fio_json(&s))
+        else {
+            // A pass cut short by a fatal verify error may leave no JSON.
+            t.4 += 1;
+            continue;
+        };
+        for j in v["jobs"].as_array().into_iter().flatten() {
+            t.0 += 1;
+            t.1 += j["write"]["total_ios"].as_u64().unwrap_or(0);
+            t.2 += j["read"]["total_ios"].as_u64().unwrap_or(0);
+            let err = j["error"].as_u64().unwrap_or(0);
+            t.3 += err;
+            t.4 += u64::from(err != 0);
+        }
+    }
+    t
+}
+
+/// Prints the guest's `soak: i/N ...` lines as they appear in its console.
+fn follow(console: std::path::PathBuf, total: u32, done: Arc<AtomicBool>) {
+    let started = Instant::now();
+    let mut pos = 0u64;
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(500));
+        let Ok(mut f) = std::fs::File::open(&console) else {
+            continue;
+        };
+        if f.seek(SeekFrom::Start(pos)).is_err() {
+            continue;
+        }
+        let mut r = BufReader::new(f);
+        let mut line = String::new();
+        while r.read_line(&mut line).unwrap_or(0) > 0 {
+            if !line.ends_with('\n') {
+                break;
+            }
+            pos += line.len() as u64;
+            if let Some(rest) = line.trim_end().strip_prefix("soak: ") {
+                let i: u32 = rest
+                    .split('/')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let el = started.elapsed().as_secs_f64();
+                let eta = if i > 0 {
+                    el / f64::from(i) * f64::from(total.saturating_sub(i))
+                } else {
+                    0.0
+                };
+                eprintln!("soak: {rest}  [{el:.0} s elapsed, about {eta:.0} s to go]");
+            } else if line.contains("not ok") {
+                eprint!("soak: {line}");
+            }
+            line.clear();
+        }
+    }
+}
+
+/// Runs the soak; returns whether it passed.
+pub fn run(ctx: &Ctx, args: &SoakArgs) -> Result<bool> {
+    let k = crate::kernel::ensure(ctx, false)?;
+    crate::modules::build_with(ctx, &k)?;
+    let debug = ctx.profile == crate::paths::Profile::Debug;
+    // Generous: about 1 s an upgrade here with the release kernel, 3-6x that
+    // with the debug kernel, plus boot, prefill and the last pass.
+    let per = if debug { 8 } else { 3 };
+    let timeout = Duration::from_secs(600 + u64::from(args.upgrades) * per);
+    eprintln!(
+        "soak: {} upgrades under fio on a {} MiB device, {} kernel; allowing up to {} min",
+        args.upgrades,
+        args.mib,
+        ctx.profile.name(),
+        timeout.as_secs() / 60
+    );
+    let mut env = vec![
+        ("HOTUP_SOAK_UPGRADES", args.upgrades.to_string()),
+        ("HOTUP_SOAK_MIB", args.mib.to_string()),
+    ];
+    if !args.inject.is_empty() {
+        env.push(("HOTUP_INJECT", args.inject.join(" ")));
+    }
+    let name = "soak";
+    let done = Arc::new(AtomicBool::new(false));
+    let console = ctx.out().join("runs").join(name).join("console.log");
+    let follower = {
+        let done = done.clone();
+        let total = args.upgrades;
+        std::thread::spawn(move || follow(console, total, done))
+    };
+    let started = Instant::now();
+    let r = qemu::run(
+        ctx,
+        &k,
+        &RunOpts {
+            name,
+            script: &ctx.repo.join("userspace-tests/soak/soak.sh"),
+            timeout,
+            stream: false,
+            env,
+        },
+    );
+    done.store(true, Ordering::Relaxed);
+    let _ = follower.join();
+    let r = r?;
+    let verdict = judge(&r.outcome);
+    let blackout = blackout_stats(&r.outcome.dmesg);
+    let (passes, written, verified, errors, failed_passes) = fio_totals(&r.run_dir);
+    let problems = dmesg_problems(&r.outcome.dmesg);
+    let report = SoakReport {
+        kernel: ctx.profile.name(),
+        upgrades_requested: args.upgrades,
+        upgrades_done: blackout.map_or(0, |b| b.upgrades),
+        blackout,
+        fio_passes: passes,
+        blocks_written: written,
+        blocks_verified: verified,
+        io_errors: errors,
+        verify_failures: failed_passes,
+        dmesg_problems: problems,
+        subtests_failed: verdict
+            .subtests
+            .results
+            .iter()
+            .filter(|s| !s.ok)
+            .map(|s| s.description.clone())
+            .collect(),
+        wall_s: started.elapsed().as_secs_f64(),
+        ok: verdict.ok,
+    };
+    let out = ctx.out().join("soak");
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(out.join("report.json"), serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", out.join("report.json").display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print(&report, &verdict.reasons);
+        println!("files: {} and {}", out.join("report.json").display(), r.run_dir.display());
+    }
+    Ok(report.ok)
+}
+
+fn print(r: &SoakReport, reasons: &[String]) {
+    println!(
+        "hotup soak ({} kernel): {} of {} upgrades in {:.0} s",
+        r.kernel, r.upgrades_done, r.upgrades_requested, r.wall_s
+    );
+    if let Some(b) = r.blackout {
+        let ms = |n: u64| n as f64 / 1e6;
+        println!(
+            "blackout: min {:.3} ms, median {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            ms(b.min_ns),
+            ms(b.median_ns),
+            ms(b.p99_ns),
+            ms(b.max_ns)
+        );
+    }
+    println!(
+        "fio: {} passes, {} blocks written, {} verified; I/O errors {}, verify failures (lost or stale writes) {}",
+        r.fio_passes, r.blocks_written, r.blocks_verified, r.io_errors, r.verify_failures
+    );
+    println!(
+        "dmesg: {}",
+        if r.dmesg_problems.is_empty() {
+            "clean".to_owned()
+        } else {
+            r.dmesg_problems.join(" | ")
+        }
+    );
+    for s in &r.subtests_failed {
+        println!("not ok: {s}");
+    }
+    if !r.ok {
+        for why in reasons {
+            println!("# {why}");
+        }
+    }
+    println!("result: {}", if r.ok { "PASS" } else { "FAIL" });
+}
