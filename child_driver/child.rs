@@ -51,7 +51,7 @@ macro_rules! hotup_child_module {
                 },
                 corrupt_export: u32 {
                     default: 0,
-                    description: "Fault injection (tests): 1 makes export write a corrupted blob",
+                    description: "Fault injection (tests): 1 makes export write a corrupted blob (same as inject_export_fault=4)",
                 },
                 abi_major_override: u32 {
                     default: 0,
@@ -65,9 +65,9 @@ macro_rules! hotup_child_module {
                     default: 0,
                     description: "Fault injection (tests): after adopting a state, acknowledge this many writes without storing them",
                 },
-                inject_export_error: u32 {
+                inject_export_fault: u32 {
                     default: 0,
-                    description: "Fault injection (tests): 1 makes export fail with EIO",
+                    description: "Fault injection (tests): export 1 fails with EIO, 2 truncates the blob, 3 adds an unknown mandatory section, 4 corrupts a byte",
                 },
                 inject_adopt_error: u32 {
                     default: 0,
@@ -166,9 +166,8 @@ struct Dev {
 
 /// Fault injection, set by module parameters (tests only; all off by default).
 struct Faults {
-    corrupt_export: bool,
+    export_fault: u32,
     submit_delay: Delta,
-    export_error: bool,
     adopt_error: bool,
     /// Writes still to be acknowledged without being stored.
     lost_writes: core::sync::atomic::AtomicU32,
@@ -307,6 +306,11 @@ impl Dev {
             // Cannot happen: capacity covers every tag. Refuse rather than lose it.
             let _ = e;
             g.inflight = g.inflight.saturating_sub(1);
+            let idle = g.inflight == 0;
+            drop(g);
+            if idle {
+                self.idle.notify_all();
+            }
             return ENOSPC.to_errno();
         }
         drop(g);
@@ -353,19 +357,30 @@ impl Dev {
             schema
         };
         let qs = KEEPS_QUEUE_STATS.then_some(&queues);
-        if self.faults.export_error {
-            pr_warn!("export: failing on purpose (inject_export_error=1)\n");
+        if self.faults.export_fault == 1 {
+            pr_warn!("export: failing on purpose (inject_export_fault=1)\n");
             return Err(EIO.to_errno());
         }
-        let len = write_state(buf, super::CHILD_VERSION, &dev, qs, schema).map_err(|e| {
+        let mut len = write_state(buf, super::CHILD_VERSION, &dev, qs, schema).map_err(|e| {
             pr_err!("export failed: {}\n", e.as_str());
             e.errno()
         })?;
-        if self.faults.corrupt_export {
-            if let Some(b) = buf.get_mut(len / 2) {
-                *b ^= 0x5a;
+        match self.faults.export_fault {
+            2 => {
+                len = len.saturating_sub(8);
+                pr_warn!("export: truncating the blob on purpose (inject_export_fault=2)\n");
             }
-            pr_warn!("export: corrupting the blob on purpose (corrupt_export=1)\n");
+            3 => {
+                len = add_unknown_mandatory_section(buf, len);
+                pr_warn!("export: adding an unknown mandatory section on purpose (inject_export_fault=3)\n");
+            }
+            4 => {
+                if let Some(b) = buf.get_mut(len / 2) {
+                    *b ^= 0x5a;
+                }
+                pr_warn!("export: corrupting the blob on purpose (inject_export_fault=4)\n");
+            }
+            _ => {}
         }
         pr_info!(
             "export version={} schema={} blob_bytes={} handle={:#x}\n",
@@ -503,6 +518,35 @@ impl Faults {
                 self.lost_writes_after_adopt
             );
         }
+    }
+}
+
+/// Fault injection: appends an empty section with an unknown tag (`XUNK`)
+/// marked mandatory to the blob `buf[..len]` and re-seals it, so its
+/// checksum holds and only a reader's section check can refuse it. Returns
+/// the new length (the old one if it does not fit).
+fn add_unknown_mandatory_section(buf: &mut [u8], len: usize) -> usize {
+    fn bump(buf: &mut [u8], at: usize, by: u32) -> Option<()> {
+        let f = buf.get_mut(at..at + 4)?;
+        let v = u32::from_le_bytes([f[0], f[1], f[2], f[3]]).checked_add(by)?;
+        f.copy_from_slice(&v.to_le_bytes());
+        Some(())
+    }
+    let mut sec = [0u8; 16];
+    sec[..4].copy_from_slice(&super::state_abi::tag(b"XUNK").to_le_bytes());
+    sec[4..6].copy_from_slice(&1u16.to_le_bytes());
+    sec[6..8].copy_from_slice(&super::state_abi::SECTION_MANDATORY.to_le_bytes());
+    let new_len = len + sec.len();
+    let done = buf
+        .get_mut(len..new_len)
+        .map(|d| d.copy_from_slice(&sec))
+        .and_then(|()| bump(buf, 12, 1))
+        .and_then(|()| bump(buf, 16, sec.len() as u32))
+        .and_then(|()| super::state_abi::reseal(buf.get_mut(..new_len)?).ok());
+    if done.is_some() {
+        new_len
+    } else {
+        len
     }
 }
 
@@ -684,11 +728,14 @@ impl kernel::Module for Child {
         let latency_us = *crate::module_parameters::latency_us.value();
         let p = |v: &u32| *v;
         let faults = Faults {
-            corrupt_export: p(crate::module_parameters::corrupt_export.value()) != 0,
+            // corrupt_export=1 is the older spelling of inject_export_fault=4.
+            export_fault: match p(crate::module_parameters::inject_export_fault.value()) {
+                0 if p(crate::module_parameters::corrupt_export.value()) != 0 => 4,
+                f => f,
+            },
             submit_delay: Delta::from_micros(i64::from(p(
                 crate::module_parameters::inject_submit_delay_us.value(),
             ))),
-            export_error: p(crate::module_parameters::inject_export_error.value()) != 0,
             adopt_error: p(crate::module_parameters::inject_adopt_error.value()) != 0,
             lost_writes: core::sync::atomic::AtomicU32::new(0),
             lost_writes_after_adopt: p(crate::module_parameters::inject_lost_writes.value()),

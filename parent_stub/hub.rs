@@ -65,9 +65,10 @@ impl Hub {
         geo: Geometry,
         park_timeout_ms: u32,
         services: ParentServices,
+        no_barrier: bool,
     ) -> Result<Arc<Self>> {
         let tags = geo.nr_queues as usize * geo.queue_depth as usize;
-        let io = InFlight::new(geo.nr_queues, geo.queue_depth)?;
+        let io = InFlight::new(geo.nr_queues, geo.queue_depth, no_barrier)?;
         let park = ParkLot::new(tags)?;
         let stash = Stash::new()?;
         Arc::pin_init(
@@ -91,21 +92,25 @@ impl Hub {
         let Some((idx, q)) = rq.slot(this.geo.queue_depth) else {
             hotup_event!("error reason=bad-tag");
             rq.end(EIO.to_errno());
+            this.io.failed_without_child(0);
             return;
         };
         let mut rq = rq;
-        loop {
+        // Twice at most: a request given back by `park` (a child became
+        // active meanwhile) enters on the second try; `Active` with no child
+        // would be a broken invariant, and fails the request, not the CPU.
+        for _ in 0..2 {
             if let Some(child) = this.io.enter(q) {
                 this.submit(child, q, idx, rq);
                 this.io.exit(q);
                 return;
             }
-            // Parked, or given back because a child became active meanwhile.
             match Hub::park(this, q, rq) {
                 Some(back) => rq = back,
                 None => return,
             }
         }
+        this.fail(q, rq, "active-without-child");
     }
 
     /// Hands `rq` (tag slot `idx` of queue `q`) to `child`. The caller is
@@ -217,6 +222,15 @@ impl Hub {
                 waited.as_millis()
             );
         }
+    }
+
+    /// Sets mode `Switching` under the lot's lock, so a park timer already
+    /// running sees it before failing anything more, and starts counting
+    /// what parks from now on.
+    pub(crate) fn enter_switching(this: ArcBorrow<'_, Hub>) {
+        let mut p = this.park.lock();
+        this.io.set_mode(Mode::Switching);
+        p.parked_now = 0;
     }
 
     /// Sets mode `Parked` after a switch that left no child active, and arms

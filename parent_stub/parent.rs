@@ -6,7 +6,6 @@
 
 use kernel::{
     block::mq::{self, Operations, TagSet},
-    miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
     prelude::*,
     sync::{aref::ARef, Arc, ArcBorrow},
 };
@@ -18,6 +17,7 @@ mod event;
 mod hub;
 mod inflight;
 mod mem;
+mod misc;
 mod park;
 mod services;
 mod stash;
@@ -54,6 +54,10 @@ module! {
         park_timeout_ms: u32 {
             default: 0,
             description: "Fail parked I/O with EIO after this long (0: wait forever)",
+        },
+        inject_no_barrier: u32 {
+            default: 0,
+            description: "Fault injection (tests only): 1 makes detach wait for completions but not for CPUs inside the child",
         },
     },
 }
@@ -96,10 +100,25 @@ impl Drop for Published {
 #[pin_data(PinnedDrop)]
 struct HotupParent {
     #[pin]
-    ctl: MiscDeviceRegistration<ctl::Ctl>,
+    ctl: misc::CtlNode,
     published: Published,
+    disk: Option<LiveDisk>,
+    hub: Arc<Hub>,
+}
+
+/// The disk, and the hub whose parked I/O must fail before the disk is
+/// deleted (`del_gendisk` waits for every request): on every path that
+/// drops it, a failed init included.
+struct LiveDisk {
     disk: Option<Disk<HotupBlk>>,
     hub: Arc<Hub>,
+}
+
+impl Drop for LiveDisk {
+    fn drop(&mut self) {
+        self.hub.shutdown();
+        drop(self.disk.take());
+    }
 }
 
 /// The most hardware queues: the child's per-queue state has this many.
@@ -133,13 +152,20 @@ impl kernel::InPlaceModule for HotupParent {
                     pr_err!("invalid parameters: capacity_mib 1..=1048576, nr_queues 0..={}, queue_depth 1..=1024\n", MAX_NR_QUEUES);
                     return Err(EINVAL);
                 }
-                Hub::new(geo, park_timeout_ms, services::table(&geo))?
+                let no_barrier = *module_parameters::inject_no_barrier.value() != 0;
+                if no_barrier {
+                    pr_warn!("inject_no_barrier=1: detach will not wait for CPUs inside the child (test only; unsafe)\n");
+                }
+                Hub::new(geo, park_timeout_ms, services::table(&geo), no_barrier)?
             },
             disk: {
                 let tagset = Arc::pin_init(TagSet::new(nr_queues, queue_depth, 1), GFP_KERNEL)?;
-                Some(Disk::new(c"hotupblk0", &geo, tagset, hub.clone(), sysfs::disk_groups())?)
+                Some(LiveDisk {
+                    disk: Some(Disk::new(c"hotupblk0", &geo, tagset, hub.clone(), sysfs::disk_groups())?),
+                    hub: hub.clone(),
+                })
             },
-            ctl <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"hotup-ctl" }),
+            ctl <- misc::CtlNode::register(c"hotup-ctl"),
             // Last, so that a failed init never leaves the hub published.
             published: {
                 services::publish(hub);
@@ -159,8 +185,8 @@ impl PinnedDrop for HotupParent {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: no field is moved out; `disk` is taken in place.
         let this = unsafe { self.get_unchecked_mut() };
-        this.hub.shutdown();
-        // Deleting the disk waits for every request; none is parked any more.
+        // Fails parked I/O, then deletes the disk, which waits for every
+        // request; none is parked any more.
         drop(this.disk.take());
         hotup_event!("unload");
     }

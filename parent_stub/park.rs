@@ -83,6 +83,9 @@ impl<T> Ring<T> {
 /// What the parking lot's lock protects.
 pub(crate) struct ParkLot {
     pub(crate) ring: Ring<Parked>,
+    /// An empty ring of the same capacity, swapped with `ring` to release a
+    /// whole batch at once (`None` while a release holds it).
+    pub(crate) spare: Option<Ring<Parked>>,
     /// Requests parked since the current park began.
     pub(crate) parked_now: u64,
     /// Requests the last switch parked and released.
@@ -97,6 +100,7 @@ impl ParkLot {
     pub(crate) fn new(cap: usize) -> Result<Self> {
         Ok(Self {
             ring: Ring::new(cap)?,
+            spare: Some(Ring::new(cap)?),
             parked_now: 0,
             parked_last: 0,
             parked_total: 0,

@@ -10,7 +10,9 @@
 //! fail once it has begun (module exit cannot), never allocates.
 //!
 //! What the next child is offered ([`Stash::choose`]):
-//! - a stash that passed the parent's own check (header, checksum): it;
+//! - a stash that passed the parent's own check (header, checksum): it,
+//!   unless the version that wrote it has already refused it (a child that
+//!   cannot read its own export wrote a bad blob): then the last good state;
 //! - a stash the parent found corrupt: it once (the child's refusal says
 //!   why, and the device stays parked), then the last good state;
 //! - no stash because the export failed: the last good state;
@@ -85,6 +87,8 @@ pub(crate) struct Stash {
     pub(crate) from: ([u8; NAME_LEN], u32),
     /// Adopts of the current stash that failed.
     pub(crate) refusals: u32,
+    /// Whether a child of the stash's producer version refused it.
+    refused_by_producer: bool,
     last_good: Blob,
 }
 
@@ -96,6 +100,7 @@ impl Stash {
             state: StashState::Empty,
             from: ([0; NAME_LEN], 0),
             refusals: 0,
+            refused_by_producer: false,
             last_good: Blob::new()?,
         })
     }
@@ -109,6 +114,7 @@ impl Stash {
     ) -> StashState {
         self.from = from;
         self.refusals = 0;
+        self.refused_by_producer = false;
         match export(&mut self.scratch.buf) {
             Ok(len) => {
                 self.scratch.len = len;
@@ -134,6 +140,9 @@ impl Stash {
     /// preserved region exists (then the child must not start empty).
     pub(crate) fn choose(&self, regions_exist: bool) -> Offer {
         match self.state {
+            StashState::Valid if self.refused_by_producer && self.has_last_good() => {
+                Offer::LastGood("refused-by-producer")
+            }
             StashState::Valid => Offer::Stash,
             StashState::Corrupt(_) if self.refusals == 0 => Offer::Stash,
             StashState::Corrupt(_) if self.has_last_good() => Offer::LastGood("corrupt-stash"),
@@ -155,10 +164,12 @@ impl Stash {
         }
     }
 
-    /// The child refused `o`: the stash stays for another child.
-    pub(crate) fn refused(&mut self, o: Offer) {
+    /// A child of version `version` refused `o`: the stash stays for
+    /// another child.
+    pub(crate) fn refused(&mut self, o: Offer, version: u32) {
         if o == Offer::Stash {
             self.refusals = self.refusals.saturating_add(1);
+            self.refused_by_producer |= version == self.from.1;
         }
     }
 
@@ -182,6 +193,7 @@ impl Stash {
         self.stash.len = 0;
         self.state = StashState::Empty;
         self.refusals = 0;
+        self.refused_by_producer = false;
     }
 
     /// Forgets every state (the operator's `discard-stash`); returns how
@@ -192,6 +204,7 @@ impl Stash {
         self.last_good.len = 0;
         self.state = StashState::Empty;
         self.refusals = 0;
+        self.refused_by_producer = false;
         n
     }
 

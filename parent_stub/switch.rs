@@ -72,7 +72,7 @@ impl Hub {
         if this.park.lock().unloading {
             return Err(ENODEV);
         }
-        this.io.set_mode(Mode::Switching);
+        Hub::enter_switching(this);
         let regions_exist = this.regions.lock().usage().0 > 0;
         let offer = stash.choose(regions_exist);
         if offer == Offer::Refuse {
@@ -89,7 +89,7 @@ impl Hub {
         let adopted_at = Instant::<Monotonic>::now();
         if rc != 0 {
             let freed = this.regions.lock().abort();
-            stash.refused(offer);
+            stash.refused(offer, child.version);
             let parked = this.park.lock().ring.len();
             Hub::enter_parked(this);
             hotup_event!(
@@ -156,7 +156,6 @@ impl Hub {
             generation, cname, child.version, r.abi_major, r.abi_minor,
             if offer == Offer::Fresh { "no" } else { "yes" }
         );
-        this.io.set_mode(Mode::Releasing);
         let parked = Hub::release(this, &child);
         hotup_event!(
             "resume gen={} child={} version={} parked={} drained={} blackout_ns={} drain_ns={} export_ns={} load_ns={} adopt_ns={}",
@@ -169,32 +168,45 @@ impl Hub {
         Ok(())
     }
 
-    /// Hands parked requests to `child` in the order they arrived; new I/O
-    /// parks behind them until the lot is empty, then the mode becomes
-    /// `Active` under the lot's lock. Returns how many the park held.
+    /// Hands parked requests to `child` in the order they arrived. Under
+    /// the lot's lock the whole batch is swapped out for the spare (empty)
+    /// ring and the mode becomes `Active`, so the blackout ends there and
+    /// new I/O goes straight to the child; the batch is then submitted in
+    /// order. (Releasing one by one while new I/O parked behind would never
+    /// end under a load that keeps every tag busy.) Returns how many the
+    /// park held.
     fn release(this: ArcBorrow<'_, Hub>, child: &ActiveChild) -> u64 {
-        loop {
+        let mut batch = {
             let mut p = this.park.lock();
-            match p.ring.pop() {
-                Some(x) => {
-                    drop(p);
-                    match x.rq.slot(this.geo.queue_depth) {
-                        Some((idx, q)) => {
-                            this.io.enter_forced(q);
-                            this.submit(child, q, idx, x.rq);
-                            this.io.exit(q);
-                        }
-                        None => x.rq.end(EIO.to_errno()),
-                    }
+            let Some(mut batch) = p.spare.take() else {
+                // Cannot happen: only a release takes the spare, and
+                // releases are serialised by the switch lock.
+                this.io.set_mode(Mode::Active);
+                return 0;
+            };
+            core::mem::swap(&mut p.ring, &mut batch);
+            this.io.set_mode(Mode::Active);
+            p.parked_last = p.parked_now;
+            p.parked_now = 0;
+            batch
+        };
+        let released = batch.len() as u64;
+        while let Some(x) = batch.pop() {
+            match x.rq.slot(this.geo.queue_depth) {
+                Some((idx, q)) => {
+                    this.io.enter_forced(q);
+                    this.submit(child, q, idx, x.rq);
+                    this.io.exit(q);
                 }
                 None => {
-                    this.io.set_mode(Mode::Active);
-                    p.parked_last = p.parked_now;
-                    p.parked_now = 0;
-                    return p.parked_last;
+                    hotup_event!("error reason=bad-tag");
+                    x.rq.end(EIO.to_errno());
+                    this.io.failed_without_child(x.q);
                 }
             }
         }
+        this.park.lock().spare = Some(batch);
+        released
     }
 
     /// Unregistration of the active child (its module is leaving): park,
@@ -209,8 +221,7 @@ impl Hub {
             return Err(EINVAL);
         };
         let park_start = Instant::<Monotonic>::now();
-        this.io.set_mode(Mode::Switching);
-        this.park.lock().parked_now = 0;
+        Hub::enter_switching(this);
         let (generation, schema) = {
             let mut f = this.figures.lock();
             f.park_start = Some(park_start);

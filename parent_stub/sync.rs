@@ -41,6 +41,12 @@ impl Event {
         unsafe { bindings::complete(self.inner.get()) };
     }
 
+    /// Takes every signal available now, without sleeping.
+    pub(crate) fn clear(&self) {
+        // SAFETY: as in `signal`; `try_wait_for_completion` never sleeps.
+        while unsafe { bindings::try_wait_for_completion(self.inner.get()) } {}
+    }
+
     /// Sleeps (uninterruptibly) until a signal is available, and takes it.
     /// Process context only.
     pub(crate) fn wait(&self) {

@@ -192,7 +192,12 @@ impl MemHandle {
 /// `submit` returns), or a negative errno if rejected (no completion).
 pub type SubmitFn = unsafe extern "C" fn(ctx: *mut CVoid, io: *const IoDesc) -> i32;
 /// Stops accepting new I/O and waits until every accepted request has been
-/// completed. Returns 0 or a negative errno.
+/// completed, and until no context of the child's own (work item, timer,
+/// interrupt handler) is still running its code: the parent's barrier
+/// covers its calls into the child, not the child's calls into the parent,
+/// and the module is freed once unregistration returns. Called with no
+/// request in flight and no CPU inside `submit`. Returns 0 or a negative
+/// errno.
 pub type QuiesceFn = unsafe extern "C" fn(ctx: *mut CVoid) -> i32;
 /// Writes the state blob for device-state schema `schema` (0: the child's
 /// native one) into `buf[..cap]` and its length to `*out_len`. Returns 0,
@@ -285,10 +290,11 @@ pub type CompleteFn = unsafe extern "C" fn(cookie: u64, status: i32);
 pub type MemAllocFn = unsafe extern "C" fn(len: u64, out_handle: *mut u64) -> i32;
 /// Maps preserved memory `handle`: stores its kernel address in `*out_ptr`
 /// and its length in `*out_len`. The mapping stays valid until `mem_free`.
-/// Returns 0 or a negative errno (`-ENOENT` for an unknown handle).
+/// Returns 0 or a negative errno (`-ENOENT` for an unknown handle). May
+/// sleep: call it from `adopt` or process context, never from `submit`.
 pub type MemMapFn =
     unsafe extern "C" fn(handle: u64, out_ptr: *mut *mut u8, out_len: *mut u64) -> i32;
-/// Frees preserved memory `handle`. Returns 0 or a negative errno.
+/// Frees preserved memory `handle`. Returns 0 or a negative errno. May sleep.
 pub type MemFreeFn = unsafe extern "C" fn(handle: u64) -> i32;
 /// Logs `msg[..len]` (UTF-8, no NUL needed) at kernel log `level` (0..=7).
 pub type LogFn = unsafe extern "C" fn(level: u32, msg: *const u8, len: usize);
@@ -470,13 +476,14 @@ pub type RegisterChildFn = unsafe extern "C" fn(
 /// `EXPORT_SYMBOL_GPL`).
 ///
 /// A child calls it from its module exit with the same `reg` it registered.
-/// The parent quiesces the child (`quiesce`), asks for its state
-/// (`export_state`) and keeps the blob for the next child, then parks new
-/// I/O. When it returns 0 the parent no longer calls into the child and
-/// `reg`, the ops and `ctx` may be freed. A negative errno means the child
-/// was not registered (or the export failed and the parent could not keep
-/// the state); the child must then still not free memory the parent may
-/// reach, which for an unknown `reg` is none.
+/// The parent parks new I/O, waits until no CPU is inside the child's
+/// `submit` and every accepted request has completed, quiesces the child
+/// (`quiesce`), asks for its state (`export_state`) into a buffer it
+/// allocated beforehand, and keeps the blob (or, if the export fails, its
+/// last good state) for the next child. This cannot fail for a registered
+/// child. When it returns 0 the parent no longer calls into the child and
+/// `reg`, the ops and `ctx` may be freed. A negative errno means `reg` was
+/// not registered.
 pub type UnregisterChildFn = unsafe extern "C" fn(reg: *const ChildRegistration) -> i32;
 
 // ---------------------------------------------------------------------------

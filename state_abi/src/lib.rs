@@ -57,7 +57,7 @@ pub mod errno;
 
 pub use abi::*;
 pub use blob::{
-    tag, BlobError, BlobReader, BlobWriter, LeReader, Section, SectionIter, SectionWriter,
+    reseal, tag, BlobError, BlobReader, BlobWriter, LeReader, Section, SectionIter, SectionWriter,
     BLOB_FORMAT_VERSION, BLOB_HEADER_LEN, BLOB_MAGIC, MAX_SECTIONS, SECTION_HEADER_LEN,
     SECTION_MANDATORY,
 };
