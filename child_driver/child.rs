@@ -19,12 +19,20 @@ use super::state_abi::{
     ABI_MAJOR, ABI_MINOR, CAP_DISCARD, CAP_EXPORT_OLDER_SCHEMA, CAP_FLUSH, CAP_WRITE_ZEROES,
     MAX_QUEUES,
 };
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::{
-    new_condvar, new_spinlock, new_work,
+    impl_has_hr_timer, new_condvar, new_mutex, new_spinlock, new_work,
     prelude::*,
-    sync::{Arc, CondVar, SpinLock},
-    time::{delay::fsleep, Delta, Instant, Monotonic},
+    sync::{Arc, ArcBorrow, CondVar, Mutex, SpinLock},
+    time::{
+        delay::fsleep,
+        hrtimer::{
+            ArcHrTimerHandle, HrTimer, HrTimerCallback, HrTimerCallbackContext, HrTimerPointer,
+            HrTimerRestart, RelativeHardMode,
+        },
+        Delta, Instant, Monotonic,
+    },
     workqueue::{impl_has_work, Queue, Work, WorkItem},
 };
 
@@ -68,6 +76,10 @@ macro_rules! hotup_child_module {
                 inject_export_fault: u32 {
                     default: 0,
                     description: "Fault injection (tests): export 1 fails with EIO, 2 truncates the blob, 3 adds an unknown mandatory section, 4 corrupts a byte",
+                },
+                complete_in_irq: u32 {
+                    default: 0,
+                    description: "Complete I/O from a hard-IRQ hrtimer instead of a work item (tests the parent's completion path in hard-IRQ context)",
                 },
                 inject_adopt_error: u32 {
                     default: 0,
@@ -149,6 +161,32 @@ struct State {
     stats: ChildStats,
 }
 
+/// A completion waiting in hard-IRQ mode (`complete_in_irq=1`): lock-free,
+/// because the hrtimer callback runs with interrupts off and the submit
+/// path must not take a lock it could interrupt.
+struct IrqSlot {
+    /// The request's cookie; 0 when the slot is free.
+    cookie: AtomicU64,
+    status: AtomicI32,
+    /// When it is due, in ns since `Irq::t0`.
+    due_ns: AtomicI64,
+}
+
+/// Hard-IRQ completion: an hrtimer that fires every `period` while the
+/// child takes I/O and completes the due requests from its callback.
+struct Irq {
+    enabled: bool,
+    /// One slot per tag (the parent's cookie names it), allocated in
+    /// `adopt` once the parent's geometry is known.
+    slots: KVVec<IrqSlot>,
+    /// How many slots are in use (`nr_queues * queue_depth`).
+    used: AtomicUsize,
+    t0: Instant<Monotonic>,
+    period: Delta,
+    /// Tells the callback not to restart (quiesce).
+    stop: AtomicBool,
+}
+
 /// One loaded child.
 #[pin_data]
 struct Dev {
@@ -158,6 +196,13 @@ struct Dev {
     idle: CondVar,
     #[pin]
     work: Work<Dev>,
+    #[pin]
+    timer: HrTimer<Dev>,
+    /// The running hard-IRQ timer (it holds a reference to this `Dev`;
+    /// dropping the handle cancels the timer and waits for its callback).
+    #[pin]
+    timer_handle: Mutex<Option<ArcHrTimerHandle<Dev>>>,
+    irq: Irq,
     /// Written by the parent during registration.
     services: AtomicPtr<ParentServices>,
     latency: Delta,
@@ -183,6 +228,27 @@ impl WorkItem for Dev {
 
     fn run(this: Arc<Dev>) {
         this.complete_due();
+    }
+}
+
+impl_has_hr_timer! {
+    impl HasHrTimer<Self> for Dev {
+        mode: RelativeHardMode<Monotonic>, field: self.timer
+    }
+}
+
+impl HrTimerCallback for Dev {
+    type Pointer<'a> = Arc<Dev>;
+
+    /// Hard-IRQ context: completes what is due, then fires again one period
+    /// later unless the child is quiescing.
+    fn run(this: ArcBorrow<'_, Dev>, mut ctx: HrTimerCallbackContext<'_, Dev>) -> HrTimerRestart {
+        this.complete_due_irq();
+        if this.irq.stop.load(core::sync::atomic::Ordering::Acquire) {
+            return HrTimerRestart::NoRestart;
+        }
+        ctx.forward_now(this.irq.period);
+        HrTimerRestart::Restart
     }
 }
 
@@ -232,6 +298,69 @@ impl Dev {
                 self.idle.notify_all();
             }
         }
+    }
+
+    /// Hard-IRQ mode: completes every request whose latency has passed.
+    fn complete_due_irq(&self) {
+        use core::sync::atomic::Ordering::*;
+        let Some(complete) = self.services().and_then(|s| s.complete) else {
+            return;
+        };
+        let now = (Instant::<Monotonic>::now() - self.irq.t0).as_nanos();
+        let used = self.irq.used.load(Acquire);
+        for slot in self.irq.slots.iter().take(used) {
+            let c = slot.cookie.load(Acquire);
+            if c == 0 || slot.due_ns.load(Relaxed) > now {
+                continue;
+            }
+            if slot.cookie.compare_exchange(c, 0, AcqRel, Relaxed).is_ok() {
+                // SAFETY: the parent's `complete` is callable from any
+                // context (hard IRQ included); this cookie is completed
+                // exactly once (the compare-and-swap above).
+                unsafe { complete(c, slot.status.load(Relaxed)) };
+            }
+        }
+    }
+
+    /// Hard-IRQ mode: queues the completion of `cookie` for the timer.
+    fn queue_irq_completion(&self, cookie: u64, status: i32) -> i32 {
+        use core::sync::atomic::Ordering::*;
+        let idx = (cookie & 0xffff_ffff) as usize;
+        let Some(slot) = self
+            .irq
+            .slots
+            .get(idx)
+            .filter(|_| idx < self.irq.used.load(Acquire))
+        else {
+            return EINVAL.to_errno();
+        };
+        let due = (Instant::<Monotonic>::now() - self.irq.t0) + self.latency;
+        slot.status.store(status, Relaxed);
+        slot.due_ns.store(due.as_nanos(), Relaxed);
+        // Publishes status and due time to the callback.
+        slot.cookie.store(cookie, Release);
+        0
+    }
+
+    /// Hard-IRQ mode: starts the periodic timer (adopt).
+    fn start_irq_timer(self: &Arc<Self>) {
+        let mut h = self.timer_handle.lock();
+        if h.is_none() {
+            self.irq
+                .stop
+                .store(false, core::sync::atomic::Ordering::Release);
+            *h = Some(self.clone().start(self.irq.period));
+        }
+    }
+
+    /// Hard-IRQ mode: stops the timer and waits until its callback has
+    /// returned (dropping the handle cancels it).
+    fn stop_irq_timer(&self) {
+        self.irq
+            .stop
+            .store(true, core::sync::atomic::Ordering::Release);
+        let handle = self.timer_handle.lock().take();
+        drop(handle);
     }
 
     fn submit(self: &Arc<Self>, io: &IoDesc) -> i32 {
@@ -297,6 +426,22 @@ impl Dev {
                 qs.completed += 1;
             }
         }
+        if self.irq.enabled {
+            // Completed by the hard-IRQ timer; counted as done here.
+            g.inflight = g.inflight.saturating_sub(1);
+            g.stats.completed += 1;
+            g.stats.inflight = u64::from(g.inflight);
+            drop(g);
+            let rc = self.queue_irq_completion(io.cookie, status);
+            if rc != 0 {
+                return rc;
+            }
+            if self.faults.submit_delay > Delta::ZERO {
+                busy_wait(self.faults.submit_delay);
+                self.state.lock().stats.submitted += 0;
+            }
+            return 0;
+        }
         let due = Instant::<Monotonic>::now() + self.latency;
         if let Err(e) = g.pending.push_within_capacity(Pending {
             cookie: io.cookie,
@@ -328,8 +473,17 @@ impl Dev {
         0
     }
 
-    /// Stops taking I/O and waits until everything submitted has completed.
+    /// Stops taking I/O and waits until everything submitted has completed
+    /// and no completion context of ours (work item, timer) is running.
     fn quiesce(&self) -> i32 {
+        if self.irq.enabled {
+            // The parent calls us once every request has completed; what is
+            // left is a callback that may still be running: stopping the
+            // timer waits for it.
+            self.state.lock().accepting = false;
+            self.stop_irq_timer();
+            return 0;
+        }
         let mut g = self.state.lock();
         g.accepting = false;
         while g.inflight > 0 {
@@ -479,6 +633,14 @@ impl Dev {
         };
         g.accepting = true;
         drop(g);
+        if self.irq.enabled {
+            let used = (svc.nr_queues as usize)
+                .saturating_mul(svc.queue_depth as usize)
+                .min(self.irq.slots.len());
+            self.irq
+                .used
+                .store(used, core::sync::atomic::Ordering::Release);
+        }
         match blob {
             None => pr_info!("adopt version={} fresh capacity_bytes={}\n", super::CHILD_VERSION, dev.capacity_bytes),
             Some(b) => pr_info!(
@@ -657,8 +819,14 @@ unsafe extern "C" fn op_adopt(ctx: *mut CVoid, blob: *const u8, len: usize) -> i
         Some(unsafe { core::slice::from_raw_parts(blob, len) })
     };
     // SAFETY: our registered context.
-    match unsafe { dev_from(ctx) }.adopt(blob) {
-        Ok(()) => 0,
+    let dev = unsafe { dev_from(ctx) };
+    match dev.adopt(blob) {
+        Ok(()) => {
+            if dev.irq.enabled {
+                dev.start_irq_timer();
+            }
+            0
+        }
         Err(e) => e,
     }
 }
@@ -677,7 +845,11 @@ unsafe extern "C" fn op_finish(_ctx: *mut CVoid) {}
 /// `ctx` must be this child's registered context.
 unsafe extern "C" fn op_abort(ctx: *mut CVoid) {
     // SAFETY: our registered context.
-    unsafe { dev_from(ctx) }.state.lock().accepting = true;
+    let dev = unsafe { dev_from(ctx) };
+    dev.state.lock().accepting = true;
+    if dev.irq.enabled {
+        dev.start_irq_timer();
+    }
 }
 
 /// `ChildOps::stats`.
@@ -755,11 +927,40 @@ impl kernel::Module for Child {
             queues: QueueStats::default(),
             stats: ChildStats::default(),
         };
+        let irq_enabled = p(crate::module_parameters::complete_in_irq.value()) != 0;
+        let mut slots = KVVec::new();
+        if irq_enabled {
+            // One slot per possible tag; `adopt` says how many are in use.
+            let n = MAX_QUEUES * 1024;
+            slots = KVVec::with_capacity(n, GFP_KERNEL)?;
+            for _ in 0..n {
+                slots.push(
+                    IrqSlot {
+                        cookie: AtomicU64::new(0),
+                        status: AtomicI32::new(0),
+                        due_ns: AtomicI64::new(0),
+                    },
+                    GFP_KERNEL,
+                )?;
+            }
+        }
+        let irq = Irq {
+            enabled: irq_enabled,
+            slots,
+            used: AtomicUsize::new(0),
+            t0: Instant::<Monotonic>::now(),
+            // Fires at the device latency, but not more than every 50 us.
+            period: Delta::from_micros(i64::from(latency_us.max(50))),
+            stop: AtomicBool::new(false),
+        };
         let dev = Arc::pin_init(
             pin_init!(Dev {
                 state <- new_spinlock!(state, "hotup_child_state"),
                 idle <- new_condvar!("hotup_child_idle"),
                 work <- new_work!("hotup_child_complete"),
+                timer <- HrTimer::new(),
+                timer_handle <- new_mutex!(None, "hotup_child_timer"),
+                irq,
                 services: AtomicPtr::new(core::ptr::null_mut()),
                 latency: Delta::from_micros(i64::from(latency_us)),
                 faults,
@@ -789,10 +990,11 @@ impl kernel::Module for Child {
             GFP_KERNEL,
         )?);
         pr_info!(
-            "load version={} schema={} latency_us={} abi={}.{}\n",
+            "load version={} schema={} latency_us={} completion={} abi={}.{}\n",
             super::CHILD_VERSION,
             SCHEMA,
             latency_us,
+            if irq_enabled { "hardirq" } else { "work" },
             abi_major,
             ABI_MINOR
         );
@@ -820,6 +1022,9 @@ impl Drop for Child {
         if rc != 0 {
             pr_err!("unregister failed: {}\n", rc);
         }
+        // Stops the hard-IRQ timer if quiesce did not (its handle holds a
+        // reference to the device).
+        self.dev.stop_irq_timer();
         flush_work(&self.dev.work);
         pr_info!("unload version={}\n", super::CHILD_VERSION);
     }

@@ -9,9 +9,7 @@
 //! return of its unregistration, and the unregistration does not return
 //! while any CPU is inside one of them.
 
-use super::state_abi::{
-    sized_copy_len, CVoid, ChildOps, ChildRegistration, IoDesc, NAME_LEN,
-};
+use super::state_abi::{sized_copy_len, CVoid, ChildOps, ChildRegistration, IoDesc, NAME_LEN};
 use kernel::prelude::*;
 
 /// A C pointer from the child, only ever passed back to the child.
@@ -68,7 +66,11 @@ unsafe fn read_sized<T: Copy>(src: *const T, base: T, min: u32) -> Result<T, u32
     // of at least `n` bytes, they do not overlap, and the bytes form a
     // valid prefix of a `T` (caller); the rest of `out` keeps `base`.
     unsafe {
-        core::ptr::copy_nonoverlapping(src.cast::<u8>(), core::ptr::from_mut(&mut out).cast::<u8>(), n)
+        core::ptr::copy_nonoverlapping(
+            src.cast::<u8>(),
+            core::ptr::from_mut(&mut out).cast::<u8>(),
+            n,
+        )
     };
     Ok(out)
 }
@@ -116,11 +118,7 @@ pub(crate) unsafe fn read_ops(r: &ChildRegistration) -> Result<ChildOps, BadRegi
 impl ActiveChild {
     /// The child behind a registration read by [`read_registration`]; `reg`
     /// is the caller's pointer, kept to recognise the unregistration.
-    pub(crate) fn new(
-        r: &ChildRegistration,
-        ops: ChildOps,
-        reg: *const ChildRegistration,
-    ) -> Self {
+    pub(crate) fn new(r: &ChildRegistration, ops: ChildOps, reg: *const ChildRegistration) -> Self {
         let mut name = r.name;
         if let Some(last) = name.last_mut() {
             *last = 0;

@@ -312,9 +312,9 @@ impl InFlight {
     }
 
     fn busy(&self) -> bool {
-        self.queues
-            .iter()
-            .any(|c| (!self.no_barrier && c.entered.load(SeqCst) != 0) || c.inflight.load(SeqCst) != 0)
+        self.queues.iter().any(|c| {
+            (!self.no_barrier && c.entered.load(SeqCst) != 0) || c.inflight.load(SeqCst) != 0
+        })
     }
 
     /// Waits until no CPU is inside the child's `submit` and nothing is in

@@ -52,7 +52,7 @@ impl CtlNode {
                 // SAFETY: `slot` was just initialised; the name and the table
                 // are statics, so they outlive the registration.
                 unsafe {
-                    (*slot).minor = bindings::MISC_DYNAMIC_MINOR as _;
+                    (*slot).minor = bindings::MISC_DYNAMIC_MINOR as i32;
                     (*slot).name = name.as_char_ptr();
                     (*slot).fops = &FOPS.0;
                 }
@@ -125,7 +125,10 @@ unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::
 /// # Safety
 ///
 /// `kiocb` is for a file `open` succeeded on; `iter` is valid for writing.
-unsafe extern "C" fn read_iter(kiocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
+unsafe extern "C" fn read_iter(
+    kiocb: *mut bindings::kiocb,
+    iter: *mut bindings::iov_iter,
+) -> isize {
     // SAFETY: the file's private data is a `Ptr` (set by `open`), as
     // `Kiocb<Ptr>` requires; `iter` is valid for writing for the call.
     let (kiocb, iov) = unsafe { (Kiocb::<Ptr>::from_raw(kiocb), IovIterDest::from_raw(iter)) };
@@ -140,7 +143,10 @@ unsafe extern "C" fn read_iter(kiocb: *mut bindings::kiocb, iter: *mut bindings:
 /// # Safety
 ///
 /// `kiocb` is for a file `open` succeeded on; `iter` is valid for reading.
-unsafe extern "C" fn write_iter(kiocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
+unsafe extern "C" fn write_iter(
+    kiocb: *mut bindings::kiocb,
+    iter: *mut bindings::iov_iter,
+) -> isize {
     // SAFETY: as in `read_iter`; `iter` is valid for reading for the call.
     let (kiocb, iov) = unsafe { (Kiocb::<Ptr>::from_raw(kiocb), IovIterSource::from_raw(iter)) };
     match <Ctl as MiscDevice>::write_iter(kiocb, iov) {

@@ -21,12 +21,12 @@ mod misc;
 mod park;
 mod services;
 mod stash;
-mod status;
-mod switch;
-mod sync;
 #[allow(unused_attributes)]
 #[path = "../state_abi/src/lib.rs"]
 mod state_abi;
+mod status;
+mod switch;
+mod sync;
 mod sysfs;
 
 use blk::{Disk, Geometry, RawRequest};

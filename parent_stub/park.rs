@@ -140,7 +140,11 @@ impl ParkLot {
     pub(crate) fn next_deadline_in(&self, now: Instant<Monotonic>) -> Option<Delta> {
         let d = self.ring.front()?.deadline?;
         let left = d - now;
-        Some(if left.as_nanos() > 0 { left } else { Delta::ZERO })
+        Some(if left.as_nanos() > 0 {
+            left
+        } else {
+            Delta::ZERO
+        })
     }
 
     /// How long the oldest parked request has waited.

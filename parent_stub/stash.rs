@@ -20,9 +20,7 @@
 //!   start empty, which a child may do only while no region exists.
 
 use super::edge::name_str;
-use super::state_abi::{
-    write_state, BlobReader, DeviceStateV2, MemHandle, MAX_BLOB_LEN, NAME_LEN,
-};
+use super::state_abi::{write_state, BlobReader, DeviceStateV2, MemHandle, MAX_BLOB_LEN, NAME_LEN};
 use kernel::prelude::*;
 
 /// A preallocated blob buffer and the length of its content.
@@ -146,9 +144,7 @@ impl Stash {
             StashState::Valid => Offer::Stash,
             StashState::Corrupt(_) if self.refusals == 0 => Offer::Stash,
             StashState::Corrupt(_) if self.has_last_good() => Offer::LastGood("corrupt-stash"),
-            StashState::ExportFailed(_) if self.has_last_good() => {
-                Offer::LastGood("export-failed")
-            }
+            StashState::ExportFailed(_) if self.has_last_good() => Offer::LastGood("export-failed"),
             StashState::Empty if self.has_last_good() => Offer::LastGood("no-stash"),
             StashState::Empty if !regions_exist => Offer::Fresh,
             _ => Offer::Refuse,
@@ -216,7 +212,7 @@ impl Stash {
         self.last_good.len
     }
 
-    pub(crate) fn from_name(&self) -> &str {
+    pub(crate) fn producer_name(&self) -> &str {
         name_str(&self.from.0)
     }
 }

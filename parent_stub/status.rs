@@ -93,7 +93,12 @@ impl Hub {
         let t = self.io.totals();
         let (parked, parked_total, park_timeouts, parked_last) = {
             let p = self.park.lock();
-            (p.ring.len() as u64, p.parked_total, p.timeouts, p.parked_last)
+            (
+                p.ring.len() as u64,
+                p.parked_total,
+                p.timeouts,
+                p.parked_last,
+            )
         };
         let (regions, region_bytes) = self.regions.lock().usage();
         let f = self.figures.lock();

@@ -48,7 +48,12 @@ impl Hub {
         if r.abi_major != ABI_MAJOR {
             hotup_event!(
                 "refuse child={} version={} reason=abi-mismatch child_abi={}.{} parent_abi={}.{}",
-                cname, r.child_version, r.abi_major, r.abi_minor, ABI_MAJOR, ABI_MINOR
+                cname,
+                r.child_version,
+                r.abi_major,
+                r.abi_minor,
+                ABI_MAJOR,
+                ABI_MINOR
             );
             return Err(Error::from_errno(-errno::EPROTO));
         }
@@ -65,7 +70,10 @@ impl Hub {
         if let Some(active) = unsafe { this.io.child() } {
             hotup_event!(
                 "refuse child={} version={} reason=busy active={} hint=\"rmmod {} first\"",
-                cname, child.version, active.name(), active.name()
+                cname,
+                child.version,
+                active.name(),
+                active.name()
             );
             return Err(EBUSY);
         }
@@ -97,7 +105,7 @@ impl Hub {
                 cname, child.version, rc, parked,
                 if offer == Offer::Fresh { "none" } else { "kept" },
                 freed,
-                stash.from_name()
+                stash.producer_name()
             );
             return Err(Error::from_errno(rc));
         }
@@ -142,18 +150,31 @@ impl Hub {
         if let Offer::LastGood(reason) = offer {
             hotup_event!(
                 "recover gen={} child={} version={} using=last-good reason={} blob_bytes={}",
-                generation, cname, child.version, reason, blob_bytes
+                generation,
+                cname,
+                child.version,
+                reason,
+                blob_bytes
             );
         }
         if offer != Offer::Fresh {
             hotup_event!(
                 "adopt gen={} child={} version={} from={} from_version={} blob_bytes={}",
-                generation, cname, child.version, name_str(&from.0), from_version, blob_bytes
+                generation,
+                cname,
+                child.version,
+                name_str(&from.0),
+                from_version,
+                blob_bytes
             );
         }
         hotup_event!(
             "attach gen={} child={} version={} abi={}.{} adopted={}",
-            generation, cname, child.version, r.abi_major, r.abi_minor,
+            generation,
+            cname,
+            child.version,
+            r.abi_major,
+            r.abi_minor,
             if offer == Offer::Fresh { "no" } else { "yes" }
         );
         let parked = Hub::release(this, &child);
@@ -232,14 +253,21 @@ impl Hub {
         let drained = this.io.totals().inflight;
         hotup_event!(
             "park gen={} child={} version={} reason=detach inflight={}",
-            generation, child.name(), child.version, drained
+            generation,
+            child.name(),
+            child.version,
+            drained
         );
         // No CPU inside the child's submit, nothing in flight.
         this.io.wait_quiet();
         let drained_at = Instant::<Monotonic>::now();
         let rc = child.quiesce();
         if rc != 0 {
-            hotup_event!("error reason=quiesce-failed child={} err={}", child.name(), rc);
+            hotup_event!(
+                "error reason=quiesce-failed child={} err={}",
+                child.name(),
+                rc
+            );
         }
         let state = stash.export_with((child.name, child.version), |buf| child.export(buf, schema));
         let detached_at = Instant::<Monotonic>::now();
@@ -296,7 +324,9 @@ impl Hub {
         }
         hotup_event!(
             "discard-stash blob_bytes={} regions={} region_bytes={}",
-            blob_bytes, regions, region_bytes
+            blob_bytes,
+            regions,
+            region_bytes
         );
         Ok(())
     }
@@ -321,15 +351,22 @@ fn refuse_bad(name: &str, version: u32, e: BadRegistration) -> Error {
     match e {
         BadRegistration::RegistrationSize(n) => hotup_event!(
             "refuse child={} version={} reason=registration-size size={} min={}",
-            name, version, n, ChildRegistration::MIN_SIZE
+            name,
+            version,
+            n,
+            ChildRegistration::MIN_SIZE
         ),
         BadRegistration::OpsSize(n) => hotup_event!(
             "refuse child={} version={} reason=ops-size size={} min={}",
-            name, version, n, super::state_abi::ChildOps::MIN_SIZE
+            name,
+            version,
+            n,
+            super::state_abi::ChildOps::MIN_SIZE
         ),
         BadRegistration::IncompleteOps => hotup_event!(
             "refuse child={} version={} reason=incomplete-ops",
-            name, version
+            name,
+            version
         ),
     }
     EINVAL

@@ -13,6 +13,17 @@ current_child() { sed -n 's/^\(hotup_child_v[0-9]*\) .*/\1/p' /proc/modules | he
 # ctl KEY: one field of the parent's status line (/dev/hotup-ctl).
 ctl() { tr ' ' '\n' < "$CTL" | sed -n "s/^$1=//p"; }
 
+# ctl_errno TEXT: writes TEXT to the control node in one write(2); prints
+# OK or the errno's name (EINVAL, EBUSY, EPERM, ...).
+ctl_errno() {
+    python3 -c 'import os,sys,errno
+fd=os.open(sys.argv[1],os.O_WRONLY)
+try:
+    os.write(fd,sys.argv[2].encode()); print("OK")
+except OSError as e:
+    print(errno.errorcode.get(e.errno,e.errno))' "$CTL" "$1"
+}
+
 # sysfs KEY: one of the parent's sysfs attributes (/sys/block/hotupblk0/hotup/).
 sysfs() { cat "/sys/block/${DEV#/dev/}/hotup/$1"; }
 

@@ -1,9 +1,9 @@
 # description: fault matrix, barrier: the child lingers in submit after each completion is visible (inject_submit_delay_us), the window in which its module used to be freed under a CPU; upgrades under fio stay clean and every pass verifies
 # timeout: 1200
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
-MIB=8
+MIB=4
 DELAY_US=${HOTUP_BARRIER_DELAY_US:-20000}
-UPGRADES=${HOTUP_BARRIER_UPGRADES:-4}
+UPGRADES=${HOTUP_BARRIER_UPGRADES:-3}
 
 check "load parent" load_parent capacity_mib=$MIB ${HOTUP_PARENT_PARAMS:-}
 check "load child v1 lingering ${DELAY_US} us in submit" load_child 1 inject_submit_delay_us=$DELAY_US

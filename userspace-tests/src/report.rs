@@ -367,8 +367,7 @@ pub fn fio_summary(live: &[Value], readback: &Value) -> Result<FioSummary> {
             s.lat_p999_us = s.lat_p999_us.max(pct("99.900000"));
             s.lat_max_us = s.lat_max_us.max(f(j, &[d, "lat_ns", "max"]) / 1000.0);
         }
-        if j
-            .get("jobname")
+        if j.get("jobname")
             .and_then(Value::as_str)
             .is_some_and(|n| VERIFYING_JOBS.contains(&n))
         {
@@ -568,7 +567,10 @@ mod tests {
         }
         let s = blackout_stats(&d).unwrap();
         assert_eq!(s.upgrades, 100);
-        assert_eq!((s.min_ns, s.median_ns, s.p99_ns, s.max_ns), (1000, 50_000, 99_000, 100_000));
+        assert_eq!(
+            (s.min_ns, s.median_ns, s.p99_ns, s.max_ns),
+            (1000, 50_000, 99_000, 100_000)
+        );
         assert_eq!(blackout_stats("[ 1.0] hotup: load capacity_mib=16\n"), None);
     }
 

@@ -78,12 +78,17 @@ pub fn run(ctx: &Ctx, inject: &str) -> Result<GuestOutcome> {
         k.check("a second qemu up is refused", rc != 0, || {
             "it succeeded".into()
         });
-        let lib = format!(". \"{}/userspace-tests/guest/hotup.sh\"", ctx.repo.display());
+        let lib = format!(
+            ". \"{}/userspace-tests/guest/hotup.sh\"",
+            ctx.repo.display()
+        );
         let prefill = format!("{lib}; mkdir -p $HOTUP_OUT/cli; HOTUP_OUT=$HOTUP_OUT/cli fio_prefill {MIB} > /dev/null");
         let (rc, out) = xtask(&["qemu", "exec", &prefill])?;
-        k.check("prefill the device with verify headers (qemu exec)", rc == 0, || {
-            format!("exit {rc}: {}", out.trim())
-        });
+        k.check(
+            "prefill the device with verify headers (qemu exec)",
+            rc == 0,
+            || format!("exit {rc}: {}", out.trim()),
+        );
         // The workload runs until told to stop; fio.rc appears when it has.
         let start = format!(
             "{lib}; export HOTUP_OUT=$HOTUP_OUT/cli; \
@@ -107,9 +112,11 @@ pub fn run(ctx: &Ctx, inject: &str) -> Result<GuestOutcome> {
                 "{lib}; test ! -e $HOTUP_OUT/cli/fio.rc.tmp -a ! -e $HOTUP_OUT/cli/fio.rc && wait_completions 500 60"
             );
             let (rc, _) = xtask(&["qemu", "exec", &writing])?;
-            k.check(&format!("fio is writing before upgrade-child --to {to}"), rc == 0, || {
-                "fio has stopped or the device makes no progress".into()
-            });
+            k.check(
+                &format!("fio is writing before upgrade-child --to {to}"),
+                rc == 0,
+                || "fio has stopped or the device makes no progress".into(),
+            );
             let mut args = vec!["upgrade-child", "--to", to];
             args.extend(params.iter().map(String::as_str));
             let (rc, out) = xtask(&args)?;
@@ -143,7 +150,13 @@ pub fn run(ctx: &Ctx, inject: &str) -> Result<GuestOutcome> {
         k.check(
             "every fio pass verified (no I/O error, no lost or stale write)",
             fio_rc.trim() == "0",
-            || format!("fio.rc = '{}'; see {}", fio_rc.trim(), g.dir.join("cli/fio-live.log").display()),
+            || {
+                format!(
+                    "fio.rc = '{}'; see {}",
+                    fio_rc.trim(),
+                    g.dir.join("cli/fio-live.log").display()
+                )
+            },
         );
         let (_, totals) = xtask(&[
             "qemu",

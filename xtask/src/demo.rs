@@ -207,7 +207,11 @@ pub fn build_report(
         .with_context(|| format!("reading {}", dir.display()))?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n == "fio-live.json" || n == "fio-load.json" || (n.starts_with("fio-pass-") && n.ends_with(".json")))
+        .filter(|n| {
+            n == "fio-live.json"
+                || n == "fio-load.json"
+                || (n.starts_with("fio-pass-") && n.ends_with(".json"))
+        })
         .collect();
     names.sort();
     let live = names

@@ -162,7 +162,9 @@ pub fn ensure(ctx: &Ctx, force: bool) -> Result<KernelBuild> {
         .unwrap_or(2);
     let what = match ctx.profile {
         Profile::Release => "kernel: build bzImage + modules (about 7.5 min on 2 cores)",
-        Profile::Debug => "kernel: build the debug bzImage + modules with clang (about 12 min on 2 cores)",
+        Profile::Debug => {
+            "kernel: build the debug bzImage + modules with clang (about 12 min on 2 cores)"
+        }
     };
     run_logged(
         what,

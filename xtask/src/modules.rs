@@ -86,8 +86,7 @@ pub fn build_with(ctx: &Ctx, k: &KernelBuild) -> Result<PathBuf> {
         "test fixture module build",
     )?;
     std::fs::create_dir_all(ctx.out())?;
-    std::fs::write(&stamp, &built_for)
-        .with_context(|| format!("writing {}", stamp.display()))?;
+    std::fs::write(&stamp, &built_for).with_context(|| format!("writing {}", stamp.display()))?;
     let dest = ctx.module_dir();
     std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
     let mut rebuilt = Vec::new();

@@ -185,7 +185,12 @@ pub fn qemu_command(ctx: &Ctx, k: &KernelBuild, run_dir: &Path, accel: &str) -> 
 
 /// Prepares a clean run folder `target/hotup/runs/<name>` with the guest's `env.sh`.
 fn prepare_run_dir(ctx: &Ctx, opts: &RunOpts) -> Result<PathBuf> {
-    let dir = prepare_dir(ctx, &ctx.out().join("runs").join(opts.name), opts.name, opts.script)?;
+    let dir = prepare_dir(
+        ctx,
+        &ctx.out().join("runs").join(opts.name),
+        opts.name,
+        opts.script,
+    )?;
     if !opts.env.is_empty() {
         let env = dir.join("env.sh");
         let mut text = std::fs::read_to_string(&env)?;

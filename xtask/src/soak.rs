@@ -196,13 +196,20 @@ pub fn run(ctx: &Ctx, args: &SoakArgs) -> Result<bool> {
     };
     let out = ctx.out().join("soak");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    std::fs::write(out.join("report.json"), serde_json::to_string_pretty(&report)?)
-        .with_context(|| format!("writing {}", out.join("report.json").display()))?;
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )
+    .with_context(|| format!("writing {}", out.join("report.json").display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print(&report, &verdict.reasons);
-        println!("files: {} and {}", out.join("report.json").display(), r.run_dir.display());
+        println!(
+            "files: {} and {}",
+            out.join("report.json").display(),
+            r.run_dir.display()
+        );
     }
     Ok(report.ok)
 }
