@@ -4,6 +4,7 @@
 #   make KDIR=/path/to/kernel/build            # parent + child v1 and v2
 #   make KDIR=... CHILD_VERSION=2              # parent + only hotup_child_v2
 #   make KDIR=... clean
+#   make KDIR=... MO=/some/dir                 # objects and .ko files there, not here
 #
 # `cargo xtask build` runs this with KDIR set to the cached guest kernel build.
 
@@ -12,10 +13,13 @@ CHILD_VERSION ?=
 
 all: modules
 
+MO ?=
+MO_ARG := $(if $(MO),MO=$(MO))
+
 modules:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) CHILD_VERSION="$(CHILD_VERSION)" modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(MO_ARG) CHILD_VERSION="$(CHILD_VERSION)" modules
 
 clean:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(MO_ARG) clean
 
 .PHONY: all modules clean

@@ -6,6 +6,9 @@ MIB=16
 check "load parent" load_parent capacity_mib=$MIB
 check "load child v1" load_child 1
 check_fails "rmmod parent with a child loaded" rmmod hotup_parent
+# One discard or write-zeroes request zeroes at most 1 MiB inside submit.
+check "discard_max_hw_bytes is 1 MiB" test "$(cat /sys/block/hotupblk0/queue/discard_max_hw_bytes)" -eq 1048576
+check "write_zeroes_max_bytes is 1 MiB" test "$(cat /sys/block/hotupblk0/queue/write_zeroes_max_bytes)" -eq 1048576
 check "write a pattern" sh -c "yes hotup | head -c 1048576 | dd of=$DEV bs=64k oflag=direct 2>/dev/null"
 
 # Control writes that are not understood: EINVAL, with the reason in errno.

@@ -9,16 +9,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
-/// Where each module is built, relative to the checkout.
+/// Where each module is built, relative to the profile's object folder.
 pub const MODULES: &[&str] = &[
     "parent_stub/hotup_parent.ko",
     "child_driver/hotup_child_v1.ko",
     "child_driver/hotup_child_v2.ko",
     // Test-only: never shipped, built from userspace-tests/fixtures.
-    "userspace-tests/fixtures/hotup_warn_fixture.ko",
-    "userspace-tests/fixtures/hotup_kasan_fixture.ko",
-    "userspace-tests/fixtures/hotup_lockdep_fixture.ko",
-    "userspace-tests/fixtures/hotup_kmemleak_fixture.ko",
+    "fixtures/hotup_warn_fixture.ko",
+    "fixtures/hotup_kasan_fixture.ko",
+    "fixtures/hotup_lockdep_fixture.ko",
+    "fixtures/hotup_kmemleak_fixture.ko",
 ];
 
 fn mtime(p: &Path) -> Option<SystemTime> {
@@ -38,33 +38,10 @@ pub fn build_all(ctx: &Ctx) -> Result<PathBuf> {
     build_with(ctx, &k)
 }
 
-pub fn build_with(ctx: &Ctx, k: &KernelBuild) -> Result<PathBuf> {
-    let fixtures = format!("M={}", ctx.repo.join("userspace-tests/fixtures").display());
-    // The objects in the source tree belong to one kernel: switching between
-    // the release and the debug kernel (gcc and clang) starts from clean.
-    let stamp = ctx.out().join("modules-built-for");
-    let built_for = k.dir.display().to_string();
-    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(built_for.as_str()) {
-        let kdir = format!("KDIR={}", k.dir.display());
-        make_quiet(
-            Command::new("make")
-                .current_dir(&ctx.repo)
-                .arg(&kdir)
-                .args(k.profile.make_args())
-                .arg("clean"),
-            "module clean (make KDIR=... clean)",
-        )?;
-        make_quiet(
-            Command::new("make")
-                .arg("-C")
-                .arg(&k.dir)
-                .arg(&fixtures)
-                .args(k.profile.make_args())
-                .arg("clean"),
-            "test fixture clean",
-        )?;
-    }
-    let before: Vec<_> = MODULES.iter().map(|m| mtime(&ctx.repo.join(m))).collect();
+/// `make TARGET` for the modules (the top-level Makefile) and for the test
+/// fixtures, against the kernel `k`, with objects in `obj` (`MO=`: the
+/// release and debug builds live side by side, the source tree stays clean).
+fn make_target(ctx: &Ctx, k: &KernelBuild, obj: &Path, target: &str) -> Result<()> {
     let jobs = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -73,25 +50,66 @@ pub fn build_with(ctx: &Ctx, k: &KernelBuild) -> Result<PathBuf> {
             .current_dir(&ctx.repo)
             .arg(format!("-j{jobs}"))
             .arg(format!("KDIR={}", k.dir.display()))
-            .args(k.profile.make_args()),
-        "module build (make KDIR=...)",
+            .arg(format!("MO={}", obj.display()))
+            .args(k.profile.make_args())
+            .arg(target),
+        &format!("module {target} (make KDIR=... MO=... {target})"),
     )?;
+    let fixtures_obj = obj.join("fixtures");
+    std::fs::create_dir_all(&fixtures_obj)
+        .with_context(|| format!("creating {}", fixtures_obj.display()))?;
     make_quiet(
         Command::new("make")
             .arg("-C")
             .arg(&k.dir)
-            .arg(&fixtures)
+            .arg(format!(
+                "M={}",
+                ctx.repo.join("userspace-tests/fixtures").display()
+            ))
+            .arg(format!("MO={}", fixtures_obj.display()))
             .args(k.profile.make_args())
-            .arg("modules"),
-        "test fixture module build",
-    )?;
-    std::fs::create_dir_all(ctx.out())?;
-    std::fs::write(&stamp, &built_for).with_context(|| format!("writing {}", stamp.display()))?;
+            .arg(target),
+        &format!("test fixture {target}"),
+    )
+}
+
+/// Kbuild refuses `MO=` while the source tree holds an in-tree build (a
+/// `make KDIR=...` by hand): clean that first, and say so.
+fn clean_in_tree(ctx: &Ctx, k: &KernelBuild) -> Result<()> {
+    let fixtures = ctx.repo.join("userspace-tests/fixtures");
+    for (dir, top) in [(&ctx.repo, true), (&fixtures, false)] {
+        if !dir.join("modules.order").exists() {
+            continue;
+        }
+        eprintln!(
+            "modules: removing the in-tree build in {} (xtask builds in target/hotup/obj-*)",
+            dir.display()
+        );
+        let mut cmd = Command::new("make");
+        if top {
+            cmd.current_dir(&ctx.repo)
+                .arg(format!("KDIR={}", k.dir.display()));
+        } else {
+            cmd.arg("-C")
+                .arg(&k.dir)
+                .arg(format!("M={}", dir.display()));
+        }
+        make_quiet(cmd.args(k.profile.make_args()).arg("clean"), "in-tree clean")?;
+    }
+    Ok(())
+}
+
+pub fn build_with(ctx: &Ctx, k: &KernelBuild) -> Result<PathBuf> {
+    clean_in_tree(ctx, k)?;
+    let obj = ctx.out().join(format!("obj-{}", k.profile.name()));
+    std::fs::create_dir_all(&obj).with_context(|| format!("creating {}", obj.display()))?;
+    let before: Vec<_> = MODULES.iter().map(|m| mtime(&obj.join(m))).collect();
+    make_target(ctx, k, &obj, "modules")?;
     let dest = ctx.module_dir();
     std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
     let mut rebuilt = Vec::new();
     for (m, old) in MODULES.iter().zip(before) {
-        let src = ctx.repo.join(m);
+        let src = obj.join(m);
         let name = src.file_name().context("module path has a file name")?;
         if mtime(&src) != old {
             rebuilt.push(name.to_string_lossy().into_owned());
