@@ -29,7 +29,7 @@ use kernel::{
         delay::fsleep,
         hrtimer::{
             ArcHrTimerHandle, HrTimer, HrTimerCallback, HrTimerCallbackContext, HrTimerPointer,
-            HrTimerRestart, RelativeHardMode,
+            HrTimerRestart, RelativeMode,
         },
         Delta, Instant, Monotonic,
     },
@@ -233,15 +233,18 @@ impl WorkItem for Dev {
 
 impl_has_hr_timer! {
     impl HasHrTimer<Self> for Dev {
-        mode: RelativeHardMode<Monotonic>, field: self.timer
+        mode: RelativeMode<Monotonic>, field: self.timer
     }
 }
 
 impl HrTimerCallback for Dev {
     type Pointer<'a> = Arc<Dev>;
 
-    /// Hard-IRQ context: completes what is due, then fires again one period
-    /// later unless the child is quiescing.
+    /// Hard-IRQ context (a plain-mode hrtimer expires in hard IRQ on a
+    /// non-RT kernel, as null_blk's do; hard mode would forbid the ordinary
+    /// spinlocks that request completion takes, e.g. aio's): completes what
+    /// is due, then fires again one period later unless the child is
+    /// quiescing.
     fn run(this: ArcBorrow<'_, Dev>, mut ctx: HrTimerCallbackContext<'_, Dev>) -> HrTimerRestart {
         this.complete_due_irq();
         if this.irq.stop.load(core::sync::atomic::Ordering::Acquire) {
@@ -1008,6 +1011,7 @@ impl kernel::Module for Child {
                 "the parent refused this child ({}); see the hotup: line above\n",
                 rc
             );
+            dev.stop_irq_timer();
             flush_work(&dev.work);
             return Err(Error::from_errno(rc));
         }

@@ -81,12 +81,18 @@ fn parse_command(hub: ArcBorrow<'_, Hub>, text: &[u8]) -> Result {
     }
 }
 
+/// What an open control file holds: the hub (ENODEV while the parent is
+/// loading or unloading).
+pub(crate) fn open_hub() -> Result<Arc<Hub>> {
+    super::services::current().ok_or(ENODEV)
+}
+
 #[vtable]
 impl MiscDevice for Ctl {
     type Ptr = Arc<Hub>;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Hub>> {
-        super::services::current().ok_or(ENODEV)
+        open_hub()
     }
 
     fn read_iter(mut kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {

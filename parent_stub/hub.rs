@@ -96,21 +96,25 @@ impl Hub {
             return;
         };
         let mut rq = rq;
-        // Twice at most: a request given back by `park` (a child became
-        // active meanwhile) enters on the second try; `Active` with no child
-        // would be a broken invariant, and fails the request, not the CPU.
-        for _ in 0..2 {
-            if let Some(child) = this.io.enter(q) {
-                this.submit(child, q, idx, rq);
-                this.io.exit(q);
-                return;
+        // A request given back by `park` (a child became active meanwhile)
+        // tries again: every round means a switch completed, so this ends.
+        // `Active` with no child would be a broken invariant: it fails the
+        // request rather than spin.
+        loop {
+            match this.io.enter(q) {
+                Ok(child) => {
+                    this.submit(child, q, idx, rq);
+                    this.io.exit(q);
+                    return;
+                }
+                Err(Mode::Active) => return this.fail(q, rq, "active-without-child"),
+                Err(_) => {}
             }
             match Hub::park(this, q, rq) {
                 Some(back) => rq = back,
                 None => return,
             }
         }
-        this.fail(q, rq, "active-without-child");
     }
 
     /// Hands `rq` (tag slot `idx` of queue `q`) to `child`. The caller is

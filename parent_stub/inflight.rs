@@ -179,21 +179,25 @@ impl InFlight {
         self.queues.get(q as usize)
     }
 
-    /// Enters the gate of queue `q`: `Some(child)` if a child is active (the
-    /// caller must call [`InFlight::exit`] after its call into the child),
-    /// `None` (nothing to undo) otherwise.
-    pub(crate) fn enter(&self, q: u32) -> Option<&ActiveChild> {
-        let c = self.queue(q)?;
+    /// Enters the gate of queue `q`: `Ok(child)` if a child is active (the
+    /// caller must call [`InFlight::exit`] after its call into the child);
+    /// otherwise nothing to undo and `Err(mode)`, the mode seen (`Active`
+    /// only if no child is set: a broken invariant, or a bad queue).
+    pub(crate) fn enter(&self, q: u32) -> core::result::Result<&ActiveChild, Mode> {
+        let Some(c) = self.queue(q) else {
+            return Err(Mode::Active);
+        };
         c.entered.fetch_add(1, SeqCst);
-        if self.mode() == Mode::Active {
+        let mode = self.mode();
+        if mode == Mode::Active {
             // SAFETY: inside the gate with mode `Active` (ChildCell's
             // protocol): no writer runs until this CPU leaves.
             if let Some(child) = unsafe { (*self.child.0.get()).as_ref() } {
-                return Some(child);
+                return Ok(child);
             }
         }
         self.exit(q);
-        None
+        Err(mode)
     }
 
     /// Enters the gate of queue `q` whatever the mode: the switch holder's

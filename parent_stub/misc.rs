@@ -85,6 +85,8 @@ static FOPS: Fops = Fops(bindings::file_operations {
     release: Some(release),
     read_iter: Some(read_iter),
     write_iter: Some(write_iter),
+    // A reader may rewind to read the status line again.
+    llseek: Some(bindings::default_llseek),
     // SAFETY: all-zeroes is "absent" for every other operation.
     ..unsafe { core::mem::zeroed() }
 });
@@ -100,8 +102,9 @@ unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file
     if ret != 0 {
         return ret;
     }
-    let Some(hub) = super::services::current() else {
-        return ENODEV.to_errno();
+    let hub = match super::ctl::open_hub() {
+        Ok(hub) => hub,
+        Err(e) => return e.to_errno(),
     };
     // SAFETY: `open` may set the file's private data; every other
     // operation here reads it back as `Ptr`.

@@ -93,9 +93,10 @@ impl Drop for Published {
 
 /// The module. Teardown order: `drop` below fails parked I/O and deletes
 /// the disk (which waits for every request and removes the sysfs files);
-/// then the fields go in declaration order: the control node first
-/// (`misc_deregister` waits for any `open` in progress, the only user of
-/// the published hub besides children, which pin this module), then the
+/// then the fields go in declaration order: the control node first (an open
+/// control file holds a module reference, so none is open by now, and
+/// `misc_deregister` waits for an `open` in progress: the only user of the
+/// published hub besides children, which pin this module), then the
 /// published hub, then the hub itself.
 #[pin_data(PinnedDrop)]
 struct HotupParent {

@@ -83,9 +83,10 @@ impl<T> Ring<T> {
 /// What the parking lot's lock protects.
 pub(crate) struct ParkLot {
     pub(crate) ring: Ring<Parked>,
-    /// An empty ring of the same capacity, swapped with `ring` to release a
-    /// whole batch at once (`None` while a release holds it).
-    pub(crate) spare: Option<Ring<Parked>>,
+    /// A ring of the same capacity, empty except while a release drains
+    /// the batch it swapped out of `ring` (only a release touches it, and
+    /// releases are serialised by the switch lock).
+    pub(crate) spare: Ring<Parked>,
     /// Requests parked since the current park began.
     pub(crate) parked_now: u64,
     /// Requests the last switch parked and released.
@@ -100,7 +101,7 @@ impl ParkLot {
     pub(crate) fn new(cap: usize) -> Result<Self> {
         Ok(Self {
             ring: Ring::new(cap)?,
-            spare: Some(Ring::new(cap)?),
+            spare: Ring::new(cap)?,
             parked_now: 0,
             parked_last: 0,
             parked_total: 0,

@@ -197,22 +197,19 @@ impl Hub {
     /// end under a load that keeps every tag busy.) Returns how many the
     /// park held.
     fn release(this: ArcBorrow<'_, Hub>, child: &ActiveChild) -> u64 {
-        let mut batch = {
+        let released = {
             let mut p = this.park.lock();
-            let Some(mut batch) = p.spare.take() else {
-                // Cannot happen: only a release takes the spare, and
-                // releases are serialised by the switch lock.
-                this.io.set_mode(Mode::Active);
-                return 0;
-            };
-            core::mem::swap(&mut p.ring, &mut batch);
+            let p = &mut *p;
+            core::mem::swap(&mut p.ring, &mut p.spare);
             this.io.set_mode(Mode::Active);
             p.parked_last = p.parked_now;
             p.parked_now = 0;
-            batch
+            p.spare.len() as u64
         };
-        let released = batch.len() as u64;
-        while let Some(x) = batch.pop() {
+        loop {
+            let Some(x) = this.park.lock().spare.pop() else {
+                break;
+            };
             match x.rq.slot(this.geo.queue_depth) {
                 Some((idx, q)) => {
                     this.io.enter_forced(q);
@@ -226,7 +223,6 @@ impl Hub {
                 }
             }
         }
-        this.park.lock().spare = Some(batch);
         released
     }
 

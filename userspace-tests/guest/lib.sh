@@ -50,6 +50,20 @@ expect_dmesg() {
     else fail "$1" "no dmesg line matches /$2/"; fi
 }
 
+# wait_dmesg DESC TIMEOUT_S REGEX: like expect_dmesg, for a line that may
+# still be on its way (logged by another context after what the script saw).
+wait_dmesg() {
+    _d=$1; _t=$2; _re=$3
+    _deadline=$(( $(cut -d. -f1 /proc/uptime) + _t ))
+    until _line=$(dmesg_since_mark | grep -E -m1 -- "$_re"); do
+        if [ "$(cut -d. -f1 /proc/uptime)" -ge "$_deadline" ]; then
+            fail "$_d" "no dmesg line matches /$_re/ within ${_t}s"; return 1
+        fi
+        sleep 0.05   # poll interval of a condition wait
+    done
+    diag "$_line"; pass "$_d"
+}
+
 # finish: print the plan and exit non-zero if anything failed.
 finish() {
     _ktap_line "1..$_ktap_n"

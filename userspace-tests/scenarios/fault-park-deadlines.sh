@@ -27,7 +27,7 @@ diag "a: $(cat /tmp/a.err | tail -n 1), after $(cat /tmp/a.ms) ms"
 check "a waited its whole timeout" test "$(cat /tmp/a.ms)" -ge $((T - 100))
 check "b, parked later, is still waiting when a fails" kill -0 $B
 check "one request still parked" parked_is 1
-expect_dmesg "park-timeout logged for a alone" "hotup: park-timeout failed=1 timeout_ms=$T waited_ms=[0-9]+ status=EIO"
+wait_dmesg "park-timeout logged for a alone" 10 "hotup: park-timeout failed=1 timeout_ms=$T waited_ms=[0-9]+ status=EIO"
 w=$(dmesg_since_mark | sed -n 's/.*hotup: park-timeout failed=1 .*waited_ms=\([0-9]*\).*/\1/p' | head -n 1)
 check "the logged wait ($w ms) is at least the timeout" test "${w:-0}" -ge $T
 wait $B
