@@ -16,11 +16,19 @@ fio_live $DATA
         --bs=4k --iodepth=128 --numjobs=2 --time_based --runtime=5 \
         --output-format=json --output=/tmp/storm.json > /dev/null 2>&1 || { echo fail > /tmp/storm.rc; exit 1; }
   done; echo ok > /tmp/storm.rc ) &
-# Open, read one block, close, as fast as the shell goes.
-( n=0; while [ ! -e $STOP ]; do
-    dd if=$DEV of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null || { echo "fail after $n" > /tmp/opens.rc; exit 1; }
-    n=$((n + 1))
-  done; echo "ok $n" > /tmp/opens.rc ) &
+# Open and close the disk as fast as one process can (every 64th open also
+# reads a block through the page cache, which the upgrades may park).
+python3 -c 'import os,sys
+dev,stop=sys.argv[1],sys.argv[2]; n=0
+try:
+    while not os.path.exists(stop):
+        fd=os.open(dev,os.O_RDONLY)
+        if n%64==0:
+            os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED); os.pread(fd,4096,(n//64)%1024*4096)
+        os.close(fd); n+=1
+    print("ok",n)
+except OSError as e:
+    print("fail after",n,e)' $DEV $STOP > /tmp/opens.rc &
 # Discard, write-zeroes and a synced write (a flush) over the tail.
 ( n=0; off=$((DATA << 20)); len=$(((MIB - DATA) << 20)); while [ ! -e $STOP ]; do
     blkdiscard -o $off -l $len $DEV && blkdiscard -z -o $off -l $len $DEV &&

@@ -218,7 +218,15 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
         eprintln!("# running {} ({})", s.name, s.description);
         let r = if s.name == CLI {
             let started = std::time::Instant::now();
-            let outcome = crate::cli_scenario::run(ctx, &inject)?;
+            // A failure to run the user's commands at all is this
+            // scenario's failure, not the end of the whole run.
+            let outcome = crate::cli_scenario::run(ctx, &inject).unwrap_or_else(|e| {
+                userspace_tests::GuestOutcome {
+                    exit_status: Some(1),
+                    ktap: format!("KTAP version 1\nnot ok 1 run the user's commands # {e:#}\n1..1"),
+                    ..Default::default()
+                }
+            });
             qemu::RunResult {
                 outcome,
                 run_dir: ctx.out().join("guest"),
