@@ -21,18 +21,20 @@ fail() {
     _ktap_line "not ok $_ktap_n $1 # ${2:-failed}"
 }
 
-# check DESC CMD...: run CMD, pass if it exits 0, else fail with its output.
+# check DESC CMD...: run CMD, pass if it exits 0, else fail with its output;
+# returns 1 on failure (so `check ... || break` works).
 check() {
     _desc=$1; shift
     if _out=$("$@" 2>&1); then pass "$_desc"; else
         fail "$_desc" "exit $?: $(echo "$_out" | tail -n 1)"
+        return 1
     fi
 }
 
-# check_fails DESC CMD...: run CMD, pass if it fails.
+# check_fails DESC CMD...: run CMD, pass if it fails; returns 1 otherwise.
 check_fails() {
     _desc=$1; shift
-    if _out=$("$@" 2>&1); then fail "$_desc" "succeeded but should have failed"
+    if _out=$("$@" 2>&1); then fail "$_desc" "succeeded but should have failed"; return 1
     else pass "$_desc"; fi
 }
 

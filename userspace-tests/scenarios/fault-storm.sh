@@ -16,15 +16,16 @@ fio_live $DATA
         --bs=4k --iodepth=128 --numjobs=2 --time_based --runtime=5 \
         --output-format=json --output=/tmp/storm.json > /dev/null 2>&1 || { echo fail > /tmp/storm.rc; exit 1; }
   done; echo ok > /tmp/storm.rc ) &
-# Open and close the disk as fast as one process can (every 64th open also
-# reads a block through the page cache, which the upgrades may park).
-python3 -c 'import os,sys
-dev,stop=sys.argv[1],sys.argv[2]; n=0
+# Open and close the disk as fast as one process can; every 64th open is
+# O_DIRECT and reads a block, which an upgrade may park.
+python3 -c 'import os,sys,mmap
+dev,stop=sys.argv[1],sys.argv[2]; n=0; buf=mmap.mmap(-1,4096)
 try:
     while not os.path.exists(stop):
-        fd=os.open(dev,os.O_RDONLY)
         if n%64==0:
-            os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED); os.pread(fd,4096,(n//64)%1024*4096)
+            fd=os.open(dev,os.O_RDONLY|os.O_DIRECT); os.preadv(fd,[buf],(n//64)%1024*4096)
+        else:
+            fd=os.open(dev,os.O_RDONLY)
         os.close(fd); n+=1
     print("ok",n)
 except OSError as e:
