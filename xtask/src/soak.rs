@@ -128,9 +128,10 @@ pub fn run(ctx: &Ctx, args: &SoakArgs) -> Result<bool> {
     let k = crate::kernel::ensure(ctx, false)?;
     crate::modules::build_with(ctx, &k)?;
     let debug = ctx.profile == crate::paths::Profile::Debug;
-    // Generous: about 1 s an upgrade here with the release kernel, 3-6x that
-    // with the debug kernel, plus boot, prefill and the last pass.
-    let per = if debug { 8 } else { 3 };
+    // Generous: 3-15 s an upgrade under TCG with the release kernel (each
+    // costs a few process starts in the guest), 3-6x that with the debug
+    // kernel; plus boot, prefill and the last pass.
+    let per = if debug { 90 } else { 20 };
     let timeout = Duration::from_secs(600 + u64::from(args.upgrades) * per);
     eprintln!(
         "soak: {} upgrades under fio on a {} MiB device, {} kernel; allowing up to {} min",
