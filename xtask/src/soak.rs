@@ -44,17 +44,20 @@ struct SoakReport {
     blocks_written: u64,
     blocks_verified: u64,
     io_errors: u64,
-    /// Verify failures (a lost or stale write fails its pass's verification).
+    /// Passes that failed (fio's verification sees a lost or stale write).
     verify_failures: u64,
+    /// Passes with no result (cut short, e.g. by the time limit).
+    passes_incomplete: u64,
     dmesg_problems: Vec<String>,
     subtests_failed: Vec<String>,
     wall_s: f64,
     ok: bool,
 }
 
-/// Sums the writer's pass JSONs: (passes, written, verified, errors, failed passes).
-fn fio_totals(dir: &Path) -> (u64, u64, u64, u64, u64) {
-    let mut t = (0, 0, 0, 0, 0);
+/// Sums the writer's pass JSONs: (passes, written, verified, errors, failed
+/// passes, passes without a result).
+fn fio_totals(dir: &Path) -> (u64, u64, u64, u64, u64, u64) {
+    let mut t = (0, 0, 0, 0, 0, 0);
     let Ok(rd) = std::fs::read_dir(dir) else {
         return t;
     };
@@ -67,8 +70,8 @@ fn fio_totals(dir: &Path) -> (u64, u64, u64, u64, u64) {
             .map_err(anyhow::Error::from)
             .and_then(|s| parse_fio_json(&s))
         else {
-            // A pass cut short by a fatal verify error may leave no JSON.
-            t.4 += 1;
+            // Cut short (killed at the time limit): no JSON.
+            t.5 += 1;
             continue;
         };
         for j in v["jobs"].as_array().into_iter().flatten() {
@@ -172,7 +175,7 @@ pub fn run(ctx: &Ctx, args: &SoakArgs) -> Result<bool> {
     let r = r?;
     let verdict = judge(&r.outcome);
     let blackout = blackout_stats(&r.outcome.dmesg);
-    let (passes, written, verified, errors, failed_passes) = fio_totals(&r.run_dir);
+    let (passes, written, verified, errors, failed_passes, incomplete) = fio_totals(&r.run_dir);
     let problems = dmesg_problems(&r.outcome.dmesg);
     let report = SoakReport {
         kernel: ctx.profile.name(),
@@ -184,6 +187,7 @@ pub fn run(ctx: &Ctx, args: &SoakArgs) -> Result<bool> {
         blocks_verified: verified,
         io_errors: errors,
         verify_failures: failed_passes,
+        passes_incomplete: incomplete,
         dmesg_problems: problems,
         subtests_failed: verdict
             .subtests
@@ -231,8 +235,8 @@ fn print(r: &SoakReport, reasons: &[String]) {
         );
     }
     println!(
-        "fio: {} passes, {} blocks written, {} verified; I/O errors {}, verify failures (lost or stale writes) {}",
-        r.fio_passes, r.blocks_written, r.blocks_verified, r.io_errors, r.verify_failures
+        "fio: {} passes ({} cut short), {} blocks written, {} verified; I/O errors {}, failed passes (lost or stale writes) {}",
+        r.fio_passes, r.passes_incomplete, r.blocks_written, r.blocks_verified, r.io_errors, r.verify_failures
     );
     println!(
         "dmesg: {}",
