@@ -32,6 +32,10 @@ pub struct DemoArgs {
     /// Print the report as JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Fault injection: module parameters for every new child (e.g.
+    /// `inject_lost_writes=64`); the demo must then fail.
+    #[arg(long, value_name = "PARAM=VALUE")]
+    inject: Vec<String>,
 }
 
 /// One upgrade in the report.
@@ -79,6 +83,7 @@ pub fn workload(
     g: &Guest,
     n: u32,
     runtime: u64,
+    inject: &[String],
     on_upgrade: &dyn Fn(&UpgradeOutcome),
 ) -> Result<Workload> {
     // The guest writes into its mount of the shared folder ($HOTUP_OUT); the
@@ -143,7 +148,7 @@ pub fn workload(
             break;
         }
         let m = if i % 2 == 1 { &v2 } else { &v1 };
-        let (o, at_ms) = upgrade::perform(ctx, m, &[], upgrade::Runner::OneProcess, |s| {
+        let (o, at_ms) = upgrade::perform(ctx, m, inject, upgrade::Runner::OneProcess, |s| {
             g.exec(s, Duration::from_secs(120))
         })?;
         on_upgrade(&o);
@@ -489,7 +494,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<bool> {
     let wall = Instant::now();
     guest::up(ctx)?;
     let result = (|| {
-        let Workload { outcomes, dir, mib } = workload(ctx, &g, args.upgrades, runtime, &|o| {
+        let Workload { outcomes, dir, mib } = workload(ctx, &g, args.upgrades, runtime, &args.inject, &|o| {
             eprintln!("demo: {}", upgrade::summary_line(o))
         })?;
         let (_, dmesg) = g.exec("dmesg", Duration::from_secs(60))?;
