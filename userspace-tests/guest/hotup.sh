@@ -66,8 +66,10 @@ upgrade_to() { _to=$1; shift; upgrade_ko "$MODULES/hotup_child_v$_to.ko" "$_to" 
 
 # wait_completions N [TIMEOUT_S]: wait until the parent has completed N more
 # requests than when called (pacing by real progress, not by the clock).
+# Every timeout of the guest helpers is multiplied by $HOTUP_TIME_SCALE (5
+# on the debug kernel, which runs several times slower).
 wait_completions() {
-    _start=$(ctl completed); _want=$((_start + $1)); _deadline=$(( $(cut -d. -f1 /proc/uptime) + ${2:-60} ))
+    _start=$(ctl completed); _want=$((_start + $1)); _deadline=$(( $(cut -d. -f1 /proc/uptime) + ${2:-60} * ${HOTUP_TIME_SCALE:-1} ))
     while [ "$(ctl completed)" -lt "$_want" ]; do
         [ "$(cut -d. -f1 /proc/uptime)" -lt "$_deadline" ] || return 1
         sleep 0.05   # poll interval of a condition wait

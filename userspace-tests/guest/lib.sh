@@ -56,7 +56,7 @@ expect_dmesg() {
 # still be on its way (logged by another context after what the script saw).
 wait_dmesg() {
     _d=$1; _t=$2; _re=$3
-    _deadline=$(( $(cut -d. -f1 /proc/uptime) + _t ))
+    _deadline=$(( $(cut -d. -f1 /proc/uptime) + _t * ${HOTUP_TIME_SCALE:-1} ))
     until _line=$(dmesg_since_mark | grep -E -m1 -- "$_re"); do
         if [ "$(cut -d. -f1 /proc/uptime)" -ge "$_deadline" ]; then
             fail "$_d" "no dmesg line matches /$_re/ within ${_t}s"; return 1
@@ -79,7 +79,7 @@ finish() {
 # wait_for DESC TIMEOUT_S CMD...: poll CMD (every 50 ms) until it succeeds.
 wait_for() {
     _desc=$1; _t=$2; shift 2
-    _deadline=$(( $(cut -d. -f1 /proc/uptime) + _t ))
+    _deadline=$(( $(cut -d. -f1 /proc/uptime) + _t * ${HOTUP_TIME_SCALE:-1} ))
     until "$@" >/dev/null 2>&1; do
         [ "$(cut -d. -f1 /proc/uptime)" -lt "$_deadline" ] || { fail "$_desc" "not within ${_t}s"; return 1; }
         sleep 0.05   # poll interval of a condition wait

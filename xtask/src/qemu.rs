@@ -216,8 +216,14 @@ pub fn prepare_dir(ctx: &Ctx, run_dir: &Path, name: &str, script: &Path) -> Resu
             .with_context(|| format!("clearing {}", run_dir.display()))?;
     }
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    // The debug kernel runs several times slower: the guest helpers scale
+    // their timeouts by this.
+    let scale = match ctx.profile {
+        crate::paths::Profile::Release => 1,
+        crate::paths::Profile::Debug => 5,
+    };
     let env = format!(
-        "HOTUP_REPO='{}'\nHOTUP_MODULES='{}'\nHOTUP_SCRIPT='{}'\nHOTUP_RUN_NAME='{}'\n",
+        "HOTUP_REPO='{}'\nHOTUP_MODULES='{}'\nHOTUP_SCRIPT='{}'\nHOTUP_RUN_NAME='{}'\nHOTUP_TIME_SCALE={scale}\nexport HOTUP_TIME_SCALE\n",
         ctx.repo.display(),
         ctx.module_dir().display(),
         script.display(),
