@@ -76,6 +76,18 @@ wait_completions() {
     done
 }
 
+# wait_writes N [TIMEOUT_S]: wait until the disk has completed N more writes
+# than when called (the block layer's count, /sys/block/.../stat field 5):
+# "under load" means writes flow, not only reads.
+wait_writes() {
+    _w() { set -- $(cat "/sys/block/${DEV#/dev/}/stat"); echo "$5"; }
+    _start=$(_w); _want=$((_start + $1)); _deadline=$(( $(cut -d. -f1 /proc/uptime) + ${2:-60} * ${HOTUP_TIME_SCALE:-1} ))
+    while [ "$(_w)" -lt "$_want" ]; do
+        [ "$(cut -d. -f1 /proc/uptime)" -lt "$_deadline" ] || return 1
+        sleep 0.05   # poll interval of a condition wait
+    done
+}
+
 # fio_json_field FILE JOB DIR KEY: a number from fio's JSON output, e.g.
 # `fio_json_field out.json verify read total_ios` (python3 is on the host root).
 fio_json() {

@@ -16,8 +16,9 @@ expect_dmesg "refusal names both ABI versions" 'hotup: refuse child=hotup_child_
 check "v1 still active after the refusal" test "$(ctl state)" = active
 
 # 2. A corrupted blob is refused at adopt; I/O parks, nothing fails.
+check "fio is writing" wait_writes 200
 check "clean upgrade to a v1 that will export a corrupted blob" upgrade_to 1 corrupt_export=1
-check "I/O flows on it" wait_completions 500
+check "writes flow on it" wait_writes 500
 dmesg_mark
 echo "export-schema 2" > $CTL
 check "rmmod the corrupting v1 (it drains and exports)" rmmod hotup_child_v1

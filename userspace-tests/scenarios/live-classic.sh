@@ -24,6 +24,8 @@ while [ $i -lt $UPGRADES ]; do
     # The last two as by hand (rmmod, then insmod: two programs), the others
     # through upgrade_ko's one-process swap; both must hold up under load.
     if [ $i -gt $((UPGRADES - 2)) ]; then export HOTUP_SWAP=commands; fi
+    # Each upgrade happens while fio is writing (not in a pass's verify phase).
+    check "upgrade $i: fio is writing" wait_writes 200 || break
     check "upgrade $i: $from -> v$to under load${HOTUP_SWAP:+ (rmmod + insmod)}" upgrade_to $to
     expect_upgrade_lines "upgrade $i"
     diag "$(dmesg_since_mark | grep -E 'hotup: resume' | sed 's/^\[[^]]*\] //')"

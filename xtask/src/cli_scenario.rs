@@ -109,7 +109,7 @@ pub fn run(ctx: &Ctx, inject: &str) -> Result<GuestOutcome> {
             // Under load means fio is writing now: its writer is alive and
             // the device completes requests.
             let writing = format!(
-                "{lib}; test ! -e $HOTUP_OUT/cli/fio.rc.tmp -a ! -e $HOTUP_OUT/cli/fio.rc && wait_completions 500 60"
+                "{lib}; test ! -e $HOTUP_OUT/cli/fio.rc.tmp -a ! -e $HOTUP_OUT/cli/fio.rc && wait_writes 200 60"
             );
             let (rc, _) = xtask(&["qemu", "exec", &writing])?;
             k.check(
