@@ -494,9 +494,10 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<bool> {
     let wall = Instant::now();
     guest::up(ctx)?;
     let result = (|| {
-        let Workload { outcomes, dir, mib } = workload(ctx, &g, args.upgrades, runtime, &args.inject, &|o| {
-            eprintln!("demo: {}", upgrade::summary_line(o))
-        })?;
+        let Workload { outcomes, dir, mib } =
+            workload(ctx, &g, args.upgrades, runtime, &args.inject, &|o| {
+                eprintln!("demo: {}", upgrade::summary_line(o))
+            })?;
         let (_, dmesg) = g.exec("dmesg", Duration::from_secs(60))?;
         std::fs::write(dir.join("dmesg.txt"), &dmesg)?;
         let report = build_report(&dir, outcomes, args.upgrades, &dmesg, runtime, mib)?;

@@ -94,7 +94,10 @@ fn clean_in_tree(ctx: &Ctx, k: &KernelBuild) -> Result<()> {
                 .arg(&k.dir)
                 .arg(format!("M={}", dir.display()));
         }
-        make_quiet(cmd.args(k.profile.make_args()).arg("clean"), "in-tree clean")?;
+        make_quiet(
+            cmd.args(k.profile.make_args()).arg("clean"),
+            "in-tree clean",
+        )?;
     }
     Ok(())
 }

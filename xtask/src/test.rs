@@ -253,7 +253,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
         let verdict = judge(&r.outcome);
         let selftest = SELFTESTS.iter().find(|t| t.name == s.name);
         let (ok, reasons) = match selftest {
-            Some(t) => selftest_verdict(t, &verdict),
+            Some(t) => selftest_verdict(t, &verdict, &r.outcome.dmesg),
             None => (verdict.ok, verdict.reasons.clone()),
         };
         for sub in &verdict.subtests.results {
@@ -317,10 +317,17 @@ fn report(n: usize, name: &str, ok: bool, reasons: &[String]) {
 
 /// A self-test passes when the harness failed its fixture for the right
 /// reason: the verdict is `not ok` and quotes the kernel's report.
-fn selftest_verdict(t: &SelfTest, v: &Verdict) -> (bool, Vec<String>) {
+fn selftest_verdict(t: &SelfTest, v: &Verdict, dmesg: &str) -> (bool, Vec<String>) {
+    // The verdict quotes the first problem line; the fixture's own may come
+    // later, so every problem line of dmesg is a candidate too.
+    let problems: Vec<String> = userspace_tests::dmesg_problems(dmesg)
+        .into_iter()
+        .map(|l| format!("dmesg: {l}"))
+        .collect();
     let quoted = v
         .reasons
         .iter()
+        .chain(problems.iter())
         .find(|r| r.starts_with(t.report) && r.contains(t.mentions));
     match (v.ok, quoted) {
         (false, Some(q)) => {
