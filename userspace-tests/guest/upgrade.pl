@@ -14,14 +14,13 @@
 # `cargo xtask upgrade-child` parses: `FROM <module>`, `AT <ms since the
 # epoch>` just before the switch, `OUT <error>`, `RC <status>`, then the
 # kernel log lines logged meanwhile, as `[seconds] text` like dmesg.
+#
+# Other perl programs (the soak's driver) `require` this file and call
+# `hotup_upgrade::swap` in a loop, so one process does every upgrade.
+package hotup_upgrade;
 use strict;
 use warnings;
 use Fcntl qw(O_RDONLY O_NONBLOCK SEEK_END);
-
-my $report = @ARGV && $ARGV[0] eq '--report' ? shift @ARGV : '';
-@ARGV >= 3 or die "usage: upgrade.pl [--report] CTL KO SCHEMA [PARAM=VALUE...]\n";
-my ($ctl, $ko, $schema, @params) = @ARGV;
-my $params = join(' ', @params);
 
 # x86_64 syscall numbers.
 my ($SYS_clock_gettime, $SYS_delete_module, $SYS_finit_module) = (228, 176, 313);
@@ -33,53 +32,72 @@ sub now_ms {
     return $s * 1000 + int($ns / 1_000_000);
 }
 
-my $from = '';
-if (open(my $m, '<', '/proc/modules')) {
-    while (<$m>) { if (/^(hotup_child_v\d+) /) { $from = $1; last } }
+# The loaded hotup child's module name, or ''.
+sub current_child {
+    open(my $m, '<', '/proc/modules') or return '';
+    while (<$m>) { return $1 if /^(hotup_child_v\d+) / }
+    return '';
 }
 
-# The kernel log from here on; a reader opened and moved to the end sees
-# only what is logged after.
-my $kmsg;
-if ($report && sysopen($kmsg, '/dev/kmsg', O_RDONLY | O_NONBLOCK)) {
-    sysseek($kmsg, 0, SEEK_END);
-}
-
-my ($rc, $err) = (0, '');
-sub fail { ($rc, $err) = ($! + 0 || 1, $_[0]) }
-
-print "FROM $from\nAT " . now_ms() . "\n" if $report;
-if (!open(my $c, '>', $ctl)) {
-    fail("cannot open $ctl: $!");
-} elsif (!syswrite($c, "export-schema $schema\n")) {
-    fail("cannot set the export schema on $ctl: $!");
-} elsif (!open(my $f, '<', $ko)) {
-    fail("insmod: ERROR: could not open $ko: $!");
-} else {
+# swap(CTL, KO, SCHEMA, PARAMS[, FROM]): the classic upgrade from the loaded
+# child (FROM, read from /proc/modules when not given) to KO. Returns
+# (0, '') or (errno, message).
+sub swap {
+    my ($ctl, $ko, $schema, $params, $from) = @_;
+    $from //= current_child();
+    my $c;
+    open($c, '>', $ctl) or return (($! + 0) || 1, "cannot open $ctl: $!");
+    syswrite($c, "export-schema $schema\n")
+        or return (($! + 0) || 1, "cannot set the export schema on $ctl: $!");
+    close($c);
+    open(my $f, '<', $ko) or return (($! + 0) || 1, "insmod: ERROR: could not open $ko: $!");
     # delete_module(name, O_NONBLOCK) as rmmod does, then finit_module(fd,
     # params, 0) as insmod does.
     if ($from ne '' && syscall($SYS_delete_module, $from, O_NONBLOCK) != 0) {
-        fail("rmmod: ERROR: could not remove module $from: $!");
-    } elsif (syscall($SYS_finit_module, fileno($f), $params, 0) != 0) {
-        fail("insmod: ERROR: could not insert module $ko: $!");
+        return (($! + 0) || 1, "rmmod: ERROR: could not remove module $from: $!");
     }
+    if (syscall($SYS_finit_module, fileno($f), $params, 0) != 0) {
+        return (($! + 0) || 1, "insmod: ERROR: could not insert module $ko: $!");
+    }
+    return (0, '');
 }
 
-if ($report) {
-    print "OUT $err\n" if $err ne '';
-    print "RC $rc\n";
-    if ($kmsg) {
-        # Records are `prio,seq,usec,flags;text` (continuation lines start
-        # with a space); read until EAGAIN.
-        while (defined(my $n = sysread($kmsg, my $rec, 8192))) {
-            last if $n == 0;
-            my ($head, $text) = split(/;/, $rec, 2);
-            next unless defined $text;
-            my (undef, undef, $usec) = split(/,/, $head);
-            $text =~ s/\n.*//s;
-            printf("[%5d.%06d] %s\n", $usec / 1_000_000, $usec % 1_000_000, $text);
+# The command-line program.
+sub main {
+    my $report = @ARGV && $ARGV[0] eq '--report' ? shift @ARGV : '';
+    @ARGV >= 3 or die "usage: upgrade.pl [--report] CTL KO SCHEMA [PARAM=VALUE...]\n";
+    my ($ctl, $ko, $schema, @params) = @ARGV;
+    my $from = current_child();
+
+    # The kernel log from here on; a reader opened and moved to the end sees
+    # only what is logged after.
+    my $kmsg;
+    if ($report && sysopen($kmsg, '/dev/kmsg', O_RDONLY | O_NONBLOCK)) {
+        sysseek($kmsg, 0, SEEK_END);
+    }
+
+    print "FROM $from\nAT " . now_ms() . "\n" if $report;
+    my ($rc, $err) = swap($ctl, $ko, $schema, join(' ', @params), $from);
+
+    if ($report) {
+        print "OUT $err\n" if $err ne '';
+        print "RC $rc\n";
+        if ($kmsg) {
+            # Records are `prio,seq,usec,flags;text` (continuation lines start
+            # with a space); read until EAGAIN.
+            while (defined(my $n = sysread($kmsg, my $rec, 8192))) {
+                last if $n == 0;
+                my ($head, $text) = split(/;/, $rec, 2);
+                next unless defined $text;
+                my (undef, undef, $usec) = split(/,/, $head);
+                $text =~ s/\n.*//s;
+                printf("[%5d.%06d] %s\n", $usec / 1_000_000, $usec % 1_000_000, $text);
+            }
         }
     }
+    print STDERR "$err\n" if $err ne '';
+    exit($rc > 255 ? 1 : $rc);
 }
-print STDERR "$err\n" if $err ne '';
-exit($rc > 255 ? 1 : $rc);
+
+main() unless caller;
+1;
