@@ -10,6 +10,12 @@
 //!   so the next child starts with an empty (zeroed) device. Only with no
 //!   child attached (EBUSY otherwise).
 //!
+//! - `switch`: switch from the active child to the standby (`standby.rs`);
+//!   returns once the standby is active (0) or the switch was rolled back
+//!   or called off (the errno says why; the old child is active again).
+//!   ENOENT without a standby.
+//! - `abort`: call off a switch that is still draining (ENOENT if none).
+//!
 //! A command that is not understood fails with EINVAL, one longer than
 //! [`MAX_COMMAND`] bytes with EINVAL before anything is copied.
 
@@ -77,6 +83,8 @@ fn parse_command(hub: ArcBorrow<'_, Hub>, text: &[u8]) -> Result {
             Ok(())
         }
         "discard-stash" if arg.is_empty() => Hub::discard_stash(hub),
+        "switch" if arg.is_empty() => Hub::switch_to_standby(hub),
+        "abort" if arg.is_empty() => hub.abort_switch(),
         _ => Err(EINVAL),
     }
 }

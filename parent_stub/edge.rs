@@ -9,7 +9,10 @@
 //! return of its unregistration, and the unregistration does not return
 //! while any CPU is inside one of them.
 
-use super::state_abi::{sized_copy_len, CVoid, ChildOps, ChildRegistration, IoDesc, NAME_LEN};
+use super::state_abi::{
+    sized_copy_len, CVoid, ChildOps, ChildRegistration, IoDesc, CAP_HANDOVER, CAP_STANDBY,
+    NAME_LEN,
+};
 use kernel::prelude::*;
 
 /// A C pointer from the child, only ever passed back to the child.
@@ -21,6 +24,10 @@ struct ChildCtx(*mut CVoid);
 pub(crate) struct ActiveChild {
     pub(crate) name: [u8; NAME_LEN],
     pub(crate) version: u32,
+    /// The ABI minor the child was built against.
+    pub(crate) abi_minor: u16,
+    /// `CAP_*` bits the child declared.
+    pub(crate) caps: u64,
     ops: ChildOps,
     ctx: ChildCtx,
     reg: *const ChildRegistration,
@@ -126,6 +133,8 @@ impl ActiveChild {
         Self {
             name,
             version: r.child_version,
+            abi_minor: r.abi_minor,
+            caps: r.capabilities,
             ops,
             ctx: ChildCtx(r.ctx),
             reg,
@@ -134,6 +143,17 @@ impl ActiveChild {
 
     pub(crate) fn name(&self) -> &str {
         name_str(&self.name)
+    }
+
+    /// Whether the child can be a standby and be retired (ABI 1.1).
+    pub(crate) fn can_standby(&self) -> bool {
+        self.abi_minor >= 1 && self.caps & CAP_STANDBY != 0
+    }
+
+    /// Whether the child can hand its in-flight requests over (ABI 1.1:
+    /// the capability and a `freeze` operation).
+    pub(crate) fn can_hand_over(&self) -> bool {
+        self.abi_minor >= 1 && self.caps & CAP_HANDOVER != 0 && self.ops.freeze.is_some()
     }
 
     /// Whether `reg` is the registration this child was attached with.
@@ -190,6 +210,25 @@ impl ActiveChild {
         // registration; the blob is readable for `len` bytes for the call
         // (or NULL with length 0 for "start empty").
         unsafe { f(self.ctx.0, p, len) }
+    }
+
+    /// `freeze`: the child stops taking I/O and stops completing, holding
+    /// what it accepted for its export. 0 or a negative errno.
+    pub(crate) fn freeze(&self) -> i32 {
+        match self.ops.freeze {
+            // SAFETY: the child's own function and context, while registered.
+            Some(f) => unsafe { f(self.ctx.0) },
+            None => -super::state_abi::errno::EOPNOTSUPP,
+        }
+    }
+
+    /// `abort`: the switch is called off; the child takes I/O again as
+    /// before its `quiesce` or `freeze`.
+    pub(crate) fn abort(&self) {
+        if let Some(f) = self.ops.abort {
+            // SAFETY: the child's own function and context, while registered.
+            unsafe { f(self.ctx.0) };
+        }
     }
 
     /// `finish`: the upgrade that brought this child is committed.

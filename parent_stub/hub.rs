@@ -11,10 +11,11 @@ use super::edge::ActiveChild;
 use super::inflight::{InFlight, Mode};
 use super::mem::Regions;
 use super::park::ParkLot;
-use super::stash::Stash;
+use super::switch::Board;
 use super::state_abi::{IoSegment, ParentServices};
 use super::status::Figures;
 use crate::hotup_event;
+use core::sync::atomic::AtomicBool;
 use kernel::{
     new_delayed_work, new_mutex, new_spinlock,
     prelude::*,
@@ -34,10 +35,14 @@ pub(crate) struct Hub {
     pub(crate) park: SpinLock<ParkLot>,
     #[pin]
     park_timer: DelayedWork<Hub>,
-    /// Held for a whole switch (attach, detach, discard): serialises them
-    /// and owns the blob buffers.
+    /// Held for a whole switch (attach, detach, standby switch, discard):
+    /// serialises them and owns the blob buffers and the standby.
     #[pin]
-    pub(crate) switch: Mutex<Stash>,
+    pub(crate) switch: Mutex<Board>,
+    /// A standby switch is draining (the operator's `abort` may stop it).
+    pub(crate) switch_running: AtomicBool,
+    /// The operator asked to abort the draining switch.
+    pub(crate) abort_requested: AtomicBool,
     /// Figures for status, updated by switches, read by the views.
     #[pin]
     pub(crate) figures: SpinLock<Figures>,
@@ -45,6 +50,8 @@ pub(crate) struct Hub {
     pub(crate) regions: Mutex<Regions>,
     pub(crate) geo: Geometry,
     pub(crate) park_timeout_ms: u32,
+    /// Longest a standby switch waits for the old child to drain.
+    pub(crate) switch_timeout_ms: u32,
     pub(crate) services: ParentServices,
 }
 
@@ -64,23 +71,27 @@ impl Hub {
     pub(crate) fn new(
         geo: Geometry,
         park_timeout_ms: u32,
+        switch_timeout_ms: u32,
         services: ParentServices,
         no_barrier: bool,
     ) -> Result<Arc<Self>> {
         let tags = geo.nr_queues as usize * geo.queue_depth as usize;
         let io = InFlight::new(geo.nr_queues, geo.queue_depth, no_barrier)?;
         let park = ParkLot::new(tags)?;
-        let stash = Stash::new()?;
+        let board = Board::new(tags)?;
         Arc::pin_init(
             try_pin_init!(Hub {
                 io <- io,
                 park <- new_spinlock!(park, "hotup_park"),
                 park_timer <- new_delayed_work!("hotup_park_timer"),
-                switch <- new_mutex!(stash, "hotup_switch"),
+                switch <- new_mutex!(board, "hotup_switch"),
+                switch_running: AtomicBool::new(false),
+                abort_requested: AtomicBool::new(false),
                 figures <- new_spinlock!(Figures::new(), "hotup_figures"),
                 regions <- new_mutex!(Regions::new(), "hotup_regions"),
                 geo,
                 park_timeout_ms,
+                switch_timeout_ms,
                 services,
             }? Error),
             GFP_KERNEL,

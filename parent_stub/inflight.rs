@@ -97,6 +97,17 @@ struct ChildCell(UnsafeCell<Option<ActiveChild>>);
 // every read that follows it.
 unsafe impl Sync for ChildCell {}
 
+/// How [`InFlight::wait_quiet_bounded`] ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Quiet {
+    /// Quiet.
+    Done,
+    /// Not quiet within the bound.
+    TimedOut,
+    /// The operator aborted.
+    Cancelled,
+}
+
 /// Totals over all queues, for status.
 pub(crate) struct Totals {
     pub(crate) inflight: u64,
@@ -233,8 +244,11 @@ impl InFlight {
     /// # Safety
     ///
     /// The caller holds the switch lock, the mode is not `Active`, and
-    /// either no child was set before or [`InFlight::wait_quiet`] returned
-    /// since the mode left `Active`: no dispatcher can be reading the cell.
+    /// either no child was set before or a wait for the gate
+    /// ([`InFlight::wait_quiet`], or [`InFlight::wait_quiet_bounded`] that
+    /// returned [`Quiet::Done`]) returned since the mode left `Active`: no
+    /// dispatcher can be reading the cell. (Requests may still be in
+    /// flight: completion never reads the cell.)
     pub(crate) unsafe fn set_child(&self, child: Option<ActiveChild>) {
         // SAFETY: per the contract, nobody else reads or writes the cell now.
         unsafe { *self.child.0.get() = child };
@@ -315,9 +329,12 @@ impl InFlight {
         }
     }
 
-    fn busy(&self) -> bool {
+    /// Whether a CPU is inside the child's `submit` or, unless
+    /// `entry_only`, a request is in flight.
+    fn busy(&self, entry_only: bool) -> bool {
         self.queues.iter().any(|c| {
-            (!self.no_barrier && c.entered.load(SeqCst) != 0) || c.inflight.load(SeqCst) != 0
+            (!self.no_barrier && c.entered.load(SeqCst) != 0)
+                || (!entry_only && c.inflight.load(SeqCst) != 0)
         })
     }
 
@@ -328,10 +345,50 @@ impl InFlight {
         // would only cost extra rounds of the loop; drop them first.
         self.quiet.clear();
         self.draining.store(true, SeqCst);
-        while self.busy() {
+        while self.busy(false) {
             self.quiet.wait();
         }
         self.draining.store(false, SeqCst);
+    }
+
+    /// The standby switch's bounded wait: until no CPU is inside the
+    /// child's `submit` and, unless `entry_only` (a handover: requests in
+    /// flight travel to the successor), nothing is in flight. Gives up
+    /// after `timeout_ms` or once `cancel` is set (whoever sets it calls
+    /// [`InFlight::poke`]). The caller has set a non-active mode.
+    pub(crate) fn wait_quiet_bounded(
+        &self,
+        entry_only: bool,
+        timeout_ms: u32,
+        cancel: &AtomicBool,
+    ) -> Quiet {
+        use kernel::time::{msecs_to_jiffies, Delta, Instant, Monotonic};
+        let deadline = Instant::<Monotonic>::now() + Delta::from_millis(i64::from(timeout_ms));
+        self.quiet.clear();
+        self.draining.store(true, SeqCst);
+        let end = loop {
+            if !self.busy(entry_only) {
+                break Quiet::Done;
+            }
+            if cancel.load(SeqCst) {
+                break Quiet::Cancelled;
+            }
+            let left = deadline - Instant::<Monotonic>::now();
+            if left.as_nanos() <= 0 {
+                break Quiet::TimedOut;
+            }
+            let ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX);
+            // One jiffy more, so the last round does not wake early.
+            self.quiet
+                .wait_timeout(msecs_to_jiffies(ms).saturating_add(1));
+        };
+        self.draining.store(false, SeqCst);
+        end
+    }
+
+    /// Wakes a bounded wait so it looks at its `cancel` flag.
+    pub(crate) fn poke(&self) {
+        self.quiet.signal();
     }
 
     pub(crate) fn totals(&self) -> Totals {

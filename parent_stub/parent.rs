@@ -20,6 +20,7 @@ mod mem;
 mod misc;
 mod park;
 mod services;
+mod standby;
 mod stash;
 #[allow(unused_attributes)]
 #[path = "../state_abi/src/lib.rs"]
@@ -54,6 +55,10 @@ module! {
         park_timeout_ms: u32 {
             default: 0,
             description: "Fail parked I/O with EIO after this long (0: wait forever)",
+        },
+        switch_timeout_ms: u32 {
+            default: 5000,
+            description: "Longest a standby switch waits for the old child to drain before it calls the switch off (the old child resumes)",
         },
         inject_no_barrier: u32 {
             default: 0,
@@ -157,7 +162,8 @@ impl kernel::InPlaceModule for HotupParent {
                 if no_barrier {
                     pr_warn!("inject_no_barrier=1: detach will not wait for CPUs inside the child (test only; unsafe)\n");
                 }
-                Hub::new(geo, park_timeout_ms, services::table(&geo), no_barrier)?
+                let switch_timeout_ms = (*module_parameters::switch_timeout_ms.value()).max(1);
+                Hub::new(geo, park_timeout_ms, switch_timeout_ms, services::table(&geo), no_barrier)?
             },
             disk: {
                 let tagset = Arc::pin_init(TagSet::new(nr_queues, queue_depth, 1), GFP_KERNEL)?;
@@ -171,8 +177,8 @@ impl kernel::InPlaceModule for HotupParent {
             published: {
                 services::publish(hub);
                 hotup_event!(
-                    "load capacity_mib={} nr_queues={} queue_depth={} park_timeout_ms={} abi={}.{}",
-                    capacity_mib, nr_queues, queue_depth, park_timeout_ms,
+                    "load capacity_mib={} nr_queues={} queue_depth={} park_timeout_ms={} switch_timeout_ms={} abi={}.{}",
+                    capacity_mib, nr_queues, queue_depth, park_timeout_ms, hub.switch_timeout_ms,
                     state_abi::ABI_MAJOR, state_abi::ABI_MINOR
                 );
                 Published

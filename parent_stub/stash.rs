@@ -20,7 +20,10 @@
 //!   start empty, which a child may do only while no region exists.
 
 use super::edge::name_str;
-use super::state_abi::{write_state, BlobReader, DeviceStateV2, MemHandle, MAX_BLOB_LEN, NAME_LEN};
+use super::state_abi::{
+    copy_without_section, max_blob_len_with_held, write_state, BlobReader, DeviceStateV2,
+    MemHandle, MAX_BLOB_LEN, NAME_LEN, TAG_INFLIGHT,
+};
 use kernel::prelude::*;
 
 /// A preallocated blob buffer and the length of its content.
@@ -30,9 +33,9 @@ struct Blob {
 }
 
 impl Blob {
-    fn new() -> Result<Self> {
+    fn new(cap: usize) -> Result<Self> {
         Ok(Self {
-            buf: KVec::from_elem(0u8, MAX_BLOB_LEN, GFP_KERNEL)?,
+            buf: KVec::from_elem(0u8, cap, GFP_KERNEL)?,
             len: 0,
         })
     }
@@ -91,15 +94,19 @@ pub(crate) struct Stash {
 }
 
 impl Stash {
-    pub(crate) fn new() -> Result<Self> {
+    /// Buffers for a device of `tags` tags: an export may hand over one
+    /// request per tag (the `INFL` section); the last good state never
+    /// holds requests.
+    pub(crate) fn new(tags: usize) -> Result<Self> {
+        let cap = max_blob_len_with_held(tags);
         Ok(Self {
-            scratch: Blob::new()?,
-            stash: Blob::new()?,
+            scratch: Blob::new(cap)?,
+            stash: Blob::new(cap)?,
             state: StashState::Empty,
             from: ([0; NAME_LEN], 0),
             refusals: 0,
             refused_by_producer: false,
-            last_good: Blob::new()?,
+            last_good: Blob::new(MAX_BLOB_LEN)?,
         })
     }
 
@@ -176,8 +183,14 @@ impl Stash {
     pub(crate) fn adopted(&mut self, o: Offer, fresh: Option<FreshState>) {
         match o {
             Offer::Stash => {
+                // Without the requests it handed over: they are completed
+                // by the child that adopted them, and a fallback to this
+                // state later must not complete them again.
                 let (stash, last_good) = (&self.stash, &mut self.last_good);
-                last_good.copy_from(stash);
+                match copy_without_section(stash.bytes(), TAG_INFLIGHT, &mut last_good.buf) {
+                    Ok(n) => last_good.len = n,
+                    Err(_) => last_good.copy_from(stash),
+                }
             }
             Offer::LastGood(_) | Offer::Refuse => {}
             Offer::Fresh => {
@@ -186,6 +199,15 @@ impl Stash {
                     .unwrap_or(0);
             }
         }
+        self.stash.len = 0;
+        self.state = StashState::Empty;
+        self.refusals = 0;
+        self.refused_by_producer = false;
+    }
+
+    /// The export of a standby switch that rolled back: the old child
+    /// stays the owner of its state, so its blob is no stash to offer.
+    pub(crate) fn withdraw_export(&mut self) {
         self.stash.len = 0;
         self.state = StashState::Empty;
         self.refusals = 0;

@@ -31,6 +31,16 @@ pub(crate) struct Figures {
     pub(crate) stash_bytes: usize,
     pub(crate) stash_state: &'static str,
     pub(crate) last_good_bytes: usize,
+    /// In flight and handed over to the successor at the last switch.
+    pub(crate) handed_over_last: u64,
+    /// The standby child (`standby.rs`), all zero when none.
+    pub(crate) standby: [u8; NAME_LEN],
+    pub(crate) standby_version: u32,
+    /// Retired children still loaded.
+    pub(crate) retired: usize,
+    /// Standby switches committed, and rolled back.
+    pub(crate) switches: u64,
+    pub(crate) rollbacks: u64,
 }
 
 impl Figures {
@@ -50,6 +60,12 @@ impl Figures {
             stash_bytes: 0,
             stash_state: "empty",
             last_good_bytes: 0,
+            handed_over_last: 0,
+            standby: [0; NAME_LEN],
+            standby_version: 0,
+            retired: 0,
+            switches: 0,
+            rollbacks: 0,
         }
     }
 }
@@ -76,12 +92,26 @@ pub(crate) struct Status {
     pub(crate) export_schema: u32,
     pub(crate) regions: usize,
     pub(crate) region_bytes: u64,
+    pub(crate) handed_over_last: u64,
+    pub(crate) standby: [u8; NAME_LEN],
+    pub(crate) standby_version: u32,
+    pub(crate) retired: usize,
+    pub(crate) switches: u64,
+    pub(crate) rollbacks: u64,
 }
 
 impl Status {
     /// The attached child's name, or `-` when none is attached.
     pub(crate) fn child_name(&self) -> &str {
         match name_str(&self.child) {
+            "" => "-",
+            name => name,
+        }
+    }
+
+    /// The standby child's name, or `-` when there is none.
+    pub(crate) fn standby_name(&self) -> &str {
+        match name_str(&self.standby) {
             "" => "-",
             name => name,
         }
@@ -123,6 +153,12 @@ impl Hub {
             export_schema: f.export_schema,
             regions,
             region_bytes,
+            handed_over_last: f.handed_over_last,
+            standby: f.standby,
+            standby_version: f.standby_version,
+            retired: f.retired,
+            switches: f.switches,
+            rollbacks: f.rollbacks,
         }
     }
 }
@@ -135,7 +171,9 @@ pub(crate) fn status_line(hub: &Hub, out: &mut impl Write) -> core::fmt::Result 
         "state={} generation={} child={} child_version={} parked={} inflight={} upgrades={} \
          last_blackout_ns={} last_drained={} last_parked={} completed={} failed={} parked_total={} \
          park_timeouts={} stash_bytes={} stash={} last_good_bytes={} export_schema={} regions={} \
-         region_bytes={} capacity_bytes={} nr_queues={} queue_depth={}",
+         region_bytes={} capacity_bytes={} nr_queues={} queue_depth={} standby={} \
+         standby_version={} retired={} switches={} rollbacks={} last_handed_over={} \
+         switch_timeout_ms={}",
         s.mode,
         s.generation,
         s.child_name(),
@@ -159,5 +197,12 @@ pub(crate) fn status_line(hub: &Hub, out: &mut impl Write) -> core::fmt::Result 
         hub.geo.capacity_bytes,
         hub.geo.nr_queues,
         hub.geo.queue_depth,
+        s.standby_name(),
+        s.standby_version,
+        s.retired,
+        s.switches,
+        s.rollbacks,
+        s.handed_over_last,
+        hub.switch_timeout_ms,
     )
 }

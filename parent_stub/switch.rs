@@ -17,7 +17,8 @@
 use super::edge::{name_str, read_ops, read_registration, ActiveChild, BadRegistration};
 use super::hub::Hub;
 use super::inflight::Mode;
-use super::stash::{FreshState, Offer, StashState};
+use super::stash::{FreshState, Offer, Stash, StashState};
+use super::standby::Retired;
 use super::state_abi::{errno, ChildRegistration, ABI_MAJOR, ABI_MINOR};
 use crate::hotup_event;
 use kernel::{
@@ -27,12 +28,53 @@ use kernel::{
 };
 
 /// A non-negative duration in nanoseconds.
-fn ns(d: Delta) -> u64 {
+pub(crate) fn ns(d: Delta) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(0)
 }
 
+/// What the switch lock guards: the stash, the standby child and the
+/// retired ones (`standby.rs`).
+pub(crate) struct Board {
+    pub(crate) stash: Stash,
+    pub(crate) standby: Option<ActiveChild>,
+    pub(crate) retired: Retired,
+}
+
+impl Board {
+    pub(crate) fn new(tags: usize) -> Result<Self> {
+        Ok(Self {
+            stash: Stash::new(tags)?,
+            standby: None,
+            retired: Retired::new(),
+        })
+    }
+}
+
+/// A successful adopt: when it ran, and what the child adopted.
+pub(crate) struct Adopted {
+    pub(crate) offer: Offer,
+    pub(crate) start: Instant<Monotonic>,
+    pub(crate) end: Instant<Monotonic>,
+    pub(crate) blob_bytes: usize,
+    pub(crate) from: ([u8; super::state_abi::NAME_LEN], u32),
+}
+
+/// How the blackout of a switch divides, for the `resume` line.
+pub(crate) struct Blackout {
+    pub(crate) mode: &'static str,
+    pub(crate) drained: u64,
+    pub(crate) handed_over: u64,
+    pub(crate) blackout_ns: u64,
+    pub(crate) drain_ns: u64,
+    pub(crate) export_ns: u64,
+    pub(crate) load_ns: u64,
+    pub(crate) adopt_ns: u64,
+}
+
 impl Hub {
-    /// Registration of a child: checks, adopts, resumes.
+    /// Registration of a child: checks it; with no child active, lets it
+    /// adopt and resumes; with one active, it becomes the standby
+    /// (`standby.rs`).
     ///
     /// # Safety
     ///
@@ -64,23 +106,27 @@ impl Hub {
             Err(e) => return Err(refuse_bad(cname, r.child_version, e)),
         };
         let child = ActiveChild::new(&r, ops, reg);
-        let cname = child.name();
-        let mut stash = this.switch.lock();
+        let mut board = this.switch.lock();
         // SAFETY: the switch lock is held.
         if let Some(active) = unsafe { this.io.child() } {
-            hotup_event!(
-                "refuse child={} version={} reason=busy active={} hint=\"rmmod {} first\"",
-                cname,
-                child.version,
-                active.name(),
-                active.name()
-            );
-            return Err(EBUSY);
+            return Hub::register_standby(this, &mut board, child, &active);
         }
         if this.park.lock().unloading {
             return Err(ENODEV);
         }
         Hub::enter_switching(this);
+        Hub::adopt_and_resume(this, &mut board.stash, &child)
+    }
+
+    /// With no child active and the mode `Switching`: `child` adopts what
+    /// the stash offers and becomes the active child, or, if it refuses,
+    /// the device stays parked with the stash kept for the next one.
+    pub(crate) fn adopt_and_resume(
+        this: ArcBorrow<'_, Hub>,
+        stash: &mut Stash,
+        child: &ActiveChild,
+    ) -> Result {
+        let cname = child.name();
         let regions_exist = this.regions.lock().usage().0 > 0;
         let offer = stash.choose(regions_exist);
         if offer == Offer::Refuse {
@@ -91,23 +137,74 @@ impl Hub {
             );
             return Err(EINVAL);
         }
+        let adopted = match Hub::adopt_offer(this, stash, child, offer) {
+            Ok(a) => a,
+            Err(rc) => {
+                let parked = this.park.lock().ring.len();
+                Hub::enter_parked(this);
+                hotup_event!(
+                    "rollback child={} version={} err={} state=parked parked={} blob={} hint=\"load a child that can adopt the stashed state, e.g. {}\"",
+                    cname, child.version, rc, parked,
+                    if offer == Offer::Fresh { "none" } else { "kept" },
+                    stash.producer_name()
+                );
+                return Err(Error::from_errno(rc));
+            }
+        };
+        // Where the blackout went: drain + export (detach), load (no child:
+        // the old module's unload and the new one's load), adopt. A first
+        // attach (nothing was parked by a detach) has no blackout.
+        let b = {
+            let mut f = this.figures.lock();
+            let (blackout_ns, adopt_ns) = f.park_start.take().map_or((0, 0), |t| {
+                (ns(adopted.end - t), ns(adopted.end - adopted.start))
+            });
+            Blackout {
+                mode: "classic",
+                drained: f.drained_last,
+                handed_over: 0,
+                blackout_ns,
+                drain_ns: f.drain_ns,
+                export_ns: f.export_ns,
+                load_ns: f.detached_at.take().map_or(0, |t| ns(adopted.start - t)),
+                adopt_ns,
+            }
+        };
+        Hub::activate(this, stash, child, &adopted, &b);
+        if offer != Offer::Fresh {
+            child.finish();
+        }
+        Ok(())
+    }
+
+    /// Lets `child` adopt `offer`. On failure frees what its adopt
+    /// allocated and notes the refusal (the offer stays for another
+    /// child): the child's errno. On success commits its regions and makes
+    /// the offer the last good state.
+    pub(crate) fn adopt_offer(
+        this: ArcBorrow<'_, Hub>,
+        stash: &mut Stash,
+        child: &ActiveChild,
+        offer: Offer,
+    ) -> core::result::Result<Adopted, i32> {
         this.regions.lock().begin_adopt();
-        let adopt_start = Instant::<Monotonic>::now();
+        let blob_bytes = stash.bytes_of(offer).map_or(0, |b| b.len());
+        let start = Instant::<Monotonic>::now();
         let rc = child.adopt(stash.bytes_of(offer));
-        let adopted_at = Instant::<Monotonic>::now();
+        let end = Instant::<Monotonic>::now();
         if rc != 0 {
             let freed = this.regions.lock().abort();
             stash.refused(offer, child.version);
-            let parked = this.park.lock().ring.len();
-            Hub::enter_parked(this);
-            hotup_event!(
-                "rollback child={} version={} err={} state=parked parked={} blob={} freed_regions={} hint=\"load a child that can adopt the stashed state, e.g. {}\"",
-                cname, child.version, rc, parked,
-                if offer == Offer::Fresh { "none" } else { "kept" },
-                freed,
-                stash.producer_name()
-            );
-            return Err(Error::from_errno(rc));
+            if freed > 0 {
+                hotup_event!(
+                    "adopt-failed child={} version={} err={} freed_regions={}",
+                    child.name(),
+                    child.version,
+                    rc,
+                    freed
+                );
+            }
+            return Err(rc);
         }
         let fresh = {
             let mut regions = this.regions.lock();
@@ -120,33 +217,48 @@ impl Hub {
             nr_queues: this.geo.nr_queues,
             region,
         });
-        let (from, from_version) = (stash.from, stash.from.1);
-        let blob_bytes = stash.bytes_of(offer).map_or(0, |b| b.len());
+        let from = stash.from;
         stash.adopted(offer, fresh.filter(|_| offer == Offer::Fresh));
-        // SAFETY: the switch lock is held, the mode is `Switching`, and no
-        // child was active (checked above), so no dispatcher reads the cell.
-        unsafe { this.io.set_child(Some(child)) };
-        let mut f = this.figures.lock();
-        f.generation += 1;
-        f.child = child.name;
-        f.child_version = child.version;
-        f.stash_bytes = stash.stash_bytes();
-        f.stash_state = stash_str(stash.state);
-        f.last_good_bytes = stash.last_good_bytes();
-        let generation = f.generation;
-        // A first attach (nothing was parked by a detach) has no blackout.
-        let (blackout_ns, adopt_ns) = f.park_start.take().map_or((0, 0), |t| {
-            (ns(adopted_at - t), ns(adopted_at - adopt_start))
-        });
-        // Where the blackout went: drain + export (detach), load (no child:
-        // the old module's unload and the new one's load), adopt.
-        let (drain_ns, export_ns, drained) = (f.drain_ns, f.export_ns, f.drained_last);
-        let load_ns = f.detached_at.take().map_or(0, |t| ns(adopt_start - t));
-        if offer != Offer::Fresh {
-            f.upgrades += 1;
-            f.last_blackout_ns = blackout_ns;
-        }
-        drop(f);
+        Ok(Adopted {
+            offer,
+            start,
+            end,
+            blob_bytes,
+            from,
+        })
+    }
+
+    /// Makes `child`, which adopted, the active child: figures, the log
+    /// lines, the release of parked I/O, the `resume` line.
+    pub(crate) fn activate(
+        this: ArcBorrow<'_, Hub>,
+        stash: &Stash,
+        child: &ActiveChild,
+        adopted: &Adopted,
+        b: &Blackout,
+    ) {
+        let cname = child.name();
+        let offer = adopted.offer;
+        // SAFETY: the switch lock is held (the caller holds `stash`, which
+        // lives under it), the mode is `Switching`, and either no child was
+        // active or the gate was waited for since the mode left `Active`.
+        unsafe { this.io.set_child(Some(*child)) };
+        let generation = {
+            let mut f = this.figures.lock();
+            f.generation += 1;
+            f.child = child.name;
+            f.child_version = child.version;
+            f.stash_bytes = stash.stash_bytes();
+            f.stash_state = stash_str(stash.state);
+            f.last_good_bytes = stash.last_good_bytes();
+            if offer != Offer::Fresh {
+                f.upgrades += 1;
+                f.last_blackout_ns = b.blackout_ns;
+                f.drained_last = b.drained;
+                f.handed_over_last = b.handed_over;
+            }
+            f.generation
+        };
         if let Offer::LastGood(reason) = offer {
             hotup_event!(
                 "recover gen={} child={} version={} using=last-good reason={} blob_bytes={}",
@@ -154,7 +266,7 @@ impl Hub {
                 cname,
                 child.version,
                 reason,
-                blob_bytes
+                adopted.blob_bytes
             );
         }
         if offer != Offer::Fresh {
@@ -163,9 +275,9 @@ impl Hub {
                 generation,
                 cname,
                 child.version,
-                name_str(&from.0),
-                from_version,
-                blob_bytes
+                name_str(&adopted.from.0),
+                adopted.from.1,
+                adopted.blob_bytes
             );
         }
         hotup_event!(
@@ -173,20 +285,16 @@ impl Hub {
             generation,
             cname,
             child.version,
-            r.abi_major,
-            r.abi_minor,
+            ABI_MAJOR,
+            child.abi_minor,
             if offer == Offer::Fresh { "no" } else { "yes" }
         );
-        let parked = Hub::release(this, &child);
+        let parked = Hub::release(this, child);
         hotup_event!(
-            "resume gen={} child={} version={} parked={} drained={} blackout_ns={} drain_ns={} export_ns={} load_ns={} adopt_ns={}",
-            generation, cname, child.version, parked, drained, blackout_ns, drain_ns, export_ns, load_ns, adopt_ns
+            "resume gen={} child={} version={} parked={} drained={} blackout_ns={} drain_ns={} export_ns={} load_ns={} adopt_ns={} mode={} handed_over={}",
+            generation, cname, child.version, parked, b.drained, b.blackout_ns, b.drain_ns,
+            b.export_ns, b.load_ns, b.adopt_ns, b.mode, b.handed_over
         );
-        drop(stash);
-        if offer != Offer::Fresh {
-            child.finish();
-        }
-        Ok(())
     }
 
     /// Hands parked requests to `child` in the order they arrived. Under
@@ -196,7 +304,7 @@ impl Hub {
     /// order. (Releasing one by one while new I/O parked behind would never
     /// end under a load that keeps every tag busy.) Returns how many the
     /// park held.
-    fn release(this: ArcBorrow<'_, Hub>, child: &ActiveChild) -> u64 {
+    pub(crate) fn release(this: ArcBorrow<'_, Hub>, child: &ActiveChild) -> u64 {
         let released = {
             let mut p = this.park.lock();
             let p = &mut *p;
@@ -230,13 +338,20 @@ impl Hub {
     /// wait for the gate, quiesce, export into the stash. Infallible once
     /// the child is recognised: nothing here allocates or can give up.
     pub(crate) fn detach(this: ArcBorrow<'_, Hub>, reg: *const ChildRegistration) -> Result {
-        let mut stash = this.switch.lock();
+        let mut board = this.switch.lock();
         // SAFETY: the switch lock is held.
         let Some(child) = unsafe { this.io.child() }.filter(|c| c.is(reg)) else {
-            drop(stash);
-            hotup_event!("error reason=unregister-unknown-child");
-            return Err(EINVAL);
+            // A standby or a retired child leaving: nothing of the device's
+            // is in it.
+            let gone = Hub::forget_inactive(this, &mut board, reg);
+            drop(board);
+            if !gone {
+                hotup_event!("error reason=unregister-unknown-child");
+                return Err(EINVAL);
+            }
+            return Ok(());
         };
+        let stash = &mut board.stash;
         let park_start = Instant::<Monotonic>::now();
         Hub::enter_switching(this);
         let (generation, schema) = {
@@ -298,6 +413,24 @@ impl Hub {
                 }
             ),
         }
+        // A standby waiting: it takes over now, as a classic upgrade whose
+        // new child needed no load.
+        if let Some(next) = board.standby.take() {
+            hotup_event!(
+                "promote child={} version={} reason=active-child-unloaded",
+                next.name(),
+                next.version
+            );
+            Hub::enter_switching(this);
+            if Hub::adopt_and_resume(this, &mut board.stash, &next).is_err() {
+                // It refused the state: it stays the standby (the stash is
+                // kept), and the device stays parked until a child adopts.
+                board.standby = Some(next);
+                Hub::note_standby(this, Some(&next));
+            } else {
+                Hub::note_standby(this, None);
+            }
+        }
         Ok(())
     }
 
@@ -305,7 +438,8 @@ impl Hub {
     /// preserved region, so the next child starts with an empty device.
     /// Refused (EBUSY) while a child is attached.
     pub(crate) fn discard_stash(this: ArcBorrow<'_, Hub>) -> Result {
-        let mut stash = this.switch.lock();
+        let mut board = this.switch.lock();
+        let stash = &mut board.stash;
         // SAFETY: the switch lock is held.
         if unsafe { this.io.child() }.is_some() {
             return Err(EBUSY);
@@ -333,7 +467,7 @@ impl Hub {
     }
 }
 
-fn stash_str(s: StashState) -> &'static str {
+pub(crate) fn stash_str(s: StashState) -> &'static str {
     match s {
         StashState::Empty => "empty",
         StashState::Valid => "valid",

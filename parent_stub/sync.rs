@@ -47,6 +47,13 @@ impl Event {
         while unsafe { bindings::try_wait_for_completion(self.inner.get()) } {}
     }
 
+    /// Sleeps (uninterruptibly) until a signal is available and takes it
+    /// (true), or until `jiffies` have passed (false). Process context only.
+    pub(crate) fn wait_timeout(&self, jiffies: kernel::time::Jiffies) -> bool {
+        // SAFETY: as in `signal`; the caller may sleep (process context).
+        unsafe { bindings::wait_for_completion_timeout(self.inner.get(), jiffies) != 0 }
+    }
+
     /// Sleeps (uninterruptibly) until a signal is available, and takes it.
     /// Process context only.
     pub(crate) fn wait(&self) {

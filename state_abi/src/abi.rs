@@ -19,7 +19,11 @@ use core::ptr;
 /// Major version of this ABI. The parent refuses a child of another major.
 pub const ABI_MAJOR: u16 = 1;
 /// Minor version of this ABI: backwards compatible additions.
-pub const ABI_MINOR: u16 = 0;
+///
+/// - 1.0: the classic upgrade.
+/// - 1.1: standby children ([`CAP_STANDBY`]) and in-flight handover
+///   ([`CAP_HANDOVER`], [`ChildOps::freeze`], the blob's `INFL` section).
+pub const ABI_MINOR: u16 = 1;
 
 /// Whether a peer speaking ABI `major` (any minor) can talk to this side.
 pub const fn abi_compatible(major: u16) -> bool {
@@ -219,6 +223,17 @@ pub type AdoptFn = unsafe extern "C" fn(ctx: *mut CVoid, blob: *const u8, len: u
 pub type FinishFn = unsafe extern "C" fn(ctx: *mut CVoid);
 /// The upgrade is aborted: resume serving I/O as before the quiesce.
 pub type AbortFn = unsafe extern "C" fn(ctx: *mut CVoid);
+/// Handover (ABI 1.1, [`CAP_HANDOVER`]): stops accepting new I/O and stops
+/// every completion context of the child (work item, timer) *without*
+/// completing what it holds: the requests it accepted and has not completed
+/// stay held, and the next `export_state` writes them into the blob's
+/// in-flight section, for the adopting child to complete. Called with no
+/// CPU inside `submit`; returns once no context of the child can complete
+/// anything. `abort` undoes it (the child then completes what it holds
+/// itself); `finish` after an export means the held requests now belong to
+/// the successor and must never be completed by this child. Returns 0 or a
+/// negative errno (then the parent drains instead).
+pub type FreezeFn = unsafe extern "C" fn(ctx: *mut CVoid) -> i32;
 /// Fills `*out` with the child's counters. Returns 0 or a negative errno.
 pub type StatsFn = unsafe extern "C" fn(ctx: *mut CVoid, out: *mut ChildStats) -> i32;
 
@@ -246,6 +261,8 @@ pub struct ChildOps {
     pub abort: Option<AbortFn>,
     /// See [`StatsFn`].
     pub stats: Option<StatsFn>,
+    /// See [`FreezeFn`] (ABI 1.1; absent in a 1.0 table).
+    pub freeze: Option<FreezeFn>,
 }
 
 impl ChildOps {
@@ -262,6 +279,7 @@ impl ChildOps {
         finish: None,
         abort: None,
         stats: None,
+        freeze: None,
     };
 
     /// Whether every operation this ABI version defines is present.
@@ -369,8 +387,26 @@ pub const CAP_WRITE_ZEROES: u64 = 1 << 2;
 /// [`ChildRegistration::capabilities`]: `export_state` can write schema
 /// versions older than the child's native one (downgrade).
 pub const CAP_EXPORT_OLDER_SCHEMA: u64 = 1 << 3;
+/// [`ChildRegistration::capabilities`] (ABI 1.1): the child can be loaded
+/// next to an active child as its **standby** (it registers, adopts nothing
+/// and takes no I/O until the operator's `switch`), and, once it has been
+/// switched away from, stays loaded **retired**: after its export and
+/// `finish` it takes no I/O, completes nothing and touches no preserved
+/// memory, until its module leaves. A switch needs it on both children.
+pub const CAP_STANDBY: u64 = 1 << 4;
+/// [`ChildRegistration::capabilities`] (ABI 1.1): the child implements
+/// [`ChildOps::freeze`], writes the requests it holds into the blob's `INFL`
+/// section, and completes the `INFL` requests of a blob it adopts. A switch
+/// hands in-flight I/O over when both children have it, and drains
+/// otherwise.
+pub const CAP_HANDOVER: u64 = 1 << 5;
 /// All capability bits defined by this ABI version.
-pub const CAP_KNOWN: u64 = CAP_FLUSH | CAP_DISCARD | CAP_WRITE_ZEROES | CAP_EXPORT_OLDER_SCHEMA;
+pub const CAP_KNOWN: u64 = CAP_FLUSH
+    | CAP_DISCARD
+    | CAP_WRITE_ZEROES
+    | CAP_EXPORT_OLDER_SCHEMA
+    | CAP_STANDBY
+    | CAP_HANDOVER;
 
 /// How a child introduces itself to the parent. It must stay valid from
 /// registration until unregistration returns.
@@ -551,7 +587,7 @@ const _: () = assert!(offset_of!(ChildStats, errors) == 80);
 const _: () = assert!(size_of::<MemHandle>() == 8 && align_of::<MemHandle>() == 8);
 
 const _: () = assert!(size_of::<Option<SubmitFn>>() == 8);
-const _: () = assert!(size_of::<ChildOps>() == 64 && align_of::<ChildOps>() == 8);
+const _: () = assert!(size_of::<ChildOps>() == 72 && align_of::<ChildOps>() == 8);
 const _: () = assert!(offset_of!(ChildOps, submit) == 8);
 const _: () = assert!(offset_of!(ChildOps, quiesce) == 16);
 const _: () = assert!(offset_of!(ChildOps, export_state) == 24);
@@ -559,6 +595,7 @@ const _: () = assert!(offset_of!(ChildOps, adopt) == 32);
 const _: () = assert!(offset_of!(ChildOps, finish) == 40);
 const _: () = assert!(offset_of!(ChildOps, abort) == 48);
 const _: () = assert!(offset_of!(ChildOps, stats) == 56);
+const _: () = assert!(offset_of!(ChildOps, freeze) == 64);
 
 const _: () = assert!(size_of::<ParentServices>() == 72 && align_of::<ParentServices>() == 8);
 const _: () = assert!(offset_of!(ParentServices, abi_major) == 4);
@@ -596,7 +633,8 @@ mod tests {
         let ours = size_of::<ChildOps>();
         // A newer minor's larger table: only what this side knows.
         assert_eq!(sized_copy_len(96, ChildOps::MIN_SIZE, ours), Ok(ours));
-        // This version's own table.
+        // This version's own table, and a 1.0 table (no `freeze`).
+        assert_eq!(sized_copy_len(72, ChildOps::MIN_SIZE, ours), Ok(72));
         assert_eq!(sized_copy_len(64, ChildOps::MIN_SIZE, ours), Ok(64));
         // An older minor's smaller table, when this side accepts it.
         assert_eq!(sized_copy_len(48, 40, ours), Ok(48));
@@ -636,8 +674,8 @@ mod tests {
 
     #[test]
     fn sizes_in_tables() {
-        assert_eq!(ChildOps::SIZE, 64);
-        assert_eq!(ChildOps::EMPTY.size, 64);
+        assert_eq!(ChildOps::SIZE, 72);
+        assert_eq!(ChildOps::EMPTY.size, 72);
         assert!(!ChildOps::EMPTY.is_complete());
         assert_eq!(ParentServices::SIZE, 72);
         assert_eq!(ParentServices::EMPTY.abi_major, ABI_MAJOR);

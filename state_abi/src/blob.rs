@@ -752,8 +752,18 @@ impl<'a> BlobReader<'a> {
     /// [`BlobError::UnsupportedSectionVersion`]. A known optional section of
     /// a newer version is fine too: the reader must skip it.
     pub fn check_known(&self, known: &[(u32, u16)]) -> Result<(), BlobError> {
+        self.check_known_in(&[known])
+    }
+
+    /// [`BlobReader::check_known`] with the known sections given as
+    /// several lists.
+    pub fn check_known_in(&self, lists: &[&[(u32, u16)]]) -> Result<(), BlobError> {
         for s in self.sections() {
-            match known.iter().find(|(t, _)| *t == s.tag) {
+            match lists
+                .iter()
+                .flat_map(|l| l.iter())
+                .find(|(t, _)| *t == s.tag)
+            {
                 None if s.mandatory => {
                     return Err(BlobError::UnknownMandatorySection { tag: s.tag })
                 }
@@ -768,6 +778,18 @@ impl<'a> BlobReader<'a> {
         }
         Ok(())
     }
+}
+
+/// Copies the blob `src` into `dst` without its section `tag` (if it has
+/// one), re-sealed: same producer, the other sections in their order.
+/// Returns the new blob's length.
+pub fn copy_without_section(src: &[u8], tag: u32, dst: &mut [u8]) -> Result<usize, BlobError> {
+    let r = BlobReader::parse(src)?;
+    let mut w = BlobWriter::new(dst, r.producer_child_version())?;
+    for s in r.sections().filter(|s| s.tag != tag) {
+        w.section(s.tag, s.version, s.mandatory, s.payload)?;
+    }
+    w.finish()
 }
 
 /// Iterator over the sections of a [`BlobReader`].
@@ -818,7 +840,7 @@ pub struct LeReader<'a> {
 
 impl<'a> LeReader<'a> {
     /// A reader at the start of `buf`.
-    pub fn new(buf: &'a [u8]) -> Self {
+    pub const fn new(buf: &'a [u8]) -> Self {
         LeReader { buf, pos: 0 }
     }
 

@@ -23,7 +23,7 @@
 
 use super::abi::MemHandle;
 use super::blob::{
-    tag, BlobError, BlobReader, BlobWriter, LeReader, BLOB_HEADER_LEN, SECTION_HEADER_LEN,
+    tag, BlobError, BlobReader, BlobWriter, LeReader, Section, BLOB_HEADER_LEN, SECTION_HEADER_LEN,
 };
 
 /// Tag of the device-state section, `"DEVS"` (mandatory).
@@ -460,25 +460,35 @@ pub fn write_state(
     queues: Option<&QueueStats>,
     schema: u32,
 ) -> Result<usize, BlobError> {
+    let mut w = BlobWriter::new(buf, producer_child_version)?;
+    write_state_sections(&mut w, state, queues, schema)?;
+    w.finish()
+}
+
+/// The sections [`write_state`] writes, appended to `w` (which the caller
+/// finishes, possibly after sections of its own).
+pub(crate) fn write_state_sections(
+    w: &mut BlobWriter<'_>,
+    state: &DeviceStateV2,
+    queues: Option<&QueueStats>,
+    schema: u32,
+) -> Result<(), BlobError> {
     match schema {
         SCHEMA_V1 => {
             let v1 = downgrade_v2_to_v1(state);
             v1.validate()?;
-            let mut w = BlobWriter::new(buf, producer_child_version)?;
-            v1.encode(&mut w)?;
-            w.finish()
+            v1.encode(w)
         }
         SCHEMA_V2 => {
             state.validate()?;
             if let Some(q) = queues {
                 check_queue_count(state, q)?;
             }
-            let mut w = BlobWriter::new(buf, producer_child_version)?;
-            state.encode(&mut w)?;
+            state.encode(w)?;
             if let Some(q) = queues {
-                q.encode(&mut w)?;
+                q.encode(w)?;
             }
-            w.finish()
+            Ok(())
         }
         _ => Err(BlobError::UnsupportedSchema { schema }),
     }
@@ -503,17 +513,30 @@ pub fn read_state(
     blob: &[u8],
     max_schema: u32,
 ) -> Result<(DeviceStateV2, Option<QueueStats>, u16), BlobError> {
+    read_state_known(blob, max_schema, &[], |_| Ok(()))
+}
+
+/// [`read_state`] for a reader that also understands the sections of
+/// `extra` (`(tag, newest version)`, mandatory ones included): each section
+/// of the blob whose tag is in `extra` is passed to `each` after the
+/// device state has been decoded.
+pub(crate) fn read_state_known<'a>(
+    blob: &'a [u8],
+    max_schema: u32,
+    extra: &[(u32, u16)],
+    mut each: impl FnMut(Section<'a>) -> Result<(), BlobError>,
+) -> Result<(DeviceStateV2, Option<QueueStats>, u16), BlobError> {
     if max_schema == 0 || max_schema > SCHEMA_LATEST {
         return Err(BlobError::UnsupportedSchema { schema: max_schema });
     }
     let reader = BlobReader::parse(blob)?;
     let v2_reader = max_schema >= SCHEMA_V2;
-    let known: &[(u32, u16)] = if v2_reader {
+    let ours: &[(u32, u16)] = if v2_reader {
         &[(TAG_DEVICE_STATE, DEVS_V2), (TAG_QUEUE_STATS, QSTA_V1)]
     } else {
         &[(TAG_DEVICE_STATE, DEVS_V1)]
     };
-    reader.check_known(known)?;
+    reader.check_known_in(&[ours, extra])?;
 
     let devs = reader
         .find(TAG_DEVICE_STATE)
@@ -539,6 +562,11 @@ pub fn read_state(
         }
         _ => None,
     };
+    for s in reader.sections() {
+        if extra.iter().any(|(t, v)| *t == s.tag && s.version <= *v) {
+            each(s)?;
+        }
+    }
     Ok((state, queues, devs.version))
 }
 

@@ -18,3 +18,5 @@ pub const EPROTO: i32 = 71;
 pub const EBADMSG: i32 = 74;
 /// Operation not supported.
 pub const EOPNOTSUPP: i32 = 95;
+/// Operation canceled: the operator aborted a standby switch.
+pub const ECANCELED: i32 = 125;

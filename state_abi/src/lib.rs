@@ -5,7 +5,8 @@
 //! Everything that crosses a module boundary is defined here: the C-ABI
 //! tables and I/O descriptors ([`abi`]), the versioned state blob a child
 //! hands to its successor ([`blob`]), its checksum ([`crc32c`]) and the
-//! device-state schema both child versions speak ([`device_state`]).
+//! device-state schema both child versions speak ([`device_state`]), and
+//! the in-flight requests a standby switch hands over ([`handover`]).
 //!
 //! The crate is `no_std`, allocation-free, free of `unsafe` and of panicking
 //! paths on any input. The same source is compiled as an ordinary crate (host
@@ -54,14 +55,19 @@ pub mod blob;
 pub mod crc32c;
 pub mod device_state;
 pub mod errno;
+pub mod handover;
 
 pub use abi::*;
 pub use blob::{
-    reseal, tag, BlobError, BlobReader, BlobWriter, LeReader, Section, SectionIter, SectionWriter,
+    copy_without_section, reseal, tag, BlobError, BlobReader, BlobWriter, LeReader, Section, SectionIter, SectionWriter,
     BLOB_FORMAT_VERSION, BLOB_HEADER_LEN, BLOB_MAGIC, MAX_SECTIONS, SECTION_HEADER_LEN,
     SECTION_MANDATORY,
 };
 pub use crc32c::{crc32c, crc32c_update};
+pub use handover::{
+    decode_held, encode_held, max_blob_len_with_held, read_state_held, write_state_held,
+    HeldIter, HeldRequest, INFL_V1, MAX_HELD, TAG_INFLIGHT,
+};
 pub use device_state::{
     read_state, write_state, DeviceStateV1, DeviceStateV2, QueueStat, QueueStats, MAX_BLOB_LEN,
     MAX_QUEUES, SCHEMA_LATEST, TAG_DEVICE_STATE, TAG_QUEUE_STATS,

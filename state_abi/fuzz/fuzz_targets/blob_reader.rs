@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use state_abi::blob::reseal;
-use state_abi::{read_state, BlobError, BlobReader, TAG_DEVICE_STATE, TAG_QUEUE_STATS};
+use state_abi::{read_state, read_state_held, BlobError, BlobReader, TAG_DEVICE_STATE, TAG_QUEUE_STATS};
 
 fn exercise(data: &[u8]) {
     if let Ok(r) = BlobReader::parse(data) {
@@ -32,6 +32,16 @@ fn exercise(data: &[u8]) {
             if let Some(q) = queues {
                 assert!(q.len() <= state.nr_queues as usize);
             }
+        }
+        if let Ok((state, _, _, held)) = read_state_held(data, max) {
+            assert!(state.validate().is_ok());
+            let n = held.len();
+            let mut seen = 0;
+            for h in held {
+                seen += 1;
+                assert!(h.cookie != 0 && h.status <= 0);
+            }
+            assert_eq!(seen, n);
         }
     }
 }

@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The standby switch (ABI 1.1), transactional:
+//!
+//! - **standby**: a child with `CAP_STANDBY` that registers while another
+//!   child is active is checked (ABI, operations, name, version) and kept
+//!   as the standby: it adopts nothing and takes no I/O. At most one.
+//! - **switch** (the operator's command): freeze dispatch (new I/O parks)
+//!   -> the old child hands over the requests it holds (`freeze`, when both
+//!   children have `CAP_HANDOVER`) or drains them, within
+//!   `switch_timeout_ms` -> export -> the standby adopts -> swap -> release
+//!   parked I/O in order -> the old child is retired (`finish`): it stays
+//!   loaded, takes nothing and may be unloaded at leisure.
+//! - **rollback**: a failed export or adopt gives the device back to the
+//!   old child (`abort`: it resumes with its own state, and completes what
+//!   it held itself); the standby stays unadopted. A drain that does not
+//!   end within the bound, or the operator's `abort` during it, calls the
+//!   switch off before anything was exported. Nothing fails, nothing is
+//!   lost.
+//!
+//! Requests handed over stay in the parent's cookie table and in flight on
+//! their queue: only the child that completes them changes, and a cookie
+//! is claimed once, whoever completes it.
+
+use super::edge::{name_str, ActiveChild};
+use super::hub::Hub;
+use super::inflight::Quiet;
+use super::stash::{Offer, StashState};
+use super::state_abi::{errno, ChildRegistration, NAME_LEN};
+use super::switch::{ns, stash_str, Blackout, Board};
+use crate::hotup_event;
+use core::sync::atomic::Ordering::SeqCst;
+use kernel::{
+    prelude::*,
+    sync::ArcBorrow,
+    time::{Instant, Monotonic},
+};
+
+/// How many retired children the parent remembers (to recognise their
+/// unregistration); an older one forgotten only makes its unload log
+/// `unregister-unknown-child`.
+const RETIRED_MAX: usize = 8;
+
+/// Children switched away from and still loaded. The parent never calls
+/// into them again.
+pub(crate) struct Retired {
+    list: [Option<ActiveChild>; RETIRED_MAX],
+    next: usize,
+}
+
+impl Retired {
+    pub(crate) const fn new() -> Self {
+        Self {
+            list: [None; RETIRED_MAX],
+            next: 0,
+        }
+    }
+
+    fn push(&mut self, c: ActiveChild) {
+        if let Some(slot) = self.list.get_mut(self.next % RETIRED_MAX) {
+            *slot = Some(c);
+        }
+        self.next = self.next.wrapping_add(1);
+    }
+
+    fn take(&mut self, reg: *const ChildRegistration) -> Option<ActiveChild> {
+        self.list
+            .iter_mut()
+            .find(|c| c.is_some_and(|c| c.is(reg)))
+            .and_then(Option::take)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.list.iter().filter(|c| c.is_some()).count()
+    }
+}
+
+impl Hub {
+    /// A child registering while `active` is: it becomes the standby if
+    /// both can switch and there is none yet; otherwise it is refused
+    /// (EBUSY) with the reason.
+    pub(crate) fn register_standby(
+        this: ArcBorrow<'_, Hub>,
+        board: &mut Board,
+        child: ActiveChild,
+        active: &ActiveChild,
+    ) -> Result {
+        let cname = child.name();
+        if let Some(s) = &board.standby {
+            hotup_event!(
+                "refuse child={} version={} reason=standby-exists standby={} standby_version={} hint=\"rmmod {} first, or switch to it\"",
+                cname, child.version, s.name(), s.version, s.name()
+            );
+            return Err(EBUSY);
+        }
+        if !child.can_standby() || !active.can_standby() {
+            hotup_event!(
+                "refuse child={} version={} reason=busy active={} standby_capable={} hint=\"rmmod {} first (a classic upgrade)\"",
+                cname,
+                child.version,
+                active.name(),
+                if child.can_standby() { "active-cannot" } else { "no" },
+                active.name()
+            );
+            return Err(EBUSY);
+        }
+        let handover = child.can_hand_over() && active.can_hand_over();
+        board.standby = Some(child);
+        Hub::note_standby(this, Some(&child));
+        hotup_event!(
+            "standby child={} version={} abi=1.{} active={} active_version={} handover={} hint=\"write switch to /dev/hotup-ctl\"",
+            cname,
+            child.version,
+            child.abi_minor,
+            active.name(),
+            active.version,
+            if handover { "yes" } else { "no" }
+        );
+        Ok(())
+    }
+
+    /// Records the standby (or its absence) for status.
+    pub(crate) fn note_standby(this: ArcBorrow<'_, Hub>, s: Option<&ActiveChild>) {
+        let mut f = this.figures.lock();
+        f.standby = s.map_or([0; NAME_LEN], |c| c.name);
+        f.standby_version = s.map_or(0, |c| c.version);
+    }
+
+    /// The unregistration of a child that is not active: the standby or a
+    /// retired child. Whether `reg` was one of them.
+    pub(crate) fn forget_inactive(
+        this: ArcBorrow<'_, Hub>,
+        board: &mut Board,
+        reg: *const ChildRegistration,
+    ) -> bool {
+        if let Some(s) = board.standby.filter(|s| s.is(reg)) {
+            board.standby = None;
+            Hub::note_standby(this, None);
+            hotup_event!("standby-gone child={} version={}", s.name(), s.version);
+            return true;
+        }
+        if let Some(r) = board.retired.take(reg) {
+            this.figures.lock().retired = board.retired.len();
+            hotup_event!("retired-gone child={} version={}", r.name(), r.version);
+            return true;
+        }
+        false
+    }
+
+    /// The operator's `abort`: calls off a switch that is draining. ENOENT
+    /// if no switch runs (one past its drain can no longer be aborted: it
+    /// commits or rolls back by itself).
+    pub(crate) fn abort_switch(&self) -> Result {
+        if !self.switch_running.load(SeqCst) {
+            return Err(ENOENT);
+        }
+        self.abort_requested.store(true, SeqCst);
+        self.io.poke();
+        hotup_event!("control abort");
+        Ok(())
+    }
+
+    /// The operator's `switch`: from the active child to the standby.
+    /// ENOENT without a standby, ENODEV without an active child, ETIMEDOUT
+    /// or ECANCELED if the drain was called off, the old child's or the
+    /// standby's errno after a rollback; 0 once the standby is active.
+    pub(crate) fn switch_to_standby(this: ArcBorrow<'_, Hub>) -> Result {
+        let mut board = this.switch.lock();
+        // SAFETY: the switch lock is held.
+        let Some(old) = (unsafe { this.io.child() }) else {
+            hotup_event!("refuse-switch reason=no-active-child");
+            return Err(ENODEV);
+        };
+        let Some(new) = board.standby else {
+            hotup_event!(
+                "refuse-switch reason=no-standby active={} hint=\"insmod the new child first: it registers as the standby\"",
+                old.name()
+            );
+            return Err(ENOENT);
+        };
+        if this.park.lock().unloading {
+            return Err(ENODEV);
+        }
+        let handover = old.can_hand_over() && new.can_hand_over();
+        let t0 = Instant::<Monotonic>::now();
+        this.abort_requested.store(false, SeqCst);
+        this.switch_running.store(true, SeqCst);
+        Hub::enter_switching(this);
+        let (generation, schema) = {
+            let f = this.figures.lock();
+            (f.generation, f.export_schema)
+        };
+        let inflight = this.io.totals().inflight;
+        hotup_event!(
+            "switch gen={} from={} from_version={} to={} to_version={} mode={} inflight={} timeout_ms={}",
+            generation,
+            old.name(),
+            old.version,
+            new.name(),
+            new.version,
+            if handover { "handover" } else { "drain" },
+            inflight,
+            this.switch_timeout_ms
+        );
+        // Freeze: no CPU inside the old child's submit; with a handover the
+        // old child then stops completing, otherwise it drains.
+        let mut handed_over = handover;
+        let quiet = this
+            .io
+            .wait_quiet_bounded(handover, this.switch_timeout_ms, &this.abort_requested);
+        if quiet == Quiet::Done && handover {
+            let rc = old.freeze();
+            if rc != 0 {
+                hotup_event!(
+                    "switch-step step=freeze child={} err={} fallback=drain",
+                    old.name(),
+                    rc
+                );
+                handed_over = false;
+            }
+        }
+        let quiet = match (quiet, handed_over) {
+            (Quiet::Done, false) => {
+                this.io
+                    .wait_quiet_bounded(false, this.switch_timeout_ms, &this.abort_requested)
+            }
+            (q, _) => q,
+        };
+        if quiet != Quiet::Done {
+            let left = this.io.totals().inflight;
+            this.switch_running.store(false, SeqCst);
+            // Nothing was stopped in the old child (a drain calls its
+            // quiesce only once it is quiet): it just takes I/O again.
+            let parked = Hub::release(this, &old);
+            let (reason, err) = match quiet {
+                Quiet::Cancelled => ("operator", Error::from_errno(-errno::ECANCELED)),
+                _ => ("drain-timeout", ETIMEDOUT),
+            };
+            hotup_event!(
+                "abort gen={} child={} version={} reason={} waited_ms={} inflight={} parked={} state=resumed",
+                generation,
+                old.name(),
+                old.version,
+                reason,
+                (Instant::<Monotonic>::now() - t0).as_millis(),
+                left,
+                parked
+            );
+            return Err(err);
+        }
+        this.switch_running.store(false, SeqCst);
+        let held = if handed_over {
+            this.io.totals().inflight
+        } else {
+            let rc = old.quiesce();
+            if rc != 0 {
+                hotup_event!("error reason=quiesce-failed child={} err={}", old.name(), rc);
+            }
+            0
+        };
+        let drained_at = Instant::<Monotonic>::now();
+        let state = board
+            .stash
+            .export_with((old.name, old.version), |buf| old.export(buf, schema));
+        let exported_at = Instant::<Monotonic>::now();
+        if state != StashState::Valid {
+            let why = match state {
+                StashState::Corrupt(why) => why,
+                _ => "export-failed",
+            };
+            return Hub::roll_back(this, &mut board, &old, &new, "export", why, EIO);
+        }
+        let adopted = match Hub::adopt_offer(this, &mut board.stash, &new, Offer::Stash) {
+            Ok(a) => a,
+            Err(rc) => {
+                return Hub::roll_back(
+                    this,
+                    &mut board,
+                    &old,
+                    &new,
+                    "adopt",
+                    "refused",
+                    Error::from_errno(rc),
+                )
+            }
+        };
+        // Committed: the old child holds nothing of the device any more.
+        board.standby = None;
+        this.figures.lock().export_schema = 0;
+        let b = Blackout {
+            mode: if handed_over { "standby-handover" } else { "standby-drain" },
+            drained: if handed_over { 0 } else { inflight },
+            handed_over: held,
+            blackout_ns: ns(adopted.end - t0),
+            drain_ns: ns(drained_at - t0),
+            export_ns: ns(exported_at - drained_at),
+            load_ns: 0,
+            adopt_ns: ns(adopted.end - adopted.start),
+        };
+        // The gate was quiet (no CPU inside the old child's submit) since
+        // the mode left `Active`, so the cell may change.
+        Hub::activate(this, &board.stash, &new, &adopted, &b);
+        old.finish();
+        new.finish();
+        board.retired.push(old);
+        {
+            let mut f = this.figures.lock();
+            f.standby = [0; NAME_LEN];
+            f.standby_version = 0;
+            f.retired = board.retired.len();
+            f.switches += 1;
+        }
+        hotup_event!(
+            "retire child={} version={} hint=\"rmmod {} when convenient\"",
+            old.name(),
+            old.version,
+            old.name()
+        );
+        Ok(())
+    }
+
+    /// A switch that failed at `step` after the old child stopped: the old
+    /// child resumes with its own state (`abort`), the standby stays
+    /// unadopted, parked I/O goes back to the old child. Returns `err`.
+    fn roll_back(
+        this: ArcBorrow<'_, Hub>,
+        board: &mut Board,
+        old: &ActiveChild,
+        new: &ActiveChild,
+        step: &str,
+        why: &str,
+        err: Error,
+    ) -> Result {
+        // The old child is still the state's owner: the blob it wrote is
+        // not a stash to offer anyone.
+        board.stash.withdraw_export();
+        old.abort();
+        let parked = Hub::release(this, old);
+        {
+            let mut f = this.figures.lock();
+            f.rollbacks += 1;
+            f.stash_bytes = board.stash.stash_bytes();
+            f.stash_state = stash_str(board.stash.state);
+        }
+        hotup_event!(
+            "rollback child={} version={} step={} reason={} err={} state=resumed active={} parked={} standby={}",
+            new.name(),
+            new.version,
+            step,
+            why,
+            err.to_errno(),
+            old.name(),
+            parked,
+            name_str(&new.name)
+        );
+        Err(err)
+    }
+}
