@@ -14,10 +14,10 @@
 //! parent asks for a downgrade.
 
 use super::state_abi::{
-    make_name, read_state, write_state, BlobError, BlobReader, CVoid, ChildOps, ChildRegistration,
-    ChildStats, DeviceStateV2, IoDesc, IoOp, IoSegment, MemHandle, ParentServices, QueueStats,
-    ABI_MAJOR, ABI_MINOR, CAP_DISCARD, CAP_EXPORT_OLDER_SCHEMA, CAP_FLUSH, CAP_WRITE_ZEROES,
-    MAX_QUEUES,
+    make_name, read_state_held, write_state_held, BlobError, BlobReader, CVoid, ChildOps,
+    ChildRegistration, ChildStats, DeviceStateV2, HeldRequest, IoDesc, IoOp, IoSegment, MemHandle,
+    ParentServices, QueueStats, ABI_MAJOR, ABI_MINOR, CAP_DISCARD, CAP_EXPORT_OLDER_SCHEMA,
+    CAP_FLUSH, CAP_HANDOVER, CAP_STANDBY, CAP_WRITE_ZEROES, MAX_QUEUES,
 };
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize};
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -80,6 +80,14 @@ macro_rules! hotup_child_module {
                 complete_in_irq: u32 {
                     default: 0,
                     description: "Complete I/O from a hard-IRQ hrtimer instead of a work item (tests the parent's completion path in hard-IRQ context)",
+                },
+                standby: u32 {
+                    default: 1,
+                    description: "Advertise standby support (CAP_STANDBY): loaded next to an active child, register as its standby; 0: only classic upgrades",
+                },
+                handover: u32 {
+                    default: 1,
+                    description: "Advertise in-flight handover (CAP_HANDOVER; not with complete_in_irq): 0 makes a standby switch drain this child instead",
                 },
                 inject_adopt_error: u32 {
                     default: 0,
@@ -153,6 +161,15 @@ struct Pending {
 
 struct State {
     accepting: bool,
+    /// `freeze`d for a handover: completes nothing, holds what is pending.
+    frozen: bool,
+    /// Exported since it last took I/O (a `finish` then retires it).
+    exported: bool,
+    /// Switched away from: takes nothing, completes nothing, ever again.
+    retired: bool,
+    /// Completions popped from `pending` and not yet returned from the
+    /// parent's `complete` (a freeze waits for them).
+    completing: u32,
     inflight: u32,
     pending: KVVec<Pending>,
     region: Option<Region>,
@@ -275,6 +292,10 @@ impl Dev {
         };
         loop {
             let mut g = self.state.lock();
+            if g.frozen || g.retired {
+                // Held for the successor (or handed over already).
+                return;
+            }
             let Some(first) = g.pending.first() else {
                 return;
             };
@@ -287,15 +308,17 @@ impl Dev {
             let Ok(p) = g.pending.remove(0) else {
                 return;
             };
+            g.completing += 1;
             drop(g);
             // SAFETY: `complete` is the parent's service; the cookie is the
             // one it gave us for this request, completed exactly once.
             unsafe { complete(p.cookie, p.status) };
             let mut g = self.state.lock();
+            g.completing = g.completing.saturating_sub(1);
             g.inflight = g.inflight.saturating_sub(1);
             g.stats.completed += 1;
             g.stats.inflight = u64::from(g.inflight);
-            let idle = g.inflight == 0;
+            let idle = g.inflight == 0 || g.completing == 0;
             drop(g);
             if idle {
                 self.idle.notify_all();
@@ -497,8 +520,79 @@ impl Dev {
         0
     }
 
+    /// Handover: stops taking I/O and completing; what is pending stays
+    /// held for the export. Returns once no completion of ours is running.
+    fn freeze(&self) -> i32 {
+        if self.irq.enabled {
+            // The hard-IRQ slots are not handed over (no CAP_HANDOVER).
+            return -super::state_abi::errno::EOPNOTSUPP;
+        }
+        let mut g = self.state.lock();
+        g.accepting = false;
+        g.frozen = true;
+        while g.completing > 0 {
+            self.idle.wait(&mut g);
+        }
+        let held = g.pending.len();
+        drop(g);
+        pr_info!("freeze version={} held={}\n", super::CHILD_VERSION, held);
+        0
+    }
+
+    /// Resumes after a switch was called off: takes I/O again and
+    /// completes what it held itself.
+    fn unfreeze(self: &Arc<Self>) {
+        let mut g = self.state.lock();
+        if g.retired {
+            return;
+        }
+        g.accepting = true;
+        g.frozen = false;
+        g.exported = false;
+        let held = g.pending.len();
+        drop(g);
+        if self.irq.enabled {
+            self.start_irq_timer();
+        }
+        let _ = default_queue().enqueue(self.clone());
+        pr_info!("resume version={} held={}\n", super::CHILD_VERSION, held);
+    }
+
+    /// The switch that exported this child committed: what it held is the
+    /// successor's now; it takes and completes nothing any more. (For the
+    /// child that just adopted, `finish` changes nothing.)
+    fn finish(&self) {
+        let mut g = self.state.lock();
+        if !g.exported || g.accepting {
+            return;
+        }
+        let handed = g.pending.len();
+        g.pending.clear();
+        g.inflight = 0;
+        g.stats.inflight = 0;
+        g.frozen = false;
+        g.retired = true;
+        drop(g);
+        self.idle.notify_all();
+        pr_info!(
+            "retired version={} handed_over={}\n",
+            super::CHILD_VERSION,
+            handed
+        );
+    }
+
     fn export(&self, buf: &mut [u8], schema: u32) -> Result<usize, i32> {
-        let g = self.state.lock();
+        // This version cannot write a schema newer than its own.
+        let schema = if schema == 0 || schema > SCHEMA {
+            SCHEMA
+        } else {
+            schema
+        };
+        if self.faults.export_fault == 1 {
+            pr_warn!("export: failing on purpose (inject_export_fault=1)\n");
+            return Err(EIO.to_errno());
+        }
+        let mut g = self.state.lock();
         let Some(region) = g.region else {
             return Err(ENXIO.to_errno());
         };
@@ -506,19 +600,24 @@ impl Dev {
         dev.data_handle = region.handle;
         dev.data_len = region.len;
         let queues = g.queues;
-        drop(g);
-        // This version cannot write a schema newer than its own.
-        let schema = if schema == 0 || schema > SCHEMA {
-            SCHEMA
-        } else {
-            schema
-        };
         let qs = KEEPS_QUEUE_STATS.then_some(&queues);
-        if self.faults.export_fault == 1 {
-            pr_warn!("export: failing on purpose (inject_export_fault=1)\n");
-            return Err(EIO.to_errno());
+        // Frozen (a handover): the pending requests go into the blob, with
+        // the device time each has left. Under the lock, though nothing
+        // changes them while frozen.
+        let now = Instant::<Monotonic>::now();
+        let src: &[Pending] = if g.frozen { &g.pending } else { &[] };
+        let held = src.iter().map(|p| HeldRequest {
+            cookie: p.cookie,
+            remaining_ns: u64::try_from((p.due - now).as_nanos()).unwrap_or(0),
+            status: p.status,
+        });
+        let n_held = if g.frozen { g.pending.len() } else { 0 };
+        let written = write_state_held(buf, super::CHILD_VERSION, &dev, qs, schema, held);
+        if written.is_ok() {
+            g.exported = true;
         }
-        let mut len = write_state(buf, super::CHILD_VERSION, &dev, qs, schema).map_err(|e| {
+        drop(g);
+        let mut len = written.map_err(|e| {
             pr_err!("export failed: {}\n", e.as_str());
             e.errno()
         })?;
@@ -540,17 +639,19 @@ impl Dev {
             _ => {}
         }
         pr_info!(
-            "export version={} schema={} blob_bytes={} handle={:#x}\n",
+            "export version={} schema={} blob_bytes={} handle={:#x} held={}\n",
             super::CHILD_VERSION,
             schema,
             len,
-            region.handle.0
+            region.handle.0,
+            n_held
         );
         Ok(len)
     }
 
     fn adopt(&self, blob: Option<&[u8]>) -> Result<(), i32> {
         let svc = self.services().ok_or(ENODEV.to_errno())?;
+        let mut held = super::state_abi::HeldIter::EMPTY;
         let (dev, queues, found_schema, from_version) = match blob {
             None => {
                 let mut dev = DeviceStateV2 {
@@ -585,7 +686,16 @@ impl Dev {
                     );
                     e.errno()
                 };
-                let (dev, queues, found) = read_state(blob, SCHEMA).map_err(refuse)?;
+                let (dev, queues, found, h) = read_state_held(blob, SCHEMA).map_err(refuse)?;
+                if !h.is_empty() && (self.irq.enabled || h.len() > self.pending_room()) {
+                    pr_err!(
+                        "adopt refused: {} requests handed over, which this child cannot complete (complete_in_irq={})\n",
+                        h.len(),
+                        u8::from(self.irq.enabled)
+                    );
+                    return Err(-super::state_abi::errno::EPROTO);
+                }
+                held = h;
                 let producer = BlobReader::parse(blob)
                     .map_err(refuse)?
                     .producer_child_version();
@@ -634,8 +744,27 @@ impl Dev {
         } else {
             QueueStats::zeroed((svc.nr_queues as usize).min(MAX_QUEUES)).unwrap_or_default()
         };
+        // Requests handed over: ours to complete, first (their device
+        // time started before any request submitted from now on).
+        let now = Instant::<Monotonic>::now();
+        let n_held = held.len();
+        for h in held {
+            let due = now + Delta::from_nanos(i64::try_from(h.remaining_ns).unwrap_or(i64::MAX));
+            // Room was checked above; a failure cannot happen.
+            if g.pending.push_within_capacity(Pending {
+                cookie: h.cookie,
+                status: h.status,
+                due,
+            }).is_ok() {
+                g.inflight += 1;
+            }
+        }
+        g.stats.inflight = u64::from(g.inflight);
         g.accepting = true;
         drop(g);
+        if n_held > 0 {
+            pr_info!("adopt version={} handed_over={}\n", super::CHILD_VERSION, n_held);
+        }
         if self.irq.enabled {
             let used = (svc.nr_queues as usize)
                 .saturating_mul(svc.queue_depth as usize)
@@ -659,6 +788,14 @@ impl Dev {
             ),
         }
         Ok(())
+    }
+}
+
+impl Dev {
+    /// How many more requests `pending` can hold without allocating.
+    fn pending_room(&self) -> usize {
+        let g = self.state.lock();
+        g.pending.capacity().saturating_sub(g.pending.len())
     }
 }
 
@@ -834,12 +971,26 @@ unsafe extern "C" fn op_adopt(ctx: *mut CVoid, blob: *const u8, len: usize) -> i
     }
 }
 
-/// `ChildOps::finish`: nothing to release; the upgrade is committed.
+/// `ChildOps::finish`: the upgrade is committed; a child that exported
+/// retires (what it held belongs to its successor).
 ///
 /// # Safety
 ///
-/// Always safe.
-unsafe extern "C" fn op_finish(_ctx: *mut CVoid) {}
+/// `ctx` must be this child's registered context.
+unsafe extern "C" fn op_finish(ctx: *mut CVoid) {
+    // SAFETY: our registered context.
+    unsafe { dev_from(ctx) }.finish();
+}
+
+/// `ChildOps::freeze` (handover).
+///
+/// # Safety
+///
+/// `ctx` must be this child's registered context.
+unsafe extern "C" fn op_freeze(ctx: *mut CVoid) -> i32 {
+    // SAFETY: our registered context.
+    unsafe { dev_from(ctx) }.freeze()
+}
 
 /// `ChildOps::abort`: take I/O again as before the upgrade began.
 ///
@@ -848,11 +999,7 @@ unsafe extern "C" fn op_finish(_ctx: *mut CVoid) {}
 /// `ctx` must be this child's registered context.
 unsafe extern "C" fn op_abort(ctx: *mut CVoid) {
     // SAFETY: our registered context.
-    let dev = unsafe { dev_from(ctx) };
-    dev.state.lock().accepting = true;
-    if dev.irq.enabled {
-        dev.start_irq_timer();
-    }
+    unsafe { dev_from(ctx) }.unfreeze();
 }
 
 /// `ChildOps::stats`.
@@ -879,6 +1026,7 @@ static OPS: ChildOps = ChildOps {
     finish: Some(op_finish),
     abort: Some(op_abort),
     stats: Some(op_stats),
+    freeze: Some(op_freeze),
 };
 
 /// The registration record handed to the parent, at a stable address.
@@ -923,6 +1071,10 @@ impl kernel::Module for Child {
         let cap = MAX_QUEUES * 1024;
         let state = State {
             accepting: false,
+            frozen: false,
+            exported: false,
+            retired: false,
+            completing: 0,
             inflight: 0,
             pending: KVVec::with_capacity(cap, GFP_KERNEL)?,
             region: None,
@@ -931,6 +1083,10 @@ impl kernel::Module for Child {
             stats: ChildStats::default(),
         };
         let irq_enabled = p(crate::module_parameters::complete_in_irq.value()) != 0;
+        let standby = p(crate::module_parameters::standby.value()) != 0;
+        // Hard-IRQ completions live in lock-free slots, not in `pending`:
+        // they are drained, never handed over.
+        let handover = p(crate::module_parameters::handover.value()) != 0 && !irq_enabled;
         let mut slots = KVVec::new();
         if irq_enabled {
             // One slot per possible tag; `adopt` says how many are in use.
@@ -986,20 +1142,24 @@ impl kernel::Module for Child {
                         CAP_EXPORT_OLDER_SCHEMA
                     } else {
                         0
-                    },
+                    }
+                    | if standby { CAP_STANDBY } else { 0 }
+                    | if standby && handover { CAP_HANDOVER } else { 0 },
                 ops: &OPS,
                 ctx: core::ptr::from_ref::<Arc<Dev>>(&dev).cast_mut().cast(),
             },
             GFP_KERNEL,
         )?);
         pr_info!(
-            "load version={} schema={} latency_us={} completion={} abi={}.{}\n",
+            "load version={} schema={} latency_us={} completion={} abi={}.{} standby={} handover={}\n",
             super::CHILD_VERSION,
             SCHEMA,
             latency_us,
             if irq_enabled { "hardirq" } else { "work" },
             abi_major,
-            ABI_MINOR
+            ABI_MINOR,
+            if standby { "yes" } else { "no" },
+            if standby && handover { "yes" } else { "no" }
         );
         let services = dev.services.as_ptr().cast::<*const ParentServices>();
         // SAFETY: `reg` and `OPS` stay valid until `hotup_unregister_child`

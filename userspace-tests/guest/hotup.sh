@@ -7,8 +7,17 @@ HOTUP_OUT="${HOTUP_OUT:-/tmp}"
 DEV=/dev/hotupblk0
 CTL=/dev/hotup-ctl
 
-# current_child: the loaded child module's name (empty if none).
-current_child() { sed -n 's/^\(hotup_child_v[0-9]*\) .*/\1/p' /proc/modules | head -n 1; }
+# current_child: the active child's module name (empty if none): the
+# parent's word when it is loaded (a standby or retired child may be loaded
+# too), else the first hotup child in /proc/modules.
+current_child() {
+    if [ -e "$CTL" ]; then
+        _c=$(tr ' ' '\n' < "$CTL" | sed -n 's/^child=//p')
+        [ "$_c" = - ] || echo "$_c"
+        return
+    fi
+    sed -n 's/^\(hotup_child_v[0-9]*\) .*/\1/p' /proc/modules | head -n 1
+}
 
 # ctl KEY: one field of the parent's status line (/dev/hotup-ctl).
 ctl() { tr ' ' '\n' < "$CTL" | sed -n "s/^$1=//p"; }
@@ -63,6 +72,19 @@ upgrade_ko() {
 # --inject`) adds fault-injection parameters to every new child: the proof
 # that a scenario's checks see the fault.
 upgrade_to() { _to=$1; shift; upgrade_ko "$MODULES/hotup_child_v$_to.ko" "$_to" "$@" ${HOTUP_INJECT:-}; }
+
+# standby_to N [PARAM=VALUE...]: the standby switch to hotup_child_vN: a
+# retired child of that name is unloaded first, the new one is loaded (it
+# registers as the standby, next to the active child), then `switch` is
+# written to the control node (it returns once the new child is active, or
+# fails with the rollback's errno). $HOTUP_INJECT goes to the new child.
+standby_to() {
+    _to=$1; shift
+    if grep -q "^hotup_child_v$_to " /proc/modules; then rmmod "hotup_child_v$_to" || return 1; fi
+    echo "export-schema $_to" > "$CTL" || return 1
+    insmod "$MODULES/hotup_child_v$_to.ko" "$@" ${HOTUP_INJECT:-} || return 1
+    echo switch > "$CTL"
+}
 
 # wait_completions N [TIMEOUT_S]: wait until the parent has completed N more
 # requests than when called (pacing by real progress, not by the clock).

@@ -32,8 +32,13 @@ sub now_ms {
     return $s * 1000 + int($ns / 1_000_000);
 }
 
-# The loaded hotup child's module name, or ''.
+# The active hotup child's module name, or '': the parent's status line
+# (a standby or retired child may be loaded too), else /proc/modules.
 sub current_child {
+    if (open(my $c, '<', '/dev/hotup-ctl')) {
+        my $line = <$c> // '';
+        return $line =~ /(?:^|\s)child=(\S+)/ && $1 ne '-' ? $1 : '';
+    }
     open(my $m, '<', '/proc/modules') or return '';
     while (<$m>) { return $1 if /^(hotup_child_v\d+) / }
     return '';
