@@ -965,6 +965,9 @@ unsafe extern "C" fn op_adopt(ctx: *mut CVoid, blob: *const u8, len: usize) -> i
             if dev.irq.enabled {
                 dev.start_irq_timer();
             }
+            // Requests handed over are due without any new submission to
+            // kick the worker (the writer may be waiting for exactly them).
+            let _ = default_queue().enqueue(dev.clone());
             0
         }
         Err(e) => e,

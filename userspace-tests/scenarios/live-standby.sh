@@ -3,9 +3,12 @@
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
 MIB=64
 SWITCHES=10
+# 2 ms of device latency, so requests are still in flight when the old
+# child freezes (at 100 us they all complete during the freeze itself).
+LAT=latency_us=2000
 
 check "load parent" load_parent capacity_mib=$MIB
-check "load child v1" load_child 1
+check "load child v1" load_child 1 $LAT
 check "prefill the device with verify headers" fio_prefill $MIB
 fio_live $MIB
 check "fio makes progress before the first switch" wait_completions 2000
@@ -17,7 +20,7 @@ while [ $i -lt $SWITCHES ]; do
     from=$(current_child)
     dmesg_mark
     check "switch $i: fio is writing" wait_writes 200 || break
-    check "switch $i: $from -> v$to (standby, handover) under load" standby_to $to
+    check "switch $i: $from -> v$to (standby, handover) under load" standby_to $to $LAT
     expect_dmesg "switch $i: the new child registered as standby" "hotup: standby child=hotup_child_v$to version=$to .* handover=yes"
     expect_dmesg "switch $i: switch logged with its mode" "hotup: switch gen=[0-9]+ from=$from .* to=hotup_child_v$to .* mode=handover"
     expect_dmesg "switch $i: resume: no drain, handover" "hotup: resume gen=[0-9]+ child=hotup_child_v$to .* drained=0 .* load_ns=0 .* mode=standby-handover handed_over=[0-9]+"

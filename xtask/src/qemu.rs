@@ -147,11 +147,15 @@ pub fn qemu_command(ctx: &Ctx, k: &KernelBuild, run_dir: &Path, accel: &str) -> 
     // no5lvl: `-cpu max` offers 5-level paging, and the debug kernel's KASAN
     // then reported a wild access in an interrupt taken during early boot
     // (identify_cpu), before the scenario ran; 4-level paging avoids it.
+    // loglevel=5: warnings and worse reach the console (a crash report is
+    // seen even if the guest dies before saving dmesg), the info lines of
+    // every upgrade only the log buffer: printing them on the emulated
+    // serial port took milliseconds inside each blackout.
     let append = format!(
         "console=ttyS0 root=/dev/root rootfstype=9p \
          rootflags=trans=virtio,version=9p2000.L,msize=512000 ro init={} \
          panic=-1 oops=panic softlockup_panic=1 hung_task_panic=1 \
-         printk.devkmsg=on no5lvl",
+         printk.devkmsg=on no5lvl loglevel=5",
         init.display()
     );
     let mut cmd = Command::new("qemu-system-x86_64");
