@@ -145,15 +145,19 @@ impl ActiveChild {
         name_str(&self.name)
     }
 
-    /// Whether the child can be a standby and be retired (ABI 1.1).
+    /// Whether the child can be a standby and be retired (ABI 1.1, with
+    /// the `abort` a rollback needs and the `finish` that retires it).
     pub(crate) fn can_standby(&self) -> bool {
-        self.abi_minor >= 1 && self.caps & CAP_STANDBY != 0
+        self.abi_minor >= 1
+            && self.caps & CAP_STANDBY != 0
+            && self.ops.abort.is_some()
+            && self.ops.finish.is_some()
     }
 
     /// Whether the child can hand its in-flight requests over (ABI 1.1:
     /// the capability and a `freeze` operation).
     pub(crate) fn can_hand_over(&self) -> bool {
-        self.abi_minor >= 1 && self.caps & CAP_HANDOVER != 0 && self.ops.freeze.is_some()
+        self.can_standby() && self.caps & CAP_HANDOVER != 0 && self.ops.freeze.is_some()
     }
 
     /// Whether `reg` is the registration this child was attached with.

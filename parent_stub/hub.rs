@@ -15,7 +15,7 @@ use super::switch::Board;
 use super::state_abi::{IoSegment, ParentServices};
 use super::status::Figures;
 use crate::hotup_event;
-use core::sync::atomic::AtomicBool;
+use super::standby::SwitchPhase;
 use kernel::{
     new_delayed_work, new_mutex, new_spinlock,
     prelude::*,
@@ -39,10 +39,9 @@ pub(crate) struct Hub {
     /// serialises them and owns the blob buffers and the standby.
     #[pin]
     pub(crate) switch: Mutex<Board>,
-    /// A standby switch is draining (the operator's `abort` may stop it).
-    pub(crate) switch_running: AtomicBool,
-    /// The operator asked to abort the draining switch.
-    pub(crate) abort_requested: AtomicBool,
+    /// The standby switch's phase, for the operator's `abort`
+    /// (`standby.rs`, [`super::standby::SwitchPhase`]).
+    pub(crate) switch_phase: SwitchPhase,
     /// Figures for status, updated by switches, read by the views.
     #[pin]
     pub(crate) figures: SpinLock<Figures>,
@@ -85,8 +84,7 @@ impl Hub {
                 park <- new_spinlock!(park, "hotup_park"),
                 park_timer <- new_delayed_work!("hotup_park_timer"),
                 switch <- new_mutex!(board, "hotup_switch"),
-                switch_running: AtomicBool::new(false),
-                abort_requested: AtomicBool::new(false),
+                switch_phase: SwitchPhase::new(),
                 figures <- new_spinlock!(Figures::new(), "hotup_figures"),
                 regions <- new_mutex!(Regions::new(), "hotup_regions"),
                 geo,

@@ -353,24 +353,23 @@ impl InFlight {
 
     /// The standby switch's bounded wait: until no CPU is inside the
     /// child's `submit` and, unless `entry_only` (a handover: requests in
-    /// flight travel to the successor), nothing is in flight. Gives up
-    /// after `timeout_ms` or once `cancel` is set (whoever sets it calls
-    /// [`InFlight::poke`]). The caller has set a non-active mode.
+    /// flight travel to the successor), nothing is in flight. Gives up at
+    /// `deadline` or once `cancelled()` says so (whoever makes it say so
+    /// calls [`InFlight::poke`]). The caller has set a non-active mode.
     pub(crate) fn wait_quiet_bounded(
         &self,
         entry_only: bool,
-        timeout_ms: u32,
-        cancel: &AtomicBool,
+        deadline: kernel::time::Instant<kernel::time::Monotonic>,
+        cancelled: impl Fn() -> bool,
     ) -> Quiet {
-        use kernel::time::{msecs_to_jiffies, Delta, Instant, Monotonic};
-        let deadline = Instant::<Monotonic>::now() + Delta::from_millis(i64::from(timeout_ms));
+        use kernel::time::{msecs_to_jiffies, Instant, Monotonic};
         self.quiet.clear();
         self.draining.store(true, SeqCst);
         let end = loop {
             if !self.busy(entry_only) {
                 break Quiet::Done;
             }
-            if cancel.load(SeqCst) {
+            if cancelled() {
                 break Quiet::Cancelled;
             }
             let left = deadline - Instant::<Monotonic>::now();
@@ -386,7 +385,13 @@ impl InFlight {
         end
     }
 
-    /// Wakes a bounded wait so it looks at its `cancel` flag.
+    /// Whether the barrier is disabled (fault injection): then the gate
+    /// proves nothing and a standby switch is refused.
+    pub(crate) fn barrier_disabled(&self) -> bool {
+        self.no_barrier
+    }
+
+    /// Wakes a bounded wait so it looks at its `cancelled` condition.
     pub(crate) fn poke(&self) {
         self.quiet.signal();
     }

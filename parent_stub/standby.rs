@@ -29,12 +29,65 @@ use super::stash::{Offer, StashState};
 use super::state_abi::{errno, ChildRegistration, NAME_LEN};
 use super::switch::{ns, stash_str, Blackout, Board};
 use crate::hotup_event;
-use core::sync::atomic::Ordering::SeqCst;
+use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use kernel::{
     prelude::*,
     sync::ArcBorrow,
-    time::{Instant, Monotonic},
+    time::{Delta, Instant, Monotonic},
 };
+
+/// The phase of the standby switch, as the operator's `abort` sees it:
+/// `generation << 2 | phase`. The generation (one per switch) makes a stale
+/// `abort`, which read the phase of a switch that has ended since, fail its
+/// compare-and-swap instead of aborting the next switch.
+pub(crate) struct SwitchPhase(AtomicU64);
+
+const IDLE: u64 = 0;
+const DRAINING: u64 = 1;
+const ABORTED: u64 = 2;
+const COMMITTING: u64 = 3;
+
+impl SwitchPhase {
+    pub(crate) const fn new() -> Self {
+        Self(AtomicU64::new(IDLE))
+    }
+
+    /// A new switch starts draining.
+    fn begin(&self) {
+        let g = (self.0.load(SeqCst) >> 2).wrapping_add(1);
+        self.0.store(g << 2 | DRAINING, SeqCst);
+    }
+
+    fn aborted(&self) -> bool {
+        self.0.load(SeqCst) & 3 == ABORTED
+    }
+
+    /// The drain is over: past this point `abort` has no effect. False if
+    /// an `abort` won the race (the switch must be called off).
+    fn commit(&self) -> bool {
+        let v = self.0.load(SeqCst);
+        v & 3 == DRAINING
+            && self
+                .0
+                .compare_exchange(v, (v & !3) | COMMITTING, SeqCst, SeqCst)
+                .is_ok()
+    }
+
+    fn end(&self) {
+        let v = self.0.load(SeqCst);
+        self.0.store(v & !3, SeqCst);
+    }
+
+    /// The operator's abort: only a draining switch can be aborted.
+    fn abort(&self) -> bool {
+        let v = self.0.load(SeqCst);
+        v & 3 == DRAINING
+            && self
+                .0
+                .compare_exchange(v, (v & !3) | ABORTED, SeqCst, SeqCst)
+                .is_ok()
+    }
+}
 
 /// How many retired children the parent remembers (to recognise their
 /// unregistration); an older one forgotten only makes its unload log
@@ -151,10 +204,9 @@ impl Hub {
     /// if no switch runs (one past its drain can no longer be aborted: it
     /// commits or rolls back by itself).
     pub(crate) fn abort_switch(&self) -> Result {
-        if !self.switch_running.load(SeqCst) {
+        if !self.switch_phase.abort() {
             return Err(ENOENT);
         }
-        self.abort_requested.store(true, SeqCst);
         self.io.poke();
         hotup_event!("control abort");
         Ok(())
@@ -178,13 +230,28 @@ impl Hub {
             );
             return Err(ENOENT);
         };
+        if !old.can_standby() {
+            // A standby that stayed after a promotion it refused, while an
+            // older child became active: that one cannot be retired.
+            hotup_event!(
+                "refuse-switch reason=active-cannot-standby active={} standby={} hint=\"rmmod {} (a classic upgrade promotes the standby)\"",
+                old.name(),
+                new.name(),
+                old.name()
+            );
+            return Err(EBUSY);
+        }
+        if this.io.barrier_disabled() {
+            hotup_event!("refuse-switch reason=inject_no_barrier");
+            return Err(EINVAL);
+        }
         if this.park.lock().unloading {
             return Err(ENODEV);
         }
         let handover = old.can_hand_over() && new.can_hand_over();
         let t0 = Instant::<Monotonic>::now();
-        this.abort_requested.store(false, SeqCst);
-        this.switch_running.store(true, SeqCst);
+        let deadline = t0 + Delta::from_millis(i64::from(this.switch_timeout_ms));
+        this.switch_phase.begin();
         Hub::enter_switching(this);
         let (generation, schema) = {
             let f = this.figures.lock();
@@ -204,13 +271,14 @@ impl Hub {
         );
         // Freeze: no CPU inside the old child's submit; with a handover the
         // old child then stops completing, otherwise it drains.
+        let aborted = || this.switch_phase.aborted();
         let mut handed_over = handover;
-        let quiet = this
-            .io
-            .wait_quiet_bounded(handover, this.switch_timeout_ms, &this.abort_requested);
+        let mut quiet = this.io.wait_quiet_bounded(handover, deadline, aborted);
         if quiet == Quiet::Done && handover {
             let rc = old.freeze();
             if rc != 0 {
+                // A failing freeze changes nothing (`FreezeFn`); the old
+                // child drains instead, within what is left of the bound.
                 hotup_event!(
                     "switch-step step=freeze child={} err={} fallback=drain",
                     old.name(),
@@ -219,18 +287,23 @@ impl Hub {
                 handed_over = false;
             }
         }
-        let quiet = match (quiet, handed_over) {
-            (Quiet::Done, false) => {
-                this.io
-                    .wait_quiet_bounded(false, this.switch_timeout_ms, &this.abort_requested)
+        if quiet == Quiet::Done && !handed_over {
+            quiet = this.io.wait_quiet_bounded(false, deadline, aborted);
+        }
+        // Past the drain, `abort` has no effect; one that won the race
+        // calls the switch off here.
+        if quiet == Quiet::Done && !this.switch_phase.commit() {
+            quiet = Quiet::Cancelled;
+            if handed_over {
+                old.abort();
             }
-            (q, _) => q,
-        };
+        }
         if quiet != Quiet::Done {
             let left = this.io.totals().inflight;
-            this.switch_running.store(false, SeqCst);
-            // Nothing was stopped in the old child (a drain calls its
-            // quiesce only once it is quiet): it just takes I/O again.
+            this.switch_phase.end();
+            // Nothing is stopped in the old child (a drain calls its
+            // quiesce only once it is quiet; a freeze was undone above):
+            // it just takes I/O again.
             let parked = Hub::release(this, &old);
             let (reason, err) = match quiet {
                 Quiet::Cancelled => ("operator", Error::from_errno(-errno::ECANCELED)),
@@ -248,7 +321,7 @@ impl Hub {
             );
             return Err(err);
         }
-        this.switch_running.store(false, SeqCst);
+        this.switch_phase.end();
         let held = if handed_over {
             this.io.totals().inflight
         } else {

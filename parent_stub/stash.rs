@@ -43,14 +43,6 @@ impl Blob {
     fn bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or_default()
     }
-
-    fn copy_from(&mut self, other: &Blob) {
-        let src = other.bytes();
-        if let Some(dst) = self.buf.get_mut(..src.len()) {
-            dst.copy_from_slice(src);
-            self.len = src.len();
-        }
-    }
 }
 
 /// The state of the stash.
@@ -187,10 +179,11 @@ impl Stash {
                 // by the child that adopted them, and a fallback to this
                 // state later must not complete them again.
                 let (stash, last_good) = (&self.stash, &mut self.last_good);
-                match copy_without_section(stash.bytes(), TAG_INFLIGHT, &mut last_good.buf) {
-                    Ok(n) => last_good.len = n,
-                    Err(_) => last_good.copy_from(stash),
-                }
+                // (It cannot fail for a stash that parsed; if it did, no
+                // last good state beats one with stale requests.)
+                last_good.len =
+                    copy_without_section(stash.bytes(), TAG_INFLIGHT, &mut last_good.buf)
+                        .unwrap_or(0);
             }
             Offer::LastGood(_) | Offer::Refuse => {}
             Offer::Fresh => {

@@ -338,13 +338,14 @@ impl Hub {
     /// wait for the gate, quiesce, export into the stash. Infallible once
     /// the child is recognised: nothing here allocates or can give up.
     pub(crate) fn detach(this: ArcBorrow<'_, Hub>, reg: *const ChildRegistration) -> Result {
-        let mut board = this.switch.lock();
+        let mut guard = this.switch.lock();
+        let board = &mut *guard;
         // SAFETY: the switch lock is held.
         let Some(child) = unsafe { this.io.child() }.filter(|c| c.is(reg)) else {
             // A standby or a retired child leaving: nothing of the device's
             // is in it.
-            let gone = Hub::forget_inactive(this, &mut board, reg);
-            drop(board);
+            let gone = Hub::forget_inactive(this, board, reg);
+            drop(guard);
             if !gone {
                 hotup_event!("error reason=unregister-unknown-child");
                 return Err(EINVAL);
@@ -397,7 +398,11 @@ impl Hub {
             f.stash_state = stash_str(state);
             f.last_good_bytes = stash.last_good_bytes();
         }
-        Hub::enter_parked(this);
+        // With a standby waiting the mode stays `Switching` (no park timer
+        // fails anything) until it has adopted below.
+        if board.standby.is_none() {
+            Hub::enter_parked(this);
+        }
         match state {
             StashState::ExportFailed(e) => hotup_event!(
                 "detach gen={} child={} version={} drained={} export=failed err={} fallback={} hint=\"the data stays in preserved memory; the next child adopts the last good state\"",
@@ -421,7 +426,6 @@ impl Hub {
                 next.name(),
                 next.version
             );
-            Hub::enter_switching(this);
             if Hub::adopt_and_resume(this, &mut board.stash, &next).is_err() {
                 // It refused the state: it stays the standby (the stash is
                 // kept), and the device stays parked until a child adopts.

@@ -232,7 +232,10 @@ pub type AbortFn = unsafe extern "C" fn(ctx: *mut CVoid);
 /// anything. `abort` undoes it (the child then completes what it holds
 /// itself); `finish` after an export means the held requests now belong to
 /// the successor and must never be completed by this child. Returns 0 or a
-/// negative errno (then the parent drains instead).
+/// negative errno; a failing freeze must change nothing (the parent then
+/// drains the child instead). Handover moves completions only: the child
+/// must have moved each request's data at `submit`, or hand over queues
+/// its successor can finish (the `INFL` section carries cookies).
 pub type FreezeFn = unsafe extern "C" fn(ctx: *mut CVoid) -> i32;
 /// Fills `*out` with the child's counters. Returns 0 or a negative errno.
 pub type StatsFn = unsafe extern "C" fn(ctx: *mut CVoid, out: *mut ChildStats) -> i32;
@@ -392,7 +395,8 @@ pub const CAP_EXPORT_OLDER_SCHEMA: u64 = 1 << 3;
 /// and takes no I/O until the operator's `switch`), and, once it has been
 /// switched away from, stays loaded **retired**: after its export and
 /// `finish` it takes no I/O, completes nothing and touches no preserved
-/// memory, until its module leaves. A switch needs it on both children.
+/// memory, until its module leaves. A switch needs it on both children,
+/// and both must implement `abort` (rollback) and `finish` (retirement).
 pub const CAP_STANDBY: u64 = 1 << 4;
 /// [`ChildRegistration::capabilities`] (ABI 1.1): the child implements
 /// [`ChildOps::freeze`], writes the requests it holds into the blob's `INFL`

@@ -11,6 +11,11 @@ check "prefill the device with verify headers" fio_prefill $MIB
 fio_live $MIB
 check "fio makes progress" wait_completions 1000
 
+# v1_standby: load v1 (it registers as the standby) and have v2 export
+# the schema v1 reads. v2_leaves: rmmod the active v2 the same way.
+v1_standby() { load_child 1 && echo 'export-schema 1' > "$CTL"; }
+v2_leaves() { echo 'export-schema 1' > "$CTL" && rmmod hotup_child_v2; }
+
 # rolled_back DESC STEP: the last switch failed at STEP, the old child was
 # resumed and is still active, and I/O flows.
 rolled_back() {
@@ -38,14 +43,14 @@ check "good switch: I/O flows" wait_completions 500
 # 3. The old child's export fails: it resumes with its own state.
 dmesg_mark
 check "failed export: rmmod the retired v1" rmmod hotup_child_v1
-check "failed export: v1 loaded as standby" load_child 1
+check "failed export: v1 loaded as standby (v2 asked for schema 1)" v1_standby
 check_fails "failed export: the switch fails" sh -c "echo switch > $CTL"
 rolled_back "failed export" export hotup_child_v2
 
 # 4. The active child leaves (rmmod) while a standby waits: the standby is
 #    promoted (the export failed: the last good state names the same data).
 dmesg_mark
-check "promotion: rmmod the active v2" rmmod hotup_child_v2
+check "promotion: rmmod the active v2" v2_leaves
 expect_dmesg "promotion: logged" "hotup: promote child=hotup_child_v1"
 expect_dmesg "promotion: v1 took the last good state" "hotup: recover gen=[0-9]+ child=hotup_child_v1 .* using=last-good reason=export-failed"
 check "promotion: v1 active" test "$(current_child)" = hotup_child_v1
@@ -60,7 +65,7 @@ expect_dmesg "slow drain: that switch drained" "hotup: resume gen=[0-9]+ child=h
 check "slow drain: I/O flows at v2's pace" wait_completions 20
 dmesg_mark
 check "slow drain: rmmod the retired v1" rmmod hotup_child_v1
-check "slow drain: v1 loaded as standby" load_child 1
+check "slow drain: v1 loaded as standby (v2 asked for schema 1)" v1_standby
 check_fails "slow drain: the switch is called off" sh -c "echo switch > $CTL"
 expect_dmesg "slow drain: abort logged" "hotup: abort gen=[0-9]+ child=hotup_child_v2 .* reason=drain-timeout"
 waited=$(dmesg_since_mark | sed -n 's/.*hotup: abort .*waited_ms=\([0-9]*\).*/\1/p' | head -n 1)
@@ -71,7 +76,7 @@ check "abort with no switch running: ENOENT" test "$(ctl_errno abort)" = ENOENT
 
 # 6. Leaving the slow child: rmmod drains it (classic) and promotes v1.
 dmesg_mark
-check "leaving: rmmod slow v2 promotes v1" rmmod hotup_child_v2
+check "leaving: rmmod slow v2 promotes v1" v2_leaves
 check "leaving: v1 active" test "$(current_child)" = hotup_child_v1
 check "leaving: I/O flows" wait_completions 500
 
@@ -81,7 +86,7 @@ check "leaving: I/O flows" wait_completions 500
 dmesg_mark
 check "unknown section: v1 -> v2" standby_to 2 inject_export_fault=3
 check "unknown section: rmmod the retired v1" rmmod hotup_child_v1
-check "unknown section: v1 loaded as standby" load_child 1
+check "unknown section: v1 loaded as standby (v2 asked for schema 1)" v1_standby
 check_fails "unknown section: the switch fails" sh -c "echo switch > $CTL"
 rolled_back "unknown section" adopt hotup_child_v2
 
