@@ -751,11 +751,14 @@ impl Dev {
         for h in held {
             let due = now + Delta::from_nanos(i64::try_from(h.remaining_ns).unwrap_or(i64::MAX));
             // Room was checked above; a failure cannot happen.
-            if g.pending.push_within_capacity(Pending {
-                cookie: h.cookie,
-                status: h.status,
-                due,
-            }).is_ok() {
+            if g.pending
+                .push_within_capacity(Pending {
+                    cookie: h.cookie,
+                    status: h.status,
+                    due,
+                })
+                .is_ok()
+            {
                 g.inflight += 1;
             }
         }
@@ -763,7 +766,11 @@ impl Dev {
         g.accepting = true;
         drop(g);
         if n_held > 0 {
-            pr_info!("adopt version={} handed_over={}\n", super::CHILD_VERSION, n_held);
+            pr_info!(
+                "adopt version={} handed_over={}\n",
+                super::CHILD_VERSION,
+                n_held
+            );
         }
         if self.irq.enabled {
             let used = (svc.nr_queues as usize)

@@ -10,8 +10,7 @@
 //! while any CPU is inside one of them.
 
 use super::state_abi::{
-    sized_copy_len, CVoid, ChildOps, ChildRegistration, IoDesc, CAP_HANDOVER, CAP_STANDBY,
-    NAME_LEN,
+    sized_copy_len, CVoid, ChildOps, ChildRegistration, IoDesc, CAP_HANDOVER, CAP_STANDBY, NAME_LEN,
 };
 use kernel::prelude::*;
 

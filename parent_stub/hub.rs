@@ -11,11 +11,11 @@ use super::edge::ActiveChild;
 use super::inflight::{InFlight, Mode};
 use super::mem::Regions;
 use super::park::ParkLot;
-use super::switch::Board;
+use super::standby::SwitchPhase;
 use super::state_abi::{IoSegment, ParentServices};
 use super::status::Figures;
+use super::switch::Board;
 use crate::hotup_event;
-use super::standby::SwitchPhase;
 use kernel::{
     new_delayed_work, new_mutex, new_spinlock,
     prelude::*,

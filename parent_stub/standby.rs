@@ -327,7 +327,11 @@ impl Hub {
         } else {
             let rc = old.quiesce();
             if rc != 0 {
-                hotup_event!("error reason=quiesce-failed child={} err={}", old.name(), rc);
+                hotup_event!(
+                    "error reason=quiesce-failed child={} err={}",
+                    old.name(),
+                    rc
+                );
             }
             0
         };
@@ -345,7 +349,7 @@ impl Hub {
         }
         let adopted = match Hub::adopt_offer(this, &mut board.stash, &new, Offer::Stash) {
             Ok(a) => a,
-            Err(rc) => {
+            Err((rc, _freed)) => {
                 return Hub::roll_back(
                     this,
                     &mut board,
@@ -361,7 +365,11 @@ impl Hub {
         board.standby = None;
         this.figures.lock().export_schema = 0;
         let b = Blackout {
-            mode: if handed_over { "standby-handover" } else { "standby-drain" },
+            mode: if handed_over {
+                "standby-handover"
+            } else {
+                "standby-drain"
+            },
             drained: if handed_over { 0 } else { inflight },
             handed_over: held,
             blackout_ns: ns(adopted.end - t0),

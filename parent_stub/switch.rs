@@ -17,8 +17,8 @@
 use super::edge::{name_str, read_ops, read_registration, ActiveChild, BadRegistration};
 use super::hub::Hub;
 use super::inflight::Mode;
-use super::stash::{FreshState, Offer, Stash, StashState};
 use super::standby::Retired;
+use super::stash::{FreshState, Offer, Stash, StashState};
 use super::state_abi::{errno, ChildRegistration, ABI_MAJOR, ABI_MINOR};
 use crate::hotup_event;
 use kernel::{
@@ -139,13 +139,14 @@ impl Hub {
         }
         let adopted = match Hub::adopt_offer(this, stash, child, offer) {
             Ok(a) => a,
-            Err(rc) => {
+            Err((rc, freed)) => {
                 let parked = this.park.lock().ring.len();
                 Hub::enter_parked(this);
                 hotup_event!(
-                    "rollback child={} version={} err={} state=parked parked={} blob={} hint=\"load a child that can adopt the stashed state, e.g. {}\"",
+                    "rollback child={} version={} err={} state=parked parked={} blob={} freed_regions={} hint=\"load a child that can adopt the stashed state, e.g. {}\"",
                     cname, child.version, rc, parked,
                     if offer == Offer::Fresh { "none" } else { "kept" },
+                    freed,
                     stash.producer_name()
                 );
                 return Err(Error::from_errno(rc));
@@ -179,14 +180,14 @@ impl Hub {
 
     /// Lets `child` adopt `offer`. On failure frees what its adopt
     /// allocated and notes the refusal (the offer stays for another
-    /// child): the child's errno. On success commits its regions and makes
-    /// the offer the last good state.
+    /// child): the child's errno and how many regions were freed. On
+    /// success commits its regions and makes the offer the last good state.
     pub(crate) fn adopt_offer(
         this: ArcBorrow<'_, Hub>,
         stash: &mut Stash,
         child: &ActiveChild,
         offer: Offer,
-    ) -> core::result::Result<Adopted, i32> {
+    ) -> core::result::Result<Adopted, (i32, usize)> {
         this.regions.lock().begin_adopt();
         let blob_bytes = stash.bytes_of(offer).map_or(0, |b| b.len());
         let start = Instant::<Monotonic>::now();
@@ -195,16 +196,7 @@ impl Hub {
         if rc != 0 {
             let freed = this.regions.lock().abort();
             stash.refused(offer, child.version);
-            if freed > 0 {
-                hotup_event!(
-                    "adopt-failed child={} version={} err={} freed_regions={}",
-                    child.name(),
-                    child.version,
-                    rc,
-                    freed
-                );
-            }
-            return Err(rc);
+            return Err((rc, freed));
         }
         let fresh = {
             let mut regions = this.regions.lock();

@@ -195,13 +195,17 @@ pub fn read_state_held(
     max_schema: u32,
 ) -> Result<(DeviceStateV2, Option<QueueStats>, u16, HeldIter<'_>), BlobError> {
     let mut held = HeldIter::EMPTY;
-    let (state, queues, version) =
-        read_state_known(blob, max_schema, &[(TAG_INFLIGHT, INFL_V1)], |s: Section<'_>| {
+    let (state, queues, version) = read_state_known(
+        blob,
+        max_schema,
+        &[(TAG_INFLIGHT, INFL_V1)],
+        |s: Section<'_>| {
             if s.tag == TAG_INFLIGHT {
                 held = decode_held(s.payload)?;
             }
             Ok(())
-        })?;
+        },
+    )?;
     Ok((state, queues, version, held))
 }
 
@@ -314,7 +318,12 @@ mod tests {
         let n = crate::copy_without_section(&buf[..len], TAG_INFLIGHT, &mut out).unwrap();
         let (s, _, _) = read_state(&out[..n], SCHEMA_V2).unwrap();
         assert_eq!(s, state());
-        assert_eq!(BlobReader::parse(&out[..n]).unwrap().producer_child_version(), 2);
+        assert_eq!(
+            BlobReader::parse(&out[..n])
+                .unwrap()
+                .producer_child_version(),
+            2
+        );
         // A blob without the section copies unchanged.
         let mut again = vec![0u8; MAX_BLOB_LEN];
         let m = crate::copy_without_section(&out[..n], TAG_INFLIGHT, &mut again).unwrap();

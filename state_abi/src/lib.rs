@@ -59,16 +59,16 @@ pub mod handover;
 
 pub use abi::*;
 pub use blob::{
-    copy_without_section, reseal, tag, BlobError, BlobReader, BlobWriter, LeReader, Section, SectionIter, SectionWriter,
-    BLOB_FORMAT_VERSION, BLOB_HEADER_LEN, BLOB_MAGIC, MAX_SECTIONS, SECTION_HEADER_LEN,
-    SECTION_MANDATORY,
+    copy_without_section, reseal, tag, BlobError, BlobReader, BlobWriter, LeReader, Section,
+    SectionIter, SectionWriter, BLOB_FORMAT_VERSION, BLOB_HEADER_LEN, BLOB_MAGIC, MAX_SECTIONS,
+    SECTION_HEADER_LEN, SECTION_MANDATORY,
 };
 pub use crc32c::{crc32c, crc32c_update};
-pub use handover::{
-    decode_held, encode_held, max_blob_len_with_held, read_state_held, write_state_held,
-    HeldIter, HeldRequest, INFL_V1, MAX_HELD, TAG_INFLIGHT,
-};
 pub use device_state::{
     read_state, write_state, DeviceStateV1, DeviceStateV2, QueueStat, QueueStats, MAX_BLOB_LEN,
     MAX_QUEUES, SCHEMA_LATEST, TAG_DEVICE_STATE, TAG_QUEUE_STATS,
+};
+pub use handover::{
+    decode_held, encode_held, max_blob_len_with_held, read_state_held, write_state_held, HeldIter,
+    HeldRequest, INFL_V1, MAX_HELD, TAG_INFLIGHT,
 };

@@ -1,4 +1,4 @@
-# description: parent pinned while a child is loaded; second child EBUSY; unprivileged control EPERM; park_timeout_ms fails parked I/O with EIO
+# description: parent pinned while a child is loaded; second child EBUSY without standby support, a standby with it; switch without standby ENOENT; unprivileged control EPERM; park_timeout_ms fails parked I/O with EIO
 # timeout: 200
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
 
@@ -11,12 +11,24 @@ if [ $rc -ne 0 ]; then pass "rmmod parent with a child loaded fails"; diag "$out
 else fail "rmmod parent with a child loaded fails" "it succeeded"; fi
 check "rmmod error names the child holding it" sh -c "echo '$out' | grep -q 'in use by: hotup_child_v1'"
 
-out=$(insmod "$MODULES/hotup_child_v2.ko" 2>&1); rc=$?
-if [ $rc -ne 0 ]; then pass "second child refused while one is active"; diag "$out"
-else fail "second child refused while one is active" "insmod succeeded"; fi
+# A second child that cannot be a standby (standby=0: an ABI 1.0 child
+# behaves the same) is refused while one is active.
+out=$(insmod "$MODULES/hotup_child_v2.ko" standby=0 2>&1); rc=$?
+if [ $rc -ne 0 ]; then pass "second child without standby support refused while one is active"; diag "$out"
+else fail "second child without standby support refused while one is active" "insmod succeeded"; fi
 check "refused with EBUSY" sh -c "echo '$out' | grep -q 'Device or resource busy'"
-expect_dmesg "refusal says to unload the active child first" 'hotup: refuse child=hotup_child_v2 version=2 reason=busy active=hotup_child_v1 hint="rmmod hotup_child_v1 first"'
+expect_dmesg "refusal says to unload the active child first" 'hotup: refuse child=hotup_child_v2 version=2 reason=busy active=hotup_child_v1 standby_capable=no hint="rmmod hotup_child_v1 first \(a classic upgrade\)"'
 check "first child still active" test "$(ctl state) $(ctl child)" = "active hotup_child_v1"
+
+# One that can registers as the standby: loaded, no I/O, shown by status.
+dmesg_mark
+check "a standby-capable second child loads as the standby" load_child 2
+expect_dmesg "standby logged" 'hotup: standby child=hotup_child_v2 version=2 abi=1.1 active=hotup_child_v1 active_version=1 handover=yes'
+check "status shows it" test "$(ctl child) $(ctl standby) $(ctl standby_version)" = "hotup_child_v1 hotup_child_v2 2"
+check "rmmod of the standby works" rmmod hotup_child_v2
+expect_dmesg "standby unload logged" 'hotup: standby-gone child=hotup_child_v2 version=2'
+check "switch with no standby: ENOENT" test "$(ctl_errno switch)" = ENOENT
+check "first child still active" test "$(ctl state) $(ctl child) $(ctl standby)" = "active hotup_child_v1 -"
 
 # Control operations need CAP_SYS_ADMIN; the node is opened up so that the
 # check the driver does is what is tested, not the file mode.
@@ -26,6 +38,8 @@ out=$(echo 'export-schema 1' | setpriv --reuid=65534 --regid=65534 --clear-group
 if [ $rc -ne 0 ]; then pass "unprivileged control write fails"; diag "$out"
 else fail "unprivileged control write fails" "it succeeded"; fi
 check "with EPERM" sh -c "echo '$out' | grep -q 'Operation not permitted'"
+out=$(echo switch | setpriv --reuid=65534 --regid=65534 --clear-groups dd of=$CTL status=none 2>&1)
+check "an unprivileged switch fails with EPERM" sh -c "echo '$out' | grep -q 'Operation not permitted'"
 check "unprivileged status read works" setpriv --reuid=65534 --regid=65534 --clear-groups cat $CTL
 check "export schema unchanged" test "$(ctl export_schema)" = 0
 check "root control write works" sh -c "echo 'export-schema 1' > $CTL"
