@@ -106,6 +106,11 @@ pub struct UpgradeOutcome {
     pub to_version: Option<i64>,
     /// Adopted and resumed.
     pub ok: bool,
+    /// How: `classic`, `standby-handover` or `standby-drain` (the resume
+    /// line's `mode`; `classic` for parents that do not log it).
+    pub mode: String,
+    /// Requests the old child handed over to the new one (standby).
+    pub handed_over_ios: Option<i64>,
     /// Parked time of the switch, as the parent measured it.
     pub blackout_ns: Option<i64>,
     /// Where the blackout went (absent from parents that do not log it).
@@ -121,7 +126,7 @@ pub struct UpgradeOutcome {
     pub blob_bytes: Option<i64>,
     /// Why it failed, from dmesg (refusal, rollback, child's reason).
     pub error: Option<String>,
-    /// Guest time (s) when the switch began (the park line).
+    /// Guest time (s) when the switch began (the park or switch line).
     pub start_s: Option<f64>,
 }
 
@@ -159,8 +164,9 @@ impl BlackoutPhases {
 pub fn upgrade_outcome(from: &str, to: &str, exit: i32, dmesg: &str) -> UpgradeOutcome {
     let evs = events(dmesg);
     let find = |n: &str| evs.iter().rev().find(|e| e.name == n);
-    let park = find("park");
+    let park = find("park").or_else(|| find("switch"));
     let detach = find("detach");
+    let switch = find("switch");
     let resume = find("resume").filter(|e| e.get("child") == Some(to));
     let adopt = find("adopt").filter(|e| e.get("child") == Some(to));
     let mut error = None;
@@ -185,10 +191,17 @@ pub fn upgrade_outcome(from: &str, to: &str, exit: i32, dmesg: &str) -> UpgradeO
     }
     UpgradeOutcome {
         from: from.to_owned(),
-        from_version: detach.and_then(|e| e.num("version")),
+        from_version: detach
+            .and_then(|e| e.num("version"))
+            .or_else(|| switch.and_then(|e| e.num("from_version"))),
         to: to.to_owned(),
         to_version: resume.or(adopt).and_then(|e| e.num("version")),
         ok,
+        mode: resume
+            .and_then(|e| e.get("mode"))
+            .unwrap_or("classic")
+            .to_owned(),
+        handed_over_ios: resume.and_then(|e| e.num("handed_over")),
         blackout_ns: resume.and_then(|e| e.num("blackout_ns")),
         phases: BlackoutPhases {
             drain_ns: resume.and_then(|e| e.num("drain_ns")),
@@ -197,7 +210,9 @@ pub fn upgrade_outcome(from: &str, to: &str, exit: i32, dmesg: &str) -> UpgradeO
             adopt_ns: resume.and_then(|e| e.num("adopt_ns")),
         },
         parked_ios: resume.and_then(|e| e.num("parked")),
-        drained_ios: detach.and_then(|e| e.num("drained")),
+        drained_ios: resume
+            .and_then(|e| e.num("drained"))
+            .or_else(|| detach.and_then(|e| e.num("drained"))),
         generation: resume.and_then(|e| e.num("gen")),
         blob_bytes: adopt.and_then(|e| e.num("blob_bytes")),
         error,
@@ -450,6 +465,22 @@ mod tests {
             .unwrap();
         assert_eq!(e.get("hint"), Some("rmmod a first"));
         assert!(parse_event("[ 1.0] hotup_child_v1: load version=1").is_none());
+    }
+
+    #[test]
+    fn standby_switch_outcome() {
+        let d = "[ 5.0] hotup: switch gen=1 from=hotup_child_v1 from_version=1 to=hotup_child_v2 to_version=2 mode=handover inflight=4 timeout_ms=5000\n\
+                 [ 5.1] hotup: resume gen=2 child=hotup_child_v2 version=2 parked=9 drained=0 blackout_ns=9000000 drain_ns=100 export_ns=200 load_ns=0 adopt_ns=300 mode=standby-handover handed_over=4\n";
+        let o = upgrade_outcome("hotup_child_v1", "hotup_child_v2", 0, d);
+        assert!(o.ok);
+        assert_eq!(o.mode, "standby-handover");
+        assert_eq!((o.from_version, o.to_version), (Some(1), Some(2)));
+        assert_eq!(
+            (o.handed_over_ios, o.drained_ios, o.parked_ios),
+            (Some(4), Some(0), Some(9))
+        );
+        assert_eq!(o.start_s, Some(5.0));
+        assert_eq!(o.phases.load_ns, Some(0));
     }
 
     #[test]

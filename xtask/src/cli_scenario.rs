@@ -1,10 +1,13 @@
 //! The `upgrade-child-cli` scenario: the user's own commands, run as a user
-//! would: `cargo xtask qemu up`, the lost-write-detecting fio workload
-//! (hotup.sh `fio_live`) started in the guest with `qemu exec`,
-//! `upgrade-child --to v2`, `--to v1`, `--to v2` each while fio is writing
-//! (checked before each), then the workload stopped after its current
-//! verifying pass, and `qemu down`. Each command's exit status and output
-//! are checked.
+//! would: `cargo xtask qemu up`; the README's manual sequence as written (a
+//! fio started by `qemu exec` in the background, `upgrade-child --to v2`
+//! while it runs: the guest runs commands concurrently, and the upgrade is
+//! not of an idle device); the lost-write-detecting fio workload (hotup.sh
+//! `fio_live`) started with `qemu exec`, `upgrade-child --to v1`, `--to v2`
+//! (standby, the default) and `--to v1 --mode classic`, each while fio is
+//! writing (checked before each); the workload stopped after its current
+//! verifying pass; `qemu down`. Each command's exit status and output are
+//! checked.
 
 use crate::guest::Guest;
 use crate::paths::Ctx;
@@ -51,6 +54,64 @@ fn xtask(args: &[&str]) -> Result<(i32, String)> {
     Ok((out.status.code().unwrap_or(-1), text))
 }
 
+/// The README's "Upgrading by hand", as written: fio by `qemu exec` in the
+/// background, then `upgrade-child --to v2` while it runs.
+fn readme_sequence(k: &mut Ktap, lib: &str) -> Result<()> {
+    const FIO: [&str; 13] = [
+        "qemu",
+        "exec",
+        "--",
+        "fio",
+        "--name=x",
+        "--filename=/dev/hotupblk0",
+        "--rw=randrw",
+        "--direct=1",
+        "--ioengine=libaio",
+        "--iodepth=16",
+        "--size=64M",
+        "--time_based",
+        "--runtime=20",
+    ];
+    let fio = std::thread::spawn(|| xtask(&FIO));
+    // A second `qemu exec` while the first runs: it returns once the
+    // device has completed 500 more requests, i.e. fio is running.
+    let (rc, out) = xtask(&["qemu", "exec", &format!("{lib}; wait_completions 500 60")])?;
+    k.check(
+        "README: a second qemu exec runs while the first one's fio does",
+        rc == 0,
+        || format!("exit {rc}: {}", out.trim()),
+    );
+    let (rc, out) = xtask(&["upgrade-child", "--to", "v2"])?;
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("upgrade "))
+        .unwrap_or("")
+        .to_owned();
+    k.diag(&summary);
+    k.check("README: upgrade-child --to v2 exits 0", rc == 0, || {
+        format!("exit {rc}: {}", out.trim())
+    });
+    k.check(
+        "README: it was a standby switch (the default)",
+        summary.contains("(v2): ok, standby"),
+        || format!("got '{summary}'"),
+    );
+    k.check(
+        "README: the device was under load, not idle",
+        !summary.contains("the device was idle"),
+        || format!("got '{summary}'"),
+    );
+    let fio = fio
+        .join()
+        .map_err(|_| anyhow::anyhow!("the fio thread panicked"))??;
+    k.check(
+        "README: the fio of qemu exec ends with status 0",
+        fio.0 == 0,
+        || format!("exit {}: {}", fio.0, fio.1.lines().last().unwrap_or("")),
+    );
+    Ok(())
+}
+
 /// Runs the scenario; the outcome is judged like a guest scenario's.
 /// `inject` (fault-injection parameters, `k=v ...`) goes to every upgrade.
 pub fn run(ctx: &Ctx, inject: &str) -> Result<GuestOutcome> {
@@ -82,6 +143,7 @@ pub fn run(ctx: &Ctx, inject: &str) -> Result<GuestOutcome> {
             ". \"{}/userspace-tests/guest/hotup.sh\"",
             ctx.repo.display()
         );
+        readme_sequence(&mut k, &lib)?;
         let prefill = format!("{lib}; mkdir -p $HOTUP_OUT/cli; HOTUP_OUT=$HOTUP_OUT/cli fio_prefill {MIB} > /dev/null");
         let (rc, out) = xtask(&["qemu", "exec", &prefill])?;
         k.check(
@@ -105,7 +167,7 @@ pub fn run(ctx: &Ctx, inject: &str) -> Result<GuestOutcome> {
             .split_whitespace()
             .flat_map(|p| ["--param".to_owned(), p.to_owned()])
             .collect();
-        for to in ["v2", "v1", "v2"] {
+        for (to, mode) in [("v1", "standby"), ("v2", "standby"), ("v1", "classic")] {
             // Under load means fio is writing now: its writer is alive and
             // the device completes requests.
             let writing = format!(
@@ -118,6 +180,9 @@ pub fn run(ctx: &Ctx, inject: &str) -> Result<GuestOutcome> {
                 || "fio has stopped or the device makes no progress".into(),
             );
             let mut args = vec!["upgrade-child", "--to", to];
+            if mode == "classic" {
+                args.extend(["--mode", "classic"]);
+            }
             args.extend(params.iter().map(String::as_str));
             let (rc, out) = xtask(&args)?;
             let summary = out
@@ -130,8 +195,8 @@ pub fn run(ctx: &Ctx, inject: &str) -> Result<GuestOutcome> {
                 format!("exit {rc}: {}", out.trim())
             });
             k.check(
-                &format!("upgrade-child --to {to} prints its summary"),
-                summary.contains(&format!("(v{}): ok, blackout", &to[1..])),
+                &format!("upgrade-child --to {to} prints its summary ({mode})"),
+                summary.contains(&format!("(v{}): ok, {mode}", &to[1..])),
                 || format!("got '{summary}'"),
             );
         }

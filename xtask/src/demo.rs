@@ -21,8 +21,10 @@ use userspace_tests::report::{
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Upgrades to perform while fio runs (alternating v2, v1, ...); at least 1.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Upgrades to perform while fio runs (alternating v2, v1, ...; with
+    /// `--mode both` odd ones are standby switches, even ones classic); at
+    /// least 1.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
     upgrades: u32,
     /// fio's runtime in seconds; the upgrades are spread evenly over it.
     /// [default: 60, or 6 s per upgrade when that is more: one upgrade
@@ -36,6 +38,30 @@ pub struct DemoArgs {
     /// `inject_lost_writes=64`); the demo must then fail.
     #[arg(long, value_name = "PARAM=VALUE")]
     inject: Vec<String>,
+    /// How children are swapped: `both` alternates standby and classic
+    /// upgrades (standby first), so the report compares them side by side.
+    #[arg(long, value_enum, default_value_t = DemoModes::Both)]
+    mode: DemoModes,
+}
+
+/// The demo's swap modes.
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+pub enum DemoModes {
+    Both,
+    Standby,
+    Classic,
+}
+
+impl DemoModes {
+    /// The mode of upgrade `i` (from 1).
+    pub fn of(self, i: u32) -> upgrade::SwapMode {
+        match self {
+            DemoModes::Standby => upgrade::SwapMode::Standby,
+            DemoModes::Classic => upgrade::SwapMode::Classic,
+            DemoModes::Both if i % 2 == 1 => upgrade::SwapMode::Standby,
+            DemoModes::Both => upgrade::SwapMode::Classic,
+        }
+    }
 }
 
 /// One upgrade in the report.
@@ -63,7 +89,67 @@ pub struct Report {
     /// Upgrades asked for; `upgrades` lists those that happened.
     pub upgrades_requested: u32,
     pub device_mib: u64,
+    /// Blackout figures per swap mode.
+    pub modes: Vec<ModeStats>,
+    /// Median standby blackout over median classic blackout (both modes run).
+    pub standby_over_classic: Option<f64>,
     pub ok: bool,
+}
+
+/// The blackouts of one swap mode.
+#[derive(Serialize, Debug, PartialEq)]
+pub struct ModeStats {
+    pub mode: String,
+    pub upgrades: usize,
+    pub min_ms: f64,
+    pub median_ms: f64,
+    pub max_ms: f64,
+    /// Median of (blackout - drain): what is left once draining is gone.
+    pub median_minus_drain_ms: f64,
+}
+
+/// Per-mode blackout figures (`standby-handover` and `standby-drain`
+/// count as standby) and the standby/classic ratio of medians.
+pub fn mode_stats(outcomes: &[&UpgradeOutcome]) -> (Vec<ModeStats>, Option<f64>) {
+    let median = |mut v: Vec<f64>| -> Option<f64> {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len().checked_sub(1)? / 2).copied()
+    };
+    let mut out = Vec::new();
+    for mode in ["standby", "classic"] {
+        let of: Vec<&&UpgradeOutcome> = outcomes
+            .iter()
+            .filter(|o| o.ok && o.mode.starts_with(mode))
+            .collect();
+        let b: Vec<f64> = of
+            .iter()
+            .filter_map(|o| o.blackout_ns)
+            .map(|n| n as f64 / 1e6)
+            .collect();
+        let Some(med) = median(b.clone()) else {
+            continue;
+        };
+        let nd: Vec<f64> = of
+            .iter()
+            .filter_map(|o| Some((o.blackout_ns? - o.phases.drain_ns.unwrap_or(0)) as f64 / 1e6))
+            .collect();
+        out.push(ModeStats {
+            mode: mode.to_owned(),
+            upgrades: b.len(),
+            min_ms: b.iter().cloned().fold(f64::INFINITY, f64::min),
+            median_ms: med,
+            max_ms: b.iter().cloned().fold(0.0, f64::max),
+            median_minus_drain_ms: median(nd).unwrap_or(0.0),
+        });
+    }
+    let ratio = match (
+        out.iter().find(|m| m.mode == "standby"),
+        out.iter().find(|m| m.mode == "classic"),
+    ) {
+        (Some(s), Some(c)) if c.median_ms > 0.0 => Some(s.median_ms / c.median_ms),
+        _ => None,
+    };
+    (out, ratio)
 }
 
 /// What a finished workload left behind.
@@ -84,6 +170,7 @@ pub fn workload(
     n: u32,
     runtime: u64,
     inject: &[String],
+    modes: DemoModes,
     on_upgrade: &dyn Fn(&UpgradeOutcome),
 ) -> Result<Workload> {
     // The guest writes into its mount of the shared folder ($HOTUP_OUT); the
@@ -148,7 +235,7 @@ pub fn workload(
             break;
         }
         let m = if i % 2 == 1 { &v2 } else { &v1 };
-        let (o, at_ms) = upgrade::perform(ctx, m, inject, upgrade::Runner::OneProcess, |s| {
+        let (o, at_ms) = upgrade::perform(ctx, m, inject, modes.of(i), |s| {
             g.exec(s, Duration::from_secs(120))
         })?;
         on_upgrade(&o);
@@ -256,7 +343,11 @@ pub fn build_report(
         && fio.errors == 0
         && fio.verify == "pass"
         && problems.is_empty();
+    let (modes, standby_over_classic) =
+        mode_stats(&upgrades.iter().map(|u| &u.outcome).collect::<Vec<_>>());
     Ok(Report {
+        modes,
+        standby_over_classic,
         upgrades,
         fio,
         dmesg_clean: problems.is_empty(),
@@ -277,10 +368,11 @@ pub fn print_report(r: &Report) {
         r.device_mib
     );
     println!(
-        "{:<3} {:<16} {:<16} {:<4} {:>12} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>16}",
+        "{:<3} {:<16} {:<16} {:<16} {:<4} {:>12} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>7} {:>16}",
         "#",
         "from",
         "to",
+        "mode",
         "ok",
         "blackout ms",
         "drain",
@@ -289,6 +381,7 @@ pub fn print_report(r: &Report) {
         "adopt",
         "parked",
         "drained",
+        "handed",
         "worst lat 1s ms"
     );
     let ms = |v: Option<i64>| v.map_or("-".to_owned(), |n| format!("{:.3}", n as f64 / 1e6));
@@ -296,10 +389,11 @@ pub fn print_report(r: &Report) {
         let o = &u.outcome;
         let opt = |v: Option<i64>| v.map_or("-".to_owned(), |v| v.to_string());
         println!(
-            "{:<3} {:<16} {:<16} {:<4} {:>12.3} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>16}",
+            "{:<3} {:<16} {:<16} {:<16} {:<4} {:>12.3} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>7} {:>16}",
             i + 1,
             o.from,
             o.to,
+            o.mode,
             if o.ok { "yes" } else { "NO" },
             o.blackout_ns.unwrap_or(0) as f64 / 1e6,
             ms(o.phases.drain_ns),
@@ -308,6 +402,7 @@ pub fn print_report(r: &Report) {
             ms(o.phases.adopt_ns),
             opt(o.parked_ios),
             opt(o.drained_ios),
+            opt(o.handed_over_ios),
             u.worst_latency_us
                 .map_or("-".to_owned(), |l| format!("{:.1}", l / 1000.0))
         );
@@ -326,18 +421,14 @@ pub fn print_report(r: &Report) {
             r.upgrades_requested
         );
     }
-    let mut b: Vec<f64> = r
-        .upgrades
-        .iter()
-        .filter_map(|u| u.outcome.blackout_ns)
-        .map(|n| n as f64 / 1e6)
-        .collect();
-    b.sort_by(f64::total_cmp);
-    if let (Some(min), Some(max)) = (b.first(), b.last()) {
+    for m in &r.modes {
         println!(
-            "blackout: min {min:.3} ms, median {:.3} ms, max {max:.3} ms",
-            b[b.len() / 2]
+            "blackout, {} ({} upgrades): min {:.3} ms, median {:.3} ms, max {:.3} ms; median minus drain {:.3} ms",
+            m.mode, m.upgrades, m.min_ms, m.median_ms, m.max_ms, m.median_minus_drain_ms
         );
+    }
+    if let Some(x) = r.standby_over_classic {
+        println!("standby/classic median blackout: {x:.3}");
     }
     let mut share: Vec<f64> = r
         .upgrades
@@ -410,17 +501,21 @@ fn plot(dir: &Path, r: &Report, out: &Path) -> Result<()> {
     let root = SVGBackend::new(out, (1200, 700)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (top, bottom) = root.split_vertically(350);
-    let marks: Vec<(f64, String)> = r
+    // Standby switches green, classic upgrades red.
+    let marks: Vec<(f64, String, RGBColor)> = r
         .upgrades
         .iter()
         .map(|u| {
+            let standby = u.outcome.mode.starts_with("standby");
             (
                 u.at_ms.saturating_sub(t0) as f64 / 1000.0,
                 format!(
-                    "{}→{}",
+                    "{}→{} {}",
                     u.outcome.from.trim_start_matches("hotup_child_"),
-                    u.outcome.to.trim_start_matches("hotup_child_")
+                    u.outcome.to.trim_start_matches("hotup_child_"),
+                    if standby { "standby" } else { "classic" }
                 ),
+                if standby { RGBColor(0, 150, 0) } else { RED },
             )
         })
         .collect();
@@ -445,16 +540,16 @@ fn plot(dir: &Path, r: &Report, out: &Path) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         c.draw_series(LineSeries::new(data, &color))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for (x, label) in &marks {
+        for (x, label, mc) in &marks {
             c.draw_series(LineSeries::new(
                 vec![(*x, 0.0), (*x, ymax)],
-                RED.stroke_width(2),
+                mc.stroke_width(2),
             ))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
             c.draw_series(std::iter::once(Text::new(
                 label.clone(),
                 (*x, ymax * 0.95),
-                ("sans-serif", 14).into_font().color(&RED),
+                ("sans-serif", 14).into_font().color(mc),
             )))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
@@ -462,7 +557,7 @@ fn plot(dir: &Path, r: &Report, out: &Path) -> Result<()> {
     };
     draw(
         &top,
-        "hotup demo: IOPS (all jobs, 100 ms windows); red lines = child upgrades",
+        "hotup demo: IOPS (all jobs, 100 ms windows); green lines = standby switches, red = classic upgrades",
         "IOPS",
         io_max,
         io.iter().map(|(b, v)| (secs(*b), *v)).collect(),
@@ -494,10 +589,15 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<bool> {
     let wall = Instant::now();
     guest::up(ctx)?;
     let result = (|| {
-        let Workload { outcomes, dir, mib } =
-            workload(ctx, &g, args.upgrades, runtime, &args.inject, &|o| {
-                eprintln!("demo: {}", upgrade::summary_line(o))
-            })?;
+        let Workload { outcomes, dir, mib } = workload(
+            ctx,
+            &g,
+            args.upgrades,
+            runtime,
+            &args.inject,
+            args.mode,
+            &|o| eprintln!("demo: {}", upgrade::summary_line(o)),
+        )?;
         let (_, dmesg) = g.exec("dmesg", Duration::from_secs(60))?;
         std::fs::write(dir.join("dmesg.txt"), &dmesg)?;
         let report = build_report(&dir, outcomes, args.upgrades, &dmesg, runtime, mib)?;
@@ -534,6 +634,39 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<bool> {
 mod tests {
     use super::*;
     use userspace_tests::report::upgrade_outcome;
+
+    fn outcome(mode: &str, blackout_ms: i64, drain_ms: i64) -> UpgradeOutcome {
+        let d = format!(
+            "[ 2.0] hotup: resume gen=2 child=b version=2 parked=3 drained=0 blackout_ns={} drain_ns={} export_ns=1 load_ns=0 adopt_ns=1 mode={mode} handed_over=1\n",
+            blackout_ms * 1_000_000,
+            drain_ms * 1_000_000
+        );
+        upgrade_outcome("a", "b", 0, &d)
+    }
+
+    #[test]
+    fn mode_stats_and_ratio() {
+        let o = [
+            outcome("standby-handover", 10, 1),
+            outcome("classic", 80, 5),
+            outcome("standby-drain", 14, 4),
+            outcome("classic", 60, 2),
+            outcome("standby-handover", 12, 2),
+        ];
+        let (m, ratio) = mode_stats(&o.iter().collect::<Vec<_>>());
+        assert_eq!(m.len(), 2);
+        assert_eq!((m[0].mode.as_str(), m[0].upgrades), ("standby", 3));
+        assert_eq!(
+            (m[0].min_ms, m[0].median_ms, m[0].max_ms),
+            (10.0, 12.0, 14.0)
+        );
+        assert_eq!(m[0].median_minus_drain_ms, 10.0);
+        // Classic: two values, the lower median.
+        assert_eq!((m[1].upgrades, m[1].median_ms), (2, 60.0));
+        assert_eq!(ratio, Some(0.2));
+        let (m, ratio) = mode_stats(&[&o[1]]);
+        assert_eq!((m.len(), ratio), (1, None));
+    }
 
     /// Report generation from a recorded demo run (fio JSON, fio latency
     /// logs, dmesg; upgrade times from that run's report.json).

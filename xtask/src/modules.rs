@@ -4,7 +4,7 @@
 use crate::kernel::{self, KernelBuild};
 use crate::paths::Ctx;
 use crate::progress::run_quiet;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
@@ -120,6 +120,7 @@ pub fn build_with(ctx: &Ctx, k: &KernelBuild) -> Result<PathBuf> {
         std::fs::copy(&src, dest.join(name))
             .with_context(|| format!("copying {} to {}", src.display(), dest.display()))?;
     }
+    build_hotupctl(ctx, &dest)?;
     if rebuilt.is_empty() {
         eprintln!("modules: up to date ({})", dest.display());
     } else {
@@ -130,4 +131,22 @@ pub fn build_with(ctx: &Ctx, k: &KernelBuild) -> Result<PathBuf> {
         );
     }
     Ok(dest)
+}
+
+/// Builds `hotupctl` (release) and puts it beside the modules, where the
+/// guest's scripts find it (`$MODULES/hotupctl`; the guest's root is the
+/// host's, so the host binary runs there).
+pub fn build_hotupctl(ctx: &Ctx, dest: &Path) -> Result<()> {
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(&ctx.repo)
+        .args(["build", "--quiet", "--release", "-p", "hotupctl"])
+        .status()
+        .context("running cargo build -p hotupctl")?;
+    if !status.success() {
+        bail!("building hotupctl failed ({status}): run `cargo build -p hotupctl` to see why");
+    }
+    let bin = ctx.repo.join("target/release/hotupctl");
+    std::fs::copy(&bin, dest.join("hotupctl"))
+        .with_context(|| format!("copying {} to {}", bin.display(), dest.display()))?;
+    Ok(())
 }

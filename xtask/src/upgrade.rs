@@ -1,5 +1,6 @@
-//! `cargo xtask upgrade-child`: the classic upgrade of the running child,
-//! in the long-lived guest (default) or on this machine (`--target local`).
+//! `cargo xtask upgrade-child`: an upgrade of the running child by
+//! `hotupctl`, standby by default or classic, in the long-lived guest
+//! (default) or on this machine (`--target local`).
 
 use crate::guest::Guest;
 use crate::paths::Ctx;
@@ -30,6 +31,12 @@ pub struct UpgradeArgs {
     /// Where to upgrade.
     #[arg(long, value_enum, default_value_t = Target::Guest)]
     target: Target,
+    /// How: `standby` loads the new child next to the old one and switches
+    /// (its load is outside the blackout); `classic` unloads the old one and
+    /// loads the new one; `auto` is standby where it can be (not when the
+    /// new child has the active one's module name) and says so.
+    #[arg(long, value_enum, default_value_t = SwapMode::Auto)]
+    mode: SwapMode,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -50,9 +57,15 @@ pub fn resolve(ctx: &Ctx, to: &str) -> Result<ChildModule> {
             crate::modules::build_all(ctx)?;
             ctx.module_dir().join(format!("hotup_child_v{v}.ko"))
         }
-        None => PathBuf::from(to).canonicalize().with_context(|| {
-            format!("module {to} not found; give `v1`, `v2` or the path of a child .ko")
-        })?,
+        None => {
+            let dest = ctx.module_dir();
+            std::fs::create_dir_all(&dest)
+                .with_context(|| format!("creating {}", dest.display()))?;
+            crate::modules::build_hotupctl(ctx, &dest)?;
+            PathBuf::from(to).canonicalize().with_context(|| {
+                format!("module {to} not found; give `v1`, `v2` or the path of a child .ko")
+            })?
+        }
     };
     if !path.exists() {
         bail!(
@@ -76,50 +89,56 @@ pub fn resolve(ctx: &Ctx, to: &str) -> Result<ChildModule> {
     Ok(ChildModule { path, name, schema })
 }
 
-/// How the upgrade sequence runs on the target.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Runner {
-    /// `userspace-tests/guest/upgrade.pl`: one process (x86_64, perl).
-    OneProcess,
-    /// The shell: `rmmod`, then `insmod`, as by hand.
-    Commands,
+/// How children are swapped (`hotupctl upgrade --mode`).
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SwapMode {
+    /// Standby where possible, else classic (hotupctl says why).
+    Auto,
+    /// The new child is loaded as the standby, then `switch`.
+    Standby,
+    /// The old child is unloaded, then the new one loaded.
+    Classic,
+}
+
+impl SwapMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SwapMode::Auto => "auto",
+            SwapMode::Standby => "standby",
+            SwapMode::Classic => "classic",
+        }
+    }
 }
 
 /// The guest-side (or local) sequence of one classic upgrade. It prints
 /// `FROM <module>`, `AT <guest ms since the epoch>` just before it starts,
 /// `OUT <error>` lines, `RC <status>`, then the kernel log lines logged
 /// meanwhile.
-pub fn script(ctx: &Ctx, m: &ChildModule, params: &[String], runner: Runner) -> String {
+pub fn script(ctx: &Ctx, m: &ChildModule, params: &[String], mode: SwapMode) -> String {
     let params: Vec<String> = params
         .iter()
         .map(|p| format!("'{}'", p.replace('\'', "")))
         .collect();
-    if runner == Runner::OneProcess {
-        return format!(
-            "perl '{repo}/userspace-tests/guest/upgrade.pl' --report /dev/hotup-ctl '{ko}' {schema} {params} 2> /dev/null\n",
-            repo = ctx.repo.display(),
-            ko = m.path.display(),
-            schema = m.schema,
-            params = params.join(" "),
-        );
-    }
+    // hotupctl's JSON gives the start of the switch (`started_ms`).
     format!(
-        "HOTUP_REPO='{repo}'; MODULES='{mods}'\n\
-         . \"$HOTUP_REPO/userspace-tests/guest/hotup.sh\"\n\
-         mark=$(dmesg | wc -l)\n\
-         echo \"FROM $(current_child)\"\n\
-         echo \"AT $(date +%s%3N)\"\n\
-         HOTUP_SWAP=commands upgrade_ko '{ko}' {schema} {params} > /tmp/upgrade.out 2>&1\n\
+        "mark=$(dmesg | wc -l)\n\
+         echo \"FROM $(tr ' ' '\\n' < /dev/hotup-ctl | sed -n 's/^child=//p' | grep -v '^-$')\"\n\
+         '{mods}/hotupctl' upgrade '{ko}' --mode {mode} --schema {schema} --json {params} > /tmp/upgrade.out 2>&1\n\
          rc=$?\n\
-         sed 's/^/OUT /' /tmp/upgrade.out\n\
+         sed -n 's/^ *\"started_ms\": \\([0-9]*\\).*/AT \\1/p' /tmp/upgrade.out\n\
+         grep '^hotupctl:' /tmp/upgrade.out | sed 's/^/OUT /'\n\
          echo \"RC $rc\"\n\
          dmesg | tail -n +$((mark + 1))\n",
-        repo = ctx.repo.display(),
         mods = ctx.module_dir().display(),
         ko = m.path.display(),
+        mode = mode.as_str(),
         schema = m.schema,
-        params = params.join(" "),
-    )
+        params = params
+            .iter()
+            .map(|p| format!("--param {p}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+)
 }
 
 /// Runs the upgrade through `exec` and reads its outcome, and the guest
@@ -128,10 +147,10 @@ pub fn perform(
     ctx: &Ctx,
     m: &ChildModule,
     params: &[String],
-    runner: Runner,
+    mode: SwapMode,
     exec: impl Fn(&str) -> Result<(i32, String)>,
 ) -> Result<(UpgradeOutcome, u64)> {
-    let (_, out) = exec(&script(ctx, m, params, runner))?;
+    let (_, out) = exec(&script(ctx, m, params, mode))?;
     // No child loaded (a previous upgrade was refused): this attaches one.
     let from = out
         .lines()
@@ -178,19 +197,28 @@ pub fn summary_line(o: &UpgradeOutcome) -> String {
     let opt = |v: Option<i64>| v.map_or("-".to_owned(), |v| v.to_string());
     if o.ok {
         format!(
-            "upgrade {} (v{}) -> {} (v{}): ok, blackout {:.3} ms{}, parked {} I/Os, drained {} in flight, generation {}",
+            "upgrade {} (v{}) -> {} (v{}): ok, {}, blackout {:.3} ms{}, parked {} I/Os, drained {} in flight, handed over {}, generation {}",
             o.from,
             opt(o.from_version),
             o.to,
             opt(o.to_version),
+            o.mode,
             o.blackout_ns.unwrap_or(0) as f64 / 1e6,
             o.phases
                 .describe()
                 .map_or(String::new(), |p| format!(" ({p})")),
             opt(o.parked_ios),
             opt(o.drained_ios),
+            opt(o.handed_over_ios),
             opt(o.generation)
-        )
+        ) + if o.parked_ios == Some(0)
+            && o.drained_ios == Some(0)
+            && o.handed_over_ios.unwrap_or(0) == 0
+        {
+            "; the device was idle (nothing parked, drained or handed over): start a workload first to see an upgrade under load"
+        } else {
+            ""
+        }
     } else {
         format!(
             "upgrade {} -> {}: FAILED: {}",
@@ -211,7 +239,12 @@ pub fn run(ctx: &Ctx, args: &UpgradeArgs) -> Result<bool> {
             }
             let (_, kernel) = g.exec("uname -r", Duration::from_secs(30))?;
             check_vermagic(&m.path, &kernel)?;
-            perform(ctx, &m, &args.params, Runner::OneProcess, |s| {
+            eprintln!(
+                "upgrade-child: upgrade to {} by hotupctl --mode {}",
+                m.name,
+                args.mode.as_str()
+            );
+            perform(ctx, &m, &args.params, args.mode, |s| {
                 g.exec(s, Duration::from_secs(120))
             })?
         }
@@ -223,16 +256,12 @@ pub fn run(ctx: &Ctx, args: &UpgradeArgs) -> Result<bool> {
                 bail!("hotup_parent is not loaded on this machine: insmod hotup_parent.ko and a child first");
             }
             check_vermagic(&m.path, &run_quiet(Command::new("uname").arg("-r"))?)?;
-            let perl = Command::new("perl")
-                .arg("-v")
-                .output()
-                .is_ok_and(|o| o.status.success());
-            let runner = if cfg!(target_arch = "x86_64") && perl {
-                Runner::OneProcess
-            } else {
-                Runner::Commands
-            };
-            perform(ctx, &m, &args.params, runner, |s| {
+            eprintln!(
+                "upgrade-child: upgrade to {} by hotupctl --mode {}",
+                m.name,
+                args.mode.as_str()
+            );
+            perform(ctx, &m, &args.params, args.mode, |s| {
                 let out = Command::new("sh")
                     .arg("-c")
                     .arg(s)

@@ -1,0 +1,469 @@
+//! What each command does: control-node writes, module loads and unloads,
+//! and the summary of what the parent logged meanwhile.
+
+use crate::event::Event;
+use crate::kmsg::Kmsg;
+use crate::module;
+use crate::status::Status;
+use crate::{Mode, UpgradeArgs};
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::kmod::{delete_module, finit_module, DeleteModuleFlags, ModuleInitFlags};
+use serde::Serialize;
+use std::ffi::CString;
+use std::io::Write;
+use std::path::Path;
+
+/// The result of an upgrade or switch, as printed (or as JSON).
+#[derive(Debug, Default, Serialize, PartialEq)]
+pub struct Report {
+    pub ok: bool,
+    /// `standby-handover`, `standby-drain` or `classic`.
+    pub mode: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Why standby mode was not used, when it was asked for by default.
+    pub fallback: Option<String>,
+    pub error: Option<String>,
+    pub blackout_ns: Option<u64>,
+    pub drain_ns: Option<u64>,
+    pub export_ns: Option<u64>,
+    pub load_ns: Option<u64>,
+    pub adopt_ns: Option<u64>,
+    pub parked: Option<u64>,
+    pub drained: Option<u64>,
+    pub handed_over: Option<u64>,
+    /// Nothing was parked, drained or handed over: the device was idle.
+    pub idle: bool,
+    /// The retired old child, unloaded after the switch.
+    pub unloaded: Option<String>,
+    /// The parent's log lines of the operation.
+    pub log: Vec<String>,
+    /// When the operation's first kernel-visible step began (ms since the
+    /// epoch), to place it on a timeline.
+    pub started_ms: u64,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Report {
+    /// Fills the figures from the operation's `resume` line.
+    fn fill_from(&mut self, events: &[Event]) {
+        self.log = events
+            .iter()
+            .map(|e| {
+                let f: Vec<String> = e.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{} {}", e.name, f.join(" "))
+            })
+            .collect();
+        if let Some(r) = events.iter().rev().find(|e| e.name == "resume") {
+            self.mode = r.get("mode").unwrap_or("classic").to_owned();
+            self.to = r.get("child").map(str::to_owned);
+            self.blackout_ns = r.num("blackout_ns");
+            self.drain_ns = r.num("drain_ns");
+            self.export_ns = r.num("export_ns");
+            self.load_ns = r.num("load_ns");
+            self.adopt_ns = r.num("adopt_ns");
+            self.parked = r.num("parked");
+            self.drained = r.num("drained");
+            self.handed_over = r.num("handed_over");
+            self.idle = self.parked == Some(0)
+                && self.drained == Some(0)
+                && self.handed_over.unwrap_or(0) == 0;
+        }
+    }
+
+    /// What a human reads.
+    pub fn human(&self) -> String {
+        let ms = |n: Option<u64>| n.map_or("?".to_owned(), |n| format!("{:.3}", n as f64 / 1e6));
+        let mut out = format!(
+            "upgrade {} -> {}: {} {}\n",
+            self.from.as_deref().unwrap_or("(none)"),
+            self.to.as_deref().unwrap_or("?"),
+            if self.mode.is_empty() {
+                "?"
+            } else {
+                &self.mode
+            },
+            if self.ok { "ok" } else { "FAILED" }
+        );
+        if let Some(f) = &self.fallback {
+            out += &format!("  not standby: {f}\n");
+        }
+        if let Some(e) = &self.error {
+            out += &format!("  error: {e}\n");
+        }
+        if self.blackout_ns.is_some() {
+            out += &format!(
+                "  blackout {} ms = drain {} + export {} + no child {} + adopt {} ms\n  parked {}, drained {}, handed over {}\n",
+                ms(self.blackout_ns),
+                ms(self.drain_ns),
+                ms(self.export_ns),
+                ms(self.load_ns),
+                ms(self.adopt_ns),
+                self.parked.unwrap_or(0),
+                self.drained.unwrap_or(0),
+                self.handed_over.unwrap_or(0)
+            );
+            if self.idle {
+                out += "  the device was idle: no I/O was parked, drained or handed over\n";
+            }
+        }
+        if let Some(u) = &self.unloaded {
+            out += &format!("  retired {u}: unloaded\n");
+        }
+        out
+    }
+
+    fn print(&self, json: bool) -> Result<()> {
+        if json {
+            println!("{}", serde_json::to_string_pretty(self)?);
+        } else {
+            print!("{}", self.human());
+        }
+        Ok(())
+    }
+}
+
+fn require_root() -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!("this needs root (CAP_SYS_ADMIN for the parent's control node, and module loading): run it with sudo");
+    }
+    Ok(())
+}
+
+/// Writes one command to the control node in one `write`.
+fn ctl_write(ctl: &Path, cmd: &str) -> std::result::Result<(), Errno> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(ctl)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))?;
+    f.write_all(cmd.as_bytes())
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))
+}
+
+/// The parent's explanation of a failure, from its log lines.
+fn why(events: &[Event]) -> Option<String> {
+    events
+        .iter()
+        .rev()
+        .find(|e| {
+            matches!(
+                e.name.as_str(),
+                "refuse" | "refuse-switch" | "rollback" | "abort"
+            )
+        })
+        .map(|e| {
+            let mut s = format!("{}:", e.name);
+            for k in [
+                "child",
+                "reason",
+                "step",
+                "err",
+                "child_abi",
+                "parent_abi",
+                "active",
+                "waited_ms",
+                "hint",
+            ] {
+                if let Some(v) = e.get(k) {
+                    s += &format!(" {k}={v}");
+                }
+            }
+            s
+        })
+}
+
+fn loaded_modules() -> Vec<String> {
+    std::fs::read_to_string("/proc/modules")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+fn insmod(file: &Path, params: &[String]) -> std::result::Result<(), Errno> {
+    let f = std::fs::File::open(file)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))?;
+    let p = CString::new(params.join(" ")).map_err(|_| Errno::EINVAL)?;
+    finit_module(&f, &p, ModuleInitFlags::empty())
+}
+
+fn rmmod(name: &str) -> std::result::Result<(), Errno> {
+    let n = CString::new(name).map_err(|_| Errno::EINVAL)?;
+    delete_module(&n, DeleteModuleFlags::O_NONBLOCK)
+}
+
+pub fn status(ctl: &Path, json: bool) -> Result<()> {
+    let s = Status::read(ctl)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s.0)?);
+    } else {
+        println!("{}", s.human());
+    }
+    Ok(())
+}
+
+pub fn simple(ctl: &Path, cmd: &str) -> Result<()> {
+    require_root()?;
+    Status::read(ctl)?;
+    let mut k = Kmsg::at_end();
+    ctl_write(ctl, cmd).map_err(|e| {
+        let hint = match (cmd, e) {
+            ("abort", Errno::ENOENT) => "no standby switch is draining, so there is nothing to abort".to_owned(),
+            ("discard-stash", Errno::EBUSY) => "a child is attached: the stash can be discarded only with no child (rmmod it first)".to_owned(),
+            _ => why(&k.events()).unwrap_or_default(),
+        };
+        anyhow::anyhow!("{cmd} failed: {} ({hint})", e.desc())
+    })?;
+    println!("{cmd}: done");
+    Ok(())
+}
+
+pub fn switch(ctl: &Path, json: bool) -> Result<()> {
+    require_root()?;
+    let st = Status::read(ctl)?;
+    let mut r = Report {
+        from: st.module("child").map(str::to_owned),
+        ..Default::default()
+    };
+    if st.module("standby").is_none() {
+        bail!(
+            "no standby child is loaded: `hotupctl upgrade FILE.ko` loads one and switches to it"
+        );
+    }
+    do_switch(ctl, &mut r)?;
+    r.print(json)
+}
+
+/// Writes `switch` and fills `r` from what the parent logged. An error says
+/// why and that the old child is active again.
+fn do_switch(ctl: &Path, r: &mut Report) -> Result<()> {
+    let mut k = Kmsg::at_end();
+    if r.started_ms == 0 {
+        r.started_ms = now_ms();
+    }
+    let rc = ctl_write(ctl, "switch");
+    let events = k.events();
+    r.fill_from(&events);
+    match rc {
+        Ok(()) => {
+            r.ok = true;
+            Ok(())
+        }
+        Err(e) => bail!(
+            "the switch failed ({}); {}. The old child {} is active again and nothing was lost; the standby stays loaded (rmmod it, or fix it and retry)",
+            e.desc(),
+            why(&events).unwrap_or_else(|| "see dmesg".to_owned()),
+            r.from.as_deref().unwrap_or("?")
+        ),
+    }
+}
+
+pub fn upgrade(ctl: &Path, a: &UpgradeArgs) -> Result<()> {
+    require_root()?;
+    let st = Status::read(ctl)?;
+    let release = nix::sys::utsname::uname().context("uname")?;
+    let release = release.release().to_string_lossy().into_owned();
+    let m = module::inspect(&a.file, &release)?;
+    let active = st.module("child").map(str::to_owned);
+    let mut r = Report {
+        from: active.clone(),
+        to: Some(m.name.clone()),
+        ..Default::default()
+    };
+    let mut mode = a.mode;
+    if mode != Mode::Classic {
+        if active.is_none() {
+            r.fallback =
+                Some("no child is active: the new one is loaded and adopts the saved state".into());
+            mode = Mode::Classic;
+        } else if active.as_deref() == Some(m.name.as_str()) {
+            if mode == Mode::Standby {
+                bail!(
+                    "{} is the active child's module name: a module cannot be loaded twice under one name, so it cannot be a standby. Use --mode classic, or build the new version under another module name",
+                    m.name
+                );
+            }
+            r.fallback = Some(format!(
+                "{} is already loaded as the active child (same module name): classic upgrade",
+                m.name
+            ));
+            mode = Mode::Classic;
+        } else if let Some(s) = st.module("standby").filter(|s| *s != m.name) {
+            bail!("a standby child ({s}) is already loaded: `hotupctl switch` to it, or rmmod it first");
+        }
+    }
+    if let Some(schema) = a.schema {
+        ctl_write(ctl, &format!("export-schema {schema}"))
+            .map_err(|e| anyhow::anyhow!("setting export-schema {schema}: {}", e.desc()))?;
+    }
+    // Not a standby (`r.fallback` says why) means classic, below.
+    if mode != Mode::Classic && load_standby(ctl, &st, &m.name, a, &mut r)? {
+        do_switch(ctl, &mut r).inspect_err(|_| {
+            let _ = r.print(a.json);
+        })?;
+        if !a.keep_old {
+            if let Some(old) = &active {
+                rmmod(old).map_err(|e| {
+                    anyhow::anyhow!(
+                        "the switch succeeded, but unloading the retired {old} failed: {} (rmmod it later)",
+                        e.desc()
+                    )
+                })?;
+                r.unloaded = Some(old.clone());
+            }
+        }
+        return r.print(a.json);
+    }
+    classic(active.as_deref(), a, &mut r)?;
+    r.print(a.json)
+}
+
+/// Loads the new child as the standby. Ok(false): it cannot be one and the
+/// mode allows a fallback (`r.fallback` says why).
+fn load_standby(
+    ctl: &Path,
+    st: &Status,
+    name: &str,
+    a: &UpgradeArgs,
+    r: &mut Report,
+) -> Result<bool> {
+    if st.module("standby") == Some(name) {
+        return Ok(true);
+    }
+    if loaded_modules().iter().any(|n| n == name) {
+        // Loaded, neither active nor standby: a retired child of that name.
+        rmmod(name)
+            .map_err(|e| anyhow::anyhow!("unloading the retired {name} first: {}", e.desc()))?;
+    }
+    let mut k = Kmsg::at_end();
+    match insmod(&a.file, &a.params) {
+        Ok(()) => {}
+        Err(Errno::EBUSY) if a.mode == Mode::Auto => {
+            let events = k.events();
+            r.fallback = Some(format!(
+                "the new child cannot be a standby next to the active one ({}): classic upgrade",
+                why(&events).unwrap_or_else(|| "EBUSY".into())
+            ));
+            return Ok(false);
+        }
+        Err(e) => bail!(
+            "loading {} failed: {}; {}",
+            a.file.display(),
+            e.desc(),
+            why(&k.events()).unwrap_or_else(|| "see dmesg".to_owned())
+        ),
+    }
+    let now = Status::read(ctl)?;
+    if now.module("standby") != Some(name) {
+        bail!(
+            "{name} loaded but did not register as the standby (status says standby={}); see dmesg",
+            now.get("standby").unwrap_or("?")
+        );
+    }
+    Ok(true)
+}
+
+/// The classic upgrade: unload the active child (it drains and exports),
+/// load the new one (it adopts).
+fn classic(active: Option<&str>, a: &UpgradeArgs, r: &mut Report) -> Result<()> {
+    let mut k = Kmsg::at_end();
+    r.started_ms = now_ms();
+    if let Some(old) = active {
+        rmmod(old).map_err(|e| {
+            anyhow::anyhow!("unloading the active child {old} failed: {}", e.desc())
+        })?;
+    }
+    let loaded = insmod(&a.file, &a.params);
+    let events = k.events();
+    r.fill_from(&events);
+    if r.mode.is_empty() {
+        r.mode = "classic".into();
+    }
+    if let Err(e) = loaded {
+        r.error = Some(format!(
+            "{}; {}",
+            e.desc(),
+            why(&events).unwrap_or_else(|| "see dmesg".into())
+        ));
+        let _ = r.print(a.json);
+        bail!(
+            "loading {} failed: the device stays parked with its state kept (no I/O fails); load a child that can adopt it",
+            a.file.display()
+        );
+    }
+    r.ok = true;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::parse;
+
+    #[test]
+    fn report_from_a_standby_resume() {
+        let ev: Vec<Event> = [
+            "hotup: switch gen=1 from=hotup_child_v1 to=hotup_child_v2 mode=handover inflight=3",
+            "hotup: resume gen=2 child=hotup_child_v2 version=2 parked=24 drained=0 blackout_ns=9618961 drain_ns=686137 export_ns=128721 load_ns=0 adopt_ns=8796599 mode=standby-handover handed_over=3",
+        ]
+        .iter()
+        .filter_map(|l| parse(l))
+        .collect();
+        let mut r = Report {
+            ok: true,
+            from: Some("hotup_child_v1".into()),
+            ..Default::default()
+        };
+        r.fill_from(&ev);
+        assert_eq!(r.mode, "standby-handover");
+        assert_eq!(r.to.as_deref(), Some("hotup_child_v2"));
+        assert_eq!(
+            (r.blackout_ns, r.handed_over, r.parked),
+            (Some(9_618_961), Some(3), Some(24))
+        );
+        assert!(!r.idle);
+        let h = r.human();
+        assert!(
+            h.contains("upgrade hotup_child_v1 -> hotup_child_v2: standby-handover ok"),
+            "{h}"
+        );
+        assert!(
+            h.contains(
+                "blackout 9.619 ms = drain 0.686 + export 0.129 + no child 0.000 + adopt 8.797 ms"
+            ),
+            "{h}"
+        );
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(j["handed_over"], 3);
+        assert_eq!(j["log"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_idle_upgrade_says_so() {
+        let ev = vec![parse("hotup: resume gen=2 child=c parked=0 drained=0 blackout_ns=5 mode=classic handed_over=0").unwrap()];
+        let mut r = Report::default();
+        r.fill_from(&ev);
+        assert!(r.idle);
+        assert!(r.human().contains("the device was idle"));
+    }
+
+    #[test]
+    fn failures_are_explained_from_the_log() {
+        let ev = vec![
+            parse("hotup: refuse child=hotup_child_v9 version=9 reason=abi-mismatch child_abi=2.0 parent_abi=1.1").unwrap(),
+        ];
+        assert_eq!(
+            why(&ev).unwrap(),
+            "refuse: child=hotup_child_v9 reason=abi-mismatch child_abi=2.0 parent_abi=1.1"
+        );
+        let ev = vec![parse(r#"hotup: rollback child=hotup_child_v1 version=1 step=adopt reason=refused err=-71 state=resumed active=hotup_child_v2"#).unwrap()];
+        assert!(why(&ev).unwrap().contains("step=adopt"));
+        assert_eq!(why(&[]), None);
+    }
+}
