@@ -129,6 +129,24 @@ impl Report {
     }
 }
 
+/// Runs the rest of this process at real-time priority (SCHED_FIFO 50):
+/// the switch (or the classic unload and load) happens in this process's
+/// system calls, and the I/O threads it pauses must not preempt it, or
+/// their time slices would count in the blackout. Best effort: a failure
+/// only costs latency, and is said.
+fn realtime() {
+    let p = nix::libc::sched_param { sched_priority: 50 };
+    // SAFETY: sched_setscheduler reads the parameter struct for the calling
+    // process (pid 0); `p` is a valid, initialised sched_param.
+    let rc = unsafe { nix::libc::sched_setscheduler(0, nix::libc::SCHED_FIFO, &p) };
+    if rc != 0 {
+        eprintln!(
+            "hotupctl: could not run at real-time priority ({}); the blackout may include other threads' time slices",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 fn require_root() -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("this needs root (CAP_SYS_ADMIN for the parent's control node, and module loading): run it with sudo");
@@ -244,6 +262,7 @@ pub fn switch(ctl: &Path, json: bool) -> Result<()> {
 /// why and that the old child is active again.
 fn do_switch(ctl: &Path, r: &mut Report) -> Result<()> {
     let mut k = Kmsg::at_end();
+    realtime();
     if r.started_ms == 0 {
         r.started_ms = now_ms();
     }
@@ -373,6 +392,7 @@ fn load_standby(
 /// load the new one (it adopts).
 fn classic(active: Option<&str>, a: &UpgradeArgs, r: &mut Report) -> Result<()> {
     let mut k = Kmsg::at_end();
+    realtime();
     r.started_ms = now_ms();
     if let Some(old) = active {
         rmmod(old).map_err(|e| {
