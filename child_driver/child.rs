@@ -649,8 +649,15 @@ impl Dev {
         Ok(len)
     }
 
-    fn adopt(&self, blob: Option<&[u8]>) -> Result<(), i32> {
+    /// Adopts `blob` (None: start empty). With `probe`, only checks that it
+    /// could (the whole blob, the handed-over requests, the preserved
+    /// memory it names) and changes nothing.
+    fn adopt(&self, blob: Option<&[u8]>, probe: bool) -> Result<(), i32> {
         let svc = self.services().ok_or(ENODEV.to_errno())?;
+        let what = if probe { "probe" } else { "adopt" };
+        if probe && blob.is_none() {
+            return Err(EINVAL.to_errno());
+        }
         let mut held = super::state_abi::HeldIter::EMPTY;
         let (dev, queues, found_schema, from_version) = match blob {
             None => {
@@ -679,7 +686,8 @@ impl Dev {
             Some(blob) => {
                 let refuse = |e: BlobError| {
                     pr_err!(
-                        "adopt refused: {} (this is v{}, reading schema <= {})\n",
+                        "{} refused: {} (this is v{}, reading schema <= {})\n",
+                        what,
                         e.as_str(),
                         super::CHILD_VERSION,
                         SCHEMA
@@ -689,7 +697,8 @@ impl Dev {
                 let (dev, queues, found, h) = read_state_held(blob, SCHEMA).map_err(refuse)?;
                 if !h.is_empty() && (self.irq.enabled || h.len() > self.pending_room()) {
                     pr_err!(
-                        "adopt refused: {} requests handed over, which this child cannot complete (complete_in_irq={})\n",
+                        "{} refused: {} requests handed over, which this child cannot complete (complete_in_irq={})\n",
+                        what,
                         h.len(),
                         u8::from(self.irq.enabled)
                     );
@@ -701,8 +710,8 @@ impl Dev {
                     .producer_child_version();
                 if dev.capacity_bytes != svc.capacity_bytes || dev.block_size != svc.block_size {
                     pr_err!(
-                        "adopt refused: blob geometry {} bytes/{} does not match the parent's {} bytes/{}\n",
-                        dev.capacity_bytes, dev.block_size, svc.capacity_bytes, svc.block_size
+                        "{} refused: blob geometry {} bytes/{} does not match the parent's {} bytes/{}\n",
+                        what, dev.capacity_bytes, dev.block_size, svc.capacity_bytes, svc.block_size
                     );
                     return Err(EINVAL.to_errno());
                 }
@@ -716,11 +725,15 @@ impl Dev {
         let rc = unsafe { map(dev.data_handle.0, &mut base, &mut len) };
         if rc != 0 || base.is_null() || len < dev.capacity_bytes {
             pr_err!(
-                "adopt refused: preserved memory handle {:#x} is not valid ({})\n",
+                "{} refused: preserved memory handle {:#x} is not valid ({})\n",
+                what,
                 dev.data_handle.0,
                 rc
             );
             return Err(if rc != 0 { rc } else { EINVAL.to_errno() });
+        }
+        if probe {
+            return Ok(());
         }
         if self.faults.adopt_error {
             pr_warn!("adopt: failing on purpose (inject_adopt_error=1)\n");
@@ -967,7 +980,7 @@ unsafe extern "C" fn op_adopt(ctx: *mut CVoid, blob: *const u8, len: usize) -> i
     };
     // SAFETY: our registered context.
     let dev = unsafe { dev_from(ctx) };
-    match dev.adopt(blob) {
+    match dev.adopt(blob, false) {
         Ok(()) => {
             if dev.irq.enabled {
                 dev.start_irq_timer();
@@ -990,6 +1003,25 @@ unsafe extern "C" fn op_adopt(ctx: *mut CVoid, blob: *const u8, len: usize) -> i
 unsafe extern "C" fn op_finish(ctx: *mut CVoid) {
     // SAFETY: our registered context.
     unsafe { dev_from(ctx) }.finish();
+}
+
+/// `ChildOps::probe`: could this child adopt the blob? Changes nothing.
+///
+/// # Safety
+///
+/// `ctx` must be this child's registered context; `blob` null or readable
+/// for `len` bytes. The blob's content is never trusted.
+unsafe extern "C" fn op_probe(ctx: *mut CVoid, blob: *const u8, len: usize) -> i32 {
+    if blob.is_null() || len == 0 {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: the parent passes `len` readable bytes for the call.
+    let blob = unsafe { core::slice::from_raw_parts(blob, len) };
+    // SAFETY: our registered context.
+    match unsafe { dev_from(ctx) }.adopt(Some(blob), true) {
+        Ok(()) => 0,
+        Err(e) => e,
+    }
 }
 
 /// `ChildOps::freeze` (handover).
@@ -1037,6 +1069,7 @@ static OPS: ChildOps = ChildOps {
     abort: Some(op_abort),
     stats: Some(op_stats),
     freeze: Some(op_freeze),
+    probe: Some(op_probe),
 };
 
 /// The registration record handed to the parent, at a stable address.

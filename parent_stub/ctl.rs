@@ -13,7 +13,8 @@
 //! - `switch`: switch from the active child to the standby (`standby.rs`);
 //!   returns once the standby is active (0) or the switch was rolled back
 //!   or called off (the errno says why; the old child is active again).
-//!   ENOENT without a standby.
+//!   ENOENT without a standby. `switch noprepare` skips the prepare step
+//!   (the trial export and the standby's probe before anything freezes).
 //! - `abort`: call off a switch that is still draining (ENOENT if none).
 //!
 //! A command that is not understood fails with EINVAL, one longer than
@@ -83,7 +84,8 @@ fn parse_command(hub: ArcBorrow<'_, Hub>, text: &[u8]) -> Result {
             Ok(())
         }
         "discard-stash" if arg.is_empty() => Hub::discard_stash(hub),
-        "switch" if arg.is_empty() => Hub::switch_to_standby(hub),
+        "switch" if arg.is_empty() => Hub::switch_to_standby(hub, true),
+        "switch" if arg == "noprepare" => Hub::switch_to_standby(hub, false),
         "abort" if arg.is_empty() => hub.abort_switch(),
         _ => Err(EINVAL),
     }

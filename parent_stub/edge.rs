@@ -225,6 +225,15 @@ impl ActiveChild {
         }
     }
 
+    /// `probe` of `blob`: whether the child could adopt it (0), changing
+    /// nothing; `None` if the child has no probe (ABI 1.0 table).
+    pub(crate) fn probe(&self, blob: &[u8]) -> Option<i32> {
+        let f = self.ops.probe?;
+        // SAFETY: the child's own function and context, while registered;
+        // the blob is readable for its length for the call.
+        Some(unsafe { f(self.ctx.0, blob.as_ptr(), blob.len()) })
+    }
+
     /// `abort`: the switch is called off; the child takes I/O again as
     /// before its `quiesce` or `freeze`.
     pub(crate) fn abort(&self) {

@@ -216,7 +216,7 @@ impl Hub {
     /// ENOENT without a standby, ENODEV without an active child, ETIMEDOUT
     /// or ECANCELED if the drain was called off, the old child's or the
     /// standby's errno after a rollback; 0 once the standby is active.
-    pub(crate) fn switch_to_standby(this: ArcBorrow<'_, Hub>) -> Result {
+    pub(crate) fn switch_to_standby(this: ArcBorrow<'_, Hub>, prepare: bool) -> Result {
         let mut board = this.switch.lock();
         // SAFETY: the switch lock is held.
         let Some(old) = (unsafe { this.io.child() }) else {
@@ -248,15 +248,16 @@ impl Hub {
         if this.park.lock().unloading {
             return Err(ENODEV);
         }
+        let schema = this.figures.lock().export_schema;
+        if prepare {
+            Hub::prepare_switch(&mut board, &old, &new, schema)?;
+        }
         let handover = old.can_hand_over() && new.can_hand_over();
         let t0 = Instant::<Monotonic>::now();
         let deadline = t0 + Delta::from_millis(i64::from(this.switch_timeout_ms));
         this.switch_phase.begin();
         Hub::enter_switching(this);
-        let (generation, schema) = {
-            let f = this.figures.lock();
-            (f.generation, f.export_schema)
-        };
+        let generation = this.figures.lock().generation;
         let inflight = this.io.totals().inflight;
         hotup_event!(
             "switch gen={} from={} from_version={} to={} to_version={} mode={} inflight={} timeout_ms={}",
@@ -398,6 +399,41 @@ impl Hub {
             old.name()
         );
         Ok(())
+    }
+
+    /// The prepare step, before anything freezes: a trial export of the
+    /// active child, which the standby probes. A standby that could not
+    /// adopt it is refused here, with no blackout at all; and both code
+    /// paths have run once when the real switch comes.
+    fn prepare_switch(
+        board: &mut Board,
+        old: &ActiveChild,
+        new: &ActiveChild,
+        schema: u32,
+    ) -> Result {
+        let blob = match board.stash.trial(|buf| old.export(buf, schema)) {
+            Ok(b) => b,
+            Err(e) => {
+                hotup_event!(
+                    "refuse-switch reason=trial-export child={} err={} state=active hint=\"the active child cannot export its state; a switch would roll back\"",
+                    old.name(),
+                    e
+                );
+                return Err(Error::from_errno(e));
+            }
+        };
+        match new.probe(blob) {
+            Some(0) | None => Ok(()),
+            Some(e) => {
+                hotup_event!(
+                    "refuse-switch reason=probe standby={} err={} state=active hint=\"the standby cannot adopt the state of {} (see its line above); rmmod it\"",
+                    new.name(),
+                    e,
+                    old.name()
+                );
+                Err(Error::from_errno(e))
+            }
+        }
     }
 
     /// A switch that failed at `step` after the old child stopped: the old

@@ -129,6 +129,18 @@ impl Stash {
         self.state
     }
 
+    /// A trial export (a standby switch's prepare step) into the scratch
+    /// buffer: the blob, or the export's errno. The stash is not touched.
+    pub(crate) fn trial(
+        &mut self,
+        export: impl FnOnce(&mut [u8]) -> Result<usize, i32>,
+    ) -> Result<&[u8], i32> {
+        let len = export(&mut self.scratch.buf)?;
+        self.scratch.len = len;
+        BlobReader::parse(self.scratch.bytes()).map_err(|e| e.errno())?;
+        Ok(self.scratch.bytes())
+    }
+
     fn has_last_good(&self) -> bool {
         self.last_good.len > 0
     }

@@ -21,8 +21,9 @@ pub const ABI_MAJOR: u16 = 1;
 /// Minor version of this ABI: backwards compatible additions.
 ///
 /// - 1.0: the classic upgrade.
-/// - 1.1: standby children ([`CAP_STANDBY`]) and in-flight handover
-///   ([`CAP_HANDOVER`], [`ChildOps::freeze`], the blob's `INFL` section).
+/// - 1.1: standby children ([`CAP_STANDBY`], [`ChildOps::probe`]) and
+///   in-flight handover ([`CAP_HANDOVER`], [`ChildOps::freeze`], the blob's
+///   `INFL` section).
 pub const ABI_MINOR: u16 = 1;
 
 /// Whether a peer speaking ABI `major` (any minor) can talk to this side.
@@ -237,6 +238,13 @@ pub type AbortFn = unsafe extern "C" fn(ctx: *mut CVoid);
 /// must have moved each request's data at `submit`, or hand over queues
 /// its successor can finish (the `INFL` section carries cookies).
 pub type FreezeFn = unsafe extern "C" fn(ctx: *mut CVoid) -> i32;
+/// Probe (ABI 1.1, optional): checks, changing nothing, whether the child
+/// could adopt `blob[..len]`: 0, or the errno `adopt` would return. The
+/// parent calls the standby's probe with a trial export of the active
+/// child before a switch freezes anything, so an incompatible standby is
+/// refused without a blackout (and both code paths are warm when the real
+/// switch runs).
+pub type ProbeFn = unsafe extern "C" fn(ctx: *mut CVoid, blob: *const u8, len: usize) -> i32;
 /// Fills `*out` with the child's counters. Returns 0 or a negative errno.
 pub type StatsFn = unsafe extern "C" fn(ctx: *mut CVoid, out: *mut ChildStats) -> i32;
 
@@ -266,6 +274,8 @@ pub struct ChildOps {
     pub stats: Option<StatsFn>,
     /// See [`FreezeFn`] (ABI 1.1; absent in a 1.0 table).
     pub freeze: Option<FreezeFn>,
+    /// See [`ProbeFn`] (ABI 1.1; absent in a 1.0 table).
+    pub probe: Option<ProbeFn>,
 }
 
 impl ChildOps {
@@ -283,6 +293,7 @@ impl ChildOps {
         abort: None,
         stats: None,
         freeze: None,
+        probe: None,
     };
 
     /// Whether every operation this ABI version defines is present.
@@ -591,7 +602,7 @@ const _: () = assert!(offset_of!(ChildStats, errors) == 80);
 const _: () = assert!(size_of::<MemHandle>() == 8 && align_of::<MemHandle>() == 8);
 
 const _: () = assert!(size_of::<Option<SubmitFn>>() == 8);
-const _: () = assert!(size_of::<ChildOps>() == 72 && align_of::<ChildOps>() == 8);
+const _: () = assert!(size_of::<ChildOps>() == 80 && align_of::<ChildOps>() == 8);
 const _: () = assert!(offset_of!(ChildOps, submit) == 8);
 const _: () = assert!(offset_of!(ChildOps, quiesce) == 16);
 const _: () = assert!(offset_of!(ChildOps, export_state) == 24);
@@ -600,6 +611,7 @@ const _: () = assert!(offset_of!(ChildOps, finish) == 40);
 const _: () = assert!(offset_of!(ChildOps, abort) == 48);
 const _: () = assert!(offset_of!(ChildOps, stats) == 56);
 const _: () = assert!(offset_of!(ChildOps, freeze) == 64);
+const _: () = assert!(offset_of!(ChildOps, probe) == 72);
 
 const _: () = assert!(size_of::<ParentServices>() == 72 && align_of::<ParentServices>() == 8);
 const _: () = assert!(offset_of!(ParentServices, abi_major) == 4);
@@ -637,8 +649,8 @@ mod tests {
         let ours = size_of::<ChildOps>();
         // A newer minor's larger table: only what this side knows.
         assert_eq!(sized_copy_len(96, ChildOps::MIN_SIZE, ours), Ok(ours));
-        // This version's own table, and a 1.0 table (no `freeze`).
-        assert_eq!(sized_copy_len(72, ChildOps::MIN_SIZE, ours), Ok(72));
+        // This version's own table, and a 1.0 table (no `freeze`, `probe`).
+        assert_eq!(sized_copy_len(80, ChildOps::MIN_SIZE, ours), Ok(80));
         assert_eq!(sized_copy_len(64, ChildOps::MIN_SIZE, ours), Ok(64));
         // An older minor's smaller table, when this side accepts it.
         assert_eq!(sized_copy_len(48, 40, ours), Ok(48));
@@ -678,8 +690,8 @@ mod tests {
 
     #[test]
     fn sizes_in_tables() {
-        assert_eq!(ChildOps::SIZE, 72);
-        assert_eq!(ChildOps::EMPTY.size, 72);
+        assert_eq!(ChildOps::SIZE, 80);
+        assert_eq!(ChildOps::EMPTY.size, 80);
         assert!(!ChildOps::EMPTY.is_complete());
         assert_eq!(ParentServices::SIZE, 72);
         assert_eq!(ParentServices::EMPTY.abi_major, ABI_MAJOR);

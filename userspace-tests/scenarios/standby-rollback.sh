@@ -1,4 +1,4 @@
-# description: standby switches that fail roll back to the old child under fio (adopt error, failed export, unknown mandatory section, drain beyond switch_timeout_ms); nothing fails, the next switch succeeds, everything verifies
+# description: standby switches that fail roll back to the old child under fio (adopt error, failed export, unknown mandatory section, drain beyond switch_timeout_ms), or are refused in their prepare step before anything freezes (trial export, the standby's probe); nothing fails, the next switch succeeds, everything verifies
 # timeout: 900
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
 MIB=32
@@ -44,7 +44,10 @@ check "good switch: I/O flows" wait_completions 500
 dmesg_mark
 check "failed export: rmmod the retired v1" rmmod hotup_child_v1
 check "failed export: v1 loaded as standby (v2 asked for schema 1)" v1_standby
-check_fails "failed export: the switch fails" sh -c "echo switch > $CTL"
+check_fails "failed export: the switch is refused in its prepare step" sh -c "echo switch > $CTL"
+expect_dmesg "failed export: refused before anything froze" "hotup: refuse-switch reason=trial-export child=hotup_child_v2 .*state=active"
+check "failed export: no rollback was needed" test "$(ctl rollbacks)" -eq 1
+check_fails "failed export: without the prepare step, the switch fails" sh -c "echo 'switch noprepare' > $CTL"
 rolled_back "failed export" export hotup_child_v2
 
 # 4. The active child leaves (rmmod) while a standby waits: the standby is
@@ -87,7 +90,9 @@ dmesg_mark
 check "unknown section: v1 -> v2" standby_to 2 inject_export_fault=3
 check "unknown section: rmmod the retired v1" rmmod hotup_child_v1
 check "unknown section: v1 loaded as standby (v2 asked for schema 1)" v1_standby
-check_fails "unknown section: the switch fails" sh -c "echo switch > $CTL"
+check_fails "unknown section: the switch is refused in its prepare step" sh -c "echo switch > $CTL"
+expect_dmesg "unknown section: the standby's probe refused it" "hotup: refuse-switch reason=probe standby=hotup_child_v1 .*state=active"
+check_fails "unknown section: without the prepare step, the switch fails" sh -c "echo 'switch noprepare' > $CTL"
 rolled_back "unknown section" adopt hotup_child_v2
 
 fio_live_passed "standby-rollback"
