@@ -613,7 +613,10 @@ impl Dev {
         });
         let n_held = if g.frozen { g.pending.len() } else { 0 };
         let written = write_state_held(buf, super::CHILD_VERSION, &dev, qs, schema, held);
-        if written.is_ok() {
+        // A trial export (the switch's prepare step, while the child still
+        // takes I/O) changes nothing; only a real one can lead to `finish`
+        // retiring the child.
+        if written.is_ok() && !g.accepting {
             g.exported = true;
         }
         drop(g);

@@ -13,8 +13,10 @@
 //! - `switch`: switch from the active child to the standby (`standby.rs`);
 //!   returns once the standby is active (0) or the switch was rolled back
 //!   or called off (the errno says why; the old child is active again).
-//!   ENOENT without a standby. `switch noprepare` skips the prepare step
-//!   (the trial export and the standby's probe before anything freezes).
+//!   ENOENT without a standby. Options: `noprepare` skips the prepare step
+//!   (the trial export and the standby's probe before anything freezes);
+//!   `timeout_ms=N` bounds this switch's drain instead of the parameter
+//!   `switch_timeout_ms`.
 //! - `abort`: call off a switch that is still draining (ENOENT if none).
 //!
 //! A command that is not understood fails with EINVAL, one longer than
@@ -84,8 +86,19 @@ fn parse_command(hub: ArcBorrow<'_, Hub>, text: &[u8]) -> Result {
             Ok(())
         }
         "discard-stash" if arg.is_empty() => Hub::discard_stash(hub),
-        "switch" if arg.is_empty() => Hub::switch_to_standby(hub, true),
-        "switch" if arg == "noprepare" => Hub::switch_to_standby(hub, false),
+        "switch" => {
+            let (mut prepare, mut timeout_ms) = (true, None);
+            for word in arg.split_whitespace() {
+                match word.split_once('=') {
+                    None if word == "noprepare" => prepare = false,
+                    Some(("timeout_ms", v)) => {
+                        timeout_ms = Some(v.parse::<u32>().map_err(|_| EINVAL)?.max(1))
+                    }
+                    _ => return Err(EINVAL),
+                }
+            }
+            Hub::switch_to_standby(hub, prepare, timeout_ms)
+        }
         "abort" if arg.is_empty() => hub.abort_switch(),
         _ => Err(EINVAL),
     }

@@ -73,9 +73,13 @@ impl SwitchPhase {
                 .is_ok()
     }
 
-    fn end(&self) {
+    /// The switch is over; whether an `abort` had been delivered (it
+    /// then must be what the switch reports).
+    fn end(&self) -> bool {
         let v = self.0.load(SeqCst);
-        self.0.store(v & !3, SeqCst);
+        // Only `abort` changes the word besides the switch holder, and only
+        // from DRAINING: swap, so an abort landing now is seen.
+        self.0.swap(v & !3, SeqCst) & 3 == ABORTED
     }
 
     /// The operator's abort: only a draining switch can be aborted.
@@ -216,7 +220,11 @@ impl Hub {
     /// ENOENT without a standby, ENODEV without an active child, ETIMEDOUT
     /// or ECANCELED if the drain was called off, the old child's or the
     /// standby's errno after a rollback; 0 once the standby is active.
-    pub(crate) fn switch_to_standby(this: ArcBorrow<'_, Hub>, prepare: bool) -> Result {
+    pub(crate) fn switch_to_standby(
+        this: ArcBorrow<'_, Hub>,
+        prepare: bool,
+        timeout_ms: Option<u32>,
+    ) -> Result {
         let mut board = this.switch.lock();
         // SAFETY: the switch lock is held.
         let Some(old) = (unsafe { this.io.child() }) else {
@@ -249,13 +257,28 @@ impl Hub {
             return Err(ENODEV);
         }
         let schema = this.figures.lock().export_schema;
+        // From here the operator's `abort` is heard (the prepare step
+        // included).
+        this.switch_phase.begin();
         if prepare {
-            Hub::prepare_switch(&mut board, &old, &new, schema)?;
+            if let Err(e) = Hub::prepare_switch(&mut board, &old, &new, schema) {
+                this.switch_phase.end();
+                return Err(e);
+            }
+        }
+        if this.switch_phase.aborted() {
+            this.switch_phase.end();
+            hotup_event!(
+                "abort child={} version={} reason=operator step=prepare state=active",
+                old.name(),
+                old.version
+            );
+            return Err(Error::from_errno(-errno::ECANCELED));
         }
         let handover = old.can_hand_over() && new.can_hand_over();
         let t0 = Instant::<Monotonic>::now();
-        let deadline = t0 + Delta::from_millis(i64::from(this.switch_timeout_ms));
-        this.switch_phase.begin();
+        let timeout_ms = timeout_ms.unwrap_or(this.switch_timeout_ms);
+        let deadline = t0 + Delta::from_millis(i64::from(timeout_ms));
         Hub::enter_switching(this);
         let generation = this.figures.lock().generation;
         let inflight = this.io.totals().inflight;
@@ -268,14 +291,17 @@ impl Hub {
             new.version,
             if handover { "handover" } else { "drain" },
             inflight,
-            this.switch_timeout_ms
+            timeout_ms
         );
         // Freeze: no CPU inside the old child's submit; with a handover the
         // old child then stops completing, otherwise it drains.
         let aborted = || this.switch_phase.aborted();
         let mut handed_over = handover;
         let mut quiet = this.io.wait_quiet_bounded(handover, deadline, aborted);
-        if quiet == Quiet::Done && handover {
+        if quiet == Quiet::Done && handover && this.switch_phase.aborted() {
+            // Aborted already: no freeze to undo.
+            handed_over = false;
+        } else if quiet == Quiet::Done && handover {
             let rc = old.freeze();
             if rc != 0 {
                 // A failing freeze changes nothing (`FreezeFn`); the old
@@ -301,7 +327,10 @@ impl Hub {
         }
         if quiet != Quiet::Done {
             let left = this.io.totals().inflight;
-            this.switch_phase.end();
+            if this.switch_phase.end() {
+                // An abort that raced the timeout: it was delivered.
+                quiet = Quiet::Cancelled;
+            }
             // Nothing is stopped in the old child (a drain calls its
             // quiesce only once it is quiet; a freeze was undone above):
             // it just takes I/O again.
@@ -364,7 +393,13 @@ impl Hub {
         };
         // Committed: the old child holds nothing of the device any more.
         board.standby = None;
-        this.figures.lock().export_schema = 0;
+        {
+            // One switch only, unless the operator set another schema since.
+            let mut f = this.figures.lock();
+            if f.export_schema == schema {
+                f.export_schema = 0;
+            }
+        }
         let b = Blackout {
             mode: if handed_over {
                 "standby-handover"

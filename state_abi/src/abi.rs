@@ -207,7 +207,9 @@ pub type QuiesceFn = unsafe extern "C" fn(ctx: *mut CVoid) -> i32;
 /// Writes the state blob for device-state schema `schema` (0: the child's
 /// native one) into `buf[..cap]` and its length to `*out_len`. Returns 0,
 /// `-ENOSPC` if `cap` is too small, `-EPROTO` for a schema it cannot write,
-/// or another negative errno.
+/// or another negative errno. ABI 1.1: the parent may also call it on a
+/// child that still takes I/O (a standby switch's trial export, concurrent
+/// with `submit`); it must then change nothing in the child.
 pub type ExportStateFn = unsafe extern "C" fn(
     ctx: *mut CVoid,
     buf: *mut u8,

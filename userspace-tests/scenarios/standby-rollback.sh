@@ -1,8 +1,8 @@
-# description: standby switches that fail roll back to the old child under fio (adopt error, failed export, unknown mandatory section, drain beyond switch_timeout_ms), or are refused in their prepare step before anything freezes (trial export, the standby's probe); nothing fails, the next switch succeeds, everything verifies
+# description: standby switches that fail roll back to the old child under fio (adopt error, failed export, unknown mandatory section, drain beyond switch_timeout_ms, the operator's abort), or are refused in their prepare step before anything freezes (trial export, the standby's probe); nothing fails, the next switch succeeds, everything verifies
 # timeout: 900
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
 MIB=32
-# A child with 1 s of device latency cannot drain within 250 ms.
+# A child with 5 s of device latency cannot drain within 250 ms.
 TIMEOUT_MS=$((250 * ${HOTUP_TIME_SCALE:-1}))
 
 check "load parent" load_parent capacity_mib=$MIB switch_timeout_ms=$TIMEOUT_MS
@@ -59,11 +59,11 @@ expect_dmesg "promotion: v1 took the last good state" "hotup: recover gen=[0-9]+
 check "promotion: v1 active" test "$(current_child)" = hotup_child_v1
 check "promotion: I/O flows" wait_completions 500
 
-# 5. A child that does not drain within switch_timeout_ms (1 s latency, no
+# 5. A child that does not drain within switch_timeout_ms (5 s latency, no
 #    handover): the switch is called off within the bound, the old child
 #    resumes.
 dmesg_mark
-check "slow drain: v1 -> slow v2 (v2 cannot hand over: drained)" standby_to 2 handover=0 latency_us=1000000
+check "slow drain: v1 -> slow v2 (v2 cannot hand over: drained)" standby_to 2 handover=0 latency_us=5000000
 expect_dmesg "slow drain: that switch drained" "hotup: resume gen=[0-9]+ child=hotup_child_v2 .* mode=standby-drain"
 check "slow drain: I/O flows at v2's pace" wait_completions 20
 dmesg_mark
@@ -75,6 +75,19 @@ waited=$(dmesg_since_mark | sed -n 's/.*hotup: abort .*waited_ms=\([0-9]*\).*/\1
 check "slow drain: called off within the bound ($waited ms; bound $TIMEOUT_MS ms, plus 100 ms of timer slack)" test "${waited:-99999}" -le $((TIMEOUT_MS + 100))
 check "slow drain: v2 is still active" test "$(current_child)" = hotup_child_v2
 check "slow drain: I/O flows" wait_completions 20
+
+# The operator's abort, while a switch with a long bound drains the slow
+# child (5 s): the switch fails with ECANCELED, the old child resumes.
+dmesg_mark
+ctl_errno 'switch timeout_ms=60000' > /tmp/switch.result &
+SW=$!
+wait_dmesg "operator abort: the switch is draining" 30 "hotup: switch gen=[0-9]+ from=hotup_child_v2 .* mode=drain .* timeout_ms=60000"
+check "operator abort: abort is accepted" test "$(ctl_errno abort)" = OK
+wait $SW
+check "operator abort: the switch failed with ECANCELED" test "$(cat /tmp/switch.result)" = ECANCELED
+expect_dmesg "operator abort: logged" "hotup: abort gen=[0-9]+ child=hotup_child_v2 .* reason=operator .*state=resumed"
+check "operator abort: v2 is still active" test "$(current_child)" = hotup_child_v2
+check "operator abort: I/O flows" wait_completions 20
 check "abort with no switch running: ENOENT" test "$(ctl_errno abort)" = ENOENT
 
 # 6. Leaving the slow child: rmmod drains it (classic) and promotes v1.

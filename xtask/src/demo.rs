@@ -38,6 +38,10 @@ pub struct DemoArgs {
     /// `inject_lost_writes=64`); the demo must then fail.
     #[arg(long, value_name = "PARAM=VALUE")]
     inject: Vec<String>,
+    /// A module parameter for every new child (repeatable), e.g.
+    /// `latency_us=5000` to see how device latency moves the blackout.
+    #[arg(long = "param", value_name = "PARAM=VALUE")]
+    params: Vec<String>,
     /// How children are swapped: `both` alternates standby and classic
     /// upgrades (standby first), so the report compares them side by side.
     #[arg(long, value_enum, default_value_t = DemoModes::Both)]
@@ -586,6 +590,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<bool> {
     if g.running() {
         bail!("a guest from `cargo xtask qemu up` is running; the demo boots its own: stop it with `cargo xtask qemu down`");
     }
+    let child_params: Vec<String> = args.params.iter().chain(&args.inject).cloned().collect();
     let wall = Instant::now();
     guest::up(ctx)?;
     let result = (|| {
@@ -594,7 +599,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<bool> {
             &g,
             args.upgrades,
             runtime,
-            &args.inject,
+            &child_params,
             args.mode,
             &|o| eprintln!("demo: {}", upgrade::summary_line(o)),
         )?;
