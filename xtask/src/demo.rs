@@ -42,6 +42,12 @@ pub struct DemoArgs {
     /// `latency_us=5000` to see how device latency moves the blackout.
     #[arg(long = "param", value_name = "PARAM=VALUE")]
     params: Vec<String>,
+    /// Device latency schedule, e.g. `100,5000`: the first part of the
+    /// upgrades load children with the first latency, the next part with
+    /// the next (as `latency_us=`), so one run shows how the blackout moves
+    /// with the latency of the child that leaves.
+    #[arg(long = "latency-us", value_delimiter = ',', value_name = "US,US...")]
+    latency_us: Vec<u32>,
     /// How children are swapped: `both` alternates standby and classic
     /// upgrades (standby first), so the report compares them side by side.
     #[arg(long, value_enum, default_value_t = DemoModes::Both)]
@@ -80,6 +86,8 @@ pub struct DemoUpgrade {
     /// Whether it began while fio's jobs were running (an upgrade of an
     /// idle device proves nothing about live I/O).
     pub under_load: bool,
+    /// Device latency of the child that left (with `--latency-us`).
+    pub old_latency_us: Option<u32>,
 }
 
 /// `report.json`.
@@ -160,6 +168,8 @@ pub fn mode_stats(outcomes: &[&UpgradeOutcome]) -> (Vec<ModeStats>, Option<f64>)
 pub struct Workload {
     /// Each upgrade's outcome, with the guest time (ms since the epoch) it began.
     pub outcomes: Vec<(UpgradeOutcome, u64)>,
+    /// The device latency of each upgrade's leaving child (`--latency-us`).
+    pub old_latency_us: Vec<Option<u32>>,
     /// The host side of the guest folder holding fio's files.
     pub dir: PathBuf,
     /// The device size.
@@ -168,15 +178,29 @@ pub struct Workload {
 
 /// Runs the workload in a running guest: prefill, fio with logs in the
 /// background, `n` upgrades from the host, wait, read-back.
+/// What the workload does: `n` upgrades over `runtime` s, with `params`
+/// for every new child, in `modes`, on the `latency_us` schedule.
+pub struct Plan<'a> {
+    pub n: u32,
+    pub runtime: u64,
+    pub params: &'a [String],
+    pub modes: DemoModes,
+    pub latency_us: &'a [u32],
+}
+
 pub fn workload(
     ctx: &Ctx,
     g: &Guest,
-    n: u32,
-    runtime: u64,
-    inject: &[String],
-    modes: DemoModes,
+    plan: &Plan<'_>,
     on_upgrade: &dyn Fn(&UpgradeOutcome),
 ) -> Result<Workload> {
+    let Plan {
+        n,
+        runtime,
+        params: inject,
+        modes,
+        latency_us,
+    } = *plan;
     // The guest writes into its mount of the shared folder ($HOTUP_OUT); the
     // host reads the same files under `g.dir`.
     let lib = format!(
@@ -220,6 +244,7 @@ pub fn workload(
     let started = Instant::now();
     eprintln!("demo: fio running for {runtime} s; {n} upgrades at even intervals; then fio finishes its current verifying pass");
     let mut outcomes = Vec::new();
+    let mut old_latency_us = Vec::new();
     let rc_file = dir.join("fio.rc");
     for i in 1..=n {
         // Upgrades are spread over the run by the clock: that is the schedule
@@ -239,11 +264,23 @@ pub fn workload(
             break;
         }
         let m = if i % 2 == 1 { &v2 } else { &v1 };
-        let (o, at_ms) = upgrade::perform(ctx, m, inject, modes.of(i), |s| {
+        let mut params = inject.to_vec();
+        let lat = scheduled_latency(latency_us, i, n);
+        if let Some(l) = lat {
+            params.push(format!("latency_us={l}"));
+        }
+        let (o, at_ms) = upgrade::perform(ctx, m, &params, modes.of(i), |s| {
             g.exec(s, Duration::from_secs(120))
         })?;
         on_upgrade(&o);
         outcomes.push((o, at_ms));
+        // The child that leaves at upgrade i+1 is the one loaded now; the
+        // first leaving child is `qemu up`'s, at the child's default 100 us.
+        old_latency_us.push(if i == 1 {
+            lat.map(|_| 100)
+        } else {
+            scheduled_latency(latency_us, i - 1, n)
+        });
     }
     if let Some(rest) = Duration::from_secs(runtime).checked_sub(started.elapsed()) {
         std::thread::sleep(rest);
@@ -265,7 +302,39 @@ pub fn workload(
         &format!("HOTUP_OUT=$D fio_readback {mib} > /dev/null 2>&1; echo $? > $D/readback.rc"),
         900,
     )?;
-    Ok(Workload { outcomes, dir, mib })
+    Ok(Workload {
+        outcomes,
+        old_latency_us,
+        dir,
+        mib,
+    })
+}
+
+/// The latency (`--latency-us`) of the child loaded at upgrade `i` of `n`:
+/// the schedule's entries each cover an equal share of the upgrades.
+pub fn scheduled_latency(schedule: &[u32], i: u32, n: u32) -> Option<u32> {
+    let k = schedule.len() as u64;
+    let idx = (u64::from(i.saturating_sub(1)) * k) / u64::from(n.max(1));
+    schedule.get(idx as usize).copied()
+}
+
+/// Median standby blackout per leaving child's latency, in ms: `(latency,
+/// upgrades, median)`.
+pub fn blackout_by_latency(r: &Report) -> Vec<(u32, usize, f64)> {
+    let mut by: std::collections::BTreeMap<u32, Vec<f64>> = Default::default();
+    for u in &r.upgrades {
+        if let (Some(l), Some(b)) = (u.old_latency_us, u.outcome.blackout_ns) {
+            if u.outcome.ok && u.outcome.mode.starts_with("standby") {
+                by.entry(l).or_default().push(b as f64 / 1e6);
+            }
+        }
+    }
+    by.into_iter()
+        .map(|(l, mut v)| {
+            v.sort_by(f64::total_cmp);
+            (l, v.len(), v[(v.len() - 1) / 2])
+        })
+        .collect()
 }
 
 fn read_logs(dir: &Path, kind: &str) -> Vec<LogSample> {
@@ -332,6 +401,7 @@ pub fn build_report(
             under_load: window.is_some_and(|(start, end)| (start..end).contains(&at_ms)),
             outcome,
             at_ms,
+            old_latency_us: None,
         })
         .collect();
     let problems = dmesg_problems(dmesg);
@@ -433,6 +503,20 @@ pub fn print_report(r: &Report) {
     }
     if let Some(x) = r.standby_over_classic {
         println!("standby/classic median blackout: {x:.3}");
+    }
+    let by = blackout_by_latency(r);
+    for (l, n, m) in &by {
+        println!("standby blackout with the leaving child at {l} us device latency ({n} upgrades): median {m:.3} ms");
+    }
+    if let (Some(a), Some(b)) = (by.first(), by.last()) {
+        if by.len() > 1 && a.2 > 0.0 {
+            println!(
+                "standby blackout at {} us / at {} us: {:.2}",
+                b.0,
+                a.0,
+                b.2 / a.2
+            );
+        }
     }
     let mut share: Vec<f64> = r
         .upgrades
@@ -594,18 +678,29 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> Result<bool> {
     let wall = Instant::now();
     guest::up(ctx)?;
     let result = (|| {
-        let Workload { outcomes, dir, mib } = workload(
+        let Workload {
+            outcomes,
+            old_latency_us,
+            dir,
+            mib,
+        } = workload(
             ctx,
             &g,
-            args.upgrades,
-            runtime,
-            &child_params,
-            args.mode,
+            &Plan {
+                n: args.upgrades,
+                runtime,
+                params: &child_params,
+                modes: args.mode,
+                latency_us: &args.latency_us,
+            },
             &|o| eprintln!("demo: {}", upgrade::summary_line(o)),
         )?;
         let (_, dmesg) = g.exec("dmesg", Duration::from_secs(60))?;
         std::fs::write(dir.join("dmesg.txt"), &dmesg)?;
-        let report = build_report(&dir, outcomes, args.upgrades, &dmesg, runtime, mib)?;
+        let mut report = build_report(&dir, outcomes, args.upgrades, &dmesg, runtime, mib)?;
+        for (u, l) in report.upgrades.iter_mut().zip(old_latency_us) {
+            u.old_latency_us = l;
+        }
         Ok::<_, anyhow::Error>((report, dir))
     })();
     guest::down(ctx)?;
@@ -647,6 +742,15 @@ mod tests {
             drain_ms * 1_000_000
         );
         upgrade_outcome("a", "b", 0, &d)
+    }
+
+    #[test]
+    fn latency_schedule() {
+        let s = [100, 5000];
+        let got: Vec<_> = (1..=6).map(|i| scheduled_latency(&s, i, 6)).collect();
+        assert_eq!(got, [100, 100, 100, 5000, 5000, 5000].map(Some));
+        assert_eq!(scheduled_latency(&[], 1, 6), None);
+        assert_eq!(scheduled_latency(&s, 1, 1), Some(100));
     }
 
     #[test]

@@ -121,7 +121,7 @@ fn all_scenarios(ctx: &Ctx) -> Result<Vec<Scenario>> {
         name: CLI.to_owned(),
         path: ctx.repo.join("xtask/src/cli_scenario.rs"),
         description:
-            "qemu up; upgrade-child --to v2, v1, v2 from the host under a verifying fio; qemu down"
+            "qemu up; the README's manual sequence (fio by qemu exec, upgrade-child --to v2 while it runs); upgrade-child --to v1, v2 (standby) and v1 --mode classic under a verifying fio; qemu down"
                 .to_owned(),
         timeout_s: 600,
     });
