@@ -17,7 +17,7 @@ use super::state_abi::{
     make_name, read_state_held, write_state_held, BlobError, BlobReader, CVoid, ChildOps,
     ChildRegistration, ChildStats, DeviceStateV2, HeldRequest, IoDesc, IoOp, IoSegment, MemHandle,
     ParentServices, QueueStats, ABI_MAJOR, ABI_MINOR, CAP_DISCARD, CAP_EXPORT_OLDER_SCHEMA,
-    CAP_FLUSH, CAP_HANDOVER, CAP_STANDBY, CAP_WRITE_ZEROES, MAX_QUEUES,
+    CAP_FLUSH, CAP_HANDOVER, CAP_STANDBY, CAP_WRITE_ZEROES, EXPORT_TRIAL_HANDOVER, MAX_QUEUES,
 };
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize};
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -582,6 +582,9 @@ impl Dev {
     }
 
     fn export(&self, buf: &mut [u8], schema: u32) -> Result<usize, i32> {
+        // A trial for a handover switch writes what is pending now.
+        let trial_held = schema & EXPORT_TRIAL_HANDOVER != 0;
+        let schema = schema & !EXPORT_TRIAL_HANDOVER;
         // This version cannot write a schema newer than its own.
         let schema = if schema == 0 || schema > SCHEMA {
             SCHEMA
@@ -605,13 +608,17 @@ impl Dev {
         // the device time each has left. Under the lock, though nothing
         // changes them while frozen.
         let now = Instant::<Monotonic>::now();
-        let src: &[Pending] = if g.frozen { &g.pending } else { &[] };
+        let src: &[Pending] = if g.frozen || trial_held {
+            &g.pending
+        } else {
+            &[]
+        };
         let held = src.iter().map(|p| HeldRequest {
             cookie: p.cookie,
             remaining_ns: u64::try_from((p.due - now).as_nanos()).unwrap_or(0),
             status: p.status,
         });
-        let n_held = if g.frozen { g.pending.len() } else { 0 };
+        let n_held = src.len();
         let written = write_state_held(buf, super::CHILD_VERSION, &dev, qs, schema, held);
         // A trial export (the switch's prepare step, while the child still
         // takes I/O) changes nothing; only a real one can lead to `finish`

@@ -26,7 +26,7 @@ use super::edge::{name_str, ActiveChild};
 use super::hub::Hub;
 use super::inflight::Quiet;
 use super::stash::{Offer, StashState};
-use super::state_abi::{errno, ChildRegistration, NAME_LEN};
+use super::state_abi::{errno, ChildRegistration, EXPORT_TRIAL_HANDOVER, NAME_LEN};
 use super::switch::{ns, stash_str, Blackout, Board};
 use crate::hotup_event;
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -446,7 +446,14 @@ impl Hub {
         new: &ActiveChild,
         schema: u32,
     ) -> Result {
-        let blob = match board.stash.trial(|buf| old.export(buf, schema)) {
+        // A handover switch's trial includes what the old child holds now,
+        // so the standby's probe checks (and warms) that part too.
+        let flags = if old.can_hand_over() && new.can_hand_over() {
+            EXPORT_TRIAL_HANDOVER
+        } else {
+            0
+        };
+        let blob = match board.stash.trial(|buf| old.export(buf, schema | flags)) {
             Ok(b) => b,
             Err(e) => {
                 hotup_event!(

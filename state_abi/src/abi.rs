@@ -217,6 +217,14 @@ pub type ExportStateFn = unsafe extern "C" fn(
     schema: u32,
     out_len: *mut usize,
 ) -> i32;
+/// ABI 1.1, a flag in `export_state`'s `schema`: a trial export for a
+/// handover switch (the prepare step; the child still takes I/O): the child
+/// writes the requests pending now into the `INFL` section, as a frozen
+/// export would, and changes nothing. The parent passes it only to a child
+/// with [`CAP_HANDOVER`], whose standby can read `INFL`; the standby's probe
+/// then checks that part of the blob too.
+pub const EXPORT_TRIAL_HANDOVER: u32 = 1 << 31;
+
 /// Takes over the state in the blob `blob[..len]`. The child must validate
 /// it completely and change nothing on failure. Returns 0 or a negative
 /// errno.
