@@ -67,8 +67,9 @@ enum Cmd {
     /// while the child is upgraded N times; prints a report and writes
     /// target/hotup/demo/ (report.json, timeline.svg, fio logs, dmesg).
     Demo(demo::DemoArgs),
-    /// Upgrade the running child in place (classic rmmod/insmod with state
-    /// handover) and print what happened: blackout, parked and drained I/O.
+    /// Upgrade the running child in place by hotupctl (a standby switch by
+    /// default, or classic rmmod/insmod) and print what happened: mode,
+    /// blackout, parked, drained and handed-over I/O.
     UpgradeChild(upgrade::UpgradeArgs),
     /// Fuzz the state blob reader (cargo-fuzz, libFuzzer); fails on any crash.
     Fuzz(fuzz::FuzzArgs),
