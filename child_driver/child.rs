@@ -13,11 +13,14 @@
 //! optional queue-stats section), migrates v1 on adopt and writes v1 when the
 //! parent asks for a downgrade.
 
+// Without a parent (`hotup_mono`) the upgrade half of the driver (export,
+// freeze, probe, the fault knobs of the upgrade tests) has no caller.
+#![cfg_attr(hotup_mono, allow(dead_code))]
+
 use super::state_abi::{
-    make_name, read_state_held, write_state_held, BlobError, BlobReader, CVoid, ChildOps,
-    ChildRegistration, ChildStats, DeviceStateV2, HeldRequest, IoDesc, IoOp, IoSegment, MemHandle,
-    ParentServices, QueueStats, ABI_MAJOR, ABI_MINOR, CAP_DISCARD, CAP_EXPORT_OLDER_SCHEMA,
-    CAP_FLUSH, CAP_HANDOVER, CAP_STANDBY, CAP_WRITE_ZEROES, EXPORT_TRIAL_HANDOVER, MAX_QUEUES,
+    read_state_held, write_state_held, BlobError, BlobReader, ChildStats, DeviceStateV2,
+    HeldRequest, IoDesc, IoOp, IoSegment, MemHandle, ParentServices, QueueStats, ABI_MAJOR,
+    EXPORT_TRIAL_HANDOVER, MAX_QUEUES,
 };
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize};
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -36,18 +39,32 @@ use kernel::{
     workqueue::{impl_has_work, Queue, Work, WorkItem},
 };
 
+// The front end: the C ABI to the parent, or (the `hotup_mono` build
+// switch) a plain blk-mq driver of its own.
+#[cfg(not(hotup_mono))]
+#[path = "edge.rs"]
+mod edge;
+#[cfg(not(hotup_mono))]
+pub(crate) use edge::Child;
+#[cfg(hotup_mono)]
+#[path = "mono.rs"]
+mod mono;
+#[cfg(hotup_mono)]
+pub(crate) use mono::Mono;
+
 /// The newest device-state schema this version reads and writes.
 const SCHEMA: u32 = if super::CHILD_VERSION >= 2 { 2 } else { 1 };
 /// Whether this version keeps per-queue statistics (the v2 feature).
 const KEEPS_QUEUE_STATS: bool = super::CHILD_VERSION >= 2;
 
 /// Defines the child's `module!` for one version (the crate roots call it
-/// with their module name, so both versions share one definition).
+/// with their module type and name, so every build shares one definition
+/// and one set of parameters).
 #[macro_export]
 macro_rules! hotup_child_module {
-    ($name:literal, $desc:literal) => {
+    ($type:ty, $name:literal, $desc:literal $(, { $($extra:tt)* })?) => {
         ::kernel::prelude::module! {
-            type: child::Child,
+            type: $type,
             name: $name,
             authors: ["hotup developers"],
             description: $desc,
@@ -93,17 +110,10 @@ macro_rules! hotup_child_module {
                     default: 0,
                     description: "Fault injection (tests): 1 makes adopt fail with EIO after it allocated what it needs",
                 },
+                $($($extra)*)?
             },
         }
     };
-}
-
-extern "C" {
-    fn hotup_register_child(
-        reg: *const ChildRegistration,
-        services: *mut *const ParentServices,
-    ) -> i32;
-    fn hotup_unregister_child(reg: *const ChildRegistration) -> i32;
 }
 
 /// The preserved region holding the disk's bytes (owned by the parent).
@@ -167,8 +177,8 @@ struct State {
     exported: bool,
     /// Switched away from: takes nothing, completes nothing, ever again.
     retired: bool,
-    /// Completions popped from `pending` and not yet returned from the
-    /// parent's `complete` (a freeze waits for them).
+    /// Completions taken off `pending` and not yet back from the parent's
+    /// `complete`: `freeze` lets them end on their own, `finish` waits.
     completing: u32,
     inflight: u32,
     pending: KVVec<Pending>,
@@ -318,7 +328,9 @@ impl Dev {
             g.inflight = g.inflight.saturating_sub(1);
             g.stats.completed += 1;
             g.stats.inflight = u64::from(g.inflight);
-            let idle = g.inflight == 0 || g.completing == 0;
+            // Quiesce waits for no I/O, a retiring child's `finish` for no
+            // completion under way.
+            let idle = g.inflight == 0 || (g.retired && g.completing == 0);
             drop(g);
             if idle {
                 self.idle.notify_all();
@@ -520,8 +532,11 @@ impl Dev {
         0
     }
 
-    /// Handover: stops taking I/O and completing; what is pending stays
-    /// held for the export. Returns once no completion of ours is running.
+    /// Handover: stops taking I/O and starting completions; what is
+    /// pending stays held for the export. A completion the worker has
+    /// already started (taken off `pending`) ends on its own, maybe after
+    /// we return (`FreezeFn`): waiting for it here would put the worker's
+    /// scheduling latency inside the blackout. `finish` waits for it.
     fn freeze(&self) -> i32 {
         if self.irq.enabled {
             // The hard-IRQ slots are not handed over (no CAP_HANDOVER).
@@ -530,12 +545,14 @@ impl Dev {
         let mut g = self.state.lock();
         g.accepting = false;
         g.frozen = true;
-        while g.completing > 0 {
-            self.idle.wait(&mut g);
-        }
-        let held = g.pending.len();
+        let (held, completing) = (g.pending.len(), g.completing);
         drop(g);
-        pr_info!("freeze version={} held={}\n", super::CHILD_VERSION, held);
+        pr_info!(
+            "freeze version={} held={} completing={}\n",
+            super::CHILD_VERSION,
+            held,
+            completing
+        );
         0
     }
 
@@ -559,8 +576,10 @@ impl Dev {
     }
 
     /// The switch that exported this child committed: what it held is the
-    /// successor's now; it takes and completes nothing any more. (For the
-    /// child that just adopted, `finish` changes nothing.)
+    /// successor's now; it takes and completes nothing any more. Returns
+    /// once a completion started before the freeze has come back from the
+    /// parent (`FinishFn`). (For the child that just adopted, `finish`
+    /// changes nothing.)
     fn finish(&self) {
         let mut g = self.state.lock();
         if !g.exported || g.accepting {
@@ -572,6 +591,11 @@ impl Dev {
         g.stats.inflight = 0;
         g.frozen = false;
         g.retired = true;
+        // The worker takes nothing off `pending` any more (it is empty and
+        // `retired`); one completion may still be under way.
+        while g.completing > 0 {
+            self.idle.wait(&mut g);
+        }
         drop(g);
         self.idle.notify_all();
         pr_info!(
@@ -908,199 +932,23 @@ fn flush_work<T: ?Sized, const ID: u64>(work: &Work<T, ID>) {
     unsafe { kernel::bindings::flush_work(Work::raw_get(work)) };
 }
 
-/// Recovers the device from the context pointer the parent hands back.
-///
-/// # Safety
-///
-/// `ctx` must be the context this child registered (`Arc::as_ptr` of a
-/// `Dev` kept alive by `Child` until after unregistration).
-unsafe fn dev_from(ctx: *mut CVoid) -> &'static Arc<Dev> {
-    // SAFETY: per the function's contract, `ctx` points at the `Arc<Dev>`
-    // stored in the `Child`'s box, which lives until the module exits,
-    // after unregistration, after which the parent never calls us.
-    unsafe { &*ctx.cast::<Arc<Dev>>() }
+/// What the module parameters ask of this load.
+struct Setup {
+    latency_us: u32,
+    /// Completes from a hard-IRQ hrtimer (`complete_in_irq=1`).
+    irq: bool,
+    /// Advertises `CAP_STANDBY`.
+    standby: bool,
+    /// Advertises `CAP_HANDOVER` (never with `irq`).
+    handover: bool,
+    /// The ABI major it registers with (a test may claim another).
+    abi_major: u16,
 }
 
-/// `ChildOps::submit`.
-///
-/// # Safety
-///
-/// `ctx` must be this child's registered context and `io` null or a valid
-/// descriptor whose segments are valid for the call (the ABI contract).
-unsafe extern "C" fn op_submit(ctx: *mut CVoid, io: *const IoDesc) -> i32 {
-    if io.is_null() {
-        return EINVAL.to_errno();
-    }
-    // SAFETY: the parent passes back our registered context and a valid
-    // descriptor for the duration of the call.
-    unsafe { dev_from(ctx).submit(&*io) }
-}
-
-/// `ChildOps::quiesce`.
-///
-/// # Safety
-///
-/// `ctx` must be this child's registered context.
-unsafe extern "C" fn op_quiesce(ctx: *mut CVoid) -> i32 {
-    // SAFETY: our registered context.
-    unsafe { dev_from(ctx) }.quiesce()
-}
-
-/// `ChildOps::export_state`.
-///
-/// # Safety
-///
-/// `ctx` must be this child's registered context; `buf` null or writable
-/// for `cap` bytes; `out_len` null or writable.
-unsafe extern "C" fn op_export(
-    ctx: *mut CVoid,
-    buf: *mut u8,
-    cap: usize,
-    schema: u32,
-    out_len: *mut usize,
-) -> i32 {
-    if buf.is_null() || out_len.is_null() {
-        return EINVAL.to_errno();
-    }
-    // SAFETY: the parent passes a writable buffer of `cap` bytes.
-    let buf = unsafe { core::slice::from_raw_parts_mut(buf, cap) };
-    // SAFETY: our registered context.
-    match unsafe { dev_from(ctx) }.export(buf, schema) {
-        Ok(n) => {
-            // SAFETY: checked non-null above.
-            unsafe { *out_len = n };
-            0
-        }
-        Err(e) => e,
-    }
-}
-
-/// `ChildOps::adopt`.
-///
-/// # Safety
-///
-/// `ctx` must be this child's registered context; `blob` null or readable
-/// for `len` bytes. The blob's content is never trusted.
-unsafe extern "C" fn op_adopt(ctx: *mut CVoid, blob: *const u8, len: usize) -> i32 {
-    let blob = if blob.is_null() || len == 0 {
-        None
-    } else {
-        // SAFETY: the parent passes `len` readable bytes for the call.
-        Some(unsafe { core::slice::from_raw_parts(blob, len) })
-    };
-    // SAFETY: our registered context.
-    let dev = unsafe { dev_from(ctx) };
-    match dev.adopt(blob, false) {
-        Ok(()) => {
-            if dev.irq.enabled {
-                dev.start_irq_timer();
-            }
-            // Requests handed over are due without any new submission to
-            // kick the worker (the writer may be waiting for exactly them).
-            let _ = default_queue().enqueue(dev.clone());
-            0
-        }
-        Err(e) => e,
-    }
-}
-
-/// `ChildOps::finish`: the upgrade is committed; a child that exported
-/// retires (what it held belongs to its successor).
-///
-/// # Safety
-///
-/// `ctx` must be this child's registered context.
-unsafe extern "C" fn op_finish(ctx: *mut CVoid) {
-    // SAFETY: our registered context.
-    unsafe { dev_from(ctx) }.finish();
-}
-
-/// `ChildOps::probe`: could this child adopt the blob? Changes nothing.
-///
-/// # Safety
-///
-/// `ctx` must be this child's registered context; `blob` null or readable
-/// for `len` bytes. The blob's content is never trusted.
-unsafe extern "C" fn op_probe(ctx: *mut CVoid, blob: *const u8, len: usize) -> i32 {
-    if blob.is_null() || len == 0 {
-        return EINVAL.to_errno();
-    }
-    // SAFETY: the parent passes `len` readable bytes for the call.
-    let blob = unsafe { core::slice::from_raw_parts(blob, len) };
-    // SAFETY: our registered context.
-    match unsafe { dev_from(ctx) }.adopt(Some(blob), true) {
-        Ok(()) => 0,
-        Err(e) => e,
-    }
-}
-
-/// `ChildOps::freeze` (handover).
-///
-/// # Safety
-///
-/// `ctx` must be this child's registered context.
-unsafe extern "C" fn op_freeze(ctx: *mut CVoid) -> i32 {
-    // SAFETY: our registered context.
-    unsafe { dev_from(ctx) }.freeze()
-}
-
-/// `ChildOps::abort`: take I/O again as before the upgrade began.
-///
-/// # Safety
-///
-/// `ctx` must be this child's registered context.
-unsafe extern "C" fn op_abort(ctx: *mut CVoid) {
-    // SAFETY: our registered context.
-    unsafe { dev_from(ctx) }.unfreeze();
-}
-
-/// `ChildOps::stats`.
-///
-/// # Safety
-///
-/// `ctx` must be this child's registered context; `out` null or writable.
-unsafe extern "C" fn op_stats(ctx: *mut CVoid, out: *mut ChildStats) -> i32 {
-    if out.is_null() {
-        return EINVAL.to_errno();
-    }
-    // SAFETY: our registered context; `out` is writable per the ABI.
-    unsafe { *out = dev_from(ctx).state.lock().stats };
-    0
-}
-
-static OPS: ChildOps = ChildOps {
-    size: core::mem::size_of::<ChildOps>() as u32,
-    reserved: 0,
-    submit: Some(op_submit),
-    quiesce: Some(op_quiesce),
-    export_state: Some(op_export),
-    adopt: Some(op_adopt),
-    finish: Some(op_finish),
-    abort: Some(op_abort),
-    stats: Some(op_stats),
-    freeze: Some(op_freeze),
-    probe: Some(op_probe),
-};
-
-/// The registration record handed to the parent, at a stable address.
-struct Registration(KBox<ChildRegistration>);
-
-// SAFETY: the record is written once in `init` and only read afterwards; its
-// pointers name the static `OPS` table and the `Arc<Dev>` box owned by the
-// same `Child`, both of which are safe to use from any thread.
-unsafe impl Send for Registration {}
-// SAFETY: see `Send`; shared access is read-only.
-unsafe impl Sync for Registration {}
-
-/// The loaded child module.
-pub(crate) struct Child {
-    /// Boxed so the registration's `ctx` (a pointer to this `Arc`) is stable.
-    dev: KBox<Arc<Dev>>,
-    reg: Registration,
-}
-
-impl kernel::Module for Child {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+impl Dev {
+    /// The device the module parameters describe, adopting nothing yet.
+    /// Shared by the child's edge to the parent and by `hotup_mono`.
+    fn from_params() -> Result<(Arc<Dev>, Setup)> {
         let latency_us = *crate::module_parameters::latency_us.value();
         let p = |v: &u32| *v;
         let faults = Faults {
@@ -1179,70 +1027,15 @@ impl kernel::Module for Child {
             }),
             GFP_KERNEL,
         )?;
-        let dev = KBox::new(dev, GFP_KERNEL)?;
-        let reg = Registration(KBox::new(
-            ChildRegistration {
-                size: core::mem::size_of::<ChildRegistration>() as u32,
+        Ok((
+            dev,
+            Setup {
+                latency_us,
+                irq: irq_enabled,
+                standby,
+                handover,
                 abi_major,
-                abi_minor: ABI_MINOR,
-                name: make_name(super::MODULE_NAME),
-                child_version: super::CHILD_VERSION,
-                schema_version: SCHEMA,
-                capabilities: CAP_FLUSH
-                    | CAP_DISCARD
-                    | CAP_WRITE_ZEROES
-                    | if SCHEMA > 1 {
-                        CAP_EXPORT_OLDER_SCHEMA
-                    } else {
-                        0
-                    }
-                    | if standby { CAP_STANDBY } else { 0 }
-                    | if standby && handover { CAP_HANDOVER } else { 0 },
-                ops: &OPS,
-                ctx: core::ptr::from_ref::<Arc<Dev>>(&dev).cast_mut().cast(),
             },
-            GFP_KERNEL,
-        )?);
-        pr_info!(
-            "load version={} schema={} latency_us={} completion={} abi={}.{} standby={} handover={}\n",
-            super::CHILD_VERSION,
-            SCHEMA,
-            latency_us,
-            if irq_enabled { "hardirq" } else { "work" },
-            abi_major,
-            ABI_MINOR,
-            if standby { "yes" } else { "no" },
-            if standby && handover { "yes" } else { "no" }
-        );
-        let services = dev.services.as_ptr().cast::<*const ParentServices>();
-        // SAFETY: `reg` and `OPS` stay valid until `hotup_unregister_child`
-        // in `drop` (the box is not moved out of `Child`), and `services`
-        // points at an `AtomicPtr` with the layout of a pointer.
-        let rc = unsafe { hotup_register_child(&*reg.0, services) };
-        if rc != 0 {
-            pr_err!(
-                "the parent refused this child ({}); see the hotup: line above\n",
-                rc
-            );
-            dev.stop_irq_timer();
-            flush_work(&dev.work);
-            return Err(Error::from_errno(rc));
-        }
-        Ok(Child { dev, reg })
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        // SAFETY: `reg` is the registration the parent accepted in `init`.
-        let rc = unsafe { hotup_unregister_child(&*self.reg.0) };
-        if rc != 0 {
-            pr_err!("unregister failed: {}\n", rc);
-        }
-        // Stops the hard-IRQ timer if quiesce did not (its handle holds a
-        // reference to the device).
-        self.dev.stop_irq_timer();
-        flush_work(&self.dev.work);
-        pr_info!("unload version={}\n", super::CHILD_VERSION);
+        ))
     }
 }

@@ -17,6 +17,7 @@ mod state_abi;
 mod child;
 
 hotup_child_module!(
+    child::Child,
     "hotup_child_v1",
     "hotup child driver v1: NVMe-style RAM-backed block driver"
 );

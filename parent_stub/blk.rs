@@ -165,12 +165,17 @@ impl<T: Operations> Drop for Disk<T> {
 ///
 /// # Invariants
 ///
-/// The pointer is a NULL-terminated array of pointers to attribute groups
-/// that live for the rest of the module's life (`static`s).
+/// The pointer is NULL (no groups) or a NULL-terminated array of pointers
+/// to attribute groups that live for the rest of the module's life
+/// (`static`s).
 #[derive(Clone, Copy)]
 pub(crate) struct AttrGroups(*mut *const bindings::attribute_group);
 
 impl AttrGroups {
+    /// No attribute groups.
+    #[allow(dead_code)] // hotup_mono's disk (child_driver/mono.rs)
+    pub(crate) const NONE: Self = Self(core::ptr::null_mut());
+
     /// # Safety
     ///
     /// `list` must point to a NULL-terminated array of pointers to attribute
@@ -255,6 +260,19 @@ impl RawRequest {
         Self { rq }
     }
 
+    /// The request as a raw pointer, without giving it up (e.g. as a
+    /// cookie that names it).
+    #[allow(dead_code)] // hotup_mono's cookie (child_driver/mono.rs)
+    pub(crate) fn as_ptr(&self) -> RqPtr {
+        self.rq.as_ptr()
+    }
+
+    /// The hardware queue the request was dispatched on.
+    pub(crate) fn queue(&self) -> u32 {
+        // SAFETY: a started request's hardware context is valid.
+        unsafe { (*self.raw().mq_hctx).queue_num }
+    }
+
     fn raw(&self) -> &bindings::request {
         // SAFETY: by the type invariant `rq` is a live request we own.
         unsafe { self.rq.as_ref() }
@@ -263,8 +281,7 @@ impl RawRequest {
     /// Index of this request's slot among `nr_queues * depth` slots.
     pub(crate) fn slot(&self, depth: u32) -> Option<(usize, u32)> {
         let r = self.raw();
-        // SAFETY: a started request's hardware context is valid.
-        let queue = unsafe { (*r.mq_hctx).queue_num };
+        let queue = self.queue();
         let tag = u32::try_from(r.tag).ok().filter(|t| *t < depth)?;
         Some((
             usize::try_from(u64::from(queue) * u64::from(depth) + u64::from(tag)).ok()?,

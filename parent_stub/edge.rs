@@ -215,8 +215,9 @@ impl ActiveChild {
         unsafe { f(self.ctx.0, p, len) }
     }
 
-    /// `freeze`: the child stops taking I/O and stops completing, holding
-    /// what it accepted for its export. 0 or a negative errno.
+    /// `freeze`: the child stops taking I/O and starts no completion,
+    /// holding what it accepted for its export (a completion under way
+    /// ends on its own). 0 or a negative errno.
     pub(crate) fn freeze(&self) -> i32 {
         match self.ops.freeze {
             // SAFETY: the child's own function and context, while registered.

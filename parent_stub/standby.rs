@@ -294,15 +294,23 @@ impl Hub {
             timeout_ms
         );
         // Freeze: no CPU inside the old child's submit; with a handover the
-        // old child then stops completing, otherwise it drains.
+        // old child then starts no completion (one under way ends on its
+        // own), otherwise it drains.
         let aborted = || this.switch_phase.aborted();
         let mut handed_over = handover;
+        let mut freeze_ns = 0;
+        let mut inflight_at_freeze = 0;
         let mut quiet = this.io.wait_quiet_bounded(handover, deadline, aborted);
         if quiet == Quiet::Done && handover && this.switch_phase.aborted() {
             // Aborted already: no freeze to undo.
             handed_over = false;
         } else if quiet == Quiet::Done && handover {
+            // No CPU in submit and new I/O parks: this is what the old child
+            // holds or is completing right now.
+            inflight_at_freeze = this.io.totals().inflight;
+            let at = Instant::<Monotonic>::now();
             let rc = old.freeze();
+            freeze_ns = ns(Instant::<Monotonic>::now() - at);
             if rc != 0 {
                 // A failing freeze changes nothing (`FreezeFn`); the old
                 // child drains instead, within what is left of the bound.
@@ -352,9 +360,7 @@ impl Hub {
             return Err(err);
         }
         this.switch_phase.end();
-        let held = if handed_over {
-            this.io.totals().inflight
-        } else {
+        if !handed_over {
             let rc = old.quiesce();
             if rc != 0 {
                 hotup_event!(
@@ -363,8 +369,7 @@ impl Hub {
                     rc
                 );
             }
-            0
-        };
+        }
         let drained_at = Instant::<Monotonic>::now();
         let state = board
             .stash
@@ -377,6 +382,10 @@ impl Hub {
             };
             return Hub::roll_back(this, &mut board, &old, &new, "export", why, EIO);
         }
+        // What the blob hands over; a completion the old child had started
+        // before its freeze ends on its own and is not in it.
+        let held = board.stash.held as u64;
+        let completing = inflight_at_freeze.saturating_sub(held);
         let adopted = match Hub::adopt_offer(this, &mut board.stash, &new, Offer::Stash) {
             Ok(a) => a,
             Err((rc, _freed)) => {
@@ -408,8 +417,10 @@ impl Hub {
             },
             drained: if handed_over { 0 } else { inflight },
             handed_over: held,
+            completing: if handed_over { completing } else { 0 },
             blackout_ns: ns(adopted.end - t0),
             drain_ns: ns(drained_at - t0),
+            freeze_ns,
             export_ns: ns(exported_at - drained_at),
             load_ns: 0,
             adopt_ns: ns(adopted.end - adopted.start),

@@ -21,8 +21,8 @@
 
 use super::edge::name_str;
 use super::state_abi::{
-    copy_without_section, max_blob_len_with_held, write_state, BlobReader, DeviceStateV2,
-    MemHandle, MAX_BLOB_LEN, NAME_LEN, TAG_INFLIGHT,
+    copy_without_section, held_count, max_blob_len_with_held, write_state, BlobReader,
+    DeviceStateV2, MemHandle, MAX_BLOB_LEN, NAME_LEN, TAG_INFLIGHT,
 };
 use kernel::prelude::*;
 
@@ -82,6 +82,8 @@ pub(crate) struct Stash {
     pub(crate) refusals: u32,
     /// Whether a child of the stash's producer version refused it.
     refused_by_producer: bool,
+    /// Requests the stash hands over (its `INFL` section's count).
+    pub(crate) held: usize,
     last_good: Blob,
 }
 
@@ -98,6 +100,7 @@ impl Stash {
             from: ([0; NAME_LEN], 0),
             refusals: 0,
             refused_by_producer: false,
+            held: 0,
             last_good: Blob::new(MAX_BLOB_LEN)?,
         })
     }
@@ -116,13 +119,14 @@ impl Stash {
             Ok(len) => {
                 self.scratch.len = len;
                 core::mem::swap(&mut self.scratch, &mut self.stash);
-                self.state = match BlobReader::parse(self.stash.bytes()) {
-                    Ok(_) => StashState::Valid,
-                    Err(e) => StashState::Corrupt(e.as_str()),
+                (self.state, self.held) = match BlobReader::parse(self.stash.bytes()) {
+                    Ok(r) => (StashState::Valid, held_count(&r)),
+                    Err(e) => (StashState::Corrupt(e.as_str()), 0),
                 };
             }
             Err(e) => {
                 self.stash.len = 0;
+                self.held = 0;
                 self.state = StashState::ExportFailed(e);
             }
         }

@@ -31,7 +31,7 @@ pub(crate) struct Figures {
     pub(crate) stash_bytes: usize,
     pub(crate) stash_state: &'static str,
     pub(crate) last_good_bytes: usize,
-    /// In flight and handed over to the successor at the last switch.
+    /// Handed over to the successor at the last switch (the blob's count).
     pub(crate) handed_over_last: u64,
     /// The standby child (`standby.rs`), all zero when none.
     pub(crate) standby: [u8; NAME_LEN],

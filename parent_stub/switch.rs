@@ -64,8 +64,13 @@ pub(crate) struct Blackout {
     pub(crate) mode: &'static str,
     pub(crate) drained: u64,
     pub(crate) handed_over: u64,
+    /// A handover: completions the old child had under way at its freeze
+    /// (they end on their own, not handed over, not waited for).
+    pub(crate) completing: u64,
     pub(crate) blackout_ns: u64,
     pub(crate) drain_ns: u64,
+    /// Of `drain_ns`, the time in the old child's `freeze` (a handover).
+    pub(crate) freeze_ns: u64,
     pub(crate) export_ns: u64,
     pub(crate) load_ns: u64,
     pub(crate) adopt_ns: u64,
@@ -164,8 +169,10 @@ impl Hub {
                 mode: "classic",
                 drained: f.drained_last,
                 handed_over: 0,
+                completing: 0,
                 blackout_ns,
                 drain_ns: f.drain_ns,
+                freeze_ns: 0,
                 export_ns: f.export_ns,
                 load_ns: f.detached_at.take().map_or(0, |t| ns(adopted.start - t)),
                 adopt_ns,
@@ -283,9 +290,9 @@ impl Hub {
         );
         let parked = Hub::release(this, child);
         hotup_event!(
-            "resume gen={} child={} version={} parked={} drained={} blackout_ns={} drain_ns={} export_ns={} load_ns={} adopt_ns={} mode={} handed_over={}",
+            "resume gen={} child={} version={} parked={} drained={} blackout_ns={} drain_ns={} freeze_ns={} export_ns={} load_ns={} adopt_ns={} mode={} handed_over={} completing={}",
             generation, cname, child.version, parked, b.drained, b.blackout_ns, b.drain_ns,
-            b.export_ns, b.load_ns, b.adopt_ns, b.mode, b.handed_over
+            b.freeze_ns, b.export_ns, b.load_ns, b.adopt_ns, b.mode, b.handed_over, b.completing
         );
     }
 

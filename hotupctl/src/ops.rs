@@ -27,13 +27,18 @@ pub struct Report {
     pub error: Option<String>,
     pub blackout_ns: Option<u64>,
     pub drain_ns: Option<u64>,
+    /// Of `drain_ns`, the old child's freeze (a handover).
+    pub freeze_ns: Option<u64>,
     pub export_ns: Option<u64>,
     pub load_ns: Option<u64>,
     pub adopt_ns: Option<u64>,
     pub parked: Option<u64>,
     pub drained: Option<u64>,
     pub handed_over: Option<u64>,
-    /// Nothing was parked, drained or handed over: the device was idle.
+    /// A handover: completions the old child had under way at its freeze.
+    pub completing: Option<u64>,
+    /// Nothing was parked, drained, handed over or completing: the device
+    /// was idle.
     pub idle: bool,
     /// The retired old child, unloaded after the switch.
     pub unloaded: Option<String>,
@@ -65,15 +70,18 @@ impl Report {
             self.to = r.get("child").map(str::to_owned);
             self.blackout_ns = r.num("blackout_ns");
             self.drain_ns = r.num("drain_ns");
+            self.freeze_ns = r.num("freeze_ns");
             self.export_ns = r.num("export_ns");
             self.load_ns = r.num("load_ns");
             self.adopt_ns = r.num("adopt_ns");
             self.parked = r.num("parked");
             self.drained = r.num("drained");
             self.handed_over = r.num("handed_over");
+            self.completing = r.num("completing");
             self.idle = self.parked == Some(0)
                 && self.drained == Some(0)
-                && self.handed_over.unwrap_or(0) == 0;
+                && self.handed_over.unwrap_or(0) == 0
+                && self.completing.unwrap_or(0) == 0;
         }
     }
 
@@ -99,15 +107,23 @@ impl Report {
         }
         if self.blackout_ns.is_some() {
             out += &format!(
-                "  blackout {} ms = drain {} + export {} + no child {} + adopt {} ms\n  parked {}, drained {}, handed over {}\n",
+                "  blackout {} ms = drain {}{} + export {} + no child {} + adopt {} ms\n  parked {}, drained {}, handed over {}{}\n",
                 ms(self.blackout_ns),
                 ms(self.drain_ns),
+                match self.freeze_ns {
+                    Some(f) if f > 0 => format!(" (freeze {})", ms(Some(f))),
+                    _ => String::new(),
+                },
                 ms(self.export_ns),
                 ms(self.load_ns),
                 ms(self.adopt_ns),
                 self.parked.unwrap_or(0),
                 self.drained.unwrap_or(0),
-                self.handed_over.unwrap_or(0)
+                self.handed_over.unwrap_or(0),
+                match self.completing {
+                    Some(n) if n > 0 => format!(", {n} completing (ended by the old child)"),
+                    _ => String::new(),
+                }
             );
             if self.idle {
                 out += "  the device was idle: no I/O was parked, drained or handed over\n";
@@ -430,7 +446,7 @@ mod tests {
     fn report_from_a_standby_resume() {
         let ev: Vec<Event> = [
             "hotup: switch gen=1 from=hotup_child_v1 to=hotup_child_v2 mode=handover inflight=3",
-            "hotup: resume gen=2 child=hotup_child_v2 version=2 parked=24 drained=0 blackout_ns=9618961 drain_ns=686137 export_ns=128721 load_ns=0 adopt_ns=8796599 mode=standby-handover handed_over=3",
+            "hotup: resume gen=2 child=hotup_child_v2 version=2 parked=24 drained=0 blackout_ns=9618961 drain_ns=686137 freeze_ns=12000 export_ns=128721 load_ns=0 adopt_ns=8796599 mode=standby-handover handed_over=3",
         ]
         .iter()
         .filter_map(|l| parse(l))
@@ -455,7 +471,7 @@ mod tests {
         );
         assert!(
             h.contains(
-                "blackout 9.619 ms = drain 0.686 + export 0.129 + no child 0.000 + adopt 8.797 ms"
+                "blackout 9.619 ms = drain 0.686 (freeze 0.012) + export 0.129 + no child 0.000 + adopt 8.797 ms"
             ),
             "{h}"
         );
@@ -471,6 +487,17 @@ mod tests {
         r.fill_from(&ev);
         assert!(r.idle);
         assert!(r.human().contains("the device was idle"));
+    }
+
+    #[test]
+    fn a_completion_under_way_is_not_idle() {
+        let ev = vec![parse("hotup: resume gen=2 child=c parked=0 drained=0 blackout_ns=5 mode=standby-handover handed_over=0 completing=1").unwrap()];
+        let mut r = Report::default();
+        r.fill_from(&ev);
+        assert!(!r.idle);
+        let h = r.human();
+        assert!(h.contains("handed over 0, 1 completing"), "{h}");
+        assert!(!h.contains("the device was idle"), "{h}");
     }
 
     #[test]

@@ -230,23 +230,34 @@ pub const EXPORT_TRIAL_HANDOVER: u32 = 1 << 31;
 /// errno.
 pub type AdoptFn = unsafe extern "C" fn(ctx: *mut CVoid, blob: *const u8, len: usize) -> i32;
 /// The upgrade is committed: the old child may release what it kept for an
-/// abort.
+/// abort. A child retired by a handover switch returns only once no
+/// completion of its own is under way (one started before its `freeze`):
+/// from then on it calls no parent service.
 pub type FinishFn = unsafe extern "C" fn(ctx: *mut CVoid);
 /// The upgrade is aborted: resume serving I/O as before the quiesce.
 pub type AbortFn = unsafe extern "C" fn(ctx: *mut CVoid);
 /// Handover (ABI 1.1, [`CAP_HANDOVER`]): stops accepting new I/O and stops
-/// every completion context of the child (work item, timer) *without*
-/// completing what it holds: the requests it accepted and has not completed
-/// stay held, and the next `export_state` writes them into the blob's
-/// in-flight section, for the adopting child to complete. Called with no
-/// CPU inside `submit`; returns once no context of the child can complete
-/// anything. `abort` undoes it (the child then completes what it holds
-/// itself); `finish` after an export means the held requests now belong to
-/// the successor and must never be completed by this child. Returns 0 or a
+/// *starting* completions in every context of the child (work item, timer),
+/// without completing what it holds: the requests it accepted and has not
+/// completed stay held, and the next `export_state` writes them into the
+/// blob's in-flight section, for the adopting child to complete. Called with
+/// no CPU inside `submit`.
+///
+/// A completion already under way (a request the child took off what it
+/// holds before the freeze) may still end after `freeze` returns: that
+/// request is not in the blob, and the parent's `complete` ends it by its
+/// cookie exactly once, as always. `freeze` does not wait for it, since that
+/// wait would put the child's completion context (under load, preempted by
+/// the very task it woke) inside the blackout; `finish` waits for it instead
+/// (see [`FinishFn`]).
+///
+/// `abort` undoes a freeze (the child then completes what it holds itself);
+/// `finish` after an export means the held requests now belong to the
+/// successor and must never be completed by this child. Returns 0 or a
 /// negative errno; a failing freeze must change nothing (the parent then
 /// drains the child instead). Handover moves completions only: the child
-/// must have moved each request's data at `submit`, or hand over queues
-/// its successor can finish (the `INFL` section carries cookies).
+/// must have moved each request's data at `submit`, or hand over queues its
+/// successor can finish (the `INFL` section carries cookies).
 pub type FreezeFn = unsafe extern "C" fn(ctx: *mut CVoid) -> i32;
 /// Probe (ABI 1.1, optional): checks, changing nothing, whether the child
 /// could adopt `blob[..len]`: 0, or the errno `adopt` would return. The

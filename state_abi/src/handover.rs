@@ -163,6 +163,17 @@ pub fn decode_held(payload: &[u8]) -> Result<HeldIter<'_>, BlobError> {
     })
 }
 
+/// How many requests the `INFL` v1 section of a parsed blob says it hands
+/// over: 0 without one (or with another version). Reads the count only, for
+/// reports (e.g. the parent's `handed_over=`); a reader that completes the
+/// requests validates them with [`read_state_held`].
+pub fn held_count(blob: &super::blob::BlobReader<'_>) -> usize {
+    blob.find(TAG_INFLIGHT)
+        .filter(|s| s.version == INFL_V1)
+        .and_then(|s| s.reader().u32().ok())
+        .map_or(0, |n| n as usize)
+}
+
 /// [`super::device_state::write_state`] plus, when `held` is not empty, the
 /// `INFL` section with its requests (a blob of at most
 /// [`max_blob_len_with_held`]`(held.len())` bytes).
@@ -247,6 +258,15 @@ mod tests {
             assert_eq!(it.len(), 128);
             assert_eq!(it.collect::<Vec<_>>(), held(128).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn held_count_reads_the_section() {
+        let mut buf = vec![0u8; max_blob_len_with_held(5)];
+        let len = write_state_held(&mut buf, 1, &state(), None, SCHEMA_V2, held(5)).unwrap();
+        assert_eq!(held_count(&BlobReader::parse(&buf[..len]).unwrap()), 5);
+        let len = write_state_held(&mut buf, 1, &state(), None, SCHEMA_V2, held(0)).unwrap();
+        assert_eq!(held_count(&BlobReader::parse(&buf[..len]).unwrap()), 0);
     }
 
     #[test]

@@ -69,6 +69,6 @@ pub use device_state::{
     MAX_QUEUES, SCHEMA_LATEST, TAG_DEVICE_STATE, TAG_QUEUE_STATS,
 };
 pub use handover::{
-    decode_held, encode_held, max_blob_len_with_held, read_state_held, write_state_held, HeldIter,
-    HeldRequest, INFL_V1, MAX_HELD, TAG_INFLIGHT,
+    decode_held, encode_held, held_count, max_blob_len_with_held, read_state_held,
+    write_state_held, HeldIter, HeldRequest, INFL_V1, MAX_HELD, TAG_INFLIGHT,
 };

@@ -10,6 +10,7 @@
 //! 3. the guest's dmesg, which must be free of `BUG:`, `WARNING:`, `Oops`,
 //!    `Call Trace`, lockdep and KASAN reports.
 
+pub mod bench;
 pub mod dmesg;
 pub mod ktap;
 pub mod report;

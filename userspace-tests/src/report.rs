@@ -93,7 +93,7 @@ pub fn events(dmesg: &str) -> Vec<Event> {
     dmesg.lines().filter_map(parse_event).collect()
 }
 
-/// The result of one classic upgrade, as the parent logged it.
+/// The result of one upgrade (classic or standby), as the parent logged it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct UpgradeOutcome {
     /// The child that left (module name).
@@ -120,6 +120,10 @@ pub struct UpgradeOutcome {
     pub parked_ios: Option<i64>,
     /// Requests in flight that the detach waited for.
     pub drained_ios: Option<i64>,
+    /// A handover: completions the old child had under way at its freeze
+    /// (they ended on their own; neither handed over nor waited for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completing_ios: Option<i64>,
     /// Generation after the upgrade.
     pub generation: Option<i64>,
     /// Bytes of state handed over.
@@ -130,12 +134,26 @@ pub struct UpgradeOutcome {
     pub start_s: Option<f64>,
 }
 
+impl UpgradeOutcome {
+    /// Whether the device was idle: nothing parked, drained, handed over or
+    /// being completed when the upgrade ran.
+    pub fn idle(&self) -> bool {
+        self.parked_ios == Some(0)
+            && self.drained_ios == Some(0)
+            && self.handed_over_ios.unwrap_or(0) == 0
+            && self.completing_ios.unwrap_or(0) == 0
+    }
+}
+
 /// The parts of one blackout, as the parent's resume line gives them; they
 /// add up to `blackout_ns`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct BlackoutPhases {
     /// Waiting for the I/O the old child had in flight.
     pub drain_ns: Option<i64>,
+    /// Of `drain_ns`, the old child's freeze (a standby handover).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub freeze_ns: Option<i64>,
     /// The old child's quiesce and state export.
     pub export_ns: Option<i64>,
     /// No child loaded: the old module's unload and the new one's load.
@@ -205,11 +223,13 @@ pub fn upgrade_outcome(from: &str, to: &str, exit: i32, dmesg: &str) -> UpgradeO
         blackout_ns: resume.and_then(|e| e.num("blackout_ns")),
         phases: BlackoutPhases {
             drain_ns: resume.and_then(|e| e.num("drain_ns")),
+            freeze_ns: resume.and_then(|e| e.num("freeze_ns")),
             export_ns: resume.and_then(|e| e.num("export_ns")),
             load_ns: resume.and_then(|e| e.num("load_ns")),
             adopt_ns: resume.and_then(|e| e.num("adopt_ns")),
         },
         parked_ios: resume.and_then(|e| e.num("parked")),
+        completing_ios: resume.and_then(|e| e.num("completing")),
         drained_ios: resume
             .and_then(|e| e.num("drained"))
             .or_else(|| detach.and_then(|e| e.num("drained"))),

@@ -1,4 +1,5 @@
 //! The guest kernel: `make tinyconfig` + `qemu/kernel.config` (+
+//! `qemu/kernel-bench.config` for the release profile, or
 //! `qemu/kernel-debug.config` and clang for the debug profile), built once and
 //! cached in $HOTUP_CACHE/kbuild[-debug]-<source version>-<key>, where the key
 //! hashes the config fragments, the profile and the rustc version (Rust
@@ -21,7 +22,7 @@ pub struct KernelBuild {
 /// The config fragments of a profile, merged in this order onto tinyconfig.
 fn fragments(profile: Profile) -> &'static [&'static str] {
     match profile {
-        Profile::Release => &["qemu/kernel.config"],
+        Profile::Release => &["qemu/kernel.config", "qemu/kernel-bench.config"],
         Profile::Debug => &["qemu/kernel.config", "qemu/kernel-debug.config"],
     }
 }
@@ -30,7 +31,7 @@ fn fragments(profile: Profile) -> &'static [&'static str] {
 /// fragment asks for when a dependency is missing (KASAN with gcc, say).
 fn required(profile: Profile) -> &'static [&'static str] {
     match profile {
-        Profile::Release => &["CONFIG_RUST=y", "CONFIG_EXT4_FS=y"],
+        Profile::Release => &["CONFIG_RUST=y", "CONFIG_EXT4_FS=y", "CONFIG_BLK_DEV_RAM=m"],
         Profile::Debug => &[
             "CONFIG_RUST=y",
             "CONFIG_EXT4_FS=y",
@@ -51,6 +52,13 @@ fn required(profile: Profile) -> &'static [&'static str] {
 impl KernelBuild {
     pub fn bzimage(&self) -> PathBuf {
         self.dir.join("arch/x86/boot/bzImage")
+    }
+
+    /// brd, the kernel's RAM disk, built as a module (`cargo xtask bench`'s
+    /// peer; release kernel only); the guest insmods it from here (its root
+    /// is the host's).
+    pub fn brd_ko(&self) -> PathBuf {
+        self.dir.join("drivers/block/brd.ko")
     }
 }
 

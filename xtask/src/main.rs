@@ -1,5 +1,6 @@
 //! `cargo xtask`: hotup's single entry point.
 
+mod bench;
 mod cli_scenario;
 mod demo;
 mod fuzz;
@@ -77,6 +78,11 @@ enum Cmd {
     /// one guest; reports the blackout distribution, errors, lost writes and
     /// dmesg findings (`--debug` for the debug kernel).
     Soak(soak::SoakArgs),
+    /// What the parent costs per I/O and what an upgrade costs: hotup
+    /// against hotup_mono (the same driver, no parent) and brd in one guest,
+    /// blackout against device size and load; prints a table, writes
+    /// target/hotup/bench/ (bench.json, overhead.svg, size.svg, load.svg).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -177,6 +183,12 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Fuzz(args) => fuzz::run(&ctx, &args),
         Cmd::Soak(args) => {
             if !soak::run(&ctx, &args)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Cmd::Bench(args) => {
+            if !bench::run(&ctx, &args)? {
                 std::process::exit(1);
             }
             Ok(())

@@ -14,6 +14,8 @@ pub const MODULES: &[&str] = &[
     "parent_stub/hotup_parent.ko",
     "child_driver/hotup_child_v1.ko",
     "child_driver/hotup_child_v2.ko",
+    // The same driver with no parent: `cargo xtask bench`'s baseline.
+    "child_driver/hotup_mono.ko",
     // Test-only: never shipped, built from userspace-tests/fixtures.
     "fixtures/hotup_warn_fixture.ko",
     "fixtures/hotup_kasan_fixture.ko",

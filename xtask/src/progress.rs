@@ -5,6 +5,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Describes a command for messages.
@@ -95,4 +97,53 @@ pub fn run_logged(what: &str, cmd: &mut Command, log: &Path) -> Result<()> {
         log.display()
     );
     Ok(())
+}
+
+/// Prints a guest's `PREFIX: i/N ...` progress lines (and `not ok` lines)
+/// as they appear in its console, with the time elapsed and an estimate of
+/// the time left, until `done`.
+pub fn follow(console: std::path::PathBuf, prefix: &str, total: u32, done: Arc<AtomicBool>) {
+    use std::io::{Seek, SeekFrom};
+    use std::sync::atomic::Ordering;
+    let started = Instant::now();
+    let mut pos = 0u64;
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(500));
+        let Ok(mut f) = std::fs::File::open(&console) else {
+            continue;
+        };
+        if f.seek(SeekFrom::Start(pos)).is_err() {
+            continue;
+        }
+        let mut r = BufReader::new(f);
+        let mut line = String::new();
+        while r.read_line(&mut line).unwrap_or(0) > 0 {
+            if !line.ends_with('\n') {
+                break;
+            }
+            pos += line.len() as u64;
+            if let Some(rest) = line
+                .trim_end()
+                .strip_prefix(prefix)
+                .and_then(|r| r.strip_prefix(": "))
+                .filter(|r| !r.starts_with("done"))
+            {
+                let i: u32 = rest
+                    .split('/')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let el = started.elapsed().as_secs_f64();
+                let eta = if i > 0 {
+                    el / f64::from(i) * f64::from(total.saturating_sub(i))
+                } else {
+                    0.0
+                };
+                eprintln!("{prefix}: {rest}  [{el:.0} s elapsed, about {eta:.0} s to go]");
+            } else if line.contains("not ok") {
+                eprint!("{prefix}: {line}");
+            }
+            line.clear();
+        }
+    }
 }

@@ -18,7 +18,7 @@ use userspace_tests::GuestOutcome;
 use wait_timeout::ChildExt;
 
 /// Guest memory. The block device's data lives in guest RAM.
-const GUEST_MEM: &str = "2G";
+pub const GUEST_MEM: &str = "2G";
 /// Lines of console shown when a guest is killed or fails.
 const TAIL_LINES: usize = 30;
 
@@ -31,6 +31,9 @@ pub struct RunOpts<'a> {
     /// Extra environment for the guest script, e.g. `HOTUP_INJECT`
     /// (fault-injection parameters for upgraded children).
     pub env: Vec<(&'static str, String)>,
+    /// Guest memory, when [`GUEST_MEM`] is not enough (the bench's 1 GiB
+    /// device beside its peers).
+    pub mem: Option<&'static str>,
 }
 
 /// Result of one guest run, with where its files are.
@@ -63,6 +66,7 @@ pub fn run_script_cmd(ctx: &Ctx, script: &Path, timeout_s: u64, stream: bool) ->
             timeout: Duration::from_secs(timeout_s),
             stream,
             env: vec![],
+            mem: None,
         },
     )?;
     eprintln!(
@@ -118,6 +122,7 @@ pub fn accel(ctx: &Ctx, k: &KernelBuild) -> Result<&'static str> {
             timeout: Duration::from_secs(60),
             stream: false,
             env: vec![],
+            mem: None,
         },
         "kvm",
     )?;
@@ -142,7 +147,7 @@ pub fn run(ctx: &Ctx, k: &KernelBuild, opts: &RunOpts) -> Result<RunResult> {
     boot(ctx, k, opts, accel)
 }
 
-pub fn qemu_command(ctx: &Ctx, k: &KernelBuild, run_dir: &Path, accel: &str) -> Command {
+pub fn qemu_command(ctx: &Ctx, k: &KernelBuild, run_dir: &Path, accel: &str, mem: &str) -> Command {
     let init = ctx.repo.join("qemu/init.sh");
     // no5lvl: `-cpu max` offers 5-level paging, and the debug kernel's KASAN
     // then reported a wild access in an interrupt taken during early boot
@@ -159,7 +164,7 @@ pub fn qemu_command(ctx: &Ctx, k: &KernelBuild, run_dir: &Path, accel: &str) -> 
         init.display()
     );
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(["-accel", accel, "-cpu", "max", "-smp", "2", "-m", GUEST_MEM])
+    cmd.args(["-accel", accel, "-cpu", "max", "-smp", "2", "-m", mem])
         .args([
             "-nodefaults",
             "-display",
@@ -188,6 +193,29 @@ pub fn qemu_command(ctx: &Ctx, k: &KernelBuild, run_dir: &Path, accel: &str) -> 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd
+}
+
+/// [`run`], printing the guest's `PREFIX: i/TOTAL ...` progress lines
+/// (see [`crate::progress::follow`]) while it runs.
+pub fn run_following(
+    ctx: &Ctx,
+    k: &KernelBuild,
+    opts: &RunOpts,
+    prefix: &'static str,
+    total: u32,
+) -> Result<RunResult> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let done = Arc::new(AtomicBool::new(false));
+    let console = ctx.out().join("runs").join(opts.name).join("console.log");
+    let follower = {
+        let done = done.clone();
+        std::thread::spawn(move || crate::progress::follow(console, prefix, total, done))
+    };
+    let r = run(ctx, k, opts);
+    done.store(true, Ordering::Relaxed);
+    let _ = follower.join();
+    r
 }
 
 /// Prepares a clean run folder `target/hotup/runs/<name>` with the guest's `env.sh`.
@@ -280,7 +308,7 @@ fn boot(ctx: &Ctx, k: &KernelBuild, opts: &RunOpts, accel: &str) -> Result<RunRe
     let (timeout, stream) = (opts.timeout, opts.stream);
     let run_dir = prepare_run_dir(ctx, opts)?;
     let started = Instant::now();
-    let mut cmd = qemu_command(ctx, k, &run_dir, accel);
+    let mut cmd = qemu_command(ctx, k, &run_dir, accel, opts.mem.unwrap_or(GUEST_MEM));
     let mut child = cmd
         .spawn()
         .context("starting qemu-system-x86_64 (run `cargo xtask setup` to install it)")?;

@@ -9,10 +9,7 @@ use crate::paths::Ctx;
 use crate::qemu::{self, RunOpts};
 use anyhow::{Context, Result};
 use serde::Serialize;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use userspace_tests::report::{blackout_stats, parse_fio_json, BlackoutStats};
 use userspace_tests::{dmesg_problems, judge};
@@ -89,50 +86,6 @@ fn fio_totals(dir: &Path) -> (u64, u64, u64, u64, u64, u64) {
     t
 }
 
-/// Prints the guest's `soak: i/N ...` lines as they appear in its console.
-fn follow(console: std::path::PathBuf, total: u32, done: Arc<AtomicBool>) {
-    let started = Instant::now();
-    let mut pos = 0u64;
-    while !done.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(500));
-        let Ok(mut f) = std::fs::File::open(&console) else {
-            continue;
-        };
-        if f.seek(SeekFrom::Start(pos)).is_err() {
-            continue;
-        }
-        let mut r = BufReader::new(f);
-        let mut line = String::new();
-        while r.read_line(&mut line).unwrap_or(0) > 0 {
-            if !line.ends_with('\n') {
-                break;
-            }
-            pos += line.len() as u64;
-            if let Some(rest) = line
-                .trim_end()
-                .strip_prefix("soak: ")
-                .filter(|r| !r.starts_with("done"))
-            {
-                let i: u32 = rest
-                    .split('/')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0);
-                let el = started.elapsed().as_secs_f64();
-                let eta = if i > 0 {
-                    el / f64::from(i) * f64::from(total.saturating_sub(i))
-                } else {
-                    0.0
-                };
-                eprintln!("soak: {rest}  [{el:.0} s elapsed, about {eta:.0} s to go]");
-            } else if line.contains("not ok") {
-                eprint!("soak: {line}");
-            }
-            line.clear();
-        }
-    }
-}
-
 /// Runs the soak; returns whether it passed.
 pub fn run(ctx: &Ctx, args: &SoakArgs) -> Result<bool> {
     let k = crate::kernel::ensure(ctx, false)?;
@@ -160,15 +113,8 @@ pub fn run(ctx: &Ctx, args: &SoakArgs) -> Result<bool> {
         env.push(("HOTUP_INJECT", args.inject.join(" ")));
     }
     let name = "soak";
-    let done = Arc::new(AtomicBool::new(false));
-    let console = ctx.out().join("runs").join(name).join("console.log");
-    let follower = {
-        let done = done.clone();
-        let total = args.upgrades;
-        std::thread::spawn(move || follow(console, total, done))
-    };
     let started = Instant::now();
-    let r = qemu::run(
+    let r = qemu::run_following(
         ctx,
         &k,
         &RunOpts {
@@ -177,10 +123,11 @@ pub fn run(ctx: &Ctx, args: &SoakArgs) -> Result<bool> {
             timeout,
             stream: false,
             env,
+            mem: None,
         },
+        "soak",
+        args.upgrades,
     );
-    done.store(true, Ordering::Relaxed);
-    let _ = follower.join();
     let r = r?;
     let verdict = judge(&r.outcome);
     let blackout = blackout_stats(&r.outcome.dmesg);

@@ -247,6 +247,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
                     } else {
                         vec![("HOTUP_INJECT", inject.clone())]
                     },
+                    mem: None,
                 },
             )?
         };

@@ -211,10 +211,7 @@ pub fn summary_line(o: &UpgradeOutcome) -> String {
             opt(o.drained_ios),
             opt(o.handed_over_ios),
             opt(o.generation)
-        ) + if o.parked_ios == Some(0)
-            && o.drained_ios == Some(0)
-            && o.handed_over_ios.unwrap_or(0) == 0
-        {
+        ) + if o.idle() {
             "; the device was idle (nothing parked, drained or handed over): start a workload first to see an upgrade under load"
         } else {
             ""

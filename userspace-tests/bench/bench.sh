@@ -1,0 +1,182 @@
+# The benchmark (`cargo xtask bench`), one guest boot. Results are files in
+# $HOTUP_OUT/bench, which the host reads (xtask/src/bench.rs); progress
+# lines "bench: I/N PART WHAT" go to the console. Parts ($HOTUP_BENCH_PARTS,
+# space separated):
+#   overhead  fio 4k random read/write, QD1/QD32, 1 and 2 jobs, on hotup
+#             (parent + child v2), hotup_mono (the same driver with no
+#             parent) and brd, all loaded at once; every configuration in
+#             $HOTUP_BENCH_ROUNDS rounds, each round running the peers one
+#             after the other (the order rotates per round), so drift hits
+#             every peer alike.
+#   size      standby and classic upgrades under 4k random writes at QD32 on
+#             devices of each size in $HOTUP_BENCH_SIZES (MiB).
+#   load      standby and classic upgrades under 4k random writes at each
+#             iodepth of $HOTUP_BENCH_DEPTHS, with the child at each latency
+#             of $HOTUP_BENCH_LATENCIES (us); each cell first runs the same
+#             workload with no upgrade (its p99 is the latency-hit baseline)
+#             and logs every I/O's latency while it upgrades.
+# Upgrades are hotupctl's (its JSON line per upgrade: mode, blackout and its
+# parts, start time), $HOTUP_BENCH_UPGRADES per mode per cell, alternating
+# standby and classic.
+. "$HOTUP_REPO/userspace-tests/guest/lib.sh"
+B="$HOTUP_OUT/bench"
+mkdir -p "$B"
+PARTS=${HOTUP_BENCH_PARTS:-overhead size load}
+ROUNDS=${HOTUP_BENCH_ROUNDS:-3}
+RUNTIME=${HOTUP_BENCH_RUNTIME:-4}
+SIZES=${HOTUP_BENCH_SIZES:-16 256 1024}
+DEPTHS=${HOTUP_BENCH_DEPTHS:-1 32 128}
+LATENCIES=${HOTUP_BENCH_LATENCIES:-100 5000}
+UPGRADES=${HOTUP_BENCH_UPGRADES:-4}
+BRD=${HOTUP_BRD:?set by cargo xtask bench: the kernel build tree brd.ko}
+HOTUPCTL="$MODULES/hotupctl"
+# Measured steps, for the progress lines.
+STEP=0
+TOTAL=${HOTUP_BENCH_STEPS:-0}
+step() { STEP=$((STEP + 1)); echo "bench: $STEP/$TOTAL $*"; }
+
+FIO_BASE="--ioengine=libaio --direct=1 --bs=4k --norandommap --randrepeat=0 --output-format=json"
+
+# unload_all: no hotup, mono or brd module left (between parts).
+unload_all() {
+    for m in $(lsmod | awk '/^hotup_child_v/ {print $1}'); do rmmod "$m"; done
+    lsmod | grep -q '^hotup_parent ' && rmmod hotup_parent
+    lsmod | grep -q '^hotup_mono ' && rmmod hotup_mono
+    lsmod | grep -q '^brd ' && rmmod brd
+    return 0
+}
+
+# other_child: the module file of the child version the active one is not.
+other_child() {
+    case "$(current_child)" in
+        hotup_child_v1) echo "$MODULES/hotup_child_v2.ko" ;;
+        *) echo "$MODULES/hotup_child_v1.ko" ;;
+    esac
+}
+
+# upgrade MODE JSONL [PARAM=VALUE...]: one hotupctl upgrade to the other
+# child version; its JSON report is appended to JSONL.
+upgrade() {
+    _mode=$1; _out=$2; shift 2
+    _p=""; for _a in "$@"; do _p="$_p --param $_a"; done
+    "$HOTUPCTL" upgrade "$(other_child)" --mode "$_mode" --json $_p > "$B/hotupctl.json" || return 1
+    tr -d '\n' < "$B/hotupctl.json" >> "$_out"; echo >> "$_out"
+}
+
+# upgrades JSONL N GAP_COMPLETIONS [PARAM=VALUE...]: N standby and N classic
+# upgrades, alternating, each after GAP_COMPLETIONS more completed requests
+# and at least 1.5 s after the last one ended (so the latency windows of two
+# upgrades, a second each, never overlap: a measurement spacing, not a
+# wait for anything).
+upgrades() {
+    _out=$1; _n=$2; _gap=$3; shift 3
+    : > "$_out"
+    _i=0; _last=0
+    while [ $_i -lt $((2 * _n)) ]; do
+        _mode=standby; [ $((_i % 2)) -eq 1 ] && _mode=classic
+        wait_completions "$_gap" || return 1
+        while [ $_i -gt 0 ] && [ "$(now_cs)" -lt $((_last + 150)) ]; do
+            sleep 0.1   # measurement spacing (see above)
+        done
+        upgrade $_mode "$_out" "$@" || return 1
+        _last=$(now_cs)
+        _i=$((_i + 1))
+    done
+}
+
+# now_cs: guest uptime in centiseconds.
+now_cs() { awk '{ printf "%d\n", $1 * 100 }' /proc/uptime; }
+
+# bg_fio NAME DEV [FIO_ARGS...]: fio in the background until bg_fio_stop
+# (time_based with a long runtime; SIGINT ends it and it still writes its
+# JSON to $B/NAME.json).
+bg_fio() {
+    _name=$1; _dev=$2; shift 2
+    fio --name="$_name" --filename="$_dev" $FIO_BASE --time_based --runtime=3600 "$@" \
+        --output="$B/$_name.json" > /dev/null 2>&1 &
+    BG_FIO=$!
+}
+bg_fio_stop() { kill -INT $BG_FIO; wait $BG_FIO; true; }
+
+part_overhead() {
+    _mib=256
+    check "overhead: load hotup (parent + child v2, latency_us=0)" \
+        sh -c "insmod $MODULES/hotup_parent.ko capacity_mib=$_mib && insmod $MODULES/hotup_child_v2.ko latency_us=0" || return 1
+    check "overhead: load hotup_mono (latency_us=0)" insmod "$MODULES/hotup_mono.ko" capacity_mib=$_mib latency_us=0 || return 1
+    check "overhead: load brd" insmod "$BRD" rd_nr=1 rd_size=$((_mib * 1024)) || return 1
+    # brd allocates a page at its first write (reading a hole is a memset):
+    # every device is written once over, so all serve reads from memory.
+    for d in /dev/hotupblk0 /dev/hotupmono0 /dev/ram0; do
+        check "overhead: prefill $d" fio --name=prefill --filename=$d $FIO_BASE --bs=1M --rw=write \
+            --iodepth=8 --size=${_mib}M --output="$B/prefill-${d#/dev/}.json" || return 1
+    done
+    _peers="hotup mono brd"
+    _r=1
+    while [ $_r -le "$ROUNDS" ]; do
+        for cfg in ${HOTUP_BENCH_CONFIGS:-randread-qd1-j1 randwrite-qd1-j1 randread-qd32-j1 randwrite-qd32-j1 randread-qd1-j2 randwrite-qd1-j2 randread-qd32-j2 randwrite-qd32-j2}; do
+            _rw=${cfg%%-*}; _qd=${cfg#*-qd}; _qd=${_qd%%-*}; _j=${cfg##*-j}
+            for p in $_peers; do
+                case $p in hotup) _d=/dev/hotupblk0 ;; mono) _d=/dev/hotupmono0 ;; brd) _d=/dev/ram0 ;; esac
+                step "overhead round $_r $cfg $p"
+                fio --name=$cfg --filename=$_d $FIO_BASE --rw=$_rw --iodepth=$_qd --numjobs=$_j \
+                    --group_reporting --size=${_mib}M --time_based --runtime=$RUNTIME --ramp_time=1 \
+                    --output="$B/overhead-$cfg-$p-r$_r.json" > /dev/null 2>&1 \
+                    || fail "overhead: fio $cfg on $p (round $_r)" "see $B/overhead-$cfg-$p-r$_r.json"
+            done
+        done
+        # Rotate the order: A B C, B C A, C A B, ...
+        _peers="${_peers#* } ${_peers%% *}"
+        _r=$((_r + 1))
+    done
+    pass "overhead: $ROUNDS rounds"
+    unload_all
+}
+
+part_size() {
+    for s in $SIZES; do
+        step "size $s MiB"
+        check "size $s MiB: load hotup" \
+            sh -c "insmod $MODULES/hotup_parent.ko capacity_mib=$s && insmod $MODULES/hotup_child_v1.ko" || return 1
+        bg_fio "size-$s-fio" /dev/hotupblk0 --rw=randwrite --iodepth=32 --size=${s}M
+        check "size $s MiB: $UPGRADES standby and $UPGRADES classic upgrades under fio" \
+            upgrades "$B/size-$s.jsonl" "$UPGRADES" 500
+        bg_fio_stop
+        check "size $s MiB: no request failed" test "$(ctl failed)" -eq 0
+        unload_all
+    done
+}
+
+part_load() {
+    for l in $LATENCIES; do
+        # 128 tags per queue: iodepth 128 on one CPU's queue is really 128.
+        check "load latency_us=$l: load hotup" \
+            sh -c "insmod $MODULES/hotup_parent.ko capacity_mib=256 queue_depth=128 && insmod $MODULES/hotup_child_v1.ko latency_us=$l" || return 1
+        for q in $DEPTHS; do
+            _c="load-l$l-q$q"
+            step "load latency_us=$l iodepth=$q baseline"
+            fio --name=$_c --filename=/dev/hotupblk0 $FIO_BASE --rw=randwrite --iodepth=$q --size=256M \
+                --time_based --runtime=$RUNTIME --ramp_time=1 --output="$B/$_c-base.json" > /dev/null 2>&1 \
+                || fail "load: baseline fio $_c" "see $B/$_c-base.json"
+            step "load latency_us=$l iodepth=$q upgrades"
+            bg_fio "$_c" /dev/hotupblk0 --rw=randwrite --iodepth=$q --size=256M \
+                --write_lat_log="$B/$_c" --log_avg_msec=0 --log_unix_epoch=1
+            # Gap: enough completions that fio is past its start at QD128.
+            check "load latency_us=$l iodepth=$q: $UPGRADES standby and $UPGRADES classic upgrades under fio" \
+                upgrades "$B/$_c.jsonl" "$UPGRADES" 200 latency_us=$l
+            bg_fio_stop
+        done
+        check "load latency_us=$l: no request failed" test "$(ctl failed)" -eq 0
+        unload_all
+    done
+}
+
+for part in $PARTS; do
+    case $part in
+        overhead) part_overhead ;;
+        size) part_size ;;
+        load) part_load ;;
+        *) fail "unknown part $part" "use overhead, size or load" ;;
+    esac
+done
+unload_all
+finish
