@@ -164,6 +164,12 @@ impl kernel::Module for Mono {
         let Setup {
             latency_us, irq, ..
         } = setup;
+        if irq {
+            // Hard-IRQ slots are indexed by the parent's tag-based cookie;
+            // here the cookie is the request's address.
+            pr_err!("complete_in_irq=1 is not supported without a parent\n");
+            return Err(EINVAL);
+        }
         let services = KBox::new(
             ParentServices {
                 size: ParentServices::SIZE,
@@ -207,13 +213,12 @@ impl kernel::Module for Mono {
             })
             .map_err(|e| fail(&dev, e))?;
         pr_info!(
-            "load mono version={} capacity_mib={} nr_queues={} queue_depth={} latency_us={} completion={} (no parent: not upgradable)\n",
+            "load mono version={} capacity_mib={} nr_queues={} queue_depth={} latency_us={} completion=work (no parent: not upgradable)\n",
             crate::CHILD_VERSION,
             capacity_mib,
             nr_queues,
             queue_depth,
-            latency_us,
-            if irq { "hardirq" } else { "work" }
+            latency_us
         );
         Ok(Mono {
             disk: Some(disk),

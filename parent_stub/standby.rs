@@ -299,18 +299,19 @@ impl Hub {
         let aborted = || this.switch_phase.aborted();
         let mut handed_over = handover;
         let mut freeze_ns = 0;
-        let mut inflight_at_freeze = 0;
+        let mut inflight_after_freeze = 0;
         let mut quiet = this.io.wait_quiet_bounded(handover, deadline, aborted);
         if quiet == Quiet::Done && handover && this.switch_phase.aborted() {
             // Aborted already: no freeze to undo.
             handed_over = false;
         } else if quiet == Quiet::Done && handover {
-            // No CPU in submit and new I/O parks: this is what the old child
-            // holds or is completing right now.
-            inflight_at_freeze = this.io.totals().inflight;
             let at = Instant::<Monotonic>::now();
             let rc = old.freeze();
             freeze_ns = ns(Instant::<Monotonic>::now() - at);
+            // No CPU in submit, new I/O parks and the old child starts no
+            // completion: what is in flight now is what it holds plus the
+            // completion it had under way (not yet claimed).
+            inflight_after_freeze = this.io.totals().inflight;
             if rc != 0 {
                 // A failing freeze changes nothing (`FreezeFn`); the old
                 // child drains instead, within what is left of the bound.
@@ -385,7 +386,7 @@ impl Hub {
         // What the blob hands over; a completion the old child had started
         // before its freeze ends on its own and is not in it.
         let held = board.stash.held as u64;
-        let completing = inflight_at_freeze.saturating_sub(held);
+        let completing = inflight_after_freeze.saturating_sub(held);
         let adopted = match Hub::adopt_offer(this, &mut board.stash, &new, Offer::Stash) {
             Ok(a) => a,
             Err((rc, _freed)) => {

@@ -208,7 +208,13 @@ impl Stash {
                     .unwrap_or(0);
             }
         }
+        self.clear_stash();
+    }
+
+    /// No stash any more (adopted, withdrawn or discarded).
+    fn clear_stash(&mut self) {
         self.stash.len = 0;
+        self.held = 0;
         self.state = StashState::Empty;
         self.refusals = 0;
         self.refused_by_producer = false;
@@ -217,21 +223,15 @@ impl Stash {
     /// The export of a standby switch that rolled back: the old child
     /// stays the owner of its state, so its blob is no stash to offer.
     pub(crate) fn withdraw_export(&mut self) {
-        self.stash.len = 0;
-        self.state = StashState::Empty;
-        self.refusals = 0;
-        self.refused_by_producer = false;
+        self.clear_stash();
     }
 
     /// Forgets every state (the operator's `discard-stash`); returns how
     /// many bytes of blob were dropped.
     pub(crate) fn discard(&mut self) -> usize {
         let n = self.stash.len + self.last_good.len;
-        self.stash.len = 0;
+        self.clear_stash();
         self.last_good.len = 0;
-        self.state = StashState::Empty;
-        self.refusals = 0;
-        self.refused_by_producer = false;
         n
     }
 

@@ -23,7 +23,9 @@ pub const ABI_MAJOR: u16 = 1;
 /// - 1.0: the classic upgrade.
 /// - 1.1: standby children ([`CAP_STANDBY`], [`ChildOps::probe`]) and
 ///   in-flight handover ([`CAP_HANDOVER`], [`ChildOps::freeze`], the blob's
-///   `INFL` section).
+///   `INFL` section). Before 1.1 was first released, `freeze` was changed
+///   to not wait for a completion under way (`finish` waits for it): no
+///   parent relied on the earlier wording.
 pub const ABI_MINOR: u16 = 1;
 
 /// Whether a peer speaking ABI `major` (any minor) can talk to this side.
