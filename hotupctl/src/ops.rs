@@ -145,19 +145,42 @@ impl Report {
     }
 }
 
-/// Runs the rest of this process at real-time priority (SCHED_FIFO 50):
-/// the switch (or the classic unload and load) happens in this process's
-/// system calls, and the I/O threads it pauses must not preempt it, or
-/// their time slices would count in the blackout. Best effort: a failure
-/// only costs latency, and is said.
-fn realtime() {
-    let p = nix::libc::sched_param { sched_priority: 50 };
+/// Real-time priority (SCHED_FIFO 50) while it lives: the switch (or the
+/// classic unload and load) happens in this process's system calls, and the
+/// I/O threads it pauses must not preempt it, or their time slices would
+/// count in the blackout. Dropped as soon as that step is done: what comes
+/// after (reading the log, unloading the retired child) must not starve
+/// the I/O that just resumed. Best effort: a failure only costs latency,
+/// and is said.
+struct Realtime;
+
+impl Realtime {
+    fn enter() -> Realtime {
+        set_policy(
+            nix::libc::SCHED_FIFO,
+            50,
+            "real-time priority (the blackout may include other threads' time slices)",
+        );
+        Realtime
+    }
+}
+
+impl Drop for Realtime {
+    fn drop(&mut self) {
+        set_policy(nix::libc::SCHED_OTHER, 0, "normal priority again");
+    }
+}
+
+fn set_policy(policy: nix::libc::c_int, priority: nix::libc::c_int, what: &str) {
+    let p = nix::libc::sched_param {
+        sched_priority: priority,
+    };
     // SAFETY: sched_setscheduler reads the parameter struct for the calling
     // process (pid 0); `p` is a valid, initialised sched_param.
-    let rc = unsafe { nix::libc::sched_setscheduler(0, nix::libc::SCHED_FIFO, &p) };
+    let rc = unsafe { nix::libc::sched_setscheduler(0, policy, &p) };
     if rc != 0 {
         eprintln!(
-            "hotupctl: could not run at real-time priority ({}); the blackout may include other threads' time slices",
+            "hotupctl: could not run at {what}: {}",
             std::io::Error::last_os_error()
         );
     }
@@ -278,11 +301,12 @@ pub fn switch(ctl: &Path, json: bool) -> Result<()> {
 /// why and that the old child is active again.
 fn do_switch(ctl: &Path, r: &mut Report) -> Result<()> {
     let mut k = Kmsg::at_end();
-    realtime();
+    let rt = Realtime::enter();
     if r.started_ms == 0 {
         r.started_ms = now_ms();
     }
     let rc = ctl_write(ctl, "switch");
+    drop(rt);
     let events = k.events();
     r.fill_from(&events);
     match rc {
@@ -408,7 +432,7 @@ fn load_standby(
 /// load the new one (it adopts).
 fn classic(active: Option<&str>, a: &UpgradeArgs, r: &mut Report) -> Result<()> {
     let mut k = Kmsg::at_end();
-    realtime();
+    let rt = Realtime::enter();
     r.started_ms = now_ms();
     if let Some(old) = active {
         rmmod(old).map_err(|e| {
@@ -416,6 +440,7 @@ fn classic(active: Option<&str>, a: &UpgradeArgs, r: &mut Report) -> Result<()> 
         })?;
     }
     let loaded = insmod(&a.file, &a.params);
+    drop(rt);
     let events = k.events();
     r.fill_from(&events);
     if r.mode.is_empty() {

@@ -59,7 +59,10 @@ other_child() {
 upgrade() {
     _mode=$1; _out=$2; shift 2
     _p=""; for _a in "$@"; do _p="$_p --param $_a"; done
-    "$HOTUPCTL" upgrade "$(other_child)" --mode "$_mode" --json $_p > "$B/hotupctl.json" || return 1
+    _to=$(other_child)
+    # v1 reads device-state schema 1: the leaving v2 exports that one.
+    case $_to in *_v1.ko) _p="$_p --schema 1" ;; esac
+    "$HOTUPCTL" upgrade "$_to" --mode "$_mode" --json $_p > "$B/hotupctl.json" || return 1
     tr -d '\n' < "$B/hotupctl.json" >> "$_out"; echo >> "$_out"
 }
 

@@ -10,7 +10,7 @@
 use crate::paths::{Ctx, Profile};
 use crate::qemu::{self, RunOpts};
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,7 +21,9 @@ use userspace_tests::bench::{
 use userspace_tests::report::parse_fio_log;
 use userspace_tests::{dmesg_problems, judge};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Part {
     /// Steady-state IOPS and p99: hotup vs hotup_mono vs brd.
@@ -61,10 +63,14 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Analyse the last run again (its files in target/hotup/runs/bench)
+    /// and redraw the plots, without booting a guest.
+    #[arg(long, conflicts_with_all = ["quick", "only", "rounds", "upgrades"])]
+    again: bool,
 }
 
 /// What one run measures, from the arguments.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub parts: Vec<Part>,
     pub rounds: u32,
@@ -552,6 +558,22 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<bool> {
     if ctx.profile == Profile::Debug {
         bail!("`cargo xtask bench` measures the release kernel (the debug kernel has no brd and its checkers dominate every figure): drop --debug");
     }
+    let out = ctx.out().join("bench");
+    if args.again {
+        let last: serde_json::Value = serde_json::from_str(&read(&out, "bench.json")?)
+            .context("the last bench.json is not JSON: run `cargo xtask bench` again")?;
+        let plan: Plan = serde_json::from_value(last["plan"].clone())
+            .context("the last bench.json has no plan: run `cargo xtask bench` again")?;
+        let run_dir = ctx.out().join("runs/bench/bench");
+        let (mut report, _) = analyse(&run_dir, &plan)?;
+        report.dmesg_problems =
+            serde_json::from_value(last["dmesg_problems"].clone()).unwrap_or_default();
+        report.subtests_failed =
+            serde_json::from_value(last["subtests_failed"].clone()).unwrap_or_default();
+        report.wall_s = last["wall_s"].as_f64().unwrap_or(0.0);
+        report.ok = last["ok"].as_bool().unwrap_or(false);
+        return finish(&report, &out, args.json, &[], &run_dir);
+    }
     let plan = Plan::of(args.quick, &args.only, args.rounds, args.upgrades);
     let k = crate::kernel::ensure(ctx, false)?;
     crate::modules::build_with(ctx, &k)?;
@@ -596,24 +618,35 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<bool> {
         .collect();
     report.wall_s = started.elapsed().as_secs_f64();
     report.ok = verdict.ok && fio_errors == 0 && report.failed_upgrades == 0;
-    let out = ctx.out().join("bench");
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    finish(&report, &out, args.json, &verdict.reasons, &r.run_dir)
+}
+
+/// Writes bench.json and the plots into `out`, prints the report (or its
+/// JSON); returns whether the run passed.
+fn finish(
+    report: &BenchReport,
+    out: &Path,
+    as_json: bool,
+    reasons: &[String],
+    run_dir: &Path,
+) -> Result<bool> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let json = out.join("bench.json");
-    std::fs::write(&json, serde_json::to_string_pretty(&report)?)
+    std::fs::write(&json, serde_json::to_string_pretty(report)?)
         .with_context(|| format!("writing {}", json.display()))?;
-    let plots = plots(&report, &out)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let plots = plots(report, out)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        print_report(&report);
-        for r in &verdict.reasons {
+        print_report(report);
+        for r in reasons {
             println!("  {r}");
         }
         println!(
             "files: {}, {} and the guest's files in {}",
             json.display(),
             plots.join(", "),
-            r.run_dir.display()
+            run_dir.display()
         );
     }
     Ok(report.ok)
@@ -629,11 +662,12 @@ fn plots(r: &BenchReport, out: &Path) -> Result<Vec<String>> {
     }
     if !r.size.is_empty() {
         let p = out.join("size.svg");
-        let series: Vec<(String, Vec<(f64, f64)>)> = ["standby", "classic"]
+        let series: Vec<Series> = ["standby", "classic"]
             .iter()
             .map(|m| {
                 (
                     m.to_string(),
+                    *m == "standby",
                     r.size
                         .iter()
                         .filter_map(|pt| {
@@ -662,6 +696,7 @@ fn plots(r: &BenchReport, out: &Path) -> Result<Vec<String>> {
             for &l in &r.plan.latencies_us {
                 series.push((
                     format!("{m}, child latency {l} us"),
+                    m == "standby",
                     r.load
                         .iter()
                         .filter(|pt| pt.latency_us == l)
@@ -779,27 +814,28 @@ fn plot_overhead(r: &BenchReport, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Lines of median blackout (ms) against a log-scale x, one per series.
-fn plot_lines(
-    path: &Path,
-    title: &str,
-    x_desc: &str,
-    series: &[(String, Vec<(f64, f64)>)],
-) -> Result<()> {
+/// One line of a plot: its legend, whether it is a standby series (green
+/// shades) or a classic one (red shades, as in the demo's timeline), and
+/// its points.
+type Series = (String, bool, Vec<(f64, f64)>);
+
+/// Lines of median blackout (ms) against a log-scale x, one per series,
+/// each point labelled with its value.
+fn plot_lines(path: &Path, title: &str, x_desc: &str, series: &[Series]) -> Result<()> {
     use plotters::prelude::*;
     let xs: Vec<f64> = series
         .iter()
-        .flat_map(|s| s.1.iter().map(|p| p.0))
+        .flat_map(|s| s.2.iter().map(|p| p.0))
         .collect();
     let ys: Vec<f64> = series
         .iter()
-        .flat_map(|s| s.1.iter().map(|p| p.1))
+        .flat_map(|s| s.2.iter().map(|p| p.1))
         .collect();
     let (x0, x1) = (
         xs.iter().cloned().fold(f64::INFINITY, f64::min).max(1.0),
         xs.iter().cloned().fold(1.0, f64::max),
     );
-    let y1 = ys.iter().cloned().fold(1.0, f64::max) * 1.2;
+    let y1 = ys.iter().cloned().fold(1.0, f64::max) * 2.5;
     let root = SVGBackend::new(path, (1000, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(draw_err)?;
     let mut chart = ChartBuilder::on(&root)
@@ -807,7 +843,7 @@ fn plot_lines(
         .margin(15)
         .x_label_area_size(50)
         .y_label_area_size(60)
-        .build_cartesian_2d((x0 / 1.5..x1 * 1.5).log_scale(), (0.05f64..y1).log_scale())
+        .build_cartesian_2d((x0 / 2.0..x1 * 2.0).log_scale(), (0.1f64..y1).log_scale())
         .map_err(draw_err)?;
     chart
         .configure_mesh()
@@ -815,14 +851,17 @@ fn plot_lines(
         .y_desc("median blackout (ms, log scale)")
         .draw()
         .map_err(draw_err)?;
-    let palette = [
-        RGBColor(0, 150, 0),
-        RGBColor(0, 90, 200),
-        RGBColor(200, 0, 0),
-        RGBColor(230, 120, 0),
-    ];
-    for (i, (label, pts)) in series.iter().enumerate() {
-        let c = palette[i % palette.len()];
+    let greens = [RGBColor(0, 150, 0), RGBColor(0, 90, 60)];
+    let reds = [RGBColor(210, 0, 0), RGBColor(230, 120, 0)];
+    let (mut g, mut r) = (0, 0);
+    for (label, standby, pts) in series {
+        let c = if *standby {
+            g += 1;
+            greens[(g - 1) % greens.len()]
+        } else {
+            r += 1;
+            reds[(r - 1) % reds.len()]
+        };
         chart
             .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
             .map_err(draw_err)?
@@ -831,12 +870,21 @@ fn plot_lines(
         chart
             .draw_series(pts.iter().map(|p| Circle::new(*p, 4, c.filled())))
             .map_err(draw_err)?;
+        chart
+            .draw_series(pts.iter().map(|p| {
+                Text::new(
+                    format!("{:.2} ms", p.1),
+                    *p,
+                    ("sans-serif", 13).into_font().color(&c),
+                )
+            }))
+            .map_err(draw_err)?;
     }
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::MiddleRight)
         .draw()
         .map_err(draw_err)?;
     root.present().map_err(draw_err)?;
