@@ -748,14 +748,18 @@ fn plot_overhead(r: &BenchReport, path: &Path) -> Result<()> {
         .margin(15)
         .x_label_area_size(70)
         .y_label_area_size(60)
-        .build_cartesian_2d(0f64..rows.len() as f64, 0f64..top)
+        .build_cartesian_2d(-0.5f64..rows.len() as f64 - 0.5, 0f64..top)
         .map_err(draw_err)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(rows.len() + 1)
         .x_label_formatter(&|x| {
-            let i = x.floor() as usize;
+            // Ticks at the integers, under each configuration's pair.
+            if x.fract().abs() > 1e-6 || *x < 0.0 {
+                return String::new();
+            }
+            let i = x.round() as usize;
             rows.get(i).map_or(String::new(), |o| o.config.clone())
         })
         .y_desc("IOPS ratio")
@@ -775,7 +779,7 @@ fn plot_overhead(r: &BenchReport, path: &Path) -> Result<()> {
                 } else {
                     o.iops_hotup_over_brd
                 };
-                s.map(|s| (i as f64 + 0.15 + 0.35 * k as f64, s))
+                s.map(|s| (i as f64 - 0.35 + 0.37 * k as f64, s))
             })
             .collect();
         let c = *color;
@@ -797,7 +801,7 @@ fn plot_overhead(r: &BenchReport, path: &Path) -> Result<()> {
     }
     chart
         .draw_series(std::iter::once(PathElement::new(
-            vec![(0.0, 0.98), (rows.len() as f64, 0.98)],
+            vec![(-0.5, 0.98), (rows.len() as f64 - 0.5, 0.98)],
             RED.stroke_width(1),
         )))
         .map_err(draw_err)?
