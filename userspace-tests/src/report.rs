@@ -256,13 +256,39 @@ pub struct BlackoutStats {
 /// a park (blackout > 0); `None` if there is none. Percentiles are nearest
 /// rank.
 pub fn blackout_stats(dmesg: &str) -> Option<BlackoutStats> {
-    let mut b: Vec<u64> = events(dmesg)
-        .iter()
-        .filter(|e| e.name == "resume")
-        .filter_map(|e| e.num("blackout_ns"))
-        .filter(|n| *n > 0)
-        .map(|n| n as u64)
-        .collect();
+    stats_of(
+        events(dmesg)
+            .iter()
+            .filter(|e| e.name == "resume")
+            .filter_map(|e| e.num("blackout_ns"))
+            .filter(|n| *n > 0)
+            .map(|n| n as u64)
+            .collect(),
+    )
+}
+
+/// The blackouts of the soak's own log (`soak: I/N ... blackout_ns=B ...`
+/// per upgrade), which, unlike the kernel's ring buffer, holds every
+/// upgrade of a long run.
+pub fn soak_blackouts(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter_map(|l| l.trim().strip_prefix("soak: "))
+        .filter(|l| {
+            l.split('/')
+                .next()
+                .is_some_and(|n| n.parse::<u64>().is_ok())
+        })
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("blackout_ns="))
+                .and_then(|n| n.parse().ok())
+        })
+        .collect()
+}
+
+/// [`BlackoutStats`] of `b` (ns); `None` if empty. Percentiles are nearest
+/// rank.
+pub fn stats_of(mut b: Vec<u64>) -> Option<BlackoutStats> {
     b.sort_unstable();
     let rank = |p: f64| -> u64 {
         let i = ((p * b.len() as f64).ceil() as usize).clamp(1, b.len()) - 1;
@@ -623,6 +649,21 @@ mod tests {
             (1000, 50_000, 99_000, 100_000)
         );
         assert_eq!(blackout_stats("[ 1.0] hotup: load capacity_mib=16\n"), None);
+    }
+
+    #[test]
+    fn soak_log_blackouts() {
+        let log = "soak: 1/3 v2 one-process blackout_ns=300 upgrade_ms=5 wait_ms=1\r\n\
+                   soak: failed upgrade 2: x\n\
+                   soak: 2/3 v1 commands blackout_ns=100 upgrade_ms=5 wait_ms=1\n\
+                   soak: 3/3 v2 one-process blackout_ns=200\n\
+                   soak: done upgrades=3 under_writes=2\n";
+        assert_eq!(soak_blackouts(log), vec![300, 100, 200]);
+        let s = stats_of(soak_blackouts(log)).unwrap();
+        assert_eq!(
+            (s.upgrades, s.min_ns, s.median_ns, s.max_ns),
+            (3, 100, 200, 300)
+        );
     }
 
     #[test]

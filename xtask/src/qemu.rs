@@ -156,11 +156,13 @@ pub fn qemu_command(ctx: &Ctx, k: &KernelBuild, run_dir: &Path, accel: &str, mem
     // seen even if the guest dies before saving dmesg), the info lines of
     // every upgrade only the log buffer: printing them on the emulated
     // serial port took milliseconds inside each blackout.
+    // log_buf_len=16M: the saved dmesg holds a whole soak (a thousand
+    // upgrades log about 1.5 MB; the default ring keeps 128 KiB).
     let append = format!(
         "console=ttyS0 root=/dev/root rootfstype=9p \
          rootflags=trans=virtio,version=9p2000.L,msize=512000 ro init={} \
          panic=-1 oops=panic softlockup_panic=1 hung_task_panic=1 \
-         printk.devkmsg=on no5lvl loglevel=5",
+         printk.devkmsg=on no5lvl loglevel=5 log_buf_len=16M",
         init.display()
     );
     let mut cmd = Command::new("qemu-system-x86_64");

@@ -11,7 +11,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use userspace_tests::report::{blackout_stats, parse_fio_json, BlackoutStats};
+use userspace_tests::report::{
+    blackout_stats, parse_fio_json, soak_blackouts, stats_of, BlackoutStats,
+};
 use userspace_tests::{dmesg_problems, judge};
 
 #[derive(clap::Args)]
@@ -130,9 +132,23 @@ pub fn run(ctx: &Ctx, args: &SoakArgs) -> Result<bool> {
     );
     let r = r?;
     let verdict = judge(&r.outcome);
-    let blackout = blackout_stats(&r.outcome.dmesg);
+    // Every upgrade's blackout from the soak's own log: a long run wraps
+    // the kernel's ring buffer (dmesg.txt keeps its end only).
+    let blackout = std::fs::read_to_string(r.run_dir.join("soak.log"))
+        .ok()
+        .and_then(|l| stats_of(soak_blackouts(&l)))
+        .or_else(|| blackout_stats(&r.outcome.dmesg));
     let (passes, written, verified, errors, failed_passes, incomplete) = fio_totals(&r.run_dir);
-    let problems = dmesg_problems(&r.outcome.dmesg);
+    // And the console besides dmesg: every warning-or-worse line of the
+    // whole run reaches it (loglevel=5), even one the ring buffer lost.
+    let mut problems = dmesg_problems(&r.outcome.dmesg);
+    let console = std::fs::read_to_string(r.run_dir.join("console.log")).unwrap_or_default();
+    for p in dmesg_problems(&console) {
+        if !problems.contains(&p) {
+            problems.push(p);
+        }
+    }
+    let problems_empty = problems.is_empty();
     let report = SoakReport {
         kernel: ctx.profile.name(),
         upgrades_requested: args.upgrades,
@@ -156,7 +172,7 @@ pub fn run(ctx: &Ctx, args: &SoakArgs) -> Result<bool> {
             .map(|s| s.description.clone())
             .collect(),
         wall_s: started.elapsed().as_secs_f64(),
-        ok: verdict.ok,
+        ok: verdict.ok && problems_empty,
     };
     let out = ctx.out().join("soak");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
