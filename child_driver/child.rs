@@ -82,6 +82,10 @@ macro_rules! hotup_child_module {
                     default: 0,
                     description: "Fault injection (tests): register claiming this ABI major (0: the real one)",
                 },
+                inject_complete_delay_us: u32 {
+                    default: 0,
+                    description: "Fault injection (tests): the completion worker waits this long between taking a request off its list and completing it (a standby switch then freezes this child with a completion under way)",
+                },
                 inject_submit_delay_us: u32 {
                     default: 0,
                     description: "Fault injection (tests): busy-wait this long in submit after the completion is visible (widens the window the parent's barrier closes)",
@@ -240,6 +244,8 @@ struct Dev {
 struct Faults {
     export_fault: u32,
     submit_delay: Delta,
+    /// Between popping a completion and completing it (`complete_due`).
+    complete_delay: Delta,
     adopt_error: bool,
     /// Writes still to be acknowledged without being stored.
     lost_writes: core::sync::atomic::AtomicU32,
@@ -320,6 +326,10 @@ impl Dev {
             };
             g.completing += 1;
             drop(g);
+            if self.faults.complete_delay > Delta::ZERO {
+                // Fault injection: a completion under way, for a while.
+                fsleep(self.faults.complete_delay);
+            }
             // SAFETY: `complete` is the parent's service; the cookie is the
             // one it gave us for this request, completed exactly once.
             unsafe { complete(p.cookie, p.status) };
@@ -959,6 +969,9 @@ impl Dev {
             },
             submit_delay: Delta::from_micros(i64::from(p(
                 crate::module_parameters::inject_submit_delay_us.value(),
+            ))),
+            complete_delay: Delta::from_micros(i64::from(p(
+                crate::module_parameters::inject_complete_delay_us.value(),
             ))),
             adopt_error: p(crate::module_parameters::inject_adopt_error.value()) != 0,
             lost_writes: core::sync::atomic::AtomicU32::new(0),
