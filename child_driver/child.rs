@@ -18,9 +18,9 @@
 #![cfg_attr(hotup_mono, allow(dead_code))]
 
 use super::state_abi::{
-    read_state_held, write_state_held, BlobError, BlobReader, ChildStats, DeviceStateV2,
-    HeldRequest, IoDesc, IoOp, IoSegment, MemHandle, ParentServices, QueueStats, ABI_MAJOR,
-    EXPORT_TRIAL_HANDOVER, MAX_QUEUES,
+    read_state_full, write_state_full, BlobError, BlobReader, ChildStats, ControllerState,
+    DeviceStateV2, HeldRequest, IoDesc, IoOp, IoSegment, MemHandle, ParentServices, QueueStats,
+    ABI_MAJOR, ABI_MINOR, EXPORT_TRIAL_HANDOVER, MAX_QUEUES,
 };
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize};
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -51,6 +51,9 @@ pub(crate) use edge::Child;
 mod mono;
 #[cfg(hotup_mono)]
 pub(crate) use mono::Mono;
+// The controller's command set (the ioctls the parent forwards).
+#[path = "nvme.rs"]
+mod nvme;
 
 /// The newest device-state schema this version reads and writes.
 const SCHEMA: u32 = if super::CHILD_VERSION >= 2 { 2 } else { 1 };
@@ -82,9 +85,13 @@ macro_rules! hotup_child_module {
                     default: 0,
                     description: "Fault injection (tests): register claiming this ABI major (0: the real one)",
                 },
+                abi_minor_override: u32 {
+                    default: 0,
+                    description: "Compatibility tests: register as this older ABI minor, with that minor's operations table (1: no ioctl, so the parent answers ENOTTY); 0: the real one",
+                },
                 inject_complete_delay_us: u32 {
                     default: 0,
-                    description: "Fault injection (tests): the completion worker waits this long between taking a request off its list and completing it (a standby switch then freezes this child with a completion under way)",
+                    description: "Fault injection (tests): the completion worker waits this long (at most 1 s) between taking a request off its list and completing it (a standby switch then freezes this child with a completion under way)",
                 },
                 inject_submit_delay_us: u32 {
                     default: 0,
@@ -109,6 +116,14 @@ macro_rules! hotup_child_module {
                 handover: u32 {
                     default: 1,
                     description: "Advertise in-flight handover (CAP_HANDOVER; not with complete_in_irq): 0 makes a standby switch drain this child instead",
+                },
+                inject_call_delay_us: u32 {
+                    default: 0,
+                    description: "Fault injection (tests): every ioctl stays this long in the child (at most 1 s), as a slow admin command would: a switch then finds calls to drain",
+                },
+                inject_faulting_copies: u32 {
+                    default: 0,
+                    description: "Fault injection (tests): 1 copies ioctl user memory with ordinary, sleeping copies inside the parent's barrier (a fault on a page of this device then deadlocks a classic upgrade)",
                 },
                 inject_adopt_error: u32 {
                     default: 0,
@@ -190,6 +205,18 @@ struct State {
     dev: DeviceStateV2,
     queues: QueueStats,
     stats: ChildStats,
+    /// The NVMe controller's counters and features (`nvme.rs`).
+    ctrl: ControllerState,
+    /// When this child adopted its state, for `ctrl.power_on_ns`.
+    started: Instant<Monotonic>,
+}
+
+impl State {
+    /// The controller's power-on time until now, over every child.
+    fn power_on_ns(&self) -> u64 {
+        let here = u64::try_from((Instant::<Monotonic>::now() - self.started).as_nanos());
+        self.ctrl.power_on_ns.saturating_add(here.unwrap_or(0))
+    }
 }
 
 /// A completion waiting in hard-IRQ mode (`complete_in_irq=1`): lock-free,
@@ -247,6 +274,10 @@ struct Faults {
     /// Between popping a completion and completing it (`complete_due`).
     complete_delay: Delta,
     adopt_error: bool,
+    /// Each ioctl sleeps this long in the child (`nvme.rs`).
+    call_delay: Delta,
+    /// Ioctls copy user memory with sleeping faults (`nvme.rs`).
+    faulting_copies: bool,
     /// Writes still to be acknowledged without being stored.
     lost_writes: core::sync::atomic::AtomicU32,
     lost_writes_after_adopt: u32,
@@ -452,6 +483,17 @@ impl Dev {
         };
         let status = res.map_or_else(|e| e.to_errno(), |()| 0);
         let mut g = self.state.lock();
+        match op {
+            IoOp::Read => {
+                g.ctrl.host_reads += 1;
+                g.ctrl.bytes_read += io.len;
+            }
+            IoOp::Write => {
+                g.ctrl.host_writes += 1;
+                g.ctrl.bytes_written += io.len;
+            }
+            _ => {}
+        }
         let d = &mut g.dev;
         match op {
             IoOp::Read => {
@@ -653,7 +695,19 @@ impl Dev {
             status: p.status,
         });
         let n_held = src.len();
-        let written = write_state_held(buf, super::CHILD_VERSION, &dev, qs, schema, held);
+        let ctrl = ControllerState {
+            power_on_ns: g.power_on_ns(),
+            ..g.ctrl
+        };
+        let written = write_state_full(
+            buf,
+            super::CHILD_VERSION,
+            &dev,
+            qs,
+            schema,
+            held,
+            Some(&ctrl),
+        );
         // A trial export (the switch's prepare step, while the child still
         // takes I/O) changes nothing; only a real one can lead to `finish`
         // retiring the child.
@@ -703,6 +757,7 @@ impl Dev {
             return Err(EINVAL.to_errno());
         }
         let mut held = super::state_abi::HeldIter::EMPTY;
+        let mut ctrl = None;
         let (dev, queues, found_schema, from_version) = match blob {
             None => {
                 let mut dev = DeviceStateV2 {
@@ -738,7 +793,8 @@ impl Dev {
                     );
                     e.errno()
                 };
-                let (dev, queues, found, h) = read_state_held(blob, SCHEMA).map_err(refuse)?;
+                let (dev, queues, found, h, c) = read_state_full(blob, SCHEMA).map_err(refuse)?;
+                ctrl = c;
                 if !h.is_empty() && (self.irq.enabled || h.len() > self.pending_room()) {
                     pr_err!(
                         "{} refused: {} requests handed over, which this child cannot complete (complete_in_irq={})\n",
@@ -795,6 +851,10 @@ impl Dev {
             len,
         });
         g.dev = dev;
+        // The controller's state, or (a fresh device, an older producer)
+        // a controller just powered on.
+        g.ctrl = ctrl.unwrap_or_else(|| self.default_ctrl());
+        g.started = Instant::<Monotonic>::now();
         // Queue statistics travel only between versions that keep them.
         g.queues = if KEEPS_QUEUE_STATS && queues.len() == svc.nr_queues as usize {
             queues
@@ -953,6 +1013,8 @@ struct Setup {
     handover: bool,
     /// The ABI major it registers with (a test may claim another).
     abi_major: u16,
+    /// The ABI minor it registers with (a test may claim an older one).
+    abi_minor: u16,
 }
 
 impl Dev {
@@ -970,16 +1032,25 @@ impl Dev {
             submit_delay: Delta::from_micros(i64::from(p(
                 crate::module_parameters::inject_submit_delay_us.value(),
             ))),
-            complete_delay: Delta::from_micros(i64::from(p(
-                crate::module_parameters::inject_complete_delay_us.value(),
-            ))),
+            complete_delay: Delta::from_micros(i64::from(
+                p(crate::module_parameters::inject_complete_delay_us.value()).min(1_000_000),
+            )),
             adopt_error: p(crate::module_parameters::inject_adopt_error.value()) != 0,
+            faulting_copies: p(crate::module_parameters::inject_faulting_copies.value()) != 0,
+            call_delay: Delta::from_micros(i64::from(
+                p(crate::module_parameters::inject_call_delay_us.value()).min(1_000_000),
+            )),
             lost_writes: core::sync::atomic::AtomicU32::new(0),
             lost_writes_after_adopt: p(crate::module_parameters::inject_lost_writes.value()),
         };
         let abi_major = match *crate::module_parameters::abi_major_override.value() {
             0 => ABI_MAJOR,
             n => u16::try_from(n).map_err(|_| EINVAL)?,
+        };
+        let abi_minor = match *crate::module_parameters::abi_minor_override.value() {
+            0 => ABI_MINOR,
+            n if n < u32::from(ABI_MINOR) => n as u16,
+            _ => return Err(EINVAL),
         };
         // Every tag of every queue may be pending at once.
         let cap = MAX_QUEUES * 1024;
@@ -995,6 +1066,8 @@ impl Dev {
             dev: DeviceStateV2::default(),
             queues: QueueStats::default(),
             stats: ChildStats::default(),
+            ctrl: ControllerState::FRESH,
+            started: Instant::<Monotonic>::now(),
         };
         let irq_enabled = p(crate::module_parameters::complete_in_irq.value()) != 0;
         let standby = p(crate::module_parameters::standby.value()) != 0;
@@ -1048,6 +1121,7 @@ impl Dev {
                 standby,
                 handover,
                 abi_major,
+                abi_minor,
             },
         ))
     }

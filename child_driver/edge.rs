@@ -8,7 +8,7 @@
 
 use super::{default_queue, flush_work, Dev, Setup, SCHEMA};
 use crate::state_abi::{
-    make_name, CVoid, ChildOps, ChildRegistration, ChildStats, IoDesc, ParentServices, ABI_MINOR,
+    make_name, CVoid, CallDesc, ChildOps, ChildRegistration, ChildStats, IoDesc, ParentServices,
     CAP_DISCARD, CAP_EXPORT_OLDER_SCHEMA, CAP_FLUSH, CAP_HANDOVER, CAP_STANDBY, CAP_WRITE_ZEROES,
 };
 use kernel::{prelude::*, sync::Arc};
@@ -180,7 +180,28 @@ unsafe extern "C" fn op_stats(ctx: *mut CVoid, out: *mut ChildStats) -> i32 {
     0
 }
 
-static OPS: ChildOps = ChildOps {
+/// `ChildOps::ioctl` (ABI 1.2): an ioctl on one of the parent's nodes.
+///
+/// # Safety
+///
+/// `ctx` must be this child's registered context; `call` null or valid and
+/// writable for the call; the caller's process context is current.
+unsafe extern "C" fn op_ioctl(ctx: *mut CVoid, call: *mut CallDesc) -> i64 {
+    if call.is_null() {
+        return i64::from(EINVAL.to_errno());
+    }
+    // SAFETY: the parent passes a valid, writable descriptor for the call,
+    // which nothing else touches meanwhile.
+    let call = unsafe { &mut *call };
+    if (call.size as usize) < core::mem::size_of::<CallDesc>() {
+        return i64::from(EINVAL.to_errno());
+    }
+    // SAFETY: our registered context.
+    unsafe { dev_from(ctx) }.ioctl(call)
+}
+
+/// This version's operations table.
+const OPS_TABLE: ChildOps = ChildOps {
     size: core::mem::size_of::<ChildOps>() as u32,
     reserved: 0,
     submit: Some(op_submit),
@@ -192,6 +213,17 @@ static OPS: ChildOps = ChildOps {
     stats: Some(op_stats),
     freeze: Some(op_freeze),
     probe: Some(op_probe),
+    ioctl: Some(op_ioctl),
+};
+
+static OPS: ChildOps = OPS_TABLE;
+
+/// The table of ABI 1.1 (`abi_minor_override=1`): up to `probe`, as a
+/// child built then would hand over.
+static OPS_1_1: ChildOps = ChildOps {
+    size: 80,
+    ioctl: None,
+    ..OPS_TABLE
 };
 
 /// The registration record handed to the parent, at a stable address.
@@ -220,13 +252,14 @@ impl kernel::Module for Child {
             standby,
             handover,
             abi_major,
+            abi_minor,
         } = setup;
         let dev = KBox::new(dev, GFP_KERNEL)?;
         let reg = Registration(KBox::new(
             ChildRegistration {
                 size: core::mem::size_of::<ChildRegistration>() as u32,
                 abi_major,
-                abi_minor: ABI_MINOR,
+                abi_minor,
                 name: make_name(crate::MODULE_NAME),
                 child_version: crate::CHILD_VERSION,
                 schema_version: SCHEMA,
@@ -240,7 +273,7 @@ impl kernel::Module for Child {
                     }
                     | if standby { CAP_STANDBY } else { 0 }
                     | if standby && handover { CAP_HANDOVER } else { 0 },
-                ops: &OPS,
+                ops: if abi_minor >= 2 { &OPS } else { &OPS_1_1 },
                 ctx: core::ptr::from_ref::<Arc<Dev>>(&dev).cast_mut().cast(),
             },
             GFP_KERNEL,
@@ -252,7 +285,7 @@ impl kernel::Module for Child {
             latency_us,
             if irq_enabled { "hardirq" } else { "work" },
             abi_major,
-            ABI_MINOR,
+            abi_minor,
             if standby { "yes" } else { "no" },
             if standby && handover { "yes" } else { "no" }
         );

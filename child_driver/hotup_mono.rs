@@ -42,3 +42,19 @@ hotup_child_module!(
         },
     }
 );
+
+/// The disk's ioctls (`blk.rs`): this baseline has no controller node and
+/// answers none of them.
+///
+/// # Safety
+///
+/// None needed: nothing is dereferenced. (`unsafe` to match the parent's
+/// hook, whose `data` is dereferenced.)
+pub(crate) unsafe fn disk_ioctl(
+    _data: *mut kernel::ffi::c_void,
+    _write: bool,
+    _cmd: u32,
+    _arg: u64,
+) -> kernel::ffi::c_int {
+    kernel::error::code::ENOTTY.to_errno()
+}

@@ -125,36 +125,16 @@ pub(crate) struct Mono {
     mem: VVec<u8>,
 }
 
-fn possible_cpus() -> u32 {
-    // SAFETY: `nr_cpu_ids` is set during early boot and only read afterwards.
-    unsafe { kernel::bindings::nr_cpu_ids }.max(1)
-}
-
 impl kernel::Module for Mono {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let capacity_mib = *crate::module_parameters::capacity_mib.value();
-        let nr_queues = match *crate::module_parameters::nr_queues.value() {
-            0 => possible_cpus().min(MAX_QUEUES as u32),
-            n => n,
-        };
-        let queue_depth = *crate::module_parameters::queue_depth.value();
-        if capacity_mib == 0
-            || capacity_mib > (1 << 20)
-            || !(1..=MAX_QUEUES as u32).contains(&nr_queues)
-            || !(1..=1024).contains(&queue_depth)
-        {
-            pr_err!(
-                "invalid parameters: capacity_mib 1..=1048576, nr_queues 0..={}, queue_depth 1..=1024\n",
-                MAX_QUEUES
-            );
-            return Err(EINVAL);
-        }
-        let geo = Geometry {
-            capacity_bytes: capacity_mib << 20,
-            block_size: 512,
-            nr_queues,
-            queue_depth,
-        };
+        let geo = Geometry::from_params(
+            capacity_mib,
+            *crate::module_parameters::nr_queues.value(),
+            *crate::module_parameters::queue_depth.value(),
+            MAX_QUEUES as u32,
+        )?;
+        let (nr_queues, queue_depth) = (geo.nr_queues, geo.queue_depth);
         let len = usize::try_from(geo.capacity_bytes).map_err(|_| EINVAL)?;
         let mut mem = VVec::<u8>::with_capacity(len, GFP_KERNEL | flags::__GFP_ZERO)?;
         // SAFETY: the capacity is at least `len` and `__GFP_ZERO` zeroed the

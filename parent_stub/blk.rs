@@ -43,6 +43,47 @@ pub(crate) struct Geometry {
     pub(crate) queue_depth: u32,
 }
 
+impl Geometry {
+    /// The geometry the module parameters ask for: `capacity_mib` in
+    /// 1..=2^20, `nr_queues` 0 (one per possible CPU) up to `max_queues`
+    /// (a host with more CPUs shares queues between them), `queue_depth`
+    /// 1..=1024; EINVAL, logged, for anything else.
+    pub(crate) fn from_params(
+        capacity_mib: u64,
+        nr_queues: u32,
+        queue_depth: u32,
+        max_queues: u32,
+    ) -> Result<Self> {
+        let nr_queues = match nr_queues {
+            0 => possible_cpus().min(max_queues),
+            n => n,
+        };
+        if capacity_mib == 0
+            || capacity_mib > (1 << 20)
+            || !(1..=max_queues).contains(&nr_queues)
+            || !(1..=1024).contains(&queue_depth)
+        {
+            pr_err!(
+                "invalid parameters: capacity_mib 1..=1048576, nr_queues 0..={}, queue_depth 1..=1024\n",
+                max_queues
+            );
+            return Err(EINVAL);
+        }
+        Ok(Self {
+            capacity_bytes: capacity_mib << 20,
+            block_size: 512,
+            nr_queues,
+            queue_depth,
+        })
+    }
+}
+
+/// CPUs the kernel may ever bring up.
+fn possible_cpus() -> u32 {
+    // SAFETY: `nr_cpu_ids` is set during early boot and only read afterwards.
+    unsafe { bindings::nr_cpu_ids }.max(1)
+}
+
 /// A registered gendisk on a tag set; removed from the system when dropped.
 pub(crate) struct Disk<T: Operations> {
     gendisk: NonNull<bindings::gendisk>,
@@ -193,14 +234,15 @@ struct Fops(bindings::block_device_operations);
 // (the owner module) are only read by the block layer.
 unsafe impl Sync for Fops {}
 
-/// The disk's operations: none beyond the defaults, but an owner, so an
-/// open `/dev/hotupblk0` holds a reference on this module and `rmmod
-/// hotup_parent` fails with EBUSY instead of pulling the disk from under it.
+/// The disk's operations: an owner, so an open `/dev/hotupblk0` holds a
+/// reference on this module and `rmmod hotup_parent` fails with EBUSY
+/// instead of pulling the disk from under it, and the ioctls the block
+/// layer does not handle itself, which go to the crate's `disk_ioctl`.
 static FOPS: Fops = Fops(bindings::block_device_operations {
     submit_bio: None,
     open: None,
     release: None,
-    ioctl: None,
+    ioctl: Some(disk_ioctl),
     compat_ioctl: None,
     check_events: None,
     unlock_native_capacity: None,
@@ -216,6 +258,29 @@ static FOPS: Fops = Fops(bindings::block_device_operations {
     free_disk: None,
     poll_bio: None,
 });
+
+/// `BLK_OPEN_WRITE` (blkdev.h; bindgen cannot see its `__force` cast).
+const BLK_OPEN_WRITE: bindings::blk_mode_t = 1 << 1;
+
+/// `block_device_operations::ioctl`: the crate's `disk_ioctl` with the
+/// disk's queue data.
+///
+/// # Safety
+///
+/// Called by the block layer for an open block device of a disk made by
+/// [`Disk::new`], in the caller's process context.
+unsafe extern "C" fn disk_ioctl(
+    bdev: *mut bindings::block_device,
+    mode: bindings::blk_mode_t,
+    cmd: kernel::ffi::c_uint,
+    arg: kernel::ffi::c_ulong,
+) -> kernel::ffi::c_int {
+    // SAFETY: the block device is open, so its disk and queue are live, and
+    // the queue data is what `Disk::new` set from `into_foreign`.
+    let data = unsafe { (*(*(*bdev).bd_disk).queue).queuedata };
+    // SAFETY: that queue data, of this crate's disk, in the caller's context.
+    unsafe { crate::disk_ioctl(data, mode & BLK_OPEN_WRITE != 0, cmd, arg as u64) }
+}
 
 /// A started request that the parent owns until it calls [`RawRequest::end`].
 ///

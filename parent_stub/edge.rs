@@ -10,7 +10,8 @@
 //! while any CPU is inside one of them.
 
 use super::state_abi::{
-    sized_copy_len, CVoid, ChildOps, ChildRegistration, IoDesc, CAP_HANDOVER, CAP_STANDBY, NAME_LEN,
+    sized_copy_len, CVoid, CallDesc, ChildOps, ChildRegistration, IoDesc, CAP_HANDOVER,
+    CAP_STANDBY, NAME_LEN,
 };
 use kernel::prelude::*;
 
@@ -241,6 +242,19 @@ impl ActiveChild {
         if let Some(f) = self.ops.abort {
             // SAFETY: the child's own function and context, while registered.
             unsafe { f(self.ctx.0) };
+        }
+    }
+
+    /// `ioctl` (ABI 1.2): a syscall on a device node, in the caller's
+    /// context. `-ENOTTY` for a child without it (an older minor).
+    pub(crate) fn ioctl(&self, call: &mut CallDesc) -> i64 {
+        match self.ops.ioctl {
+            // SAFETY: the child's own function and context, while registered
+            // (the caller is inside the gate); `call` is valid and writable
+            // for the call and the caller's process context is current, as
+            // the ABI says.
+            Some(f) if self.abi_minor >= 2 => unsafe { f(self.ctx.0, call) },
+            _ => i64::from(ENOTTY.to_errno()),
         }
     }
 

@@ -17,9 +17,9 @@ use super::status::Figures;
 use super::switch::Board;
 use crate::hotup_event;
 use kernel::{
-    new_delayed_work, new_mutex, new_spinlock,
+    new_condvar, new_delayed_work, new_mutex, new_spinlock,
     prelude::*,
-    sync::{Arc, ArcBorrow, Mutex, SpinLock},
+    sync::{Arc, ArcBorrow, CondVar, Mutex, SpinLock},
     time::{msecs_to_jiffies, Instant, Monotonic},
     workqueue::{impl_has_delayed_work, DelayedWork, WorkItem},
 };
@@ -33,6 +33,12 @@ pub(crate) struct Hub {
     pub(crate) io: InFlight,
     #[pin]
     pub(crate) park: SpinLock<ParkLot>,
+    /// Parked calls sleep here (`calls.rs`), with `park` as their lock;
+    /// `shutdown` waits here for the last caller.
+    #[pin]
+    pub(crate) calls_wait: CondVar,
+    /// Tasks inside [`Hub::ioctl`] (parked, in the gate, or between).
+    pub(crate) callers: core::sync::atomic::AtomicU64,
     #[pin]
     park_timer: DelayedWork<Hub>,
     /// Held for a whole switch (attach, detach, standby switch, discard):
@@ -82,6 +88,8 @@ impl Hub {
             try_pin_init!(Hub {
                 io <- io,
                 park <- new_spinlock!(park, "hotup_park"),
+                calls_wait <- new_condvar!("hotup_calls_wait"),
+                callers: core::sync::atomic::AtomicU64::new(0),
                 park_timer <- new_delayed_work!("hotup_park_timer"),
                 switch <- new_mutex!(board, "hotup_switch"),
                 switch_phase: SwitchPhase::new(),
@@ -254,6 +262,9 @@ impl Hub {
         if p.ring.len() > 0 {
             Hub::arm_timer(this.into(), &p);
         }
+        drop(p);
+        // Parked calls past their deadline wait for the switch to end.
+        this.wake_calls();
     }
 
     /// Before the disk goes away: fail parked I/O (there is no child and
@@ -272,6 +283,10 @@ impl Hub {
             p = self.park.lock();
         }
         drop(p);
+        // Parked calls end with ENODEV (only a failed load meets any: open
+        // files pin the module); the hub outlives them.
+        self.wake_calls();
+        self.wait_callers_gone();
         if failed > 0 {
             hotup_event!("unload-failed-parked count={}", failed);
         }

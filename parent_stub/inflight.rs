@@ -21,6 +21,11 @@
 //! once however a broken child repeats or invents cookies, and completion
 //! takes no lock: it is callable from any context, hard IRQ included.
 //!
+//! **Calls.** Syscalls forwarded to the child (`calls.rs`) use one more
+//! lane of counters after the hardware queues: they are bracketed by the
+//! same gate, and a call still inside the child when the gate closed is
+//! counted drained.
+//!
 //! **Waking the switch.** Whoever brings a queue's count to zero while a
 //! switch waits signals [`Event`], a counting wake-up (a signal given
 //! before the waiter sleeps is not lost); the waiter re-checks all counts
@@ -121,7 +126,11 @@ pub(crate) struct InFlight {
     mode: AtomicU32,
     /// A switch is waiting in [`InFlight::wait_quiet`].
     draining: AtomicBool,
+    /// One per hardware queue, then the calls' lane.
     queues: KVec<QueueCounters>,
+    /// Calls that left the child after the gate closed on them, since the
+    /// gate last closed on an active child.
+    calls_drained: AtomicU64,
     slots: KVec<Slot>,
     depth: u32,
     child: ChildCell,
@@ -134,14 +143,16 @@ pub(crate) struct InFlight {
 }
 
 impl InFlight {
-    /// Counters and slots for `nr_queues * depth` tags, mode `Parked`.
+    /// Counters and slots for `nr_queues * depth` tags and the calls' lane,
+    /// mode `Parked`.
     pub(crate) fn new(
         nr_queues: u32,
         depth: u32,
         no_barrier: bool,
     ) -> Result<impl PinInit<Self, Error>> {
-        let mut queues = KVec::with_capacity(nr_queues as usize, GFP_KERNEL)?;
-        for _ in 0..nr_queues {
+        let lanes = nr_queues as usize + 1;
+        let mut queues = KVec::with_capacity(lanes, GFP_KERNEL)?;
+        for _ in 0..lanes {
             queues.push(
                 QueueCounters {
                     entered: AtomicU32::new(0),
@@ -168,6 +179,7 @@ impl InFlight {
             mode: AtomicU32::new(Mode::Parked as u32),
             draining: AtomicBool::new(false),
             queues,
+            calls_drained: AtomicU64::new(0),
             slots,
             depth,
             child: ChildCell(UnsafeCell::new(None)),
@@ -182,8 +194,33 @@ impl InFlight {
 
     /// Sets the mode. Only the switch holder changes it (and `Active` only
     /// under the parking lot's lock, so nothing parks after the release).
+    /// Closing the gate on an active child starts a new count of drained
+    /// calls.
     pub(crate) fn set_mode(&self, m: Mode) {
+        if m != Mode::Active && self.mode() == Mode::Active {
+            self.calls_drained.store(0, SeqCst);
+        }
         self.mode.store(m as u32, SeqCst);
+    }
+
+    /// The lane calls enter the gate on (after the hardware queues).
+    pub(crate) fn call_lane(&self) -> u32 {
+        self.queues.len().saturating_sub(1) as u32
+    }
+
+    /// Leaves the gate of the calls' lane after a call into the child,
+    /// counting it drained if the gate closed while it was inside. (A call
+    /// leaving just as the gate closes may go uncounted: a statistic.)
+    pub(crate) fn exit_call(&self, lane: u32) {
+        if self.mode() != Mode::Active {
+            self.calls_drained.fetch_add(1, Relaxed);
+        }
+        self.exit(lane);
+    }
+
+    /// Calls drained since the gate last closed on an active child.
+    pub(crate) fn calls_drained(&self) -> u64 {
+        self.calls_drained.load(Relaxed)
     }
 
     fn queue(&self, q: u32) -> Option<&QueueCounters> {
@@ -329,11 +366,13 @@ impl InFlight {
         }
     }
 
-    /// Whether a CPU is inside the child's `submit` or, unless
-    /// `entry_only`, a request is in flight.
+    /// Whether a CPU is inside the child (its `submit`, or a call) or,
+    /// unless `entry_only`, a request is in flight. The fault injection
+    /// `no_barrier` ignores `submit` only: calls are always waited for.
     fn busy(&self, entry_only: bool) -> bool {
-        self.queues.iter().any(|c| {
-            (!self.no_barrier && c.entered.load(SeqCst) != 0)
+        let lane = self.call_lane() as usize;
+        self.queues.iter().enumerate().any(|(i, c)| {
+            ((!self.no_barrier || i == lane) && c.entered.load(SeqCst) != 0)
                 || (!entry_only && c.inflight.load(SeqCst) != 0)
         })
     }

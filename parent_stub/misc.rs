@@ -1,19 +1,27 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The control node's registration, with an owner.
+//! The parent's character devices, registered with an owner.
 //!
 //! The 7.2 kernel crate's `MiscDeviceRegistration` builds its
 //! `file_operations` without `.owner`, so an open file does not pin the
-//! module: `rmmod hotup_parent` succeeds while `/dev/hotup-ctl` is open, and
-//! the next `read` or `close` runs freed code. This registers the same
-//! [`Ctl`] operations (its `MiscDevice` impl) through a table whose owner is
-//! this module, so the VFS holds a module reference from open to release.
+//! module: `rmmod hotup_parent` succeeds while a node is open, and the next
+//! `read` or `close` runs freed code. This registers each node through a
+//! static table whose owner is this module, so the VFS holds a module
+//! reference from open to release:
+//!
+//! - [`CTL_FOPS`], `/dev/hotup-ctl`: the [`Ctl`] operations (its
+//!   `MiscDevice` impl), status and commands.
+//! - [`CTRL_FOPS`], `/dev/hotup0`, the controller node: its ioctls go to
+//!   the active child through the hub, parking while there is none
+//!   (`calls.rs`).
 
 use super::ctl::Ctl;
+use super::hub::Hub;
+use super::state_abi::NODE_CTRL;
 use kernel::{
     bindings,
     error::to_result,
-    ffi::c_int,
+    ffi::{c_int, c_long, c_uint, c_ulong},
     fs::Kiocb,
     iov::{IovIterDest, IovIterSource},
     miscdevice::MiscDevice,
@@ -24,26 +32,28 @@ use kernel::{
 /// The private data of an open control file.
 type Ptr = <Ctl as MiscDevice>::Ptr;
 
-/// A registered misc device running [`Ctl`]; deregistered on drop.
+/// A registered misc device; deregistered on drop.
 ///
 /// # Invariants
 ///
-/// `inner` holds a `miscdevice` registered with `misc_register` and the
-/// static [`FOPS`], until `drop`.
+/// `inner` holds a `miscdevice` registered with `misc_register` and one of
+/// the static tables of this file, until `drop`.
 #[pin_data(PinnedDrop)]
-pub(crate) struct CtlNode {
+pub(crate) struct Node {
     #[pin]
     inner: Opaque<bindings::miscdevice>,
 }
 
 // SAFETY: `misc_deregister` may run on any thread.
-unsafe impl Send for CtlNode {}
-// SAFETY: `CtlNode` has no `&self` methods that touch the device.
-unsafe impl Sync for CtlNode {}
+unsafe impl Send for Node {}
+// SAFETY: `Node` has no `&self` methods that touch the device.
+unsafe impl Sync for Node {}
 
-impl CtlNode {
-    /// Registers `/dev/<name>`.
-    pub(crate) fn register(name: &'static CStr) -> impl PinInit<Self, Error> {
+impl Node {
+    /// Registers `/dev/<name>` with the operations `fops` (one of the
+    /// tables of this file: their `open` sets the private data the others
+    /// read back).
+    pub(crate) fn register(name: &'static CStr, fops: &'static Fops) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             inner <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
                 // SAFETY: all-zeroes is a valid (unregistered) miscdevice;
@@ -54,7 +64,7 @@ impl CtlNode {
                 unsafe {
                     (*slot).minor = bindings::MISC_DYNAMIC_MINOR as i32;
                     (*slot).name = name.as_char_ptr();
-                    (*slot).fops = &FOPS.0;
+                    (*slot).fops = &fops.0;
                 }
                 // SAFETY: the slot is pinned and deregistered in `drop`
                 // before its memory goes away.
@@ -65,7 +75,7 @@ impl CtlNode {
 }
 
 #[pinned_drop]
-impl PinnedDrop for CtlNode {
+impl PinnedDrop for Node {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: registered by the type invariant; `misc_deregister` waits
         // for an `open` in progress (it runs under `misc_mtx`).
@@ -73,13 +83,14 @@ impl PinnedDrop for CtlNode {
     }
 }
 
-/// The table, `static` because the VFS keeps a pointer to it.
-struct Fops(bindings::file_operations);
+/// A table, `static` because the VFS keeps a pointer to it.
+pub(crate) struct Fops(bindings::file_operations);
 
 // SAFETY: never written after initialisation; the VFS only reads it.
 unsafe impl Sync for Fops {}
 
-static FOPS: Fops = Fops(bindings::file_operations {
+/// `/dev/hotup-ctl`.
+pub(crate) static CTL_FOPS: Fops = Fops(bindings::file_operations {
     owner: crate::THIS_MODULE.as_ptr(),
     open: Some(open),
     release: Some(release),
@@ -91,11 +102,24 @@ static FOPS: Fops = Fops(bindings::file_operations {
     ..unsafe { core::mem::zeroed() }
 });
 
-/// `file_operations::open`.
+/// `/dev/hotup0`: open and release as the control node's (the private data
+/// is the hub), ioctls forwarded.
+pub(crate) static CTRL_FOPS: Fops = Fops(bindings::file_operations {
+    owner: crate::THIS_MODULE.as_ptr(),
+    open: Some(open),
+    release: Some(release),
+    unlocked_ioctl: Some(ctrl_ioctl),
+    compat_ioctl: Some(ctrl_compat_ioctl),
+    llseek: Some(bindings::noop_llseek),
+    // SAFETY: all-zeroes is "absent" for every other operation.
+    ..unsafe { core::mem::zeroed() }
+});
+
+/// `file_operations::open` of both nodes.
 ///
 /// # Safety
 ///
-/// Called by `misc_open` for a file being opened on this device.
+/// Called by `misc_open` for a file being opened on one of these devices.
 unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
     // SAFETY: both pointers are valid for a file being opened.
     let ret = unsafe { bindings::generic_file_open(inode, file) };
@@ -156,4 +180,41 @@ unsafe extern "C" fn write_iter(
         Ok(n) => n as isize,
         Err(e) => e.to_errno() as isize,
     }
+}
+
+/// `FMODE_WRITE` (fs.h; bindgen cannot see its `__force` cast).
+const FMODE_WRITE: u32 = 1 << 1;
+
+/// `file_operations::unlocked_ioctl` of `/dev/hotup0`.
+///
+/// # Safety
+///
+/// Called by the VFS for a file `open` succeeded on, in the caller's
+/// process context.
+unsafe extern "C" fn ctrl_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: the private data is the `Ptr` `open` set; it stays valid
+    // until `release`, which cannot run during this call (the VFS holds a
+    // reference to the file).
+    let hub = unsafe { <Ptr as ForeignOwnable>::borrow((*file).private_data.cast()) };
+    // SAFETY: the file is valid for the call; `f_mode` is set at open.
+    let mode = unsafe { (*file).f_mode };
+    // The file's address: unique while it is open.
+    let id = file as u64;
+    Hub::ioctl(hub, NODE_CTRL, cmd, arg as u64, mode & FMODE_WRITE != 0, id) as c_long
+}
+
+/// `file_operations::compat_ioctl` of `/dev/hotup0`: a 32-bit caller's
+/// pointer argument, widened (`compat_ptr`), then as `ctrl_ioctl`.
+///
+/// # Safety
+///
+/// As for [`ctrl_ioctl`].
+unsafe extern "C" fn ctrl_compat_ioctl(
+    file: *mut bindings::file,
+    cmd: c_uint,
+    arg: c_ulong,
+) -> c_long {
+    // SAFETY: forwarded with the same contract; on x86-64 `compat_ptr` is
+    // the zero-extension of the low 32 bits.
+    unsafe { ctrl_ioctl(file, cmd, arg & 0xffff_ffff) }
 }

@@ -11,6 +11,7 @@ use kernel::{
 };
 
 mod blk;
+mod calls;
 mod ctl;
 mod edge;
 mod event;
@@ -87,6 +88,28 @@ impl Operations for HotupBlk {
     }
 }
 
+/// The block device's ioctls (`blk.rs`): to the active child through the
+/// hub, parking while there is none (`calls.rs`).
+///
+/// # Safety
+///
+/// `data` is the queue data of this crate's live disk (an `Arc<Hub>` from
+/// `into_foreign`), and the caller's process context is current.
+pub(crate) unsafe fn disk_ioctl(
+    data: *mut kernel::ffi::c_void,
+    write: bool,
+    cmd: u32,
+    arg: u64,
+) -> kernel::ffi::c_int {
+    use kernel::types::ForeignOwnable;
+    // SAFETY: per the contract, `data` came from `Arc::<Hub>::into_foreign`
+    // and stays owned by the disk, which outlives the call (the block
+    // device is open).
+    let hub = unsafe { <Arc<Hub> as ForeignOwnable>::borrow(data.cast()) };
+    let rc = Hub::ioctl(hub, state_abi::NODE_BLOCK, cmd, arg, write, 0);
+    kernel::ffi::c_int::try_from(rc).unwrap_or(EIO.to_errno())
+}
+
 /// The hub published to the children's entry points; withdrawn on drop.
 struct Published;
 
@@ -98,15 +121,17 @@ impl Drop for Published {
 
 /// The module. Teardown order: `drop` below fails parked I/O and deletes
 /// the disk (which waits for every request and removes the sysfs files);
-/// then the fields go in declaration order: the control node first (an open
-/// control file holds a module reference, so none is open by now, and
-/// `misc_deregister` waits for an `open` in progress: the only user of the
-/// published hub besides children, which pin this module), then the
+/// then the fields go in declaration order: the character devices first
+/// (an open file holds a module reference, so none is open by now, and
+/// `misc_deregister` waits for an `open` in progress: the only users of
+/// the published hub besides children, which pin this module), then the
 /// published hub, then the hub itself.
 #[pin_data(PinnedDrop)]
 struct HotupParent {
     #[pin]
-    ctl: misc::CtlNode,
+    ctl: misc::Node,
+    #[pin]
+    ctrl: misc::Node,
     published: Published,
     disk: Option<LiveDisk>,
     hub: Arc<Hub>,
@@ -130,34 +155,19 @@ impl Drop for LiveDisk {
 /// The most hardware queues: the child's per-queue state has this many.
 const MAX_NR_QUEUES: u32 = state_abi::MAX_QUEUES as u32;
 
-fn possible_cpus() -> u32 {
-    // SAFETY: `nr_cpu_ids` is set during early boot and only read afterwards.
-    unsafe { kernel::bindings::nr_cpu_ids }.max(1)
-}
-
 impl kernel::InPlaceModule for HotupParent {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let capacity_mib = *module_parameters::capacity_mib.value();
-        // One queue per CPU, up to the most a child keeps state for: a host
-        // with more CPUs shares queues between them.
-        let nr_queues = match *module_parameters::nr_queues.value() {
-            0 => possible_cpus().min(MAX_NR_QUEUES),
-            n => n,
-        };
-        let queue_depth = *module_parameters::queue_depth.value();
+        let geo = Geometry::from_params(
+            capacity_mib,
+            *module_parameters::nr_queues.value(),
+            *module_parameters::queue_depth.value(),
+            MAX_NR_QUEUES,
+        );
         let park_timeout_ms = *module_parameters::park_timeout_ms.value();
-        let geo = Geometry {
-            capacity_bytes: capacity_mib.saturating_mul(1 << 20),
-            block_size: 512,
-            nr_queues,
-            queue_depth,
-        };
         try_pin_init!(HotupParent {
             hub: {
-                if capacity_mib == 0 || capacity_mib > (1 << 20) || !(1..=MAX_NR_QUEUES).contains(&nr_queues) || !(1..=1024).contains(&queue_depth) {
-                    pr_err!("invalid parameters: capacity_mib 1..=1048576, nr_queues 0..={}, queue_depth 1..=1024\n", MAX_NR_QUEUES);
-                    return Err(EINVAL);
-                }
+                let geo = geo?;
                 let no_barrier = *module_parameters::inject_no_barrier.value() != 0;
                 if no_barrier {
                     pr_warn!("inject_no_barrier=1: detach will not wait for CPUs inside the child (test only; unsafe)\n");
@@ -166,19 +176,20 @@ impl kernel::InPlaceModule for HotupParent {
                 Hub::new(geo, park_timeout_ms, switch_timeout_ms, services::table(&geo), no_barrier)?
             },
             disk: {
-                let tagset = Arc::pin_init(TagSet::new(nr_queues, queue_depth, 1), GFP_KERNEL)?;
+                let tagset = Arc::pin_init(TagSet::new(hub.geo.nr_queues, hub.geo.queue_depth, 1), GFP_KERNEL)?;
                 Some(LiveDisk {
-                    disk: Some(Disk::new(c"hotupblk0", &geo, tagset, hub.clone(), sysfs::disk_groups())?),
+                    disk: Some(Disk::new(c"hotupblk0", &hub.geo, tagset, hub.clone(), sysfs::disk_groups())?),
                     hub: hub.clone(),
                 })
             },
-            ctl <- misc::CtlNode::register(c"hotup-ctl"),
+            ctl <- misc::Node::register(c"hotup-ctl", &misc::CTL_FOPS),
+            ctrl <- misc::Node::register(c"hotup0", &misc::CTRL_FOPS),
             // Last, so that a failed init never leaves the hub published.
             published: {
                 services::publish(hub);
                 hotup_event!(
                     "load capacity_mib={} nr_queues={} queue_depth={} park_timeout_ms={} switch_timeout_ms={} abi={}.{}",
-                    capacity_mib, nr_queues, queue_depth, park_timeout_ms, hub.switch_timeout_ms,
+                    capacity_mib, hub.geo.nr_queues, hub.geo.queue_depth, park_timeout_ms, hub.switch_timeout_ms,
                     state_abi::ABI_MAJOR, state_abi::ABI_MINOR
                 );
                 Published

@@ -93,6 +93,15 @@ pub(crate) struct ParkLot {
     pub(crate) parked_last: u64,
     pub(crate) parked_total: u64,
     pub(crate) timeouts: u64,
+    /// Calls (`calls.rs`) asleep in the parking lot now.
+    pub(crate) calls_waiting: u64,
+    /// Calls asleep here when the last release made a child active.
+    pub(crate) calls_parked_last: u64,
+    /// Calls drained by the switch before the last release.
+    pub(crate) calls_drained_last: u64,
+    pub(crate) calls_parked_total: u64,
+    /// Parked calls failed by `park_timeout_ms`.
+    pub(crate) call_timeouts: u64,
     /// The parent is unloading: nothing parks, no timer is armed.
     pub(crate) unloading: bool,
 }
@@ -106,6 +115,11 @@ impl ParkLot {
             parked_last: 0,
             parked_total: 0,
             timeouts: 0,
+            calls_waiting: 0,
+            calls_parked_last: 0,
+            calls_drained_last: 0,
+            calls_parked_total: 0,
+            call_timeouts: 0,
             unloading: false,
         })
     }

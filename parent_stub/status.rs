@@ -98,6 +98,13 @@ pub(crate) struct Status {
     pub(crate) retired: usize,
     pub(crate) switches: u64,
     pub(crate) rollbacks: u64,
+    /// Syscalls parked now, before the last release, and ever.
+    pub(crate) calls_parked: u64,
+    pub(crate) calls_parked_last: u64,
+    pub(crate) calls_parked_total: u64,
+    /// Syscalls drained by the last switch.
+    pub(crate) calls_drained_last: u64,
+    pub(crate) call_timeouts: u64,
 }
 
 impl Status {
@@ -130,6 +137,16 @@ impl Hub {
                 p.parked_last,
             )
         };
+        let calls = {
+            let p = self.park.lock();
+            (
+                p.calls_waiting,
+                p.calls_parked_last,
+                p.calls_parked_total,
+                p.calls_drained_last,
+                p.call_timeouts,
+            )
+        };
         let (regions, region_bytes) = self.regions.lock().usage();
         let f = self.figures.lock();
         Status {
@@ -159,6 +176,11 @@ impl Hub {
             retired: f.retired,
             switches: f.switches,
             rollbacks: f.rollbacks,
+            calls_parked: calls.0,
+            calls_parked_last: calls.1,
+            calls_parked_total: calls.2,
+            calls_drained_last: calls.3,
+            call_timeouts: calls.4,
         }
     }
 }
@@ -173,7 +195,8 @@ pub(crate) fn status_line(hub: &Hub, out: &mut impl Write) -> core::fmt::Result 
          park_timeouts={} stash_bytes={} stash={} last_good_bytes={} export_schema={} regions={} \
          region_bytes={} capacity_bytes={} nr_queues={} queue_depth={} standby={} \
          standby_version={} retired={} switches={} rollbacks={} last_handed_over={} \
-         switch_timeout_ms={}",
+         switch_timeout_ms={} parked_calls={} last_parked_calls={} last_drained_calls={} \
+         parked_calls_total={} call_timeouts={}",
         s.mode,
         s.generation,
         s.child_name(),
@@ -204,5 +227,10 @@ pub(crate) fn status_line(hub: &Hub, out: &mut impl Write) -> core::fmt::Result 
         s.rollbacks,
         s.handed_over_last,
         hub.switch_timeout_ms,
+        s.calls_parked,
+        s.calls_parked_last,
+        s.calls_drained_last,
+        s.calls_parked_total,
+        s.call_timeouts,
     )
 }

@@ -289,10 +289,15 @@ impl Hub {
             if offer == Offer::Fresh { "no" } else { "yes" }
         );
         let parked = Hub::release(this, child);
+        let (parked_calls, drained_calls) = {
+            let p = this.park.lock();
+            (p.calls_parked_last, p.calls_drained_last)
+        };
         hotup_event!(
-            "resume gen={} child={} version={} parked={} drained={} blackout_ns={} drain_ns={} freeze_ns={} export_ns={} load_ns={} adopt_ns={} mode={} handed_over={} completing={}",
+            "resume gen={} child={} version={} parked={} drained={} blackout_ns={} drain_ns={} freeze_ns={} export_ns={} load_ns={} adopt_ns={} mode={} handed_over={} completing={} parked_calls={} drained_calls={}",
             generation, cname, child.version, parked, b.drained, b.blackout_ns, b.drain_ns,
-            b.freeze_ns, b.export_ns, b.load_ns, b.adopt_ns, b.mode, b.handed_over, b.completing
+            b.freeze_ns, b.export_ns, b.load_ns, b.adopt_ns, b.mode, b.handed_over, b.completing,
+            parked_calls, drained_calls
         );
     }
 
@@ -308,11 +313,15 @@ impl Hub {
             let mut p = this.park.lock();
             let p = &mut *p;
             core::mem::swap(&mut p.ring, &mut p.spare);
+            p.calls_drained_last = this.io.calls_drained();
             this.io.set_mode(Mode::Active);
             p.parked_last = p.parked_now;
             p.parked_now = 0;
+            p.calls_parked_last = p.calls_waiting;
             p.spare.len() as u64
         };
+        // The parked calls (counted above) go into the child now.
+        this.wake_calls();
         loop {
             let Some(x) = this.park.lock().spare.pop() else {
                 break;

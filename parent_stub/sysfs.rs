@@ -16,7 +16,7 @@ use core::fmt::Write;
 use kernel::{bindings, page::PAGE_SIZE, prelude::*, str::as_char_ptr_in_const_context};
 
 /// The attribute files.
-const NAMES: [&CStr; 13] = [
+const NAMES: [&CStr; 16] = [
     c"state",
     c"generation",
     c"child",
@@ -29,6 +29,9 @@ const NAMES: [&CStr; 13] = [
     c"last_drained",
     c"completed",
     c"failed",
+    c"parked_calls",
+    c"last_parked_calls",
+    c"last_drained_calls",
     c"status",
 ];
 const N: usize = NAMES.len();
@@ -52,6 +55,9 @@ fn show_field(hub: &Hub, name: &[u8], out: &mut impl Write) -> Result {
         b"last_drained" => writeln!(out, "{}", s.drained_last),
         b"completed" => writeln!(out, "{}", s.completed),
         b"failed" => writeln!(out, "{}", s.failed),
+        b"parked_calls" => writeln!(out, "{}", s.calls_parked),
+        b"last_parked_calls" => writeln!(out, "{}", s.calls_parked_last),
+        b"last_drained_calls" => writeln!(out, "{}", s.calls_drained_last),
         _ => return Err(ENOENT),
     };
     r.map_err(|_| ENOSPC)

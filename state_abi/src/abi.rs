@@ -26,7 +26,10 @@ pub const ABI_MAJOR: u16 = 1;
 ///   `INFL` section). Before 1.1 was first released, `freeze` was changed
 ///   to not wait for a completion under way (`finish` waits for it): no
 ///   parent relied on the earlier wording.
-pub const ABI_MINOR: u16 = 1;
+/// - 1.2: syscalls on the device nodes ([`ChildOps::ioctl`], [`CallDesc`]):
+///   the parent forwards the controller node's and the block device's
+///   ioctls, parking the caller while no child is active.
+pub const ABI_MINOR: u16 = 2;
 
 /// Whether a peer speaking ABI `major` (any minor) can talk to this side.
 pub const fn abi_compatible(major: u16) -> bool {
@@ -268,6 +271,71 @@ pub type FreezeFn = unsafe extern "C" fn(ctx: *mut CVoid) -> i32;
 /// refused without a blackout (and both code paths are warm when the real
 /// switch runs).
 pub type ProbeFn = unsafe extern "C" fn(ctx: *mut CVoid, blob: *const u8, len: usize) -> i32;
+/// [`CallDesc::node`]: the controller's character device (`/dev/hotup0`).
+pub const NODE_CTRL: u32 = 0;
+/// [`CallDesc::node`]: the namespace block device (`/dev/hotupblk0`).
+pub const NODE_BLOCK: u32 = 1;
+/// [`CallDesc::flags`]: the file was opened for writing.
+pub const CALL_FLAG_WRITE: u32 = 1 << 0;
+/// [`CallDesc::flags`]: the caller has `CAP_SYS_ADMIN`.
+pub const CALL_FLAG_ADMIN: u32 = 1 << 1;
+
+/// One syscall on a device node, forwarded by the parent (ABI 1.2).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallDesc {
+    /// `size_of::<CallDesc>()` as the parent knew it.
+    pub size: u32,
+    /// `NODE_*`: which node the call came through.
+    pub node: u32,
+    /// The ioctl command number, as user space passed it.
+    pub cmd: u32,
+    /// `CALL_FLAG_*` bits.
+    pub flags: u32,
+    /// The ioctl argument, as user space passed it (for most commands a
+    /// pointer into the caller's address space).
+    pub arg: u64,
+    /// An id of the open file, unique while it is open (0 for the block
+    /// device, whose opens the parent does not track).
+    pub file: u64,
+    /// Out, with [`CALL_FAULT_IN`]: the start of the user range to fault in.
+    pub fault_addr: u64,
+    /// Out, with [`CALL_FAULT_IN`]: its length in bytes.
+    pub fault_len: u32,
+    /// Out, with [`CALL_FAULT_IN`]: 1 to fault it in for writing.
+    pub fault_write: u32,
+}
+
+/// An [`IoctlFn`] result: the call touched user memory that is not
+/// resident, changed nothing, and asks the parent to fault in
+/// `fault_addr..fault_addr + fault_len` outside the barrier and call again.
+/// Not an errno, not a status: user space never sees it (the parent answers
+/// EFAULT if the range cannot be faulted in).
+pub const CALL_FAULT_IN: i64 = -(1 << 32);
+
+/// An ioctl on one of the parent's device nodes (ABI 1.2, optional).
+///
+/// Called in the calling task's process context, inside the parent's
+/// barrier: a switch waits for every call in the child before it exports,
+/// so a call must not wait for anything that waits for a switch, and in
+/// particular for I/O on the parent's own device (a user page that lives on
+/// it, a swap-out to it):
+///
+/// - user memory at `call.arg` and the pointers it holds is copied with
+///   page faults disabled (`copy_{from,to}_user_nofault`); when a copy
+///   faults, the child returns [`CALL_FAULT_IN`] with the range in the
+///   descriptor's `fault_*` fields, having changed nothing, and the parent
+///   faults the range in outside the barrier and calls again;
+/// - the parent runs the call in a `memalloc_noio` scope, so the child's
+///   allocations never start I/O.
+///
+/// It may sleep otherwise, and may run concurrently with `submit`, with
+/// other calls and with a trial export. Returns 0, a positive device
+/// status (an NVMe status field, as the kernel's NVMe driver returns), a
+/// negative errno (`-ENOTTY` for a command the child does not know), or
+/// [`CALL_FAULT_IN`]. The parent answers `-ENOTTY` itself for a child
+/// without this operation.
+pub type IoctlFn = unsafe extern "C" fn(ctx: *mut CVoid, call: *mut CallDesc) -> i64;
 /// Fills `*out` with the child's counters. Returns 0 or a negative errno.
 pub type StatsFn = unsafe extern "C" fn(ctx: *mut CVoid, out: *mut ChildStats) -> i32;
 
@@ -299,6 +367,8 @@ pub struct ChildOps {
     pub freeze: Option<FreezeFn>,
     /// See [`ProbeFn`] (ABI 1.1; absent in a 1.0 table).
     pub probe: Option<ProbeFn>,
+    /// See [`IoctlFn`] (ABI 1.2; absent in older tables).
+    pub ioctl: Option<IoctlFn>,
 }
 
 impl ChildOps {
@@ -317,6 +387,7 @@ impl ChildOps {
         stats: None,
         freeze: None,
         probe: None,
+        ioctl: None,
     };
 
     /// Whether every operation this ABI version defines is present.
@@ -625,7 +696,7 @@ const _: () = assert!(offset_of!(ChildStats, errors) == 80);
 const _: () = assert!(size_of::<MemHandle>() == 8 && align_of::<MemHandle>() == 8);
 
 const _: () = assert!(size_of::<Option<SubmitFn>>() == 8);
-const _: () = assert!(size_of::<ChildOps>() == 80 && align_of::<ChildOps>() == 8);
+const _: () = assert!(size_of::<ChildOps>() == 88 && align_of::<ChildOps>() == 8);
 const _: () = assert!(offset_of!(ChildOps, submit) == 8);
 const _: () = assert!(offset_of!(ChildOps, quiesce) == 16);
 const _: () = assert!(offset_of!(ChildOps, export_state) == 24);
@@ -635,6 +706,16 @@ const _: () = assert!(offset_of!(ChildOps, abort) == 48);
 const _: () = assert!(offset_of!(ChildOps, stats) == 56);
 const _: () = assert!(offset_of!(ChildOps, freeze) == 64);
 const _: () = assert!(offset_of!(ChildOps, probe) == 72);
+const _: () = assert!(offset_of!(ChildOps, ioctl) == 80);
+const _: () = assert!(size_of::<CallDesc>() == 48 && align_of::<CallDesc>() == 8);
+const _: () = assert!(offset_of!(CallDesc, node) == 4);
+const _: () = assert!(offset_of!(CallDesc, cmd) == 8);
+const _: () = assert!(offset_of!(CallDesc, flags) == 12);
+const _: () = assert!(offset_of!(CallDesc, arg) == 16);
+const _: () = assert!(offset_of!(CallDesc, file) == 24);
+const _: () = assert!(offset_of!(CallDesc, fault_addr) == 32);
+const _: () = assert!(offset_of!(CallDesc, fault_len) == 40);
+const _: () = assert!(offset_of!(CallDesc, fault_write) == 44);
 
 const _: () = assert!(size_of::<ParentServices>() == 72 && align_of::<ParentServices>() == 8);
 const _: () = assert!(offset_of!(ParentServices, abi_major) == 4);
@@ -713,8 +794,15 @@ mod tests {
 
     #[test]
     fn sizes_in_tables() {
-        assert_eq!(ChildOps::SIZE, 80);
-        assert_eq!(ChildOps::EMPTY.size, 80);
+        assert_eq!(ChildOps::SIZE, 88);
+        assert_eq!(ChildOps::EMPTY.size, 88);
+        // An ABI 1.1 table (80 bytes) is read up to `probe`: its `ioctl`
+        // stays absent, and the parent answers ENOTTY for it.
+        assert_eq!(
+            sized_copy_len(80, ChildOps::MIN_SIZE, size_of::<ChildOps>()),
+            Ok(80)
+        );
+        assert_eq!(offset_of!(ChildOps, ioctl), 80);
         assert!(!ChildOps::EMPTY.is_complete());
         assert_eq!(ParentServices::SIZE, 72);
         assert_eq!(ParentServices::EMPTY.abi_major, ABI_MAJOR);

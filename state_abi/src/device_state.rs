@@ -65,11 +65,15 @@ pub const QSTA_MAX_LEN: usize = QSTA_HEADER_LEN + MAX_QUEUES * QSTA_ENTRY_LEN;
 /// Largest blob [`write_state`] produces (schema 2 with [`MAX_QUEUES`]
 /// queues): header, `DEVS` v2 and a full `QSTA`. All payload lengths are
 /// multiples of 8, so there is no padding.
-pub const MAX_BLOB_LEN: usize =
-    BLOB_HEADER_LEN + SECTION_HEADER_LEN + DEVS_V2_LEN + SECTION_HEADER_LEN + QSTA_MAX_LEN;
+pub const MAX_BLOB_LEN: usize = BLOB_HEADER_LEN
+    + SECTION_HEADER_LEN
+    + DEVS_V2_LEN
+    + SECTION_HEADER_LEN
+    + QSTA_MAX_LEN
+    + super::controller::NVMC_SECTION_LEN;
 
 const _: () = assert!((DEVS_V1_LEN | DEVS_V2_LEN | QSTA_MAX_LEN) & 7 == 0);
-const _: () = assert!(MAX_BLOB_LEN == 1704);
+const _: () = assert!(MAX_BLOB_LEN == 1800);
 
 /// `DEVS` version 1.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -19,6 +19,7 @@
 //! `reserved: u32` (zero).
 
 use super::blob::{tag, BlobError, BlobWriter, LeReader, Section, SECTION_HEADER_LEN};
+use super::controller::{ControllerState, NVMC_V1, TAG_CONTROLLER};
 use super::device_state::{
     read_state_known, write_state_sections, DeviceStateV2, QueueStats, MAX_BLOB_LEN, MAX_QUEUES,
 };
@@ -189,9 +190,39 @@ where
     I: IntoIterator<Item = HeldRequest>,
     I::IntoIter: ExactSizeIterator,
 {
+    write_state_full(
+        buf,
+        producer_child_version,
+        state,
+        queues,
+        schema,
+        held,
+        None,
+    )
+}
+
+/// [`write_state_held`] plus, if `ctrl` is given, the optional controller
+/// section (`NVMC`, [`super::controller`]), in every schema: a reader that
+/// does not know it skips it.
+pub fn write_state_full<I>(
+    buf: &mut [u8],
+    producer_child_version: u32,
+    state: &DeviceStateV2,
+    queues: Option<&QueueStats>,
+    schema: u32,
+    held: I,
+    ctrl: Option<&ControllerState>,
+) -> Result<usize, BlobError>
+where
+    I: IntoIterator<Item = HeldRequest>,
+    I::IntoIter: ExactSizeIterator,
+{
     let held = held.into_iter();
     let mut w = BlobWriter::new(buf, producer_child_version)?;
     write_state_sections(&mut w, state, queues, schema)?;
+    if let Some(c) = ctrl {
+        c.encode(&mut w)?;
+    }
     if held.len() > 0 {
         encode_held(&mut w, held)?;
     }
@@ -218,6 +249,38 @@ pub fn read_state_held(
         },
     )?;
     Ok((state, queues, version, held))
+}
+
+/// What [`read_state_full`] returns: the device state, the queue
+/// statistics, the `DEVS` version found, the handed-over requests and the
+/// controller state.
+pub type FullState<'a> = (
+    DeviceStateV2,
+    Option<QueueStats>,
+    u16,
+    HeldIter<'a>,
+    Option<ControllerState>,
+);
+
+/// [`read_state_held`] that also decodes the controller section (`NVMC`
+/// v1) when the blob has one; `None` without one (an older producer).
+pub fn read_state_full(blob: &[u8], max_schema: u32) -> Result<FullState<'_>, BlobError> {
+    let mut held = HeldIter::EMPTY;
+    let mut ctrl = None;
+    let (state, queues, version) = read_state_known(
+        blob,
+        max_schema,
+        &[(TAG_INFLIGHT, INFL_V1), (TAG_CONTROLLER, NVMC_V1)],
+        |s: Section<'_>| {
+            match s.tag {
+                TAG_INFLIGHT => held = decode_held(s.payload)?,
+                TAG_CONTROLLER => ctrl = Some(ControllerState::decode(s.payload)?),
+                _ => {}
+            }
+            Ok(())
+        },
+    )?;
+    Ok((state, queues, version, held, ctrl))
 }
 
 #[cfg(test)]

@@ -52,6 +52,7 @@ pub type CVoid = core::ffi::c_void;
 
 pub mod abi;
 pub mod blob;
+pub mod controller;
 pub mod crc32c;
 pub mod device_state;
 pub mod errno;
@@ -63,12 +64,14 @@ pub use blob::{
     SectionIter, SectionWriter, BLOB_FORMAT_VERSION, BLOB_HEADER_LEN, BLOB_MAGIC, MAX_SECTIONS,
     SECTION_HEADER_LEN, SECTION_MANDATORY,
 };
+pub use controller::{ControllerState, NVMC_V1, TAG_CONTROLLER};
 pub use crc32c::{crc32c, crc32c_update};
 pub use device_state::{
     read_state, write_state, DeviceStateV1, DeviceStateV2, QueueStat, QueueStats, MAX_BLOB_LEN,
     MAX_QUEUES, SCHEMA_LATEST, TAG_DEVICE_STATE, TAG_QUEUE_STATS,
 };
 pub use handover::{
-    decode_held, encode_held, held_count, max_blob_len_with_held, read_state_held,
-    write_state_held, HeldIter, HeldRequest, INFL_V1, MAX_HELD, TAG_INFLIGHT,
+    decode_held, encode_held, held_count, max_blob_len_with_held, read_state_full, read_state_held,
+    write_state_full, write_state_held, FullState, HeldIter, HeldRequest, INFL_V1, MAX_HELD,
+    TAG_INFLIGHT,
 };

@@ -86,6 +86,15 @@ standby_to() {
     echo switch > "$CTL"
 }
 
+# unload_retired: rmmod every hotup child but the active one (children a
+# standby switch retired), e.g. before a classic upgrade loads one of them.
+unload_retired() {
+    _cur=$(current_child)
+    for _m in $(sed -n 's/^\(hotup_child_v[0-9]*\) .*/\1/p' /proc/modules); do
+        [ "$_m" = "$_cur" ] || rmmod "$_m" || return 1
+    done
+}
+
 # wait_completions N [TIMEOUT_S]: wait until the parent has completed N more
 # requests than when called (pacing by real progress, not by the clock).
 # Every timeout of the guest helpers is multiplied by $HOTUP_TIME_SCALE (5
@@ -211,4 +220,23 @@ for f in sorted(glob.glob(sys.argv[1]+"/fio-pass-*.json")):
     for j in d["jobs"]:
         p+=1; w+=j["write"]["total_ios"]; v+=j["read"]["total_ios"]; e+=j["error"]
 print(p,w,v,e)' "$HOTUP_OUT"
+}
+
+# The controller node (/dev/hotup0): its ioctls reach the active child and
+# park while there is none. nvme-cli (`nvme`) is its client.
+NVME_CTRL=/dev/hotup0
+
+# nvme_field KEY CMD...: one field of `nvme CMD... -o json` (numbers come
+# quoted or bare; strings with their padding trimmed). sed, not python: each
+# program started in the guest costs seconds under TCG.
+nvme_field() {
+    _k=$1; shift
+    nvme "$@" -o json | sed -n "s/^ *\"$_k\" *: *\"\{0,1\}\([^\",]*\).*/\1/p" | sed 's/ *$//' | head -n 1
+}
+
+# nvme_feature FID: the current value of feature FID as a decimal number
+# (nvme get-feature prints 0x00000150, or 00000000 for zero).
+nvme_feature() {
+    _v=$(nvme get-feature "$NVME_CTRL" -f "$1" | sed -n 's/.*Current value: *\(0x\)\{0,1\}\([0-9a-fA-F]*\).*/\2/p')
+    [ -n "$_v" ] && printf '%d\n' "0x$_v"
 }

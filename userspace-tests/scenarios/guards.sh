@@ -23,7 +23,7 @@ check "first child still active" test "$(ctl state) $(ctl child)" = "active hotu
 # One that can registers as the standby: loaded, no I/O, shown by status.
 dmesg_mark
 check "a standby-capable second child loads as the standby" load_child 2
-expect_dmesg "standby logged" 'hotup: standby child=hotup_child_v2 version=2 abi=1.1 active=hotup_child_v1 active_version=1 handover=yes'
+expect_dmesg "standby logged" 'hotup: standby child=hotup_child_v2 version=2 abi=1\.[0-9]+ active=hotup_child_v1 active_version=1 handover=yes'
 check "status shows it" test "$(ctl child) $(ctl standby) $(ctl standby_version)" = "hotup_child_v1 hotup_child_v2 2"
 check "rmmod of the standby works" rmmod hotup_child_v2
 expect_dmesg "standby unload logged" 'hotup: standby-gone child=hotup_child_v2 version=2'

@@ -135,20 +135,38 @@ pub fn build_with(ctx: &Ctx, k: &KernelBuild) -> Result<PathBuf> {
     Ok(dest)
 }
 
-/// Builds `hotupctl` (release) and puts it beside the modules, where the
-/// guest's scripts find it (`$MODULES/hotupctl`; the guest's root is the
-/// host's, so the host binary runs there).
+/// The guest's programs built from this workspace: the operator's tool and
+/// the scenarios' ioctl client.
+const GUEST_BINS: [&str; 2] = ["hotupctl", "hotup-ioctl"];
+
+/// Builds `hotupctl` and `hotup-ioctl` (release) and puts them beside the
+/// modules, where the guest's scripts find them (`$MODULES/hotupctl`; the
+/// guest's root is the host's, so the host binaries run there).
 pub fn build_hotupctl(ctx: &Ctx, dest: &Path) -> Result<()> {
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(&ctx.repo)
-        .args(["build", "--quiet", "--release", "-p", "hotupctl"])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "hotupctl",
+            "-p",
+            "userspace-tests",
+        ])
+        .args(GUEST_BINS.iter().flat_map(|b| ["--bin", b]))
         .status()
-        .context("running cargo build -p hotupctl")?;
+        .context("running cargo build of the guest programs")?;
     if !status.success() {
-        bail!("building hotupctl failed ({status}): run `cargo build -p hotupctl` to see why");
+        bail!(
+            "building {} failed ({status}): run `cargo build --release -p hotupctl -p userspace-tests` to see why",
+            GUEST_BINS.join(" and ")
+        );
     }
-    let bin = ctx.repo.join("target/release/hotupctl");
-    std::fs::copy(&bin, dest.join("hotupctl"))
-        .with_context(|| format!("copying {} to {}", bin.display(), dest.display()))?;
+    for b in GUEST_BINS {
+        let bin = ctx.repo.join("target/release").join(b);
+        std::fs::copy(&bin, dest.join(b))
+            .with_context(|| format!("copying {} to {}", bin.display(), dest.display()))?;
+    }
     Ok(())
 }

@@ -31,6 +31,8 @@ const APT_PACKAGES: &[&str] = &[
     "busybox-static",
     "e2fsprogs",
     "util-linux",
+    // The controller node's real client (`nvme id-ctrl /dev/hotup0`, ...).
+    "nvme-cli",
 ];
 /// QEMU 10 from bookworm-backports (bookworm's own 7.2 is older than measured).
 const QEMU_PACKAGE: &str = "qemu-system-x86";

@@ -60,20 +60,23 @@ fn with_extra(extra: &[(u32, u16, bool, &[u8])]) -> Vec<u8> {
 
 #[test]
 fn sizes() {
-    assert_eq!(MAX_BLOB_LEN, 32 + 16 + 96 + 16 + 8 + 64 * 24);
+    assert_eq!(MAX_BLOB_LEN, 32 + 16 + 96 + 16 + 8 + 64 * 24 + 16 + 80);
     let full = QueueStats::zeroed(MAX_QUEUES).unwrap();
     let s = DeviceStateV2 {
         nr_queues: MAX_QUEUES as u32,
         ..v2()
     };
+    // The largest blob without handed-over requests: the full state and
+    // the controller section.
+    let ctrl = Some(&crate::ControllerState::FRESH);
     let mut buf = [0u8; MAX_BLOB_LEN];
     assert_eq!(
-        write_state(&mut buf, 2, &s, Some(&full), 2),
+        crate::write_state_full(&mut buf, 2, &s, Some(&full), 2, [], ctrl),
         Ok(MAX_BLOB_LEN)
     );
     let mut small = [0u8; MAX_BLOB_LEN - 1];
     assert_eq!(
-        write_state(&mut small, 2, &s, Some(&full), 2),
+        crate::write_state_full(&mut small, 2, &s, Some(&full), 2, [], ctrl),
         Err(BlobError::BufferTooSmall)
     );
     assert_eq!(write(&v2(), None, 1).len(), 32 + 16 + DEVS_V1_LEN);

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Syscalls through the parent's device nodes: the controller node's and
+//! the block device's ioctls go to the active child through the same gate
+//! as block I/O, and park while there is none.
+//!
+//! **The gate.** A call enters the in-flight gate on a lane of its own
+//! (the last of [`super::inflight::InFlight`]'s counters, after the
+//! hardware queues), so a switch that closes the gate waits for every call
+//! inside the old child as it waits for `submit`: no switch exports while
+//! a call runs in the child it exports, and no module leaves under one. A
+//! call that was inside the child when the gate closed is counted drained.
+//!
+//! **Parking.** A call that finds no active child sleeps on
+//! [`Hub::calls_wait`] until a child is active, and then enters the gate
+//! again. The sleep is interruptible: a signal ends it with
+//! `-ERESTARTNOINTR`, so a fatal signal ends the task at once and an
+//! ordinary one runs its handler and restarts the call (it was never in a
+//! child, so the restart is transparent). With `park_timeout_ms`, a call
+//! parked that long while no switch runs fails with `ETIMEDOUT`; while a
+//! switch runs it waits for the switch to end, as parked block I/O does.
+//!
+//! Every place that makes the mode `Active` (the release after a switch)
+//! or `Parked`, and the shutdown, wakes the sleepers; they re-check under
+//! the parking lot's lock, so no wake-up is lost between the check and the
+//! sleep. A restarted call parks anew: its deadline starts again.
+//!
+//! **Nothing inside the gate waits for the device.** A call in the child
+//! holds a switch off, and a switch holds the device's I/O: so a call must
+//! not wait for that I/O (a user page that lives on this device, an
+//! allocation that writes back to it). The child copies user memory with
+//! faults disabled and, on a fault, returns [`CALL_FAULT_IN`] with the
+//! range, having changed nothing; the parent leaves the gate, faults the
+//! range in (which may park, harmlessly, outside the gate) and calls again.
+//! And the call runs in a `memalloc_noio` scope ([`NoIo`]).
+//!
+//! **Unload.** Open files pin the module, so no call is in flight at a
+//! normal unload; a failed load can meet a call parked on the block device,
+//! so `shutdown` wakes the parked calls and waits until every caller has
+//! left ([`Hub::wait_callers_gone`]).
+
+use super::blk::capable_sys_admin;
+use super::hub::Hub;
+use super::inflight::Mode;
+use super::state_abi::{CallDesc, CALL_FAULT_IN, CALL_FLAG_ADMIN, CALL_FLAG_WRITE};
+use crate::hotup_event;
+use core::sync::atomic::Ordering;
+use kernel::{
+    bindings,
+    error::code::ERESTARTNOINTR,
+    prelude::*,
+    sync::{ArcBorrow, CondVarTimeoutResult},
+    time::{msecs_to_jiffies, Delta, Instant, Monotonic},
+};
+
+/// What happened to one call while it waited.
+enum Waited {
+    /// A child may be active: try the gate again.
+    Again,
+    /// End the call with this errno.
+    End(Error),
+}
+
+/// How one sleep in the parking lot ended.
+enum Slept {
+    Woken,
+    Signalled,
+    /// Not slept: the deadline had passed with no switch running.
+    Expired,
+}
+
+impl Slept {
+    fn from_signal(signalled: bool) -> Self {
+        if signalled {
+            Slept::Signalled
+        } else {
+            Slept::Woken
+        }
+    }
+}
+
+/// Most rounds of fault-in and retry for one call before it fails with
+/// EFAULT (each round means the range was evicted again in between).
+const MAX_FAULT_ROUNDS: u32 = 64;
+
+/// A scope in which the current task's allocations do not start I/O
+/// (`memalloc_noio_save` / `memalloc_noio_restore`, inline in C).
+struct NoIo(u32);
+
+impl NoIo {
+    fn enter() -> Self {
+        let t = kernel::current!().as_ptr();
+        let bit = bindings::PF_MEMALLOC_NOIO;
+        // SAFETY: `t` is the current task, which only it modifies its own
+        // `flags` (as `memalloc_noio_save` does), and it stays valid while
+        // it runs this.
+        let old = unsafe {
+            let old = (*t).flags & bit;
+            (*t).flags |= bit;
+            old
+        };
+        NoIo(old)
+    }
+}
+
+impl Drop for NoIo {
+    fn drop(&mut self) {
+        let t = kernel::current!().as_ptr();
+        // SAFETY: as in `enter`, on the same (current) task.
+        unsafe { (*t).flags = ((*t).flags & !bindings::PF_MEMALLOC_NOIO) | self.0 };
+    }
+}
+
+/// Faults in `len` bytes of the current task's memory at `addr` (for
+/// writing if `write`): whether all of it is now resident.
+fn fault_in(addr: u64, len: u32, write: bool) -> bool {
+    let p = addr as usize as *mut kernel::ffi::c_char;
+    let len = len as usize;
+    // SAFETY: both functions take any user address and length and report
+    // how much they could not fault in; they touch only user memory of
+    // the current task, in its process context.
+    let left = unsafe {
+        if write {
+            bindings::fault_in_writeable(p, len)
+        } else {
+            bindings::fault_in_readable(p, len)
+        }
+    };
+    left == 0
+}
+
+impl Hub {
+    /// An ioctl through node `node` (`NODE_*`) of the open file `file`
+    /// (an id; 0 for none): the descriptor is built here, the caller's
+    /// privilege read once.
+    pub(crate) fn ioctl(
+        this: ArcBorrow<'_, Hub>,
+        node: u32,
+        cmd: u32,
+        arg: u64,
+        write: bool,
+        file: u64,
+    ) -> isize {
+        let mut flags = 0;
+        if write {
+            flags |= CALL_FLAG_WRITE;
+        }
+        if capable_sys_admin() {
+            flags |= CALL_FLAG_ADMIN;
+        }
+        let desc = CallDesc {
+            size: core::mem::size_of::<CallDesc>() as u32,
+            node,
+            cmd,
+            flags,
+            arg,
+            file,
+            fault_addr: 0,
+            fault_len: 0,
+            fault_write: 0,
+        };
+        this.callers.fetch_add(1, Ordering::SeqCst);
+        let rc = Hub::call(this, &desc);
+        if this.callers.fetch_sub(1, Ordering::SeqCst) == 1 && this.park.lock().unloading {
+            // `shutdown` waits for the last caller.
+            this.wake_calls();
+        }
+        rc
+    }
+
+    /// One call: forwarded to the active child, or parked until there is
+    /// one. The child's result, or a negative errno.
+    fn call(this: ArcBorrow<'_, Hub>, desc: &CallDesc) -> isize {
+        let lane = this.io.call_lane();
+        let mut parked_at = None;
+        let mut rounds = 0;
+        loop {
+            match this.io.enter(lane) {
+                Ok(child) => {
+                    let mut d = *desc;
+                    let rc = {
+                        let _noio = NoIo::enter();
+                        child.ioctl(&mut d)
+                    };
+                    this.io.exit_call(lane);
+                    if rc != CALL_FAULT_IN {
+                        return isize::try_from(rc).unwrap_or(EIO.to_errno() as isize);
+                    }
+                    // Outside the gate now: a fault that needs this device
+                    // waits for a switch, not the other way round.
+                    rounds += 1;
+                    if rounds > MAX_FAULT_ROUNDS
+                        || !fault_in(d.fault_addr, d.fault_len, d.fault_write != 0)
+                    {
+                        return EFAULT.to_errno() as isize;
+                    }
+                    parked_at = None;
+                    continue;
+                }
+                // No child although the mode is active: a broken invariant.
+                Err(Mode::Active) => return EIO.to_errno() as isize,
+                Err(_) => {}
+            }
+            match Hub::park_call(this, &mut parked_at) {
+                // Released into an active child: a later park is a new one.
+                Waited::Again => parked_at = None,
+                Waited::End(e) => return e.to_errno() as isize,
+            }
+        }
+    }
+
+    /// Sleeps until a child may be active. `parked_at` is when this call
+    /// first parked (set, and counted, on its first wait).
+    fn park_call(this: ArcBorrow<'_, Hub>, parked_at: &mut Option<Instant<Monotonic>>) -> Waited {
+        let mut p = this.park.lock();
+        loop {
+            let mode = this.io.mode();
+            if mode == Mode::Active {
+                return Waited::Again;
+            }
+            if p.unloading {
+                return Waited::End(ENODEV);
+            }
+            let now = Instant::<Monotonic>::now();
+            let since = *parked_at.get_or_insert_with(|| {
+                p.calls_parked_total += 1;
+                now
+            });
+            p.calls_waiting += 1;
+            let slept = if this.park_timeout_ms == 0 {
+                Slept::from_signal(this.calls_wait.wait_interruptible(&mut p))
+            } else {
+                let left = since + Delta::from_millis(i64::from(this.park_timeout_ms)) - now;
+                if left.as_nanos() > 0 {
+                    let ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX);
+                    // One jiffy more, so the deadline has passed on timeout.
+                    let j = msecs_to_jiffies(ms).saturating_add(1);
+                    match this.calls_wait.wait_interruptible_timeout(&mut p, j) {
+                        CondVarTimeoutResult::Signal { .. } => Slept::Signalled,
+                        _ => Slept::Woken,
+                    }
+                } else if mode == Mode::Parked {
+                    Slept::Expired
+                } else {
+                    // Past the deadline while a switch runs: its end
+                    // (active or parked) wakes this sleep.
+                    Slept::from_signal(this.calls_wait.wait_interruptible(&mut p))
+                }
+            };
+            p.calls_waiting -= 1;
+            match slept {
+                Slept::Woken => {}
+                // Never inside a child: the call restarts from the top
+                // after the handler, or the task dies of a fatal signal.
+                Slept::Signalled => return Waited::End(ERESTARTNOINTR),
+                Slept::Expired => {
+                    p.call_timeouts += 1;
+                    drop(p);
+                    hotup_event!(
+                        "park-timeout calls=1 timeout_ms={} waited_ms={} status=ETIMEDOUT",
+                        this.park_timeout_ms,
+                        (now - since).as_millis()
+                    );
+                    return Waited::End(ETIMEDOUT);
+                }
+            }
+        }
+    }
+
+    /// Wakes every parked call to look at the mode again. Called after the
+    /// mode changed under the parking lot's lock.
+    pub(crate) fn wake_calls(&self) {
+        self.calls_wait.notify_all();
+    }
+
+    /// At unload, once `unloading` is set and the parked calls woken: waits
+    /// until every caller has left the hub (they end with ENODEV).
+    pub(crate) fn wait_callers_gone(&self) {
+        let mut p = self.park.lock();
+        while self.callers.load(Ordering::SeqCst) > 0 {
+            self.calls_wait.wait(&mut p);
+        }
+    }
+}

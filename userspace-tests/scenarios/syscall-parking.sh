@@ -1,0 +1,122 @@
+# description: syscalls park across upgrades: three processes each hold /dev/hotup0 open and loop admin commands through it (thousands of calls), and nvme-cli loops smart-log, while the children are swapped 6 times (standby and classic; each call stays 2 ms in the child, so switches find calls to drain); no call fails (no EINTR, no EAGAIN), calls reach both versions, resume lines show parked and drained calls; a parked call survives signals (restarted) and a parked nvme killed by SIGKILL ends at once and leaves nothing behind
+# timeout: 900
+. "$HOTUP_REPO/userspace-tests/guest/lib.sh"
+MIB=64
+UPGRADES=6
+# Each call stays 2 ms in the child (a slow admin command), so a switch
+# usually finds one inside and drains it.
+DELAY=inject_call_delay_us=2000
+IO="$MODULES/hotup-ioctl"
+STOP="$HOTUP_OUT/calls.stop"
+
+check "load parent" load_parent capacity_mib=$MIB
+check "load child v1" load_child 1 $DELAY
+rm -f "$STOP" "$HOTUP_OUT"/hold*.txt "$HOTUP_OUT"/hold*.progress "$HOTUP_OUT/nvme-loop.txt"
+
+# Three holders: each opens the controller node once and sends Identify
+# Controller through that file until told to stop.
+HOLDERS=""
+for h in 0 1 2; do
+    "$IO" hold $NVME_CTRL --until "$STOP" --min-calls 500 --progress "$HOTUP_OUT/hold$h.progress" \
+        > "$HOTUP_OUT/hold$h.txt" 2>&1 &
+    HOLDERS="$HOLDERS $!"
+done
+# The real client in a loop (each nvme run takes seconds under TCG).
+(
+    n=0; bad=0
+    while [ ! -e "$STOP" ]; do
+        nvme smart-log $NVME_CTRL -o json > /dev/null 2>> "$HOTUP_OUT/nvme-loop.err" || bad=$((bad + 1))
+        n=$((n + 1))
+    done
+    echo "runs=$n failed=$bad" > "$HOTUP_OUT/nvme-loop.txt"
+) &
+NVME_LOOP=$!
+
+progress() { cat "$HOTUP_OUT/hold$1.progress" 2>/dev/null || echo 0; }
+# calls_flow N: every holder has made N more calls than when asked.
+calls_flow() {
+    _n=$1
+    set -- $(progress 0) $(progress 1) $(progress 2)
+    _a=$(($1 + _n)); _b=$(($2 + _n)); _c=$(($3 + _n))
+    wait_for "calls flow ($_n more through each held file)" 120 \
+        sh -c "[ \$(cat $HOTUP_OUT/hold0.progress) -ge $_a ] && [ \$(cat $HOTUP_OUT/hold1.progress) -ge $_b ] && [ \$(cat $HOTUP_OUT/hold2.progress) -ge $_c ]"
+}
+calls_flow 100
+
+to=2
+i=0
+dmesg_mark
+while [ $i -lt $UPGRADES ]; do
+    i=$((i + 1))
+    if [ $((i % 2)) -eq 1 ]; then
+        check "upgrade $i: standby switch to v$to under calls" standby_to $to $DELAY || break
+    else
+        check "upgrade $i: unload the retired child" unload_retired
+        check "upgrade $i: classic upgrade to v$to under calls" upgrade_to $to $DELAY || break
+    fi
+    check "upgrade $i: v$to active" test "$(current_child)" = hotup_child_v$to
+    calls_flow 100
+    to=$((3 - to))
+done
+dmesg_since_mark | grep -E 'hotup: resume ' > /tmp/resumes
+while read -r l; do diag "$(echo "$l" | sed 's/^\[[^]]*\] //' | grep -oE 'gen=[0-9]+ child=[^ ]+|mode=[^ ]+|parked_calls=[0-9]+ drained_calls=[0-9]+' | tr '\n' ' ')"; done < /tmp/resumes
+check "every upgrade logged a resume line with call counts" \
+    test "$(grep -cE 'parked_calls=[0-9]+ drained_calls=[0-9]+' /tmp/resumes)" -eq $UPGRADES
+check "some upgrade parked calls (parked_calls > 0)" grep -qE 'parked_calls=[1-9]' /tmp/resumes
+check "some upgrade drained calls (drained_calls > 0)" grep -qE 'drained_calls=[1-9]' /tmp/resumes
+check "sysfs counts parked calls" test "$(ctl parked_calls_total)" -gt 0
+
+touch "$STOP"
+n=0
+for pid in $HOLDERS; do
+    wait $pid; rc=$?
+    check "holder $n: every call through its one open file succeeded" test $rc -eq 0
+    diag "holder $n: $(cat "$HOTUP_OUT/hold$n.txt")"
+    check "holder $n: no EINTR, no EAGAIN, no error" grep -q 'failures=0 .*errors=-' "$HOTUP_OUT/hold$n.txt"
+    check "holder $n: its calls reached both versions" grep -qE 'versions=v[12],v[12]' "$HOTUP_OUT/hold$n.txt"
+    n=$((n + 1))
+done
+wait $NVME_LOOP
+diag "nvme loop: $(cat "$HOTUP_OUT/nvme-loop.txt")"
+check "nvme smart-log loop: no run failed" grep -qE 'runs=[1-9][0-9]* failed=0' "$HOTUP_OUT/nvme-loop.txt"
+total=0
+for h in 0 1 2; do total=$((total + $(sed -n 's/^calls=\([0-9]*\).*/\1/p' "$HOTUP_OUT/hold$h.txt"))); done
+diag "calls through held files: $total"
+check "thousands of calls" test $total -ge 2000
+
+# A parked call and signals: an ordinary signal (a handler, no
+# SA_RESTART) restarts it transparently, SIGSTOP/SIGCONT too; it
+# completes in the next child.
+check "unload the retired child" unload_retired
+check "unload the child: calls park" rmmod "$(current_child)"
+"$IO" parked $NVME_CTRL > "$HOTUP_OUT/parked.txt" 2>&1 &
+P=$!
+wait_for "the call is parked" 60 sh -c "[ \$(cat /sys/block/hotupblk0/hotup/parked_calls) -ge 1 ]"
+for sig in USR1 USR1 STOP; do
+    t0=$(ctl parked_calls_total)
+    check "SIG$sig to the parked caller" kill -$sig $P
+    [ $sig = STOP ] && check "SIGCONT" kill -CONT $P
+    wait_for "after SIG$sig the call restarted and parked again" 60 \
+        sh -c "[ \$(tr ' ' '\n' < $CTL | sed -n 's/^parked_calls_total=//p') -gt $t0 ] && [ \$(cat /sys/block/hotupblk0/hotup/parked_calls) -ge 1 ]"
+done
+check "load child v1: the parked call goes on in it" load_child 1
+wait $P; rc=$?
+check "the parked call succeeded, not EINTR" test $rc -eq 0
+diag "parked call: $(cat "$HOTUP_OUT/parked.txt")"
+check "it saw both signals and ran on v1" grep -qE 'result=ok fr=v1 signals=2' "$HOTUP_OUT/parked.txt"
+
+# SIGKILL: a parked nvme dies at once and leaves nothing parked or open.
+check "unload the child again" rmmod hotup_child_v1
+nvme id-ctrl $NVME_CTRL > /dev/null 2>&1 &
+K=$!
+wait_for "nvme id-ctrl is parked" 60 sh -c "[ \$(cat /sys/block/hotupblk0/hotup/parked_calls) -ge 1 ]"
+check "SIGKILL to it" kill -KILL $K
+wait_for "it ends promptly" 10 sh -c "! kill -0 $K"
+wait $K; rc=$?
+check "it died of SIGKILL (status 137)" test $rc -eq 137
+check "nothing is parked any more" test "$(sysfs parked_calls)" -eq 0
+check "a child again: calls work" load_child 2
+check "nvme id-ctrl on v2" test "$(nvme_field fr id-ctrl $NVME_CTRL)" = v2
+check "rmmod child" rmmod hotup_child_v2
+check "rmmod parent: no file of the killed caller is left open" rmmod hotup_parent
+finish
