@@ -128,23 +128,21 @@ impl Status {
 impl Hub {
     pub(crate) fn status(&self) -> Status {
         let t = self.io.totals();
-        let (parked, parked_total, park_timeouts, parked_last) = {
+        // One lock hold: the parked figures agree with each other.
+        let (parked, parked_total, park_timeouts, parked_last, calls) = {
             let p = self.park.lock();
             (
                 p.ring.len() as u64,
                 p.parked_total,
                 p.timeouts,
                 p.parked_last,
-            )
-        };
-        let calls = {
-            let p = self.park.lock();
-            (
-                p.calls_waiting,
-                p.calls_parked_last,
-                p.calls_parked_total,
-                p.calls_drained_last,
-                p.call_timeouts,
+                (
+                    p.calls_waiting,
+                    p.calls_parked_last,
+                    p.calls_parked_total,
+                    p.calls_drained_last,
+                    p.call_timeouts,
+                ),
             )
         };
         let (regions, region_bytes) = self.regions.lock().usage();

@@ -59,6 +59,10 @@ while [ $j -lt 2 ]; do
 done
 dmesg | grep -E 'hotup: resume .*mode=standby-handover' > /tmp/resumes
 check "a switch froze a child with a completion under way (completing > 0)" grep -qE ' completing=[1-9]' /tmp/resumes
+# The child's own count at its freeze (the resume line's is read later, a
+# lower bound): at least one of the two slow children froze mid-completion.
+check "a slow child logged its freeze with a completion under way" \
+    sh -c "dmesg | grep -qE 'hotup_child_v[0-9]: freeze version=[0-9]+ held=[0-9]+ completing=[1-9]'"
 # A request completed twice (or a stale cookie) is refused by the parent and
 # logged as an error: there must be none.
 check "no completion was refused (no 'hotup: error' line)" sh -c '! dmesg | grep -E "hotup: error"'

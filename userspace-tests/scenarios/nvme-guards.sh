@@ -1,4 +1,4 @@
-# description: the controller node's guards: without CAP_SYS_ADMIN only Identify (and on the namespace reads, and writes through a file open for writing) pass, the rest is EACCES; malformed commands get EINVAL/EFAULT, unsupported ones an NVMe status, unknown ioctls ENOTTY; a child of ABI 1.1 (no ioctl) gets ENOTTY while block I/O goes on; 10,000 fuzzed ioctls leave the kernel clean and the device working; calls whose pages live on the device itself, paged out, do not deadlock classic upgrades; park_timeout_ms ends a parked call with ETIMEDOUT
+# description: the controller node's guards: without CAP_SYS_ADMIN only Identify (and on the namespace reads, and writes through a file open for writing) pass, the rest is EACCES; malformed commands get EINVAL/EFAULT, unsupported ones an NVMe status, unknown ioctls ENOTTY; a child of ABI 1.1 (no ioctl) gets ENOTTY while block I/O goes on; 10,000 fuzzed ioctls leave the kernel clean and the device working; calls whose pages live on the device itself, paged out, do not deadlock 6 classic upgrades (inject_faulting_copies=1 does); park_timeout_ms ends a parked call with ETIMEDOUT
 # timeout: 900
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
 MIB=64
@@ -77,8 +77,11 @@ check "no request failed" test "$(ctl failed)" -eq 0
 # dropped from memory before every call, during classic upgrades: the
 # child's copies fault on pages that must be read from the device while a
 # switch holds its I/O. The child copies with faults disabled and the
-# parent faults the range in outside the barrier, so nothing deadlocks
-# (a child loaded with inject_faulting_copies=1 brings the deadlock back).
+# parent faults the range in outside the barrier, so nothing deadlocks.
+# `cargo xtask test --inject inject_faulting_copies=1 --scenario
+# nvme-guards` gives the upgraded children ordinary, sleeping copies: an
+# upgrade then hangs (the caller waits for a page whose read is parked, the
+# switch for the caller) and the scenario fails at its timeout.
 check "unload the retired child" unload_retired
 check "ext4 on the namespace" mkfs.ext4 -q -F $DEV
 mkdir -p /tmp/hfs
@@ -89,7 +92,7 @@ rm -f "$HOTUP_OUT/paged.stop" "$HOTUP_OUT/paged.progress"
 PG=$!
 paged() { cat "$HOTUP_OUT/paged.progress" 2>/dev/null || echo 0; }
 wait_for "paged calls flow" 120 sh -c "[ \$(cat $HOTUP_OUT/paged.progress 2>/dev/null || echo 0) -ge 100 ]"
-for i in 1 2 3 4; do
+for i in 1 2 3 4 5 6; do
     to=$(( (i + 1) % 2 + 1 ))
     n=$(paged)
     check "paged calls: classic upgrade $i to v$to (each call stays 2 ms in the child)" \

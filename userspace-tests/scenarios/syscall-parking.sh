@@ -102,7 +102,7 @@ done
 check "load child v1: the parked call goes on in it" load_child 1
 wait $P; rc=$?
 check "the parked call succeeded, not EINTR" test $rc -eq 0
-diag "parked call: $(cat "$HOTUP_OUT/parked.txt")"
+diag "parked call: $(tr '\n' ' ' < "$HOTUP_OUT/parked.txt")"
 check "it saw both signals and ran on v1" grep -qE 'result=ok fr=v1 signals=2' "$HOTUP_OUT/parked.txt"
 
 # SIGKILL: a parked nvme dies at once and leaves nothing parked or open.

@@ -72,8 +72,9 @@ enum Cmd {
         progress: Option<PathBuf>,
         /// Keep each call's command and data buffer in a private mapping of
         /// this file (created, 1 MiB), dropped from memory before every
-        /// call: the child then faults on pages that must be read from the
-        /// file's device (put it on the parent's own disk).
+        /// call (remapped, page cache dropped: needs root): the child then
+        /// faults on pages that must be read from the file's device (put
+        /// it on the parent's own disk).
         #[arg(long)]
         buffer_file: Option<PathBuf>,
     },
@@ -222,15 +223,23 @@ impl Paged {
         std::fs::write(path, &content).with_context(|| format!("writing {}", path.display()))?;
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         file.sync_all().context("fsync of the buffer file")?;
+        let mut p = Self { file, next: 0 };
+        p.map()?;
+        Ok(p)
+    }
+
+    /// Maps the file afresh at the fixed address (no page of it present).
+    fn map(&mut self) -> Result<()> {
         // SAFETY: a fixed private mapping of our own file at an address
-        // nothing else in this process uses.
+        // nothing else in this process uses (unmapped first, if it was).
         let p = unsafe {
+            libc::munmap(PAGED_BASE as *mut libc::c_void, PAGED_LEN);
             libc::mmap(
                 PAGED_BASE as *mut libc::c_void,
                 PAGED_LEN,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_FIXED_NOREPLACE,
-                file.as_raw_fd(),
+                self.file.as_raw_fd(),
                 0,
             )
         };
@@ -240,27 +249,19 @@ impl Paged {
                 std::io::Error::last_os_error()
             );
         }
-        Ok(Self { file, next: 0 })
+        Ok(())
     }
 
-    /// The next slot's command, with its pages dropped from memory (the
-    /// private copies and the page cache), so the child's copies fault.
-    fn next_cmd(&mut self) -> u64 {
+    /// The next slot's command, with the file out of memory: mapped afresh
+    /// and the page cache dropped (the guest kernel has no fadvise), so the
+    /// child's copies fault on pages that must be read from the device.
+    fn next_cmd(&mut self) -> Result<u64> {
         let off = self.next * 8192;
         self.next = (self.next + 1) % (PAGED_LEN / 8192);
-        let addr = PAGED_BASE + off as u64;
-        // SAFETY: the range is inside our mapping; dropping private pages
-        // and clean page cache only costs a later re-read.
-        unsafe {
-            libc::madvise(addr as *mut libc::c_void, 8192, libc::MADV_DONTNEED);
-            libc::posix_fadvise(
-                self.file.as_raw_fd(),
-                off as i64,
-                8192,
-                libc::POSIX_FADV_DONTNEED,
-            );
-        }
-        addr
+        self.map()?;
+        std::fs::write("/proc/sys/vm/drop_caches", "1\n")
+            .context("dropping the page cache (needs root)")?;
+        Ok(PAGED_BASE + off as u64)
     }
 
     /// The firmware revision the last call wrote into slot `addr`.
@@ -289,7 +290,7 @@ fn hold(
         let t = Instant::now();
         let r = match paged.as_mut() {
             Some(p) => {
-                let addr = p.next_cmd();
+                let addr = p.next_cmd()?;
                 match ioctl(&f, NVME_IOCTL_ADMIN_CMD, addr) {
                     Ok(0) => Ok(p.fr(addr)),
                     Ok(s) => Err(format!("status{s:#x}")),
