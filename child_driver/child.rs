@@ -19,8 +19,8 @@
 
 use super::state_abi::{
     read_state_full, write_state_full, BlobError, BlobReader, ChildStats, ControllerState,
-    DeviceStateV2, HeldRequest, IoDesc, IoOp, IoSegment, MemHandle, ParentServices, QueueStats,
-    ABI_MAJOR, ABI_MINOR, EXPORT_TRIAL_HANDOVER, MAX_QUEUES,
+    DeviceStateV2, FileStates, HeldRequest, IoDesc, IoOp, IoSegment, MemHandle, ParentServices,
+    QueueStats, ABI_MAJOR, ABI_MINOR, EXPORT_TRIAL_HANDOVER, MAX_QUEUES,
 };
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize};
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -209,6 +209,9 @@ struct State {
     ctrl: ControllerState,
     /// When this child adopted its state, for `ctrl.power_on_ns`.
     started: Instant<Monotonic>,
+    /// What open files of the controller node set (`nvme.rs`), by the
+    /// parent's file id; forgotten at their `release`.
+    files: FileStates,
 }
 
 impl State {
@@ -695,6 +698,7 @@ impl Dev {
             status: p.status,
         });
         let n_held = src.len();
+        let n_files = g.files.len();
         let ctrl = ControllerState {
             power_on_ns: g.power_on_ns(),
             ..g.ctrl
@@ -707,6 +711,7 @@ impl Dev {
             schema,
             held,
             Some(&ctrl),
+            (n_files > 0).then_some(&g.files),
         );
         // A trial export (the switch's prepare step, while the child still
         // takes I/O) changes nothing; only a real one can lead to `finish`
@@ -737,12 +742,13 @@ impl Dev {
             _ => {}
         }
         pr_info!(
-            "export version={} schema={} blob_bytes={} handle={:#x} held={}\n",
+            "export version={} schema={} blob_bytes={} handle={:#x} held={} files={}\n",
             super::CHILD_VERSION,
             schema,
             len,
             region.handle.0,
-            n_held
+            n_held,
+            n_files
         );
         Ok(len)
     }
@@ -758,6 +764,7 @@ impl Dev {
         }
         let mut held = super::state_abi::HeldIter::EMPTY;
         let mut ctrl = None;
+        let mut files = FileStates::new();
         let (dev, queues, found_schema, from_version) = match blob {
             None => {
                 let mut dev = DeviceStateV2 {
@@ -793,8 +800,10 @@ impl Dev {
                     );
                     e.errno()
                 };
-                let (dev, queues, found, h, c) = read_state_full(blob, SCHEMA).map_err(refuse)?;
-                ctrl = c;
+                let full = read_state_full(blob, SCHEMA).map_err(refuse)?;
+                let (dev, queues, found, h) = (full.dev, full.queues, full.version, full.held);
+                ctrl = full.ctrl;
+                files = full.files.unwrap_or_default();
                 if !h.is_empty() && (self.irq.enabled || h.len() > self.pending_room()) {
                     pr_err!(
                         "{} refused: {} requests handed over, which this child cannot complete (complete_in_irq={})\n",
@@ -854,6 +863,7 @@ impl Dev {
         // The controller's state, or (a fresh device, an older producer)
         // a controller just powered on.
         g.ctrl = ctrl.unwrap_or_else(|| self.default_ctrl());
+        g.files = files;
         g.started = Instant::<Monotonic>::now();
         // Queue statistics travel only between versions that keep them.
         g.queues = if KEEPS_QUEUE_STATS && queues.len() == svc.nr_queues as usize {
@@ -900,7 +910,7 @@ impl Dev {
         match blob {
             None => pr_info!("adopt version={} fresh capacity_bytes={}\n", super::CHILD_VERSION, dev.capacity_bytes),
             Some(b) => pr_info!(
-                "adopt version={} from_version={} schema={} migrated={} blob_bytes={} reads={} writes={} adopt_count={}\n",
+                "adopt version={} from_version={} schema={} migrated={} blob_bytes={} reads={} writes={} adopt_count={} files={}\n",
                 super::CHILD_VERSION,
                 from_version,
                 found_schema,
@@ -908,7 +918,8 @@ impl Dev {
                 b.len(),
                 dev.reads,
                 dev.writes,
-                dev.adopt_count
+                dev.adopt_count,
+                files.len()
             ),
         }
         Ok(())
@@ -1068,6 +1079,7 @@ impl Dev {
             stats: ChildStats::default(),
             ctrl: ControllerState::FRESH,
             started: Instant::<Monotonic>::now(),
+            files: FileStates::new(),
         };
         let irq_enabled = p(crate::module_parameters::complete_in_irq.value()) != 0;
         let standby = p(crate::module_parameters::standby.value()) != 0;

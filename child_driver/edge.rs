@@ -200,6 +200,16 @@ unsafe extern "C" fn op_ioctl(ctx: *mut CVoid, call: *mut CallDesc) -> i64 {
     unsafe { dev_from(ctx) }.ioctl(call)
 }
 
+/// `ChildOps::release` (ABI 1.2): a controller-node file was closed.
+///
+/// # Safety
+///
+/// `ctx` must be this child's registered context.
+unsafe extern "C" fn op_release(ctx: *mut CVoid, file: u64) {
+    // SAFETY: our registered context.
+    unsafe { dev_from(ctx) }.state.lock().files.remove(file);
+}
+
 /// This version's operations table.
 const OPS_TABLE: ChildOps = ChildOps {
     size: core::mem::size_of::<ChildOps>() as u32,
@@ -214,6 +224,7 @@ const OPS_TABLE: ChildOps = ChildOps {
     freeze: Some(op_freeze),
     probe: Some(op_probe),
     ioctl: Some(op_ioctl),
+    release: Some(op_release),
 };
 
 static OPS: ChildOps = OPS_TABLE;
@@ -223,6 +234,7 @@ static OPS: ChildOps = OPS_TABLE;
 static OPS_1_1: ChildOps = ChildOps {
     size: 80,
     ioctl: None,
+    release: None,
     ..OPS_TABLE
 };
 

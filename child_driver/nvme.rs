@@ -50,6 +50,11 @@ const NVME_IOCTL_ID: u32 = 0x4e40;
 const NVME_IOCTL_ADMIN_CMD: u32 = 0xc048_4e41;
 /// `_IOWR('N', 0x43, struct nvme_passthru_cmd)`.
 const NVME_IOCTL_IO_CMD: u32 = 0xc048_4e43;
+/// hotup's own, on the controller node: `_IOW('H', 0x01, u64)`, set this
+/// open file's value (a per-file setting, e.g. an event subscription).
+const HOTUP_IOCTL_FILE_SET: u32 = 0x4008_4801;
+/// `_IOR('H', 0x02, u64)`: read it back (ENODATA if never set).
+const HOTUP_IOCTL_FILE_GET: u32 = 0x8008_4802;
 /// `sizeof(struct nvme_passthru_cmd)`.
 const PASSTHRU_LEN: usize = 72;
 /// Offset of `result` in it.
@@ -170,6 +175,21 @@ impl From<kernel::alloc::AllocError> for Fail {
     }
 }
 
+/// A command's end as the ioctl's result: its status, an errno, or
+/// `CALL_FAULT_IN` with the range that faulted in `call`.
+fn finish(call: &mut CallDesc, r: Result<i64, Fail>) -> i64 {
+    match r {
+        Ok(status) => status,
+        Err(Fail::Errno(e)) => i64::from(e.to_errno()),
+        Err(Fail::Fault { addr, len, write }) => {
+            call.fault_addr = addr;
+            call.fault_len = u32::try_from(len).unwrap_or(u32::MAX);
+            call.fault_write = u32::from(write);
+            CALL_FAULT_IN
+        }
+    }
+}
+
 /// Copies `dst.len()` bytes of the caller's memory at `addr`, faults
 /// disabled (or, with the fault injection `faulting`, as an ordinary
 /// `copy_from_user` that may sleep on a fault inside the barrier).
@@ -275,6 +295,10 @@ impl Dev {
             NVME_IOCTL_ID if call.node == NODE_BLOCK => i64::from(NSID),
             NVME_IOCTL_ADMIN_CMD => self.passthru(call, true),
             NVME_IOCTL_IO_CMD => self.passthru(call, false),
+            HOTUP_IOCTL_FILE_SET | HOTUP_IOCTL_FILE_GET if call.file != 0 => {
+                let r = self.file_value(call).map(|()| 0);
+                finish(call, r)
+            }
             _ => i64::from(ENOTTY.to_errno()),
         }
     }
@@ -283,16 +307,26 @@ impl Dev {
     /// `result` written back. A fault on user memory comes back as
     /// `CALL_FAULT_IN` with the range in `call`.
     fn passthru(self: &Arc<Self>, call: &mut CallDesc, admin: bool) -> i64 {
-        match self.run(call, admin) {
-            Ok(status) => status,
-            Err(Fail::Errno(e)) => i64::from(e.to_errno()),
-            Err(Fail::Fault { addr, len, write }) => {
-                call.fault_addr = addr;
-                call.fault_len = u32::try_from(len).unwrap_or(u32::MAX);
-                call.fault_write = u32::from(write);
-                CALL_FAULT_IN
-            }
+        let r = self.run(call, admin);
+        finish(call, r)
+    }
+
+    /// `HOTUP_IOCTL_FILE_SET` / `_GET`: the per-file value, kept by the
+    /// parent's file id and carried in the blob (`FILE` section).
+    fn file_value(&self, call: &CallDesc) -> Result<(), Fail> {
+        let mut v = [0u8; 8];
+        if call.cmd == HOTUP_IOCTL_FILE_SET {
+            copy_in(self.faults.faulting_copies, call.arg, &mut v)?;
+            let mut g = self.state.lock();
+            // At most `MAX_FILES` files keep a value.
+            g.files
+                .set(call.file, u64::from_le_bytes(v))
+                .map_err(|_| ENOSPC)?;
+            return Ok(());
         }
+        let value = (self.state.lock().files.get(call.file))
+            .ok_or(Error::from_errno(-(bindings::ENODATA as i32)))?;
+        copy_out(self.faults.faulting_copies, call.arg, &value.to_le_bytes())
     }
 
     fn run(self: &Arc<Self>, call: &CallDesc, admin: bool) -> Result<i64, Fail> {

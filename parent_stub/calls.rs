@@ -267,6 +267,63 @@ impl Hub {
         }
     }
 
+    /// A controller-node file was closed: the active child hears of it
+    /// (inside the gate); with none active it is kept for the next one
+    /// ([`Hub::deliver_closed`]), so per-file state that travelled in a
+    /// blob is still forgotten.
+    pub(crate) fn file_closed(this: ArcBorrow<'_, Hub>, file: u64) {
+        let lane = this.io.call_lane();
+        loop {
+            match this.io.enter(lane) {
+                Ok(child) => {
+                    child.release(file);
+                    this.io.exit(lane);
+                    return;
+                }
+                Err(Mode::Active) => return,
+                Err(_) => {}
+            }
+            let mut p = this.park.lock();
+            // The release that makes a child active takes this lock: a
+            // file queued before it is delivered, one closed after it
+            // finds the mode active here.
+            if this.io.mode() == Mode::Active {
+                continue;
+            }
+            if p.closed.push(file, GFP_ATOMIC).is_err() {
+                drop(p);
+                // The next child keeps a stale entry: one of its per-file
+                // slots, never a wrong answer (ids are not reused while
+                // the entry could be read: only an open file asks).
+                hotup_event!("error reason=closed-file-not-queued file={:#x}", file);
+            }
+            return;
+        }
+    }
+
+    /// After a release made `child` active (the switch lock is held, so it
+    /// stays active): tells it of the files closed meanwhile.
+    pub(crate) fn deliver_closed(this: ArcBorrow<'_, Hub>) {
+        let lane = this.io.call_lane();
+        loop {
+            let Some(file) = this.park.lock().closed.pop() else {
+                return;
+            };
+            match this.io.enter(lane) {
+                Ok(child) => {
+                    child.release(file);
+                    this.io.exit(lane);
+                }
+                Err(_) => {
+                    // Not active after all (cannot happen under the switch
+                    // lock): keep it for the next release.
+                    let _ = this.park.lock().closed.push(file, GFP_ATOMIC);
+                    return;
+                }
+            }
+        }
+    }
+
     /// Wakes every parked call to look at the mode again. Called after the
     /// mode changed under the parking lot's lock.
     pub(crate) fn wake_calls(&self) {

@@ -258,6 +258,16 @@ impl ActiveChild {
         }
     }
 
+    /// `release` (ABI 1.2): the controller-node file `file` was closed.
+    pub(crate) fn release(&self, file: u64) {
+        match self.ops.release {
+            // SAFETY: the child's own function and context, while registered
+            // (the caller is inside the gate), in process context.
+            Some(f) if self.abi_minor >= 2 => unsafe { f(self.ctx.0, file) },
+            _ => {}
+        }
+    }
+
     /// `finish`: the upgrade that brought this child is committed.
     pub(crate) fn finish(&self) {
         if let Some(f) = self.ops.finish {

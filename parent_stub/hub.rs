@@ -17,9 +17,9 @@ use super::status::Figures;
 use super::switch::Board;
 use crate::hotup_event;
 use kernel::{
-    new_condvar, new_delayed_work, new_mutex, new_spinlock,
+    new_delayed_work, new_mutex, new_poll_condvar, new_spinlock,
     prelude::*,
-    sync::{Arc, ArcBorrow, CondVar, Mutex, SpinLock},
+    sync::{poll::PollCondVar, Arc, ArcBorrow, Mutex, SpinLock},
     time::{msecs_to_jiffies, Instant, Monotonic},
     workqueue::{impl_has_delayed_work, DelayedWork, WorkItem},
 };
@@ -34,9 +34,10 @@ pub(crate) struct Hub {
     #[pin]
     pub(crate) park: SpinLock<ParkLot>,
     /// Parked calls sleep here (`calls.rs`), with `park` as their lock;
-    /// `shutdown` waits here for the last caller.
+    /// `shutdown` waits here for the last caller; pollers of the
+    /// controller node wait here for an active child.
     #[pin]
-    pub(crate) calls_wait: CondVar,
+    pub(crate) calls_wait: PollCondVar,
     /// Tasks inside [`Hub::ioctl`] (parked, in the gate, or between).
     pub(crate) callers: core::sync::atomic::AtomicU64,
     #[pin]
@@ -88,7 +89,7 @@ impl Hub {
             try_pin_init!(Hub {
                 io <- io,
                 park <- new_spinlock!(park, "hotup_park"),
-                calls_wait <- new_condvar!("hotup_calls_wait"),
+                calls_wait <- new_poll_condvar!("hotup_calls_wait"),
                 callers: core::sync::atomic::AtomicU64::new(0),
                 park_timer <- new_delayed_work!("hotup_park_timer"),
                 switch <- new_mutex!(board, "hotup_switch"),

@@ -107,9 +107,10 @@ pub(crate) static CTL_FOPS: Fops = Fops(bindings::file_operations {
 pub(crate) static CTRL_FOPS: Fops = Fops(bindings::file_operations {
     owner: crate::THIS_MODULE.as_ptr(),
     open: Some(open),
-    release: Some(release),
+    release: Some(ctrl_release),
     unlocked_ioctl: Some(ctrl_ioctl),
     compat_ioctl: Some(ctrl_compat_ioctl),
+    poll: Some(ctrl_poll),
     llseek: Some(bindings::noop_llseek),
     // SAFETY: all-zeroes is "absent" for every other operation.
     ..unsafe { core::mem::zeroed() }
@@ -145,6 +146,23 @@ unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::
     // SAFETY: release owns the private data `open` set from `into_foreign`.
     drop(unsafe { Ptr::from_foreign((*file).private_data.cast()) });
     0
+}
+
+/// `file_operations::release` of `/dev/hotup0`: the child forgets what it
+/// kept for the file (now, or once a child is active again).
+///
+/// # Safety
+///
+/// Called by the VFS once, for a file `open` succeeded on.
+unsafe extern "C" fn ctrl_release(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    {
+        // SAFETY: the private data is the `Ptr` `open` set, still owned
+        // by the file until `release` below takes it.
+        let hub = unsafe { <Ptr as ForeignOwnable>::borrow((*file).private_data.cast()) };
+        Hub::file_closed(hub, file as u64);
+    }
+    // SAFETY: forwarded with the same contract.
+    unsafe { release(inode, file) }
 }
 
 /// `file_operations::read_iter`.
@@ -217,4 +235,39 @@ unsafe extern "C" fn ctrl_compat_ioctl(
     // SAFETY: forwarded with the same contract; on x86-64 `compat_ptr` is
     // the zero-extension of the low 32 bits.
     unsafe { ctrl_ioctl(file, cmd, arg & 0xffff_ffff) }
+}
+
+/// `EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM` (eventpoll.h; bindgen
+/// cannot see their `__force` casts).
+const POLL_READY: bindings::__poll_t = 0x001 | 0x004 | 0x040 | 0x100;
+
+/// `file_operations::poll` of `/dev/hotup0`: ready for commands while a
+/// child is active; otherwise not ready, and the poller is woken when a
+/// child becomes active (the parked calls' wait queue).
+///
+/// # Safety
+///
+/// Called by the VFS for a file `open` succeeded on; `wait` is null or a
+/// poll table valid for the call.
+unsafe extern "C" fn ctrl_poll(
+    file: *mut bindings::file,
+    wait: *mut bindings::poll_table_struct,
+) -> bindings::__poll_t {
+    // SAFETY: the private data is the `Ptr` `open` set, valid until
+    // `release`, which cannot run during this call.
+    let hub = unsafe { <Ptr as ForeignOwnable>::borrow((*file).private_data.cast()) };
+    // SAFETY: `wait` is null or valid for the call, per this function's
+    // contract; `file` is a valid file for the call.
+    let (table, f) = unsafe {
+        (
+            kernel::sync::poll::PollTable::from_raw(wait),
+            kernel::fs::File::from_raw_file(file),
+        )
+    };
+    table.register_wait(f, &hub.calls_wait);
+    if hub.io.mode() == super::inflight::Mode::Active {
+        POLL_READY
+    } else {
+        0
+    }
 }

@@ -102,6 +102,9 @@ pub(crate) struct ParkLot {
     pub(crate) calls_parked_total: u64,
     /// Parked calls failed by `park_timeout_ms`.
     pub(crate) call_timeouts: u64,
+    /// Controller-node files closed while no child was active, for the
+    /// next active child's `release` (`calls.rs`).
+    pub(crate) closed: KVec<u64>,
     /// The parent is unloading: nothing parks, no timer is armed.
     pub(crate) unloading: bool,
 }
@@ -120,6 +123,7 @@ impl ParkLot {
             calls_drained_last: 0,
             calls_parked_total: 0,
             call_timeouts: 0,
+            closed: KVec::new(),
             unloading: false,
         })
     }

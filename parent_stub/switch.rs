@@ -322,6 +322,7 @@ impl Hub {
         };
         // The parked calls (counted above) go into the child now.
         this.wake_calls();
+        Hub::deliver_closed(this);
         loop {
             let Some(x) = this.park.lock().spare.pop() else {
                 break;

@@ -28,7 +28,8 @@ pub const ABI_MAJOR: u16 = 1;
 ///   parent relied on the earlier wording.
 /// - 1.2: syscalls on the device nodes ([`ChildOps::ioctl`], [`CallDesc`]):
 ///   the parent forwards the controller node's and the block device's
-///   ioctls, parking the caller while no child is active.
+///   ioctls, parking the caller while no child is active, and the close of
+///   a controller-node file ([`ChildOps::release`]).
 pub const ABI_MINOR: u16 = 2;
 
 /// Whether a peer speaking ABI `major` (any minor) can talk to this side.
@@ -336,6 +337,13 @@ pub const CALL_FAULT_IN: i64 = -(1 << 32);
 /// [`CALL_FAULT_IN`]. The parent answers `-ENOTTY` itself for a child
 /// without this operation.
 pub type IoctlFn = unsafe extern "C" fn(ctx: *mut CVoid, call: *mut CallDesc) -> i64;
+/// The open file `file` (a [`CallDesc::file`] id) of the controller node
+/// was closed: the child forgets what it kept for it (ABI 1.2, optional).
+/// A file closed while no child was active, or during a switch, is reported
+/// to the next active child once it is active; so a child may also hear of
+/// a file it never saw, or that an older child kept state for (the blob
+/// carries per-file state). Called in process context, inside the barrier.
+pub type ReleaseFn = unsafe extern "C" fn(ctx: *mut CVoid, file: u64);
 /// Fills `*out` with the child's counters. Returns 0 or a negative errno.
 pub type StatsFn = unsafe extern "C" fn(ctx: *mut CVoid, out: *mut ChildStats) -> i32;
 
@@ -369,6 +377,8 @@ pub struct ChildOps {
     pub probe: Option<ProbeFn>,
     /// See [`IoctlFn`] (ABI 1.2; absent in older tables).
     pub ioctl: Option<IoctlFn>,
+    /// See [`ReleaseFn`] (ABI 1.2; absent in older tables).
+    pub release: Option<ReleaseFn>,
 }
 
 impl ChildOps {
@@ -388,6 +398,7 @@ impl ChildOps {
         freeze: None,
         probe: None,
         ioctl: None,
+        release: None,
     };
 
     /// Whether every operation this ABI version defines is present.
@@ -696,7 +707,7 @@ const _: () = assert!(offset_of!(ChildStats, errors) == 80);
 const _: () = assert!(size_of::<MemHandle>() == 8 && align_of::<MemHandle>() == 8);
 
 const _: () = assert!(size_of::<Option<SubmitFn>>() == 8);
-const _: () = assert!(size_of::<ChildOps>() == 88 && align_of::<ChildOps>() == 8);
+const _: () = assert!(size_of::<ChildOps>() == 96 && align_of::<ChildOps>() == 8);
 const _: () = assert!(offset_of!(ChildOps, submit) == 8);
 const _: () = assert!(offset_of!(ChildOps, quiesce) == 16);
 const _: () = assert!(offset_of!(ChildOps, export_state) == 24);
@@ -707,6 +718,7 @@ const _: () = assert!(offset_of!(ChildOps, stats) == 56);
 const _: () = assert!(offset_of!(ChildOps, freeze) == 64);
 const _: () = assert!(offset_of!(ChildOps, probe) == 72);
 const _: () = assert!(offset_of!(ChildOps, ioctl) == 80);
+const _: () = assert!(offset_of!(ChildOps, release) == 88);
 const _: () = assert!(size_of::<CallDesc>() == 48 && align_of::<CallDesc>() == 8);
 const _: () = assert!(offset_of!(CallDesc, node) == 4);
 const _: () = assert!(offset_of!(CallDesc, cmd) == 8);
@@ -794,8 +806,8 @@ mod tests {
 
     #[test]
     fn sizes_in_tables() {
-        assert_eq!(ChildOps::SIZE, 88);
-        assert_eq!(ChildOps::EMPTY.size, 88);
+        assert_eq!(ChildOps::SIZE, 96);
+        assert_eq!(ChildOps::EMPTY.size, 96);
         // An ABI 1.1 table (80 bytes) is read up to `probe`: its `ioctl`
         // stays absent, and the parent answers ENOTTY for it.
         assert_eq!(

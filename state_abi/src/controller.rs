@@ -142,6 +142,144 @@ impl ControllerState {
     }
 }
 
+/// Tag of the per-file section, `"FILE"` (optional).
+pub const TAG_FILES: u32 = tag(b"FILE");
+/// Version of the per-file section this crate reads and writes.
+pub const FILE_V1: u16 = 1;
+/// Most open files with state of their own a controller keeps.
+pub const MAX_FILES: usize = 64;
+/// The largest per-file section with its header, as it sits in a blob.
+pub const FILE_SECTION_MAX_LEN: usize = SECTION_HEADER_LEN + 8 + MAX_FILES * 16;
+
+/// What the controller keeps for one open file of its node: a value the
+/// file's owner set (e.g. an event subscription), by the parent's file id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileState {
+    /// The parent's id of the open file (non-zero).
+    pub file: u64,
+    /// The value set through that file.
+    pub value: u64,
+}
+
+/// The per-file states (`FILE` section, optional, version 1): `count: u32`
+/// (at most [`MAX_FILES`]), `reserved: u32`, then `count` entries of
+/// `file: u64` (non-zero, each once), `value: u64`. A reader that skips it
+/// loses the values (each file then reads as never set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStates {
+    len: usize,
+    entries: [FileState; MAX_FILES],
+}
+
+impl Default for FileStates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FileStates {
+    /// No file.
+    pub const fn new() -> Self {
+        Self {
+            len: 0,
+            entries: [FileState { file: 0, value: 0 }; MAX_FILES],
+        }
+    }
+
+    /// The states.
+    pub fn as_slice(&self) -> &[FileState] {
+        self.entries.get(..self.len).unwrap_or_default()
+    }
+
+    /// How many files have a state.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no file has a state.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The value set through `file`, if any.
+    pub fn get(&self, file: u64) -> Option<u64> {
+        self.as_slice()
+            .iter()
+            .find(|e| e.file == file)
+            .map(|e| e.value)
+    }
+
+    /// Sets `file`'s value: [`BlobError::InvalidField`] for file 0,
+    /// [`BlobError::TooManySections`]-like refusal ([`BlobError::InvalidField`]
+    /// `"files"`) when [`MAX_FILES`] files already have one.
+    pub fn set(&mut self, file: u64, value: u64) -> Result<(), BlobError> {
+        if file == 0 {
+            return Err(BlobError::InvalidField("file"));
+        }
+        if let Some(e) = self
+            .entries
+            .get_mut(..self.len)
+            .and_then(|s| s.iter_mut().find(|e| e.file == file))
+        {
+            e.value = value;
+            return Ok(());
+        }
+        let slot = self
+            .entries
+            .get_mut(self.len)
+            .ok_or(BlobError::InvalidField("files"))?;
+        *slot = FileState { file, value };
+        self.len = self.len.saturating_add(1);
+        Ok(())
+    }
+
+    /// Forgets `file`'s value (a closed file); whether it had one.
+    pub fn remove(&mut self, file: u64) -> bool {
+        let Some(i) = self.as_slice().iter().position(|e| e.file == file) else {
+            return false;
+        };
+        // `i` is an index below `len`, so `len >= 1`.
+        let last = self.len.saturating_sub(1);
+        self.entries.swap(i, last);
+        self.len = last;
+        true
+    }
+
+    /// Appends the optional `FILE` v1 section.
+    pub fn encode(&self, w: &mut BlobWriter<'_>) -> Result<(), BlobError> {
+        let mut s = w.begin_section(TAG_FILES, FILE_V1, false)?;
+        s.put_u32(self.len as u32)?;
+        s.put_u32(0)?;
+        for e in self.as_slice() {
+            s.put_u64(e.file)?;
+            s.put_u64(e.value)?;
+        }
+        s.end()
+    }
+
+    /// Decodes and validates a `FILE` v1 payload.
+    pub fn decode(payload: &[u8]) -> Result<Self, BlobError> {
+        let mut r = LeReader::new(payload);
+        let count = r.u32()? as usize;
+        if r.u32()? != 0 {
+            return Err(BlobError::ReservedNotZero);
+        }
+        if count > MAX_FILES {
+            return Err(BlobError::InvalidField("count"));
+        }
+        let mut out = Self::new();
+        for _ in 0..count {
+            let (file, value) = (r.u64()?, r.u64()?);
+            if file == 0 || out.get(file).is_some() {
+                return Err(BlobError::InvalidField("file"));
+            }
+            out.set(file, value)?;
+        }
+        r.finish()?;
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,12 +324,17 @@ mod tests {
                     status: 0,
                 });
                 let mut buf = vec![0u8; crate::max_blob_len_with_held(n)];
-                let len = write_state_full(&mut buf, 2, &dev(), None, schema, held, Some(&ctrl()))
-                    .unwrap();
-                let (d, _, _, h, c) = read_state_full(&buf[..len], SCHEMA_V2).unwrap();
-                assert_eq!(d, dev());
-                assert_eq!(h.len(), n);
-                assert_eq!(c, Some(ctrl()));
+                let mut files = FileStates::new();
+                files.set(0xffff_8880_0000_1000, 7).unwrap();
+                let ctrl = Some(&ctrl());
+                let len =
+                    write_state_full(&mut buf, 2, &dev(), None, schema, held, ctrl, Some(&files))
+                        .unwrap();
+                let f = read_state_full(&buf[..len], SCHEMA_V2).unwrap();
+                assert_eq!(f.dev, dev());
+                assert_eq!(f.held.len(), n);
+                assert_eq!(f.ctrl.as_ref(), ctrl);
+                assert_eq!(f.files.map(|f| f.get(0xffff_8880_0000_1000)), Some(Some(7)));
             }
         }
     }
@@ -199,8 +342,17 @@ mod tests {
     #[test]
     fn is_optional_for_a_reader_that_does_not_know_it() {
         let mut buf = vec![0u8; crate::MAX_BLOB_LEN];
-        let len =
-            write_state_full(&mut buf, 2, &dev(), None, SCHEMA_V2, [], Some(&ctrl())).unwrap();
+        let len = write_state_full(
+            &mut buf,
+            2,
+            &dev(),
+            None,
+            SCHEMA_V2,
+            [],
+            Some(&ctrl()),
+            None,
+        )
+        .unwrap();
         let r = BlobReader::parse(&buf[..len]).unwrap();
         let s = r.find(TAG_CONTROLLER).unwrap();
         assert!(!s.mandatory);
@@ -213,9 +365,9 @@ mod tests {
     #[test]
     fn absent_section_reads_as_none() {
         let mut buf = vec![0u8; crate::MAX_BLOB_LEN];
-        let len = write_state_full(&mut buf, 1, &dev(), None, SCHEMA_V1, [], None).unwrap();
-        let (_, _, _, _, c) = read_state_full(&buf[..len], SCHEMA_V2).unwrap();
-        assert_eq!(c, None);
+        let len = write_state_full(&mut buf, 1, &dev(), None, SCHEMA_V1, [], None, None).unwrap();
+        let f = read_state_full(&buf[..len], SCHEMA_V2).unwrap();
+        assert_eq!((f.ctrl, f.files), (None, None));
     }
 
     #[test]
@@ -224,7 +376,7 @@ mod tests {
         bad.volatile_wc = 2;
         let mut buf = vec![0u8; crate::MAX_BLOB_LEN];
         assert_eq!(
-            write_state_full(&mut buf, 2, &dev(), None, SCHEMA_V2, [], Some(&bad)),
+            write_state_full(&mut buf, 2, &dev(), None, SCHEMA_V2, [], Some(&bad), None),
             Err(BlobError::InvalidField("volatile_wc"))
         );
         let mut payload = [0u8; NVMC_V1_LEN];
@@ -241,5 +393,46 @@ mod tests {
         let mut longer = [0u8; NVMC_V1_LEN + 8];
         longer[..NVMC_V1_LEN].copy_from_slice(&[0; NVMC_V1_LEN]);
         assert!(ControllerState::decode(&longer).is_err());
+    }
+
+    #[test]
+    fn file_states_set_remove_and_refuse_bad_payloads() {
+        let mut f = FileStates::new();
+        assert_eq!(f.set(0, 1), Err(BlobError::InvalidField("file")));
+        for i in 1..=MAX_FILES as u64 {
+            f.set(i, i * 10).unwrap();
+        }
+        assert_eq!(f.set(1000, 1), Err(BlobError::InvalidField("files")));
+        f.set(5, 55).unwrap();
+        assert_eq!(f.get(5), Some(55));
+        assert!(f.remove(5));
+        assert!(!f.remove(5));
+        assert_eq!(
+            (f.len(), f.get(5), f.get(64)),
+            (MAX_FILES - 1, None, Some(640))
+        );
+        // The largest section fits the budget, and round-trips.
+        f.set(1000, 1).unwrap();
+        let mut buf = vec![0u8; crate::MAX_BLOB_LEN];
+        let ctrl = Some(&ControllerState::FRESH);
+        let len =
+            write_state_full(&mut buf, 2, &dev(), None, SCHEMA_V2, [], ctrl, Some(&f)).unwrap();
+        assert_eq!(
+            read_state_full(&buf[..len], SCHEMA_V2).unwrap().files,
+            Some(f)
+        );
+        // Duplicates, zero ids, too many, reserved bits: refused.
+        let entry = |file: u64| [file.to_le_bytes(), 1u64.to_le_bytes()].concat();
+        let payload = |n: u32, r: u32, es: &[Vec<u8>]| {
+            let mut p = [n.to_le_bytes(), r.to_le_bytes()].concat();
+            es.iter().for_each(|e| p.extend_from_slice(e));
+            p
+        };
+        assert!(FileStates::decode(&payload(1, 0, &[entry(9)])).is_ok());
+        assert!(FileStates::decode(&payload(2, 0, &[entry(9), entry(9)])).is_err());
+        assert!(FileStates::decode(&payload(1, 0, &[entry(0)])).is_err());
+        assert!(FileStates::decode(&payload(1, 1, &[entry(9)])).is_err());
+        assert!(FileStates::decode(&payload(65, 0, &[])).is_err());
+        assert!(FileStates::decode(&payload(2, 0, &[entry(9)])).is_err());
     }
 }

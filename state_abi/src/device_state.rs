@@ -70,10 +70,11 @@ pub const MAX_BLOB_LEN: usize = BLOB_HEADER_LEN
     + DEVS_V2_LEN
     + SECTION_HEADER_LEN
     + QSTA_MAX_LEN
-    + super::controller::NVMC_SECTION_LEN;
+    + super::controller::NVMC_SECTION_LEN
+    + super::controller::FILE_SECTION_MAX_LEN;
 
 const _: () = assert!((DEVS_V1_LEN | DEVS_V2_LEN | QSTA_MAX_LEN) & 7 == 0);
-const _: () = assert!(MAX_BLOB_LEN == 1800);
+const _: () = assert!(MAX_BLOB_LEN == 2848);
 
 /// `DEVS` version 1.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -19,7 +19,7 @@
 //! `reserved: u32` (zero).
 
 use super::blob::{tag, BlobError, BlobWriter, LeReader, Section, SECTION_HEADER_LEN};
-use super::controller::{ControllerState, NVMC_V1, TAG_CONTROLLER};
+use super::controller::{ControllerState, FileStates, FILE_V1, NVMC_V1, TAG_CONTROLLER, TAG_FILES};
 use super::device_state::{
     read_state_known, write_state_sections, DeviceStateV2, QueueStats, MAX_BLOB_LEN, MAX_QUEUES,
 };
@@ -198,12 +198,14 @@ where
         schema,
         held,
         None,
+        None,
     )
 }
 
-/// [`write_state_held`] plus, if `ctrl` is given, the optional controller
-/// section (`NVMC`, [`super::controller`]), in every schema: a reader that
-/// does not know it skips it.
+/// [`write_state_held`] plus, if given, the optional controller section
+/// (`NVMC`) and per-file section (`FILE`, [`super::controller`]), in every
+/// schema: a reader that does not know them skips them.
+#[allow(clippy::too_many_arguments)]
 pub fn write_state_full<I>(
     buf: &mut [u8],
     producer_child_version: u32,
@@ -212,6 +214,7 @@ pub fn write_state_full<I>(
     schema: u32,
     held: I,
     ctrl: Option<&ControllerState>,
+    files: Option<&FileStates>,
 ) -> Result<usize, BlobError>
 where
     I: IntoIterator<Item = HeldRequest>,
@@ -222,6 +225,9 @@ where
     write_state_sections(&mut w, state, queues, schema)?;
     if let Some(c) = ctrl {
         c.encode(&mut w)?;
+    }
+    if let Some(f) = files {
+        f.encode(&mut w)?;
     }
     if held.len() > 0 {
         encode_held(&mut w, held)?;
@@ -251,36 +257,55 @@ pub fn read_state_held(
     Ok((state, queues, version, held))
 }
 
-/// What [`read_state_full`] returns: the device state, the queue
-/// statistics, the `DEVS` version found, the handed-over requests and the
-/// controller state.
-pub type FullState<'a> = (
-    DeviceStateV2,
-    Option<QueueStats>,
-    u16,
-    HeldIter<'a>,
-    Option<ControllerState>,
-);
+/// What [`read_state_full`] returns.
+#[derive(Debug)]
+pub struct FullState<'a> {
+    /// The device state (a v1 section migrated).
+    pub dev: DeviceStateV2,
+    /// The queue statistics, if any.
+    pub queues: Option<QueueStats>,
+    /// The `DEVS` section version found.
+    pub version: u16,
+    /// The requests handed over (empty without an `INFL` section).
+    pub held: HeldIter<'a>,
+    /// The controller state (`NVMC`), if the producer wrote one.
+    pub ctrl: Option<ControllerState>,
+    /// The per-file states (`FILE`), if the producer wrote them.
+    pub files: Option<FileStates>,
+}
 
-/// [`read_state_held`] that also decodes the controller section (`NVMC`
-/// v1) when the blob has one; `None` without one (an older producer).
+/// [`read_state_held`] that also decodes the controller (`NVMC` v1) and
+/// per-file (`FILE` v1) sections when the blob has them.
 pub fn read_state_full(blob: &[u8], max_schema: u32) -> Result<FullState<'_>, BlobError> {
     let mut held = HeldIter::EMPTY;
     let mut ctrl = None;
-    let (state, queues, version) = read_state_known(
+    let mut files = None;
+    let (dev, queues, version) = read_state_known(
         blob,
         max_schema,
-        &[(TAG_INFLIGHT, INFL_V1), (TAG_CONTROLLER, NVMC_V1)],
+        &[
+            (TAG_INFLIGHT, INFL_V1),
+            (TAG_CONTROLLER, NVMC_V1),
+            (TAG_FILES, FILE_V1),
+        ],
         |s: Section<'_>| {
             match s.tag {
                 TAG_INFLIGHT => held = decode_held(s.payload)?,
                 TAG_CONTROLLER => ctrl = Some(ControllerState::decode(s.payload)?),
+                TAG_FILES => files = Some(FileStates::decode(s.payload)?),
                 _ => {}
             }
             Ok(())
         },
     )?;
-    Ok((state, queues, version, held, ctrl))
+    Ok(FullState {
+        dev,
+        queues,
+        version,
+        held,
+        ctrl,
+        files,
+    })
 }
 
 #[cfg(test)]

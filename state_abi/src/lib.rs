@@ -64,7 +64,9 @@ pub use blob::{
     SectionIter, SectionWriter, BLOB_FORMAT_VERSION, BLOB_HEADER_LEN, BLOB_MAGIC, MAX_SECTIONS,
     SECTION_HEADER_LEN, SECTION_MANDATORY,
 };
-pub use controller::{ControllerState, NVMC_V1, TAG_CONTROLLER};
+pub use controller::{
+    ControllerState, FileState, FileStates, FILE_V1, MAX_FILES, NVMC_V1, TAG_CONTROLLER, TAG_FILES,
+};
 pub use crc32c::{crc32c, crc32c_update};
 pub use device_state::{
     read_state, write_state, DeviceStateV1, DeviceStateV2, QueueStat, QueueStats, MAX_BLOB_LEN,

@@ -50,6 +50,8 @@ raw "ret=0x4109" "unknown log page: Invalid Log Page" "$IO" raw $NVME_CTRL --opc
 raw "errno=ENOTTY" "an ioctl the controller does not know" "$IO" raw $NVME_CTRL --ioctl 0x1234
 raw "errno=ENOTTY" "NVME_IOCTL_ID on the controller node" "$IO" raw $NVME_CTRL --ioctl id
 raw "ret=0x1" "NVME_IOCTL_ID on the namespace: 1" "$IO" raw $DEV --ioctl id
+raw "errno=ENOTTY" "a per-file value on the block device (no open-file id)" "$IO" raw $DEV --ioctl 0x40084801
+raw "errno=ENODATA" "a per-file value never set reads ENODATA" "$IO" raw $NVME_CTRL --ioctl 0x80084802
 
 # A child of ABI 1.1, whose operations table has no ioctl.
 check "standby switch to v2 registering as ABI 1.1" standby_to 2 abi_minor_override=1

@@ -1,4 +1,4 @@
-# description: syscalls park across upgrades: three processes each hold /dev/hotup0 open and loop admin commands through it (thousands of calls), and nvme-cli loops smart-log, while the children are swapped 6 times (standby and classic; each call stays 2 ms in the child, so switches find calls to drain); no call fails (no EINTR, no EAGAIN), calls reach both versions, resume lines show parked and drained calls; a parked call survives signals (restarted) and a parked nvme killed by SIGKILL ends at once and leaves nothing behind
+# description: syscalls park across upgrades: three processes each hold /dev/hotup0 open with a per-file value set and loop admin commands through it (thousands of calls), and nvme-cli loops smart-log, while the children are swapped 6 times (standby and classic; each call stays 2 ms in the child, so switches find calls to drain); no call fails (no EINTR, no EAGAIN), every per-file value reads back, calls reach both versions, resume lines show parked and drained calls; a file closed with no child loaded is forgotten by the next; poll wakes when a child becomes active; a parked call survives signals (restarted) and a parked nvme killed by SIGKILL ends at once and leaves nothing behind
 # timeout: 900
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
 MIB=64
@@ -13,12 +13,14 @@ check "load parent" load_parent capacity_mib=$MIB
 check "load child v1" load_child 1 $DELAY
 rm -f "$STOP" "$HOTUP_OUT"/hold*.txt "$HOTUP_OUT"/hold*.progress "$HOTUP_OUT/nvme-loop.txt"
 
-# Three holders: each opens the controller node once and sends Identify
-# Controller through that file until told to stop.
+# Three holders: each opens the controller node once, sets a per-file
+# value on it (kept by the child, carried in the blob), and sends Identify
+# Controller through that file until told to stop, reading the value back
+# after every call.
 HOLDERS=""
 for h in 0 1 2; do
     "$IO" hold $NVME_CTRL --until "$STOP" --min-calls 500 --progress "$HOTUP_OUT/hold$h.progress" \
-        > "$HOTUP_OUT/hold$h.txt" 2>&1 &
+        --tag $((1000 + h)) > "$HOTUP_OUT/hold$h.txt" 2>&1 &
     HOLDERS="$HOLDERS $!"
 done
 # The real client in a loop (each nvme run takes seconds under TCG).
@@ -64,6 +66,8 @@ check "every upgrade logged a resume line with call counts" \
     test "$(grep -cE 'parked_calls=[0-9]+ drained_calls=[0-9]+' /tmp/resumes)" -eq $UPGRADES
 check "some upgrade parked calls (parked_calls > 0)" grep -qE 'parked_calls=[1-9]' /tmp/resumes
 check "some upgrade drained calls (drained_calls > 0)" grep -qE 'drained_calls=[1-9]' /tmp/resumes
+check "every export carried the three holders' per-file values" \
+    test "$(dmesg_since_mark | grep -cE 'hotup_child_v[12]: export version=[0-9]+ .* held=[0-9]+ files=3')" -ge $UPGRADES
 check "sysfs counts parked calls" test "$(ctl parked_calls_total)" -gt 0
 
 touch "$STOP"
@@ -72,7 +76,7 @@ for pid in $HOLDERS; do
     wait $pid; rc=$?
     check "holder $n: every call through its one open file succeeded" test $rc -eq 0
     diag "holder $n: $(cat "$HOTUP_OUT/hold$n.txt")"
-    check "holder $n: no EINTR, no EAGAIN, no error" grep -q 'failures=0 .*errors=-' "$HOTUP_OUT/hold$n.txt"
+    check "holder $n: no EINTR, no EAGAIN, no error, its per-file value intact" grep -q 'failures=0 .*errors=-' "$HOTUP_OUT/hold$n.txt"
     check "holder $n: its calls reached both versions" grep -qE 'versions=v[12],v[12]' "$HOTUP_OUT/hold$n.txt"
     n=$((n + 1))
 done
@@ -83,6 +87,24 @@ total=0
 for h in 0 1 2; do total=$((total + $(sed -n 's/^calls=\([0-9]*\).*/\1/p' "$HOTUP_OUT/hold$h.txt"))); done
 diag "calls through held files: $total"
 check "thousands of calls" test $total -ge 2000
+
+# A file closed while no child is loaded: its value went into the blob,
+# and the next child, which adopts it, is told of the close.
+"$IO" tag $NVME_CTRL --value 77 --until "$HOTUP_OUT/tag.stop" > "$HOTUP_OUT/tag.txt" 2>&1 &
+T=$!
+wait_for "a file is open with a per-file value" 60 grep -q 'set value=77' "$HOTUP_OUT/tag.txt"
+check "unload the retired child" unload_retired
+dmesg_mark
+check "unload the child with the file open" rmmod "$(current_child)"
+expect_dmesg "its export carries the file's value" 'hotup_child_v[12]: export version=[0-9]+ .* files=1'
+touch "$HOTUP_OUT/tag.stop"
+wait $T; rc=$?
+check "the file is closed while no child is loaded" test $rc -eq 0
+check "load child v1" load_child 1
+expect_dmesg "v1 adopts the file's value" 'hotup_child_v1: adopt version=1 .* files=1'
+check "standby switch to v2" standby_to 2
+expect_dmesg "v1 was told of the close: its export has no file" 'hotup_child_v1: export version=1 .* files=0'
+check "poll: ready while a child is active" sh -c "'$IO' poll $NVME_CTRL --timeout-ms 10000 | grep -q ready"
 
 # A parked call and signals: an ordinary signal (a handler, no
 # SA_RESTART) restarts it transparently, SIGSTOP/SIGCONT too; it
@@ -115,7 +137,14 @@ wait_for "it ends promptly" 10 sh -c "! kill -0 $K"
 wait $K; rc=$?
 check "it died of SIGKILL (status 137)" test $rc -eq 137
 check "nothing is parked any more" test "$(sysfs parked_calls)" -eq 0
+check "poll: not ready while no child is loaded" sh -c "'$IO' poll $NVME_CTRL --timeout-ms 300 | grep -q timeout"
+"$IO" poll $NVME_CTRL --timeout-ms 120000 > "$HOTUP_OUT/poll.txt" 2>&1 &
+PL=$!
+wait_for "a poller waits" 60 grep -q polling "$HOTUP_OUT/poll.txt"
 check "a child again: calls work" load_child 2
+wait $PL
+diag "poller: $(tr '\n' ' ' < "$HOTUP_OUT/poll.txt")"
+check "the poller woke when the child became active" grep -q 'ready revents' "$HOTUP_OUT/poll.txt"
 check "nvme id-ctrl on v2" test "$(nvme_field fr id-ctrl $NVME_CTRL)" = v2
 check "rmmod child" rmmod hotup_child_v2
 check "rmmod parent: no file of the killed caller is left open" rmmod hotup_parent

@@ -8,7 +8,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use state_abi::blob::reseal;
-use state_abi::{read_state, read_state_held, BlobError, BlobReader, TAG_DEVICE_STATE, TAG_QUEUE_STATS};
+use state_abi::{
+    read_state, read_state_full, read_state_held, BlobError, BlobReader, MAX_FILES,
+    TAG_DEVICE_STATE, TAG_QUEUE_STATS,
+};
 
 fn exercise(data: &[u8]) {
     if let Ok(r) = BlobReader::parse(data) {
@@ -42,6 +45,16 @@ fn exercise(data: &[u8]) {
                 assert!(h.cookie != 0 && h.status <= 0);
             }
             assert_eq!(seen, n);
+        }
+        if let Ok(f) = read_state_full(data, max) {
+            assert!(f.dev.validate().is_ok());
+            if let Some(c) = f.ctrl {
+                assert!(c.validate().is_ok());
+            }
+            if let Some(files) = f.files {
+                assert!(files.len() <= MAX_FILES);
+                assert!(files.as_slice().iter().all(|e| e.file != 0));
+            }
         }
     }
 }

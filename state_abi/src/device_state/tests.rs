@@ -60,7 +60,10 @@ fn with_extra(extra: &[(u32, u16, bool, &[u8])]) -> Vec<u8> {
 
 #[test]
 fn sizes() {
-    assert_eq!(MAX_BLOB_LEN, 32 + 16 + 96 + 16 + 8 + 64 * 24 + 16 + 80);
+    assert_eq!(
+        MAX_BLOB_LEN,
+        32 + 16 + 96 + 16 + 8 + 64 * 24 + 16 + 80 + 16 + 8 + 64 * 16
+    );
     let full = QueueStats::zeroed(MAX_QUEUES).unwrap();
     let s = DeviceStateV2 {
         nr_queues: MAX_QUEUES as u32,
@@ -69,14 +72,19 @@ fn sizes() {
     // The largest blob without handed-over requests: the full state and
     // the controller section.
     let ctrl = Some(&crate::ControllerState::FRESH);
+    let mut files = crate::FileStates::new();
+    for f in 1..=crate::controller::MAX_FILES as u64 {
+        files.set(f, f).unwrap();
+    }
+    let files = Some(&files);
     let mut buf = [0u8; MAX_BLOB_LEN];
     assert_eq!(
-        crate::write_state_full(&mut buf, 2, &s, Some(&full), 2, [], ctrl),
+        crate::write_state_full(&mut buf, 2, &s, Some(&full), 2, [], ctrl, files),
         Ok(MAX_BLOB_LEN)
     );
     let mut small = [0u8; MAX_BLOB_LEN - 1];
     assert_eq!(
-        crate::write_state_full(&mut small, 2, &s, Some(&full), 2, [], ctrl),
+        crate::write_state_full(&mut small, 2, &s, Some(&full), 2, [], ctrl, files),
         Err(BlobError::BufferTooSmall)
     );
     assert_eq!(write(&v2(), None, 1).len(), 32 + 16 + DEVS_V1_LEN);

@@ -19,6 +19,10 @@ const NVME_IOCTL_ADMIN_CMD: u64 = 0xc048_4e41;
 const NVME_IOCTL_IO_CMD: u64 = 0xc048_4e43;
 /// `_IO('N', 0x40)`.
 const NVME_IOCTL_ID: u64 = 0x4e40;
+/// hotup's per-file value on the controller node: `_IOW('H', 1, u64)`.
+const HOTUP_IOCTL_FILE_SET: u64 = 0x4008_4801;
+/// `_IOR('H', 2, u64)`.
+const HOTUP_IOCTL_FILE_GET: u64 = 0x8008_4802;
 
 /// `struct nvme_passthru_cmd` (72 bytes).
 #[repr(C)]
@@ -77,11 +81,31 @@ enum Cmd {
         /// it on the parent's own disk).
         #[arg(long)]
         buffer_file: Option<PathBuf>,
+        /// Set this per-file value on the held file first, and check on
+        /// every call that it reads back (it must survive upgrades).
+        #[arg(long)]
+        tag: Option<u64>,
+    },
+    /// Open DEV, set a per-file value, wait until STOP exists, then close
+    /// (the close may happen while no child is loaded).
+    Tag {
+        dev: PathBuf,
+        #[arg(long)]
+        value: u64,
+        #[arg(long)]
+        until: PathBuf,
     },
     /// One Identify Controller with a SIGUSR1 handler installed (no
     /// SA_RESTART): signals while it is parked must not end it. Prints its
     /// result and how many signals arrived; fails unless it succeeded.
     Parked { dev: PathBuf },
+    /// poll(2) DEV for POLLIN up to --timeout-ms: prints `ready` or
+    /// `timeout` and how long it waited. Exit status 0 either way.
+    Poll {
+        dev: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: i32,
+    },
     /// One passthrough command with the given fields; prints `ret=` (the
     /// ioctl's return, an NVMe status when positive) or `errno=`, and
     /// `result=`. Exit status 0 whatever the outcome.
@@ -172,6 +196,8 @@ fn errno_name(e: i32) -> String {
         libc::ETIMEDOUT => "ETIMEDOUT".into(),
         libc::ENODEV => "ENODEV".into(),
         libc::EBADF => "EBADF".into(),
+        libc::ENODATA => "ENODATA".into(),
+        libc::ENOSPC => "ENOSPC".into(),
         e => format!("errno{e}"),
     }
 }
@@ -272,14 +298,43 @@ impl Paged {
     }
 }
 
+fn set_tag(f: &File, v: u64) -> std::result::Result<(), String> {
+    ioctl(f, HOTUP_IOCTL_FILE_SET, std::ptr::addr_of!(v) as u64)
+        .map(|_| ())
+        .map_err(errno_name)
+}
+
+fn get_tag(f: &File) -> std::result::Result<u64, String> {
+    let mut v = 0u64;
+    ioctl(f, HOTUP_IOCTL_FILE_GET, std::ptr::addr_of_mut!(v) as u64)
+        .map(|_| v)
+        .map_err(errno_name)
+}
+
+fn tag(dev: &Path, value: u64, until: &Path) -> Result<()> {
+    let f = open(dev, false)?;
+    set_tag(&f, value).map_err(|e| anyhow::anyhow!("setting the per-file value: {e}"))?;
+    println!("set value={value}");
+    while !until.exists() {
+        std::thread::sleep(Duration::from_millis(20)); // poll for the stop file
+    }
+    drop(f);
+    println!("closed");
+    Ok(())
+}
+
 fn hold(
     dev: &Path,
     until: &Path,
     min_calls: u64,
     progress: Option<&Path>,
     buffer_file: Option<&Path>,
+    tag: Option<u64>,
 ) -> Result<()> {
     let f = open(dev, false)?;
+    if let Some(v) = tag {
+        set_tag(&f, v).map_err(|e| anyhow::anyhow!("setting the per-file value: {e}"))?;
+    }
     let mut paged = buffer_file.map(Paged::new).transpose()?;
     let mut page = [0u8; 4096];
     let (mut calls, mut failures) = (0u64, 0u64);
@@ -298,6 +353,15 @@ fn hold(
                 }
             }
             None => identify(&f, &mut page),
+        };
+        // The per-file value, read back through the same file.
+        let r = match (r, tag) {
+            (Ok(fr), Some(v)) => match get_tag(&f) {
+                Ok(got) if got == v => Ok(fr),
+                Ok(got) => Err(format!("tag{got}!={v}")),
+                Err(e) => Err(format!("tag:{e}")),
+            },
+            (r, _) => r,
         };
         match r {
             Ok(fr) => {
@@ -532,21 +596,45 @@ fn fuzz(dev: &Path, iterations: u64, seed: u64, max_call_ms: u64) -> Result<()> 
     Ok(())
 }
 
+fn poll(dev: &Path, timeout_ms: i32) -> Result<()> {
+    let f = open(dev, false)?;
+    let mut p = libc::pollfd {
+        fd: f.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let t = Instant::now();
+    println!("polling");
+    // SAFETY: one valid pollfd for the call.
+    let n = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+    let ms = t.elapsed().as_millis();
+    match n {
+        1 => println!("ready revents={:#x} waited_ms={ms}", p.revents),
+        0 => println!("timeout waited_ms={ms}"),
+        _ => bail!("poll: {}", std::io::Error::last_os_error()),
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     match Cli::parse().cmd {
+        Cmd::Poll { dev, timeout_ms } => poll(&dev, timeout_ms),
         Cmd::Hold {
             dev,
             until,
             min_calls,
             progress,
             buffer_file,
+            tag: t,
         } => hold(
             &dev,
             &until,
             min_calls,
             progress.as_deref(),
             buffer_file.as_deref(),
+            t,
         ),
+        Cmd::Tag { dev, value, until } => tag(&dev, value, &until),
         Cmd::Parked { dev } => parked(&dev),
         Cmd::Raw {
             dev,
