@@ -18,9 +18,9 @@
 #![cfg_attr(hotup_mono, allow(dead_code))]
 
 use super::state_abi::{
-    read_state_full, write_state_full, BlobError, BlobReader, ChildStats, ControllerState,
+    read_state_into, write_state_full, BlobError, BlobReader, ChildStats, ControllerState,
     DeviceStateV2, FileStates, HeldRequest, IoDesc, IoOp, IoSegment, MemHandle, ParentServices,
-    QueueStats, ABI_MAJOR, ABI_MINOR, EXPORT_TRIAL_HANDOVER, MAX_QUEUES,
+    QueueStats, StateOut, ABI_MAJOR, ABI_MINOR, EXPORT_TRIAL_HANDOVER, MAX_QUEUES,
 };
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize};
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -681,8 +681,8 @@ impl Dev {
         let mut dev = g.dev;
         dev.data_handle = region.handle;
         dev.data_len = region.len;
-        let queues = g.queues;
-        let qs = KEEPS_QUEUE_STATS.then_some(&queues);
+        // By reference: the array is kilobytes (a kernel stack is 16).
+        let qs = KEEPS_QUEUE_STATS.then_some(&g.queues);
         // Frozen (a handover): the pending requests go into the blob, with
         // the device time each has left. Under the lock, though nothing
         // changes them while frozen.
@@ -762,71 +762,14 @@ impl Dev {
         if probe && blob.is_none() {
             return Err(EINVAL.to_errno());
         }
-        let mut held = super::state_abi::HeldIter::EMPTY;
-        let mut ctrl = None;
-        let mut files = FileStates::new();
-        let (dev, queues, found_schema, from_version) = match blob {
-            None => {
-                let mut dev = DeviceStateV2 {
-                    capacity_bytes: svc.capacity_bytes,
-                    block_size: svc.block_size,
-                    nr_queues: svc.nr_queues,
-                    ..Default::default()
-                };
-                let alloc = svc.mem_alloc.ok_or(EINVAL.to_errno())?;
-                let mut h = 0u64;
-                // SAFETY: the parent's allocator; `h` is a valid out pointer.
-                let rc = unsafe { alloc(svc.capacity_bytes, &mut h) };
-                if rc != 0 {
-                    pr_err!(
-                        "adopt: cannot allocate {} bytes of preserved memory: {}\n",
-                        svc.capacity_bytes,
-                        rc
-                    );
-                    return Err(rc);
-                }
-                dev.data_handle = MemHandle(h);
-                dev.data_len = svc.capacity_bytes;
-                (dev, QueueStats::default(), 0u16, 0u32)
-            }
-            Some(blob) => {
-                let refuse = |e: BlobError| {
-                    pr_err!(
-                        "{} refused: {} (this is v{}, reading schema <= {})\n",
-                        what,
-                        e.as_str(),
-                        super::CHILD_VERSION,
-                        SCHEMA
-                    );
-                    e.errno()
-                };
-                let full = read_state_full(blob, SCHEMA).map_err(refuse)?;
-                let (dev, queues, found, h) = (full.dev, full.queues, full.version, full.held);
-                ctrl = full.ctrl;
-                files = full.files.unwrap_or_default();
-                if !h.is_empty() && (self.irq.enabled || h.len() > self.pending_room()) {
-                    pr_err!(
-                        "{} refused: {} requests handed over, which this child cannot complete (complete_in_irq={})\n",
-                        what,
-                        h.len(),
-                        u8::from(self.irq.enabled)
-                    );
-                    return Err(-super::state_abi::errno::EPROTO);
-                }
-                held = h;
-                let producer = BlobReader::parse(blob)
-                    .map_err(refuse)?
-                    .producer_child_version();
-                if dev.capacity_bytes != svc.capacity_bytes || dev.block_size != svc.block_size {
-                    pr_err!(
-                        "{} refused: blob geometry {} bytes/{} does not match the parent's {} bytes/{}\n",
-                        what, dev.capacity_bytes, dev.block_size, svc.capacity_bytes, svc.block_size
-                    );
-                    return Err(EINVAL.to_errno());
-                }
-                (dev, queues.unwrap_or_default(), found, producer)
-            }
+        // What the blob (or a fresh start) gives, on the heap: the queue
+        // statistics and per-file states are fixed arrays of kilobytes,
+        // and this runs on a kernel stack.
+        let (t, held) = match blob {
+            None => (self.fresh(svc)?, super::state_abi::HeldIter::EMPTY),
+            Some(blob) => self.take_blob(blob, svc, what)?,
         };
+        let (dev, found_schema, from_version) = (t.out.dev, t.out.version, t.producer);
         let map = svc.mem_map.ok_or(EINVAL.to_errno())?;
         let (mut base, mut len) = (core::ptr::null_mut(), 0u64);
         // SAFETY: the parent's lookup; both out pointers are valid. The
@@ -860,17 +803,10 @@ impl Dev {
             len,
         });
         g.dev = dev;
-        // The controller's state, or (a fresh device, an older producer)
-        // a controller just powered on.
-        g.ctrl = ctrl.unwrap_or_else(|| self.default_ctrl());
-        g.files = files;
+        g.ctrl = t.ctrl;
+        g.files = t.out.files;
         g.started = Instant::<Monotonic>::now();
-        // Queue statistics travel only between versions that keep them.
-        g.queues = if KEEPS_QUEUE_STATS && queues.len() == svc.nr_queues as usize {
-            queues
-        } else {
-            QueueStats::zeroed((svc.nr_queues as usize).min(MAX_QUEUES)).unwrap_or_default()
-        };
+        g.queues = t.out.queues;
         // Requests handed over: ours to complete, first (their device
         // time started before any request submitted from now on).
         let now = Instant::<Monotonic>::now();
@@ -919,10 +855,128 @@ impl Dev {
                 dev.reads,
                 dev.writes,
                 dev.adopt_count,
-                files.len()
+                t.out.files.len()
             ),
         }
         Ok(())
+    }
+}
+
+/// What an adopt takes over (from a blob, or fresh), boxed: see `adopt`.
+struct Taken {
+    /// The state read (for a fresh start: made up), queue statistics sized
+    /// for the parent's queues, the controller's state filled in.
+    out: StateOut,
+    /// The blob producer's child version (0 for fresh).
+    producer: u32,
+    /// The controller: the blob's, or (fresh, an older producer) one just
+    /// powered on.
+    ctrl: ControllerState,
+}
+
+impl Taken {
+    const EMPTY: Taken = Taken {
+        out: StateOut::EMPTY,
+        producer: 0,
+        ctrl: ControllerState::FRESH,
+    };
+}
+
+impl Dev {
+    /// A box for what an adopt takes, written in place (no kilobyte-sized
+    /// value on the stack).
+    fn taken(&self) -> Result<KBox<Taken>, i32> {
+        let mut b = KBox::<Taken>::new_uninit(GFP_KERNEL).map_err(|_| ENOMEM.to_errno())?;
+        // SAFETY: `b` is a fresh allocation for one `Taken`, written here
+        // from a constant before it is assumed initialised.
+        let mut t = unsafe {
+            b.as_mut_ptr().write(Taken::EMPTY);
+            b.assume_init()
+        };
+        t.ctrl = self.default_ctrl();
+        Ok(t)
+    }
+
+    /// A fresh start: preserved memory for the whole device, zeroed.
+    #[inline(never)]
+    fn fresh(&self, svc: &ParentServices) -> Result<KBox<Taken>, i32> {
+        let mut t = self.taken()?;
+        t.out.dev.capacity_bytes = svc.capacity_bytes;
+        t.out.dev.block_size = svc.block_size;
+        t.out.dev.nr_queues = svc.nr_queues;
+        t.out.queues.reset(svc.nr_queues as usize);
+        let alloc = svc.mem_alloc.ok_or(EINVAL.to_errno())?;
+        let mut h = 0u64;
+        // SAFETY: the parent's allocator; `h` is a valid out pointer.
+        let rc = unsafe { alloc(svc.capacity_bytes, &mut h) };
+        if rc != 0 {
+            pr_err!(
+                "adopt: cannot allocate {} bytes of preserved memory: {}\n",
+                svc.capacity_bytes,
+                rc
+            );
+            return Err(rc);
+        }
+        t.out.dev.data_handle = MemHandle(h);
+        t.out.dev.data_len = svc.capacity_bytes;
+        Ok(t)
+    }
+
+    /// Reads and checks `blob` (for `what`, "adopt" or "probe"): what it
+    /// gives, and the requests it hands over.
+    #[inline(never)]
+    fn take_blob<'b>(
+        &self,
+        blob: &'b [u8],
+        svc: &ParentServices,
+        what: &str,
+    ) -> Result<(KBox<Taken>, super::state_abi::HeldIter<'b>), i32> {
+        let refuse = |e: BlobError| {
+            pr_err!(
+                "{} refused: {} (this is v{}, reading schema <= {})\n",
+                what,
+                e.as_str(),
+                super::CHILD_VERSION,
+                SCHEMA
+            );
+            e.errno()
+        };
+        let mut t = self.taken()?;
+        let h = read_state_into(blob, SCHEMA, &mut t.out).map_err(refuse)?;
+        if !h.is_empty() && (self.irq.enabled || h.len() > self.pending_room()) {
+            pr_err!(
+                "{} refused: {} requests handed over, which this child cannot complete (complete_in_irq={})\n",
+                what,
+                h.len(),
+                u8::from(self.irq.enabled)
+            );
+            return Err(-super::state_abi::errno::EPROTO);
+        }
+        t.producer = BlobReader::parse(blob)
+            .map_err(refuse)?
+            .producer_child_version();
+        let dev = &t.out.dev;
+        if dev.capacity_bytes != svc.capacity_bytes || dev.block_size != svc.block_size {
+            pr_err!(
+                "{} refused: blob geometry {} bytes/{} does not match the parent's {} bytes/{}\n",
+                what,
+                dev.capacity_bytes,
+                dev.block_size,
+                svc.capacity_bytes,
+                svc.block_size
+            );
+            return Err(EINVAL.to_errno());
+        }
+        // Queue statistics travel only between versions that keep them,
+        // and only for the same number of queues.
+        let n = svc.nr_queues as usize;
+        if !(KEEPS_QUEUE_STATS && t.out.has_queues && t.out.queues.len() == n) {
+            t.out.queues.reset(n);
+        }
+        if let Some(c) = t.out.ctrl {
+            t.ctrl = c;
+        }
+        Ok((t, h))
     }
 }
 

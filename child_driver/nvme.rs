@@ -316,6 +316,11 @@ impl Dev {
     fn file_value(&self, call: &CallDesc) -> Result<(), Fail> {
         let mut v = [0u8; 8];
         if call.cmd == HOTUP_IOCTL_FILE_SET {
+            // A slot of the controller's (at most `MAX_FILES`): only a
+            // writer or an administrator takes one.
+            if call.flags & (CALL_FLAG_WRITE | CALL_FLAG_ADMIN) == 0 {
+                return Err(EACCES.into());
+            }
             copy_in(self.faults.faulting_copies, call.arg, &mut v)?;
             let mut g = self.state.lock();
             // At most `MAX_FILES` files keep a value.

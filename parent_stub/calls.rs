@@ -44,7 +44,7 @@ use super::hub::Hub;
 use super::inflight::Mode;
 use super::state_abi::{CallDesc, CALL_FAULT_IN, CALL_FLAG_ADMIN, CALL_FLAG_WRITE};
 use crate::hotup_event;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     bindings,
     error::code::ERESTARTNOINTR,
@@ -121,7 +121,9 @@ fn fault_in(addr: u64, len: u32, write: bool) -> bool {
     // the current task, in its process context.
     let left = unsafe {
         if write {
-            bindings::fault_in_writeable(p, len)
+            // Not `fault_in_writeable`, which writes zeroes into the
+            // range: the call must change nothing if it does not go on.
+            bindings::fault_in_safe_writeable(p, len)
         } else {
             bindings::fault_in_readable(p, len)
         }
@@ -130,9 +132,14 @@ fn fault_in(addr: u64, len: u32, write: bool) -> bool {
 }
 
 impl Hub {
+    /// An id for a newly opened controller-node file, never reused.
+    pub(crate) fn next_file_id(&self) -> u64 {
+        self.next_file.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// An ioctl through node `node` (`NODE_*`) of the open file `file`
     /// (an id; 0 for none): the descriptor is built here, the caller's
-    /// privilege read once.
+    /// privilege read once. `touched` is set once the call reached a child.
     pub(crate) fn ioctl(
         this: ArcBorrow<'_, Hub>,
         node: u32,
@@ -140,6 +147,7 @@ impl Hub {
         arg: u64,
         write: bool,
         file: u64,
+        touched: &AtomicBool,
     ) -> isize {
         let mut flags = 0;
         if write {
@@ -160,23 +168,27 @@ impl Hub {
             fault_write: 0,
         };
         this.callers.fetch_add(1, Ordering::SeqCst);
-        let rc = Hub::call(this, &desc);
-        if this.callers.fetch_sub(1, Ordering::SeqCst) == 1 && this.park.lock().unloading {
-            // `shutdown` waits for the last caller.
+        let rc = Hub::call(this, &desc, touched);
+        // Under the lock `shutdown` waits with: once it is released, this
+        // caller touches the hub no more.
+        let p = this.park.lock();
+        if this.callers.fetch_sub(1, Ordering::SeqCst) == 1 && p.unloading {
             this.wake_calls();
         }
+        drop(p);
         rc
     }
 
     /// One call: forwarded to the active child, or parked until there is
     /// one. The child's result, or a negative errno.
-    fn call(this: ArcBorrow<'_, Hub>, desc: &CallDesc) -> isize {
+    fn call(this: ArcBorrow<'_, Hub>, desc: &CallDesc, touched: &AtomicBool) -> isize {
         let lane = this.io.call_lane();
         let mut parked_at = None;
         let mut rounds = 0;
         loop {
             match this.io.enter(lane) {
                 Ok(child) => {
+                    touched.store(true, Ordering::Relaxed);
                     let mut d = *desc;
                     let rc = {
                         let _noio = NoIo::enter();
@@ -267,16 +279,19 @@ impl Hub {
         }
     }
 
-    /// A controller-node file was closed: the active child hears of it
-    /// (inside the gate); with none active it is kept for the next one
-    /// ([`Hub::deliver_closed`]), so per-file state that travelled in a
-    /// blob is still forgotten.
+    /// A controller-node file through which a call reached a child was
+    /// closed: the active child hears of it (inside the gate); with none
+    /// active it is kept for the next one ([`Hub::deliver_closed`]), so
+    /// per-file state that travelled in a blob is still forgotten.
     pub(crate) fn file_closed(this: ArcBorrow<'_, Hub>, file: u64) {
         let lane = this.io.call_lane();
         loop {
             match this.io.enter(lane) {
                 Ok(child) => {
-                    child.release(file);
+                    {
+                        let _noio = NoIo::enter();
+                        child.release(file);
+                    }
                     this.io.exit(lane);
                     return;
                 }
@@ -284,43 +299,54 @@ impl Hub {
                 Err(_) => {}
             }
             let mut p = this.park.lock();
-            // The release that makes a child active takes this lock: a
-            // file queued before it is delivered, one closed after it
-            // finds the mode active here.
+            // The release that makes a child active empties the queue and
+            // sets the mode under this lock: a file queued before it is
+            // delivered, one closed after it finds the mode active here.
             if this.io.mode() == Mode::Active {
                 continue;
             }
-            if p.closed.push(file, GFP_ATOMIC).is_err() {
-                drop(p);
-                // The next child keeps a stale entry: one of its per-file
-                // slots, never a wrong answer (ids are not reused while
-                // the entry could be read: only an open file asks).
-                hotup_event!("error reason=closed-file-not-queued file={:#x}", file);
+            // Preallocated: no allocation under the lock. When it is full
+            // the next child keeps a stale entry: a slot, never a wrong
+            // answer (ids are never reused).
+            if p.closed.push_within_capacity(file).is_err() {
+                p.closed_dropped += 1;
             }
             return;
         }
     }
 
-    /// After a release made `child` active (the switch lock is held, so it
-    /// stays active): tells it of the files closed meanwhile.
-    pub(crate) fn deliver_closed(this: ArcBorrow<'_, Hub>) {
+    /// Called by the release that makes `child` active (under the switch
+    /// lock, the mode still `Switching`): tells it of the files closed
+    /// while no child was active, before any parked call can run in it.
+    /// Returns with the parking lot locked and the queue empty, so the
+    /// caller sets the mode in the same lock hold.
+    pub(crate) fn deliver_closed<'a>(
+        this: &'a Hub,
+        child: &super::edge::ActiveChild,
+    ) -> kernel::sync::lock::Guard<
+        'a,
+        super::park::ParkLot,
+        kernel::sync::lock::spinlock::SpinLockBackend,
+    > {
         let lane = this.io.call_lane();
         loop {
-            let Some(file) = this.park.lock().closed.pop() else {
-                return;
+            let mut p = this.park.lock();
+            let Some(file) = p.closed.pop() else {
+                let dropped = core::mem::take(&mut p.closed_dropped);
+                if dropped > 0 {
+                    drop(p);
+                    hotup_event!("error reason=closed-files-not-queued count={}", dropped);
+                    continue;
+                }
+                return p;
             };
-            match this.io.enter(lane) {
-                Ok(child) => {
-                    child.release(file);
-                    this.io.exit(lane);
-                }
-                Err(_) => {
-                    // Not active after all (cannot happen under the switch
-                    // lock): keep it for the next release.
-                    let _ = this.park.lock().closed.push(file, GFP_ATOMIC);
-                    return;
-                }
+            drop(p);
+            this.io.enter_forced(lane);
+            {
+                let _noio = NoIo::enter();
+                child.release(file);
             }
+            this.io.exit(lane);
         }
     }
 

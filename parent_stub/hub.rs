@@ -40,6 +40,8 @@ pub(crate) struct Hub {
     pub(crate) calls_wait: PollCondVar,
     /// Tasks inside [`Hub::ioctl`] (parked, in the gate, or between).
     pub(crate) callers: core::sync::atomic::AtomicU64,
+    /// The next controller-node file id (`calls.rs`).
+    pub(crate) next_file: core::sync::atomic::AtomicU64,
     #[pin]
     park_timer: DelayedWork<Hub>,
     /// Held for a whole switch (attach, detach, standby switch, discard):
@@ -91,6 +93,7 @@ impl Hub {
                 park <- new_spinlock!(park, "hotup_park"),
                 calls_wait <- new_poll_condvar!("hotup_calls_wait"),
                 callers: core::sync::atomic::AtomicU64::new(0),
+                next_file: core::sync::atomic::AtomicU64::new(1),
                 park_timer <- new_delayed_work!("hotup_park_timer"),
                 switch <- new_mutex!(board, "hotup_switch"),
                 switch_phase: SwitchPhase::new(),

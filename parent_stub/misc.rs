@@ -18,6 +18,7 @@
 use super::ctl::Ctl;
 use super::hub::Hub;
 use super::state_abi::NODE_CTRL;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     bindings,
     error::to_result,
@@ -26,6 +27,7 @@ use kernel::{
     iov::{IovIterDest, IovIterSource},
     miscdevice::MiscDevice,
     prelude::*,
+    sync::Arc,
     types::{ForeignOwnable, Opaque},
 };
 
@@ -102,11 +104,11 @@ pub(crate) static CTL_FOPS: Fops = Fops(bindings::file_operations {
     ..unsafe { core::mem::zeroed() }
 });
 
-/// `/dev/hotup0`: open and release as the control node's (the private data
-/// is the hub), ioctls forwarded.
+/// `/dev/hotup0`: its own open and release (the private data is a
+/// [`CtrlFile`]), ioctls forwarded, poll.
 pub(crate) static CTRL_FOPS: Fops = Fops(bindings::file_operations {
     owner: crate::THIS_MODULE.as_ptr(),
-    open: Some(open),
+    open: Some(ctrl_open),
     release: Some(ctrl_release),
     unlocked_ioctl: Some(ctrl_ioctl),
     compat_ioctl: Some(ctrl_compat_ioctl),
@@ -116,11 +118,66 @@ pub(crate) static CTRL_FOPS: Fops = Fops(bindings::file_operations {
     ..unsafe { core::mem::zeroed() }
 });
 
-/// `file_operations::open` of both nodes.
+/// What an open `/dev/hotup0` file holds: the hub, the file's id (never
+/// reused, unlike the `struct file`'s address, which the slab hands to
+/// the next open), and whether a call through it reached a child (only
+/// such files can have per-file state there, so only their close is
+/// reported).
+struct CtrlFile {
+    hub: Arc<Hub>,
+    id: u64,
+    touched: AtomicBool,
+}
+
+/// `file_operations::open` of `/dev/hotup0`.
 ///
 /// # Safety
 ///
-/// Called by `misc_open` for a file being opened on one of these devices.
+/// Called by `misc_open` for a file being opened on this device.
+unsafe extern "C" fn ctrl_open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: both pointers are valid for a file being opened.
+    let ret = unsafe { bindings::generic_file_open(inode, file) };
+    if ret != 0 {
+        return ret;
+    }
+    let hub = match super::ctl::open_hub() {
+        Ok(hub) => hub,
+        Err(e) => return e.to_errno(),
+    };
+    let id = hub.next_file_id();
+    let f = CtrlFile {
+        hub,
+        id,
+        touched: AtomicBool::new(false),
+    };
+    let f = match KBox::new(f, GFP_KERNEL) {
+        Ok(f) => f,
+        Err(_) => return ENOMEM.to_errno(),
+    };
+    // SAFETY: `open` may set the file's private data; the other
+    // operations of this table read it back as a `KBox<CtrlFile>`.
+    unsafe { (*file).private_data = f.into_foreign().cast() };
+    0
+}
+
+/// The [`CtrlFile`] of an open `/dev/hotup0` file.
+///
+/// # Safety
+///
+/// `file` is a file of this node that `ctrl_open` succeeded on and whose
+/// `release` has not run; the reference does not outlive the caller's
+/// operation.
+unsafe fn ctrl_file<'a>(file: *mut bindings::file) -> &'a CtrlFile {
+    // SAFETY: per the contract, the private data is a live
+    // `KBox<CtrlFile>` from `ctrl_open`, freed only by `release`.
+    unsafe { &*(*file).private_data.cast::<CtrlFile>() }
+}
+
+/// `file_operations::open` of the control node.
+///
+/// # Safety
+///
+/// Called by `misc_open` for a file being opened on this device.
 unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
     // SAFETY: both pointers are valid for a file being opened.
     let ret = unsafe { bindings::generic_file_open(inode, file) };
@@ -148,21 +205,23 @@ unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::
     0
 }
 
-/// `file_operations::release` of `/dev/hotup0`: the child forgets what it
-/// kept for the file (now, or once a child is active again).
+/// `file_operations::release` of `/dev/hotup0`: a child that answered a
+/// call through the file forgets what it kept for it (now, or the next
+/// active child).
 ///
 /// # Safety
 ///
-/// Called by the VFS once, for a file `open` succeeded on.
-unsafe extern "C" fn ctrl_release(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
-    {
-        // SAFETY: the private data is the `Ptr` `open` set, still owned
-        // by the file until `release` below takes it.
-        let hub = unsafe { <Ptr as ForeignOwnable>::borrow((*file).private_data.cast()) };
-        Hub::file_closed(hub, file as u64);
+/// Called by the VFS once, for a file `ctrl_open` succeeded on.
+unsafe extern "C" fn ctrl_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
+    // SAFETY: release owns the private data `ctrl_open` set.
+    let f = unsafe { KBox::<CtrlFile>::from_foreign((*file).private_data.cast()) };
+    if f.touched.load(Ordering::Relaxed) {
+        Hub::file_closed(f.hub.as_arc_borrow(), f.id);
     }
-    // SAFETY: forwarded with the same contract.
-    unsafe { release(inode, file) }
+    0
 }
 
 /// `file_operations::read_iter`.
@@ -210,15 +269,21 @@ const FMODE_WRITE: u32 = 1 << 1;
 /// Called by the VFS for a file `open` succeeded on, in the caller's
 /// process context.
 unsafe extern "C" fn ctrl_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
-    // SAFETY: the private data is the `Ptr` `open` set; it stays valid
-    // until `release`, which cannot run during this call (the VFS holds a
-    // reference to the file).
-    let hub = unsafe { <Ptr as ForeignOwnable>::borrow((*file).private_data.cast()) };
+    // SAFETY: a file `ctrl_open` succeeded on; `release` cannot run during
+    // this call (the VFS holds a reference to the file).
+    let f = unsafe { ctrl_file(file) };
     // SAFETY: the file is valid for the call; `f_mode` is set at open.
     let mode = unsafe { (*file).f_mode };
-    // The file's address: unique while it is open.
-    let id = file as u64;
-    Hub::ioctl(hub, NODE_CTRL, cmd, arg as u64, mode & FMODE_WRITE != 0, id) as c_long
+    let write = mode & FMODE_WRITE != 0;
+    Hub::ioctl(
+        f.hub.as_arc_borrow(),
+        NODE_CTRL,
+        cmd,
+        arg as u64,
+        write,
+        f.id,
+        &f.touched,
+    ) as c_long
 }
 
 /// `file_operations::compat_ioctl` of `/dev/hotup0`: a 32-bit caller's
@@ -253,9 +318,9 @@ unsafe extern "C" fn ctrl_poll(
     file: *mut bindings::file,
     wait: *mut bindings::poll_table_struct,
 ) -> bindings::__poll_t {
-    // SAFETY: the private data is the `Ptr` `open` set, valid until
-    // `release`, which cannot run during this call.
-    let hub = unsafe { <Ptr as ForeignOwnable>::borrow((*file).private_data.cast()) };
+    // SAFETY: a file `ctrl_open` succeeded on, whose `release` cannot run
+    // during this call.
+    let hub = &unsafe { ctrl_file(file) }.hub;
     // SAFETY: `wait` is null or valid for the call, per this function's
     // contract; `file` is a valid file for the call.
     let (table, f) = unsafe {

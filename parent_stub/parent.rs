@@ -106,7 +106,9 @@ pub(crate) unsafe fn disk_ioctl(
     // and stays owned by the disk, which outlives the call (the block
     // device is open).
     let hub = unsafe { <Arc<Hub> as ForeignOwnable>::borrow(data.cast()) };
-    let rc = Hub::ioctl(hub, state_abi::NODE_BLOCK, cmd, arg, write, 0);
+    // The block device's opens are not tracked: no per-file state.
+    let touched = core::sync::atomic::AtomicBool::new(false);
+    let rc = Hub::ioctl(hub, state_abi::NODE_BLOCK, cmd, arg, write, 0, &touched);
     kernel::ffi::c_int::try_from(rc).unwrap_or(EIO.to_errno())
 }
 
@@ -175,6 +177,13 @@ impl kernel::InPlaceModule for HotupParent {
                 let switch_timeout_ms = (*module_parameters::switch_timeout_ms.value()).max(1);
                 Hub::new(geo, park_timeout_ms, switch_timeout_ms, services::table(&geo), no_barrier)?
             },
+            // The character devices before the disk: opening them fails
+            // (ENODEV) until the hub is published, while the disk, once
+            // added, can be opened (udev does), so adding it is the last
+            // step that can fail: a failed load never frees this module
+            // under an open file.
+            ctl <- misc::Node::register(c"hotup-ctl", &misc::CTL_FOPS),
+            ctrl <- misc::Node::register(c"hotup0", &misc::CTRL_FOPS),
             disk: {
                 let tagset = Arc::pin_init(TagSet::new(hub.geo.nr_queues, hub.geo.queue_depth, 1), GFP_KERNEL)?;
                 Some(LiveDisk {
@@ -182,8 +191,6 @@ impl kernel::InPlaceModule for HotupParent {
                     hub: hub.clone(),
                 })
             },
-            ctl <- misc::Node::register(c"hotup-ctl", &misc::CTL_FOPS),
-            ctrl <- misc::Node::register(c"hotup0", &misc::CTRL_FOPS),
             // Last, so that a failed init never leaves the hub published.
             published: {
                 services::publish(hub);

@@ -80,6 +80,9 @@ impl<T> Ring<T> {
     }
 }
 
+/// Most controller-node closes kept for the next child.
+const MAX_CLOSED: usize = 1024;
+
 /// What the parking lot's lock protects.
 pub(crate) struct ParkLot {
     pub(crate) ring: Ring<Parked>,
@@ -103,8 +106,10 @@ pub(crate) struct ParkLot {
     /// Parked calls failed by `park_timeout_ms`.
     pub(crate) call_timeouts: u64,
     /// Controller-node files closed while no child was active, for the
-    /// next active child's `release` (`calls.rs`).
+    /// next active child's `release` (`calls.rs`); preallocated.
     pub(crate) closed: KVec<u64>,
+    /// Closes that did not fit in `closed` since the last release.
+    pub(crate) closed_dropped: u64,
     /// The parent is unloading: nothing parks, no timer is armed.
     pub(crate) unloading: bool,
 }
@@ -123,7 +128,8 @@ impl ParkLot {
             calls_drained_last: 0,
             calls_parked_total: 0,
             call_timeouts: 0,
-            closed: KVec::new(),
+            closed: KVec::with_capacity(MAX_CLOSED, GFP_KERNEL)?,
+            closed_dropped: 0,
             unloading: false,
         })
     }

@@ -310,7 +310,9 @@ impl Hub {
     /// park held.
     pub(crate) fn release(this: ArcBorrow<'_, Hub>, child: &ActiveChild) -> u64 {
         let released = {
-            let mut p = this.park.lock();
+            // Files closed meanwhile first: the lot comes back locked with
+            // none queued, and the mode becomes active in this hold.
+            let mut p = Hub::deliver_closed(&this, child);
             let p = &mut *p;
             core::mem::swap(&mut p.ring, &mut p.spare);
             p.calls_drained_last = this.io.calls_drained();
@@ -322,7 +324,6 @@ impl Hub {
         };
         // The parked calls (counted above) go into the child now.
         this.wake_calls();
-        Hub::deliver_closed(this);
         loop {
             let Some(x) = this.park.lock().spare.pop() else {
                 break;

@@ -296,8 +296,8 @@ pub struct CallDesc {
     /// The ioctl argument, as user space passed it (for most commands a
     /// pointer into the caller's address space).
     pub arg: u64,
-    /// An id of the open file, unique while it is open (0 for the block
-    /// device, whose opens the parent does not track).
+    /// An id of the open file, never reused (0 for the block device, whose
+    /// opens the parent does not track).
     pub file: u64,
     /// Out, with [`CALL_FAULT_IN`]: the start of the user range to fault in.
     pub fault_addr: u64,
@@ -342,7 +342,11 @@ pub type IoctlFn = unsafe extern "C" fn(ctx: *mut CVoid, call: *mut CallDesc) ->
 /// A file closed while no child was active, or during a switch, is reported
 /// to the next active child once it is active; so a child may also hear of
 /// a file it never saw, or that an older child kept state for (the blob
-/// carries per-file state). Called in process context, inside the barrier.
+/// carries per-file state). Only files through which a call reached a
+/// child are reported. File ids are never reused. Called in process
+/// context, inside the barrier (possibly by the switch that activates the
+/// child, before any call runs in it) and in a `memalloc_noio` scope: like
+/// [`IoctlFn`], it must not wait for the parent device's I/O.
 pub type ReleaseFn = unsafe extern "C" fn(ctx: *mut CVoid, file: u64);
 /// Fills `*out` with the child's counters. Returns 0 or a negative errno.
 pub type StatsFn = unsafe extern "C" fn(ctx: *mut CVoid, out: *mut ChildStats) -> i32;

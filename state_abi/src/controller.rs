@@ -259,6 +259,14 @@ impl FileStates {
 
     /// Decodes and validates a `FILE` v1 payload.
     pub fn decode(payload: &[u8]) -> Result<Self, BlobError> {
+        let mut out = Self::new();
+        out.decode_into(payload)?;
+        Ok(out)
+    }
+
+    /// [`FileStates::decode`] into `self` (no array on the stack; on error
+    /// `self` is left partly written).
+    pub fn decode_into(&mut self, payload: &[u8]) -> Result<(), BlobError> {
         let mut r = LeReader::new(payload);
         let count = r.u32()? as usize;
         if r.u32()? != 0 {
@@ -267,16 +275,15 @@ impl FileStates {
         if count > MAX_FILES {
             return Err(BlobError::InvalidField("count"));
         }
-        let mut out = Self::new();
+        self.len = 0;
         for _ in 0..count {
             let (file, value) = (r.u64()?, r.u64()?);
-            if file == 0 || out.get(file).is_some() {
+            if file == 0 || self.get(file).is_some() {
                 return Err(BlobError::InvalidField("file"));
             }
-            out.set(file, value)?;
+            self.set(file, value)?;
         }
-        r.finish()?;
-        Ok(out)
+        r.finish()
     }
 }
 
@@ -285,7 +292,15 @@ mod tests {
     use super::*;
     use crate::blob::BlobReader;
     use crate::device_state::{DeviceStateV2, SCHEMA_V1, SCHEMA_V2};
-    use crate::handover::{read_state_full, read_state_held, write_state_full, HeldRequest};
+    use crate::handover::{
+        read_state_held, read_state_into, write_state_full, HeldRequest, StateOut,
+    };
+
+    fn read_state_full(blob: &[u8], max: u32) -> Result<(StateOut, usize), BlobError> {
+        let mut out = StateOut::EMPTY;
+        let held = read_state_into(blob, max, &mut out)?;
+        Ok((out, held.len()))
+    }
     use crate::MemHandle;
 
     fn dev() -> DeviceStateV2 {
@@ -330,11 +345,11 @@ mod tests {
                 let len =
                     write_state_full(&mut buf, 2, &dev(), None, schema, held, ctrl, Some(&files))
                         .unwrap();
-                let f = read_state_full(&buf[..len], SCHEMA_V2).unwrap();
+                let (f, held) = read_state_full(&buf[..len], SCHEMA_V2).unwrap();
                 assert_eq!(f.dev, dev());
-                assert_eq!(f.held.len(), n);
+                assert_eq!(held, n);
                 assert_eq!(f.ctrl.as_ref(), ctrl);
-                assert_eq!(f.files.map(|f| f.get(0xffff_8880_0000_1000)), Some(Some(7)));
+                assert_eq!(f.files.get(0xffff_8880_0000_1000), Some(7));
             }
         }
     }
@@ -366,8 +381,8 @@ mod tests {
     fn absent_section_reads_as_none() {
         let mut buf = vec![0u8; crate::MAX_BLOB_LEN];
         let len = write_state_full(&mut buf, 1, &dev(), None, SCHEMA_V1, [], None, None).unwrap();
-        let f = read_state_full(&buf[..len], SCHEMA_V2).unwrap();
-        assert_eq!((f.ctrl, f.files), (None, None));
+        let (f, _) = read_state_full(&buf[..len], SCHEMA_V2).unwrap();
+        assert_eq!((f.ctrl, f.files), (None, FileStates::new()));
     }
 
     #[test]
@@ -417,10 +432,7 @@ mod tests {
         let ctrl = Some(&ControllerState::FRESH);
         let len =
             write_state_full(&mut buf, 2, &dev(), None, SCHEMA_V2, [], ctrl, Some(&f)).unwrap();
-        assert_eq!(
-            read_state_full(&buf[..len], SCHEMA_V2).unwrap().files,
-            Some(f)
-        );
+        assert_eq!(read_state_full(&buf[..len], SCHEMA_V2).unwrap().0.files, f);
         // Duplicates, zero ids, too many, reserved bits: refused.
         let entry = |file: u64| [file.to_le_bytes(), 1u64.to_le_bytes()].concat();
         let payload = |n: u32, r: u32, es: &[Vec<u8>]| {

@@ -347,6 +347,13 @@ impl QueueStats {
         }
     }
 
+    /// Makes these `n` queues (at most [`MAX_QUEUES`]) with zero counters,
+    /// in place (no copy of the array on the stack).
+    pub fn reset(&mut self, n: usize) {
+        self.count = n.min(MAX_QUEUES);
+        self.queues = [QueueStat::ZERO; MAX_QUEUES];
+    }
+
     /// `n` queues with zero counters; `None` if `n > MAX_QUEUES`.
     pub fn zeroed(n: usize) -> Option<Self> {
         (n <= MAX_QUEUES).then_some(QueueStats {
@@ -417,6 +424,14 @@ impl QueueStats {
     /// Decodes a `QSTA` v1 payload: count (at most [`MAX_QUEUES`]), a zero
     /// reserved word, then exactly `count` entries.
     pub fn decode(payload: &[u8]) -> Result<Self, BlobError> {
+        let mut q = Self::new();
+        q.decode_into(payload)?;
+        Ok(q)
+    }
+
+    /// [`QueueStats::decode`] into `self` (no array on the stack; on error
+    /// `self` is left partly written).
+    pub fn decode_into(&mut self, payload: &[u8]) -> Result<(), BlobError> {
         let mut r = LeReader::new(payload);
         let count = r.u32()?;
         r.reserved_u32()?;
@@ -424,16 +439,15 @@ impl QueueStats {
         if n > MAX_QUEUES {
             return Err(BlobError::InvalidField("queue_stats.count"));
         }
-        let mut q = Self::new();
+        self.reset(0);
         for _ in 0..n {
-            q.push(QueueStat {
+            self.push(QueueStat {
                 submitted: r.u64()?,
                 completed: r.u64()?,
                 max_inflight: r.u64()?,
             })?;
         }
-        r.finish()?;
-        Ok(q)
+        r.finish()
     }
 }
 
@@ -529,8 +543,24 @@ pub(crate) fn read_state_known<'a>(
     blob: &'a [u8],
     max_schema: u32,
     extra: &[(u32, u16)],
-    mut each: impl FnMut(Section<'a>) -> Result<(), BlobError>,
+    each: impl FnMut(Section<'a>) -> Result<(), BlobError>,
 ) -> Result<(DeviceStateV2, Option<QueueStats>, u16), BlobError> {
+    let mut queues = QueueStats::new();
+    let (state, has_queues, version) =
+        read_state_known_into(blob, max_schema, extra, &mut queues, each)?;
+    Ok((state, has_queues.then_some(queues), version))
+}
+
+/// [`read_state_known`] with the queue statistics decoded into `queues`
+/// (whether there were any is the middle of the result): no queue array on
+/// the stack, for kernel callers (a 16 KiB stack).
+pub(crate) fn read_state_known_into<'a>(
+    blob: &'a [u8],
+    max_schema: u32,
+    extra: &[(u32, u16)],
+    queues: &mut QueueStats,
+    mut each: impl FnMut(Section<'a>) -> Result<(), BlobError>,
+) -> Result<(DeviceStateV2, bool, u16), BlobError> {
     if max_schema == 0 || max_schema > SCHEMA_LATEST {
         return Err(BlobError::UnsupportedSchema { schema: max_schema });
     }
@@ -559,20 +589,20 @@ pub(crate) fn read_state_known<'a>(
         }
     };
 
-    let queues = match reader.find(TAG_QUEUE_STATS) {
+    let has_queues = match reader.find(TAG_QUEUE_STATS) {
         Some(s) if v2_reader && s.version == QSTA_V1 => {
-            let q = QueueStats::decode(s.payload)?;
-            check_queue_count(&state, &q)?;
-            Some(q)
+            queues.decode_into(s.payload)?;
+            check_queue_count(&state, queues)?;
+            true
         }
-        _ => None,
+        _ => false,
     };
     for s in reader.sections() {
         if extra.iter().any(|(t, v)| *t == s.tag && s.version <= *v) {
             each(s)?;
         }
     }
-    Ok((state, queues, devs.version))
+    Ok((state, has_queues, devs.version))
 }
 
 #[cfg(test)]

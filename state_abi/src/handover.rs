@@ -18,10 +18,12 @@
 //! adopt) and `status: i32` (0 or a negative errno, the request's result),
 //! `reserved: u32` (zero).
 
+use super::abi::MemHandle;
 use super::blob::{tag, BlobError, BlobWriter, LeReader, Section, SECTION_HEADER_LEN};
 use super::controller::{ControllerState, FileStates, FILE_V1, NVMC_V1, TAG_CONTROLLER, TAG_FILES};
 use super::device_state::{
-    read_state_known, write_state_sections, DeviceStateV2, QueueStats, MAX_BLOB_LEN, MAX_QUEUES,
+    read_state_known, read_state_known_into, write_state_sections, DeviceStateV2, QueueStats,
+    MAX_BLOB_LEN, MAX_QUEUES,
 };
 
 /// Tag of the in-flight section.
@@ -257,30 +259,65 @@ pub fn read_state_held(
     Ok((state, queues, version, held))
 }
 
-/// What [`read_state_full`] returns.
-#[derive(Debug)]
-pub struct FullState<'a> {
+/// What [`read_state_into`] fills in: kept by the caller (a kernel child
+/// keeps it on the heap: the arrays are kilobytes, a kernel stack is 16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateOut {
     /// The device state (a v1 section migrated).
     pub dev: DeviceStateV2,
-    /// The queue statistics, if any.
-    pub queues: Option<QueueStats>,
+    /// The queue statistics, if `has_queues`.
+    pub queues: QueueStats,
+    /// Whether the blob had queue statistics.
+    pub has_queues: bool,
     /// The `DEVS` section version found.
     pub version: u16,
-    /// The requests handed over (empty without an `INFL` section).
-    pub held: HeldIter<'a>,
     /// The controller state (`NVMC`), if the producer wrote one.
     pub ctrl: Option<ControllerState>,
-    /// The per-file states (`FILE`), if the producer wrote them.
-    pub files: Option<FileStates>,
+    /// The per-file states (`FILE`; empty without one).
+    pub files: FileStates,
+}
+
+impl StateOut {
+    /// Nothing read yet.
+    pub const EMPTY: StateOut = StateOut {
+        dev: DeviceStateV2 {
+            capacity_bytes: 0,
+            block_size: 0,
+            nr_queues: 0,
+            data_handle: MemHandle(0),
+            data_len: 0,
+            reads: 0,
+            writes: 0,
+            flushes: 0,
+            discards: 0,
+            write_zeroes: 0,
+            bytes_read: 0,
+            bytes_written: 0,
+            adopt_count: 0,
+            reserved: 0,
+        },
+        queues: QueueStats::new(),
+        has_queues: false,
+        version: 0,
+        ctrl: None,
+        files: FileStates::new(),
+    };
 }
 
 /// [`read_state_held`] that also decodes the controller (`NVMC` v1) and
-/// per-file (`FILE` v1) sections when the blob has them.
-pub fn read_state_full(blob: &[u8], max_schema: u32) -> Result<FullState<'_>, BlobError> {
+/// per-file (`FILE` v1) sections when the blob has them, into `out`; the
+/// handed-over requests are returned. On error `out` may be partly
+/// written.
+pub fn read_state_into<'a>(
+    blob: &'a [u8],
+    max_schema: u32,
+    out: &mut StateOut,
+) -> Result<HeldIter<'a>, BlobError> {
     let mut held = HeldIter::EMPTY;
-    let mut ctrl = None;
-    let mut files = None;
-    let (dev, queues, version) = read_state_known(
+    out.ctrl = None;
+    out.files = FileStates::new();
+    let (ctrl, files) = (&mut out.ctrl, &mut out.files);
+    let (dev, has_queues, version) = read_state_known_into(
         blob,
         max_schema,
         &[
@@ -288,24 +325,21 @@ pub fn read_state_full(blob: &[u8], max_schema: u32) -> Result<FullState<'_>, Bl
             (TAG_CONTROLLER, NVMC_V1),
             (TAG_FILES, FILE_V1),
         ],
+        &mut out.queues,
         |s: Section<'_>| {
             match s.tag {
                 TAG_INFLIGHT => held = decode_held(s.payload)?,
-                TAG_CONTROLLER => ctrl = Some(ControllerState::decode(s.payload)?),
-                TAG_FILES => files = Some(FileStates::decode(s.payload)?),
+                TAG_CONTROLLER => *ctrl = Some(ControllerState::decode(s.payload)?),
+                TAG_FILES => files.decode_into(s.payload)?,
                 _ => {}
             }
             Ok(())
         },
     )?;
-    Ok(FullState {
-        dev,
-        queues,
-        version,
-        held,
-        ctrl,
-        files,
-    })
+    out.dev = dev;
+    out.version = version;
+    out.has_queues = has_queues;
+    Ok(held)
 }
 
 #[cfg(test)]

@@ -122,6 +122,9 @@ pub fn build_with(ctx: &Ctx, k: &KernelBuild) -> Result<PathBuf> {
         std::fs::copy(&src, dest.join(name))
             .with_context(|| format!("copying {} to {}", src.display(), dest.display()))?;
     }
+    for m in MODULES {
+        check_stack_frames(&obj.join(m))?;
+    }
     build_hotupctl(ctx, &dest)?;
     if rebuilt.is_empty() {
         eprintln!("modules: up to date ({})", dest.display());
@@ -133,6 +136,65 @@ pub fn build_with(ctx: &Ctx, k: &KernelBuild) -> Result<PathBuf> {
         );
     }
     Ok(dest)
+}
+
+/// Largest stack frame one function of a module may have. A kernel stack
+/// is 16 KiB for the whole call chain, and Rust has no `-Wframe-larger-than`:
+/// a state blob decoded into a value on the stack (kilobyte arrays, copied
+/// by moves) once overflowed it. The largest today is `Hub::new` (4160
+/// bytes), which runs once, at module load, on a shallow stack.
+const MAX_FRAME: u64 = 4608;
+
+/// Fails if a function of module `ko` reserves more than [`MAX_FRAME`]
+/// bytes of stack (`sub $N,%rsp` in its code).
+fn check_stack_frames(ko: &Path) -> Result<()> {
+    let out = Command::new("objdump")
+        .args(["-d", "--no-show-raw-insn"])
+        .arg(ko)
+        .output()
+        .with_context(|| format!("running objdump -d {} (binutils)", ko.display()))?;
+    if !out.status.success() {
+        bail!(
+            "objdump -d {} failed: {}",
+            ko.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut func = "";
+    let mut worst: Vec<(u64, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(name) = line.strip_suffix(">:").and_then(|l| l.split_once(" <")) {
+            func = name.1;
+            continue;
+        }
+        let Some(rest) = line.split("sub    $0x").nth(1) else {
+            continue;
+        };
+        let Some((hex, reg)) = rest.split_once(',') else {
+            continue;
+        };
+        if reg.trim() != "%rsp" {
+            continue;
+        }
+        if let Ok(n) = u64::from_str_radix(hex, 16) {
+            if n > MAX_FRAME {
+                worst.push((n, func.to_owned()));
+            }
+        }
+    }
+    if !worst.is_empty() {
+        let list: Vec<String> = worst
+            .iter()
+            .map(|(n, f)| format!("{n} bytes: {f}"))
+            .collect();
+        bail!(
+            "{}: stack frames larger than {MAX_FRAME} bytes (a kernel stack is 16 KiB for the whole chain): {}. Keep kilobyte-sized values (state arrays, blob buffers) on the heap or behind references",
+            ko.display(),
+            list.join("; ")
+        );
+    }
+    Ok(())
 }
 
 /// The guest's programs built from this workspace: the operator's tool and

@@ -9,7 +9,7 @@
 use libfuzzer_sys::fuzz_target;
 use state_abi::blob::reseal;
 use state_abi::{
-    read_state, read_state_full, read_state_held, BlobError, BlobReader, MAX_FILES,
+    read_state, read_state_held, read_state_into, BlobError, BlobReader, StateOut, MAX_FILES,
     TAG_DEVICE_STATE, TAG_QUEUE_STATS,
 };
 
@@ -46,15 +46,14 @@ fn exercise(data: &[u8]) {
             }
             assert_eq!(seen, n);
         }
-        if let Ok(f) = read_state_full(data, max) {
+        let mut f = StateOut::EMPTY;
+        if read_state_into(data, max, &mut f).is_ok() {
             assert!(f.dev.validate().is_ok());
             if let Some(c) = f.ctrl {
                 assert!(c.validate().is_ok());
             }
-            if let Some(files) = f.files {
-                assert!(files.len() <= MAX_FILES);
-                assert!(files.as_slice().iter().all(|e| e.file != 0));
-            }
+            assert!(f.files.len() <= MAX_FILES);
+            assert!(f.files.as_slice().iter().all(|e| e.file != 0));
         }
     }
 }
