@@ -121,14 +121,15 @@ for sig in USR1 USR1 STOP; do
     wait_for "after SIG$sig the call restarted and parked again" 60 \
         sh -c "[ \$(tr ' ' '\n' < $CTL | sed -n 's/^parked_calls_total=//p') -gt $t0 ] && [ \$(cat /sys/block/hotupblk0/hotup/parked_calls) -ge 1 ]"
 done
-check "load child v1: the parked call goes on in it" load_child 1
+# v2 exported its own schema: v2 adopts it.
+check "load child v2: the parked call goes on in it" load_child 2
 wait $P; rc=$?
 check "the parked call succeeded, not EINTR" test $rc -eq 0
 diag "parked call: $(tr '\n' ' ' < "$HOTUP_OUT/parked.txt")"
-check "it saw both signals and ran on v1" grep -qE 'result=ok fr=v1 signals=2' "$HOTUP_OUT/parked.txt"
+check "it saw both signals and ran on v2" grep -qE 'result=ok fr=v2 signals=2' "$HOTUP_OUT/parked.txt"
 
 # SIGKILL: a parked nvme dies at once and leaves nothing parked or open.
-check "unload the child again" rmmod hotup_child_v1
+check "unload the child again" rmmod hotup_child_v2
 nvme id-ctrl $NVME_CTRL > /dev/null 2>&1 &
 K=$!
 wait_for "nvme id-ctrl is parked" 60 sh -c "[ \$(cat /sys/block/hotupblk0/hotup/parked_calls) -ge 1 ]"
