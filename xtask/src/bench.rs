@@ -594,6 +594,7 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<bool> {
         ctx,
         &k,
         &RunOpts {
+            root_cache: crate::qemu::RootCache::for_script(),
             name,
             script: &ctx.repo.join("userspace-tests/bench/bench.sh"),
             timeout: Duration::from_secs(u64::from(est) * 3 + 300),

@@ -114,7 +114,14 @@ fn start(ctx: &Ctx, k: &KernelBuild, g: &Guest) -> Result<()> {
     std::fs::create_dir_all(g.dir.join("cmd"))?;
     let console =
         std::fs::File::create(g.dir.join("console.log")).context("creating console.log")?;
-    let mut cmd = qemu::qemu_command(ctx, k, &g.dir, accel, qemu::GUEST_MEM);
+    let mut cmd = qemu::qemu_command(
+        ctx,
+        k,
+        &g.dir,
+        accel,
+        qemu::GUEST_MEM,
+        qemu::RootCache::None,
+    );
     cmd.stdout(Stdio::from(console.try_clone()?))
         .stderr(Stdio::from(console))
         .process_group(0);

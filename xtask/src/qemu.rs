@@ -34,6 +34,9 @@ pub struct RunOpts<'a> {
     /// Guest memory, when [`GUEST_MEM`] is not enough (the bench's 1 GiB
     /// device beside its peers).
     pub mem: Option<&'static str>,
+    /// How the guest caches its root; [`RootCache::Loose`] unless the host
+    /// changes files the guest reads while it runs.
+    pub root_cache: RootCache,
 }
 
 /// Result of one guest run, with where its files are.
@@ -61,6 +64,7 @@ pub fn run_script_cmd(ctx: &Ctx, script: &Path, timeout_s: u64, stream: bool) ->
         ctx,
         &k,
         &RunOpts {
+            root_cache: RootCache::for_script(),
             name: &name,
             script: &script,
             timeout: Duration::from_secs(timeout_s),
@@ -117,6 +121,7 @@ pub fn accel(ctx: &Ctx, k: &KernelBuild) -> Result<&'static str> {
         ctx,
         k,
         &RunOpts {
+            root_cache: RootCache::for_script(),
             name: "kvm-probe",
             script: &script,
             timeout: Duration::from_secs(60),
@@ -147,7 +152,39 @@ pub fn run(ctx: &Ctx, k: &KernelBuild, opts: &RunOpts) -> Result<RunResult> {
     boot(ctx, k, opts, accel)
 }
 
-pub fn qemu_command(ctx: &Ctx, k: &KernelBuild, run_dir: &Path, accel: &str, mem: &str) -> Command {
+/// How the guest caches the host's read-only root (9p).
+#[derive(Clone, Copy)]
+pub enum RootCache {
+    /// Every read goes to the host: a long-lived guest sees modules the
+    /// host rebuilds while it runs (the agent guest of `upgrade-child`).
+    None,
+    /// The guest keeps what it read in its page cache (`cache=loose`):
+    /// starting a program costs a few page faults instead of hundreds of
+    /// 9p round trips. Only for a guest that runs one script and exits,
+    /// whose files the host does not change while it runs.
+    Loose,
+}
+
+impl RootCache {
+    /// The cache of a guest that runs one script: loose, unless
+    /// `HOTUP_ROOT_CACHE=none` asks for the uncached root (to compare, or to
+    /// rule the cache out when a guest seems to run stale files).
+    pub fn for_script() -> RootCache {
+        match std::env::var("HOTUP_ROOT_CACHE").as_deref() {
+            Ok("none") => RootCache::None,
+            _ => RootCache::Loose,
+        }
+    }
+}
+
+pub fn qemu_command(
+    ctx: &Ctx,
+    k: &KernelBuild,
+    run_dir: &Path,
+    accel: &str,
+    mem: &str,
+    cache: RootCache,
+) -> Command {
     let init = ctx.repo.join("qemu/init.sh");
     // no5lvl: `-cpu max` offers 5-level paging, and the debug kernel's KASAN
     // then reported a wild access in an interrupt taken during early boot
@@ -160,9 +197,13 @@ pub fn qemu_command(ctx: &Ctx, k: &KernelBuild, run_dir: &Path, accel: &str, mem
     // upgrades log about 1.5 MB; the default ring keeps 128 KiB).
     let append = format!(
         "console=ttyS0 root=/dev/root rootfstype=9p \
-         rootflags=trans=virtio,version=9p2000.L,msize=512000 ro init={} \
+         rootflags=trans=virtio,version=9p2000.L,msize=512000{} ro init={} \
          panic=-1 oops=panic softlockup_panic=1 hung_task_panic=1 \
          printk.devkmsg=on no5lvl loglevel=5 log_buf_len=16M",
+        match cache {
+            RootCache::None => "",
+            RootCache::Loose => ",cache=loose",
+        },
         init.display()
     );
     let mut cmd = Command::new("qemu-system-x86_64");
@@ -310,7 +351,14 @@ fn boot(ctx: &Ctx, k: &KernelBuild, opts: &RunOpts, accel: &str) -> Result<RunRe
     let (timeout, stream) = (opts.timeout, opts.stream);
     let run_dir = prepare_run_dir(ctx, opts)?;
     let started = Instant::now();
-    let mut cmd = qemu_command(ctx, k, &run_dir, accel, opts.mem.unwrap_or(GUEST_MEM));
+    let mut cmd = qemu_command(
+        ctx,
+        k,
+        &run_dir,
+        accel,
+        opts.mem.unwrap_or(GUEST_MEM),
+        opts.root_cache,
+    );
     let mut child = cmd
         .spawn()
         .context("starting qemu-system-x86_64 (run `cargo xtask setup` to install it)")?;

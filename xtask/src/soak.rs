@@ -120,6 +120,7 @@ pub fn run(ctx: &Ctx, args: &SoakArgs) -> Result<bool> {
         ctx,
         &k,
         &RunOpts {
+            root_cache: crate::qemu::RootCache::for_script(),
             name,
             script: &ctx.repo.join("userspace-tests/soak/soak.sh"),
             timeout,

@@ -238,6 +238,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
                 ctx,
                 &k,
                 &RunOpts {
+                    root_cache: crate::qemu::RootCache::for_script(),
                     name: &s.name,
                     script: &s.path,
                     timeout: Duration::from_secs(s.timeout_s),
