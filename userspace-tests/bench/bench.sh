@@ -7,7 +7,10 @@
 #             parent) and brd, all loaded at once; every configuration in
 #             $HOTUP_BENCH_ROUNDS rounds, each round running the peers one
 #             after the other (the order rotates per round), so drift hits
-#             every peer alike.
+#             every peer alike. With $HOTUP_BENCH_PROFILE=1, each
+#             configuration then runs once more on hotup under a system-wide
+#             perf cpu-clock profile (profile-CONFIG.txt: perf report by
+#             symbol), which shows how much of the CPU the parent's code takes.
 #   size      standby and classic upgrades under 4k random writes at QD32 on
 #             devices of each size in $HOTUP_BENCH_SIZES (MiB).
 #   load      standby and classic upgrades under 4k random writes at each
@@ -28,6 +31,7 @@ SIZES=${HOTUP_BENCH_SIZES:-16 256 1024}
 DEPTHS=${HOTUP_BENCH_DEPTHS:-1 32 128}
 LATENCIES=${HOTUP_BENCH_LATENCIES:-100 5000}
 UPGRADES=${HOTUP_BENCH_UPGRADES:-4}
+CONFIGS=${HOTUP_BENCH_CONFIGS:-randread-qd1-j1 randwrite-qd1-j1 randread-qd32-j1 randwrite-qd32-j1 randread-qd1-j2 randwrite-qd1-j2 randread-qd32-j2 randwrite-qd32-j2}
 BRD=${HOTUP_BRD:?set by cargo xtask bench: the kernel build tree brd.ko}
 HOTUPCTL="$MODULES/hotupctl"
 # Measured steps, for the progress lines.
@@ -101,6 +105,34 @@ bg_fio() {
 }
 bg_fio_stop() { kill -INT $BG_FIO; wait $BG_FIO; true; }
 
+# overhead_args CONFIG DEV MIB OUT: fio's arguments for one measured run of
+# an overhead configuration (randread-qd32-j2: 4k random reads, iodepth 32,
+# 2 jobs), for fio itself or for fio under perf.
+overhead_args() {
+    _rw=${1%%-*}; _qd=${1#*-qd}; _qd=${_qd%%-*}; _j=${1##*-j}
+    echo "--name=$1 --filename=$2 $FIO_BASE --rw=$_rw --iodepth=$_qd --numjobs=$_j" \
+        "--group_reporting --size=${3}M --time_based --runtime=$RUNTIME --ramp_time=1 --output=$4"
+}
+
+# profile_overhead MIB: every configuration once more on hotup, under a
+# system-wide cpu-clock profile (TCG has no hardware PMU). perf writes its
+# data to the guest's tmpfs (it cannot write a perf.data over 9p) and the
+# report by symbol to $B/profile-CONFIG.txt.
+profile_overhead() {
+    echo 0 > /proc/sys/kernel/kptr_restrict
+    echo -1 > /proc/sys/kernel/perf_event_paranoid
+    for cfg in $CONFIGS; do
+        step "overhead profile $cfg hotup"
+        check "overhead: profile $cfg on hotup" \
+            perf record -q -e cpu-clock -F 2000 -a -o /tmp/bench-perf.data -- \
+            fio $(overhead_args $cfg /dev/hotupblk0 $1 "$B/profile-$cfg-fio.json") || return 1
+        perf report -i /tmp/bench-perf.data --stdio --no-children --sort sym \
+            > "$B/profile-$cfg.txt" 2> "$B/profile-$cfg.err" \
+            || fail "overhead: perf report $cfg" "see $B/profile-$cfg.err"
+        rm -f /tmp/bench-perf.data
+    done
+}
+
 part_overhead() {
     _mib=256
     check "overhead: load hotup (parent + child v2, latency_us=0)" \
@@ -116,14 +148,11 @@ part_overhead() {
     _peers="hotup mono brd"
     _r=1
     while [ $_r -le "$ROUNDS" ]; do
-        for cfg in ${HOTUP_BENCH_CONFIGS:-randread-qd1-j1 randwrite-qd1-j1 randread-qd32-j1 randwrite-qd32-j1 randread-qd1-j2 randwrite-qd1-j2 randread-qd32-j2 randwrite-qd32-j2}; do
-            _rw=${cfg%%-*}; _qd=${cfg#*-qd}; _qd=${_qd%%-*}; _j=${cfg##*-j}
+        for cfg in $CONFIGS; do
             for p in $_peers; do
                 case $p in hotup) _d=/dev/hotupblk0 ;; mono) _d=/dev/hotupmono0 ;; brd) _d=/dev/ram0 ;; esac
                 step "overhead round $_r $cfg $p"
-                fio --name=$cfg --filename=$_d $FIO_BASE --rw=$_rw --iodepth=$_qd --numjobs=$_j \
-                    --group_reporting --size=${_mib}M --time_based --runtime=$RUNTIME --ramp_time=1 \
-                    --output="$B/overhead-$cfg-$p-r$_r.json" > /dev/null 2>&1 \
+                fio $(overhead_args $cfg $_d $_mib "$B/overhead-$cfg-$p-r$_r.json") > /dev/null 2>&1 \
                     || fail "overhead: fio $cfg on $p (round $_r)" "see $B/overhead-$cfg-$p-r$_r.json"
             done
         done
@@ -132,6 +161,7 @@ part_overhead() {
         _r=$((_r + 1))
     done
     pass "overhead: $ROUNDS rounds"
+    [ "${HOTUP_BENCH_PROFILE:-0}" = 1 ] && profile_overhead $_mib
     unload_all
 }
 

@@ -114,6 +114,8 @@ pub struct OverheadRow {
     pub p99_hotup_over_mono: Option<Spread>,
     /// p99 hotup / brd, per round.
     pub p99_hotup_over_brd: Option<Spread>,
+    /// Where the CPU went in a profiled run of hotup (`--profile`).
+    pub hotup_profile: Option<CpuProfile>,
 }
 
 /// Ratios `a/b` of `metric`, paired by round (rounds where both ran).
@@ -166,9 +168,94 @@ pub fn overhead_rows(runs: &[OverheadRun]) -> Vec<OverheadRow> {
                 iops_hotup_over_brd: paired_ratios(runs, c, "hotup", "brd", |f| f.iops),
                 p99_hotup_over_mono: paired_ratios(runs, c, "hotup", "mono", |f| f.p99_us),
                 p99_hotup_over_brd: paired_ratios(runs, c, "hotup", "brd", |f| f.p99_us),
+                hotup_profile: None,
             }
         })
         .collect()
+}
+
+/// Where the CPU went while fio ran on hotup: a system-wide `cpu-clock`
+/// profile of the guest (`perf report --stdio --no-children --sort sym`).
+/// Under TCG there is no hardware PMU, so a timer samples every CPU; the
+/// shares are of samples, not of cycles.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CpuProfile {
+    /// Samples in the parent's own code (symbols of the `parent` crate,
+    /// including the `kernel` crate's generics instantiated for it), % of all.
+    pub parent_pct: f64,
+    /// Samples in the idle loop, % of all.
+    pub idle_pct: f64,
+    /// Samples in module code perf could not name (the child's), % of all.
+    pub unnamed_module_pct: f64,
+}
+
+impl CpuProfile {
+    /// The parent's share of the busy (non-idle) CPU time, in %: the most
+    /// that removing the parent could win when the run is CPU-bound.
+    pub fn parent_share_of_busy(&self) -> Option<f64> {
+        let busy = 100.0 - self.idle_pct;
+        (busy > 0.0).then(|| 100.0 * self.parent_pct / busy)
+    }
+}
+
+/// Symbols the idle loop is sampled in (the halt instruction resolves to
+/// the start of `.cpuidle.text` on kernels whose perf map lacks it).
+const IDLE_SYMBOLS: [&str; 7] = [
+    "__cpuidle_text_start",
+    "default_idle",
+    "pv_native_safe_halt",
+    "native_safe_halt",
+    "acpi_idle_do_entry",
+    "cpu_idle_poll",
+    "mwait_idle_with_hints",
+];
+
+/// Whether a Rust v0 mangled symbol belongs to the crate `parent`: its
+/// path has a crate root `C<disambiguator>_6parent` (`Cs..._6parent`).
+fn in_parent_crate(sym: &str) -> bool {
+    sym.starts_with("_R")
+        && sym.match_indices("_6parent").any(|(i, _)| {
+            let before = &sym[..i];
+            before
+                .rfind("Cs")
+                .is_some_and(|c| before[c + 2..].chars().all(|ch| ch.is_ascii_alphanumeric()))
+        })
+}
+
+/// Parses a `perf report --stdio --no-children --sort sym` text into a
+/// [`CpuProfile`]; `None` if it holds no sample line.
+pub fn cpu_profile(text: &str) -> Option<CpuProfile> {
+    let mut p = CpuProfile {
+        parent_pct: 0.0,
+        idle_pct: 0.0,
+        unnamed_module_pct: 0.0,
+    };
+    let mut lines = 0;
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let Some(pct) = words
+            .next()
+            .and_then(|w| w.strip_suffix('%'))
+            .and_then(|w| w.parse::<f64>().ok())
+        else {
+            continue;
+        };
+        let (Some(kind), Some(sym)) = (words.next(), words.next()) else {
+            continue;
+        };
+        lines += 1;
+        if kind != "[k]" {
+            continue;
+        }
+        if in_parent_crate(sym) {
+            p.parent_pct += pct;
+        } else if IDLE_SYMBOLS.contains(&sym) {
+            p.idle_pct += pct;
+        } else if sym.starts_with("0x") {
+            p.unnamed_module_pct += pct;
+        }
+    }
+    (lines > 0).then_some(p)
 }
 
 /// One upgrade as hotupctl reported it (`hotupctl upgrade --json`).
@@ -425,5 +512,31 @@ mod tests {
         assert_eq!(blackout_ratio(&cells, &half, "standby"), Some(1.5));
         assert_eq!(blackout_ratio(&cells, &half, "classic"), None);
         assert!(parse_upgrades("{not json").is_err());
+    }
+
+    #[test]
+    fn cpu_profile_counts_the_parent_crate_idle_and_unnamed_module_code() {
+        // Lines as perf 6.1 prints them for a guest profile (trimmed).
+        let text = "# Samples: 18K of event 'cpu-clock'\n\
+#\n\
+# Overhead  Symbol\n\
+    13.57%  [k] __cpuidle_text_start\n\
+     8.43%  [k] finish_task_switch.isra.0\n\
+     2.58%  [.] __GI___libc_read\n\
+     0.46%  [k] _RNvMs_NtCsTyXwRcVFiE_6parent3hubNtB4_3Hub6submit\n\
+     0.17%  [k] _RNvMNtNtNtCs1EKtwoKEMO2_6kernel5block2mq10operationsINtB2_16OperationsVTableNtCsTyXwRcVFiE_6parent8HotupBlkE17queue_rq_callbackB1e_\n\
+     0.07%  [k] _RNvXNtCs1EKtwoKEMO2_6kernel4timeNtB2_9MonotonicNtB2_11ClockSource9ktime_get\n\
+     0.05%  [k] _RNvMs0_NtCs1EKtwoKEMO2_6kernel4task4Task6parent\n\
+     0.40%  [k] 0x00000000000147a4\n\
+     0.10%  [.] _RNvCsAbc_6parent4main\n";
+        let p = cpu_profile(text).unwrap();
+        assert!((p.parent_pct - 0.63).abs() < 1e-9, "{p:?}");
+        assert!((p.idle_pct - 13.57).abs() < 1e-9);
+        assert!((p.unnamed_module_pct - 0.40).abs() < 1e-9);
+        let share = p.parent_share_of_busy().unwrap();
+        assert!((share - 100.0 * 0.63 / 86.43).abs() < 1e-9);
+        assert_eq!(cpu_profile("# nothing sampled\n"), None);
+        let idle = cpu_profile("100.00%  [k] default_idle\n").unwrap();
+        assert_eq!(idle.parent_share_of_busy(), None);
     }
 }

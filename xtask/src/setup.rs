@@ -33,6 +33,8 @@ const APT_PACKAGES: &[&str] = &[
     "util-linux",
     // The controller node's real client (`nvme id-ctrl /dev/hotup0`, ...).
     "nvme-cli",
+    // `cargo xtask bench` profiles hotup in the guest (the parent's CPU share).
+    "linux-perf",
 ];
 /// QEMU 10 from bookworm-backports (bookworm's own 7.2 is older than measured).
 const QEMU_PACKAGE: &str = "qemu-system-x86";
