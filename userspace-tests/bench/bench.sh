@@ -107,10 +107,13 @@ bg_fio_stop() { kill -INT $BG_FIO; wait $BG_FIO; true; }
 
 # overhead_args CONFIG DEV MIB OUT: fio's arguments for one measured run of
 # an overhead configuration (randread-qd32-j2: 4k random reads, iodepth 32,
-# 2 jobs), for fio itself or for fio under perf.
+# 2 jobs), for fio itself or for fio under perf. Job i runs on CPU i: with
+# two vCPUs, where the scheduler puts the jobs (both on one CPU, or one each)
+# moved a run's IOPS more than any driver difference.
 overhead_args() {
     _rw=${1%%-*}; _qd=${1#*-qd}; _qd=${_qd%%-*}; _j=${1##*-j}
     echo "--name=$1 --filename=$2 $FIO_BASE --rw=$_rw --iodepth=$_qd --numjobs=$_j" \
+        "--cpus_allowed=0-$((_j - 1)) --cpus_allowed_policy=split" \
         "--group_reporting --size=${3}M --time_based --runtime=$RUNTIME --ramp_time=1 --output=$4"
 }
 
