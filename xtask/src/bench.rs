@@ -860,6 +860,22 @@ fn plot_overhead(r: &BenchReport, path: &Path) -> Result<()> {
             }))
             .map_err(draw_err)?;
     }
+    // The profile's answer, written up the hotup/mono bar: the parent's
+    // share of the busy CPU.
+    let vertical = ("sans-serif", 13)
+        .into_font()
+        .transform(FontTransform::Rotate270)
+        .color(&BLACK);
+    chart
+        .draw_series(rows.iter().enumerate().filter_map(|(i, o)| {
+            let share = o.hotup_profile?.parent_share_of_busy()?;
+            Some(Text::new(
+                format!("parent: {share:.1}% of CPU"),
+                (i as f64 - 0.28, top * 0.02),
+                vertical.clone(),
+            ))
+        }))
+        .map_err(draw_err)?;
     chart
         .draw_series(std::iter::once(PathElement::new(
             vec![(-0.5, 0.98), (rows.len() as f64 - 0.5, 0.98)],
