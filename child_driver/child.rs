@@ -263,6 +263,11 @@ struct Dev {
     /// dropping the handle cancels the timer and waits for its callback).
     #[pin]
     timer_handle: Mutex<Option<ArcHrTimerHandle<Dev>>>,
+    /// What the adopt fills in, allocated at load: the adopt runs while
+    /// the parent's gate is closed, where no allocation may enter reclaim
+    /// (it could write to this very device and wait for a parked tag).
+    #[pin]
+    adopt_box: SpinLock<Option<KBox<Taken>>>,
     irq: Irq,
     /// Written by the parent during registration.
     services: AtomicPtr<ParentServices>,
@@ -882,16 +887,36 @@ impl Taken {
     };
 }
 
-impl Dev {
+impl Taken {
     /// A box for what an adopt takes, written in place (no kilobyte-sized
     /// value on the stack).
-    fn taken(&self) -> Result<KBox<Taken>, i32> {
-        let mut b = KBox::<Taken>::new_uninit(GFP_KERNEL).map_err(|_| ENOMEM.to_errno())?;
+    fn new_box() -> Result<KBox<Taken>> {
+        let mut b = KBox::<Taken>::new_uninit(GFP_KERNEL)?;
         // SAFETY: `b` is a fresh allocation for one `Taken`, written here
         // from a constant before it is assumed initialised.
-        let mut t = unsafe {
+        Ok(unsafe {
             b.as_mut_ptr().write(Taken::EMPTY);
             b.assume_init()
+        })
+    }
+}
+
+impl Dev {
+    /// The box an adopt fills in: the one allocated at load (a probe, which
+    /// runs before the parent closes the gate, allocates its own; a second
+    /// adopt after a refused one too, GFP_NOIO in the parent's scope).
+    fn taken(&self, probe: bool) -> Result<KBox<Taken>, i32> {
+        let kept = if probe {
+            None
+        } else {
+            self.adopt_box.lock().take()
+        };
+        let mut t = match kept {
+            Some(mut t) => {
+                *t = Taken::EMPTY;
+                t
+            }
+            None => Taken::new_box().map_err(|e| e.to_errno())?,
         };
         t.ctrl = self.default_ctrl();
         Ok(t)
@@ -900,7 +925,7 @@ impl Dev {
     /// A fresh start: preserved memory for the whole device, zeroed.
     #[inline(never)]
     fn fresh(&self, svc: &ParentServices) -> Result<KBox<Taken>, i32> {
-        let mut t = self.taken()?;
+        let mut t = self.taken(false)?;
         t.out.dev.capacity_bytes = svc.capacity_bytes;
         t.out.dev.block_size = svc.block_size;
         t.out.dev.nr_queues = svc.nr_queues;
@@ -941,7 +966,7 @@ impl Dev {
             );
             e.errno()
         };
-        let mut t = self.taken()?;
+        let mut t = self.taken(what == "probe")?;
         let h = read_state_into(blob, SCHEMA, &mut t.out).map_err(refuse)?;
         if !h.is_empty() && (self.irq.enabled || h.len() > self.pending_room()) {
             pr_err!(
@@ -1165,6 +1190,7 @@ impl Dev {
             period: Delta::from_micros(i64::from(latency_us.max(50))),
             stop: AtomicBool::new(false),
         };
+        let adopt_box = Taken::new_box()?;
         let dev = Arc::pin_init(
             pin_init!(Dev {
                 state <- new_spinlock!(state, "hotup_child_state"),
@@ -1172,6 +1198,7 @@ impl Dev {
                 work <- new_work!("hotup_child_complete"),
                 timer <- HrTimer::new(),
                 timer_handle <- new_mutex!(None, "hotup_child_timer"),
+                adopt_box <- new_spinlock!(Some(adopt_box), "hotup_child_adopt_box"),
                 irq,
                 services: AtomicPtr::new(core::ptr::null_mut()),
                 latency: Delta::from_micros(i64::from(latency_us)),

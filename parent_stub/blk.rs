@@ -428,29 +428,83 @@ impl RawRequest {
     }
 }
 
-/// The kernel address of `page` in the direct map, which covers a bvec's
-/// physically contiguous pages as one range; `None` for a highmem page.
+// The C half of the glue (`glue.c`): inline C facilities, each wrapped
+// once below. Do not call these anywhere else.
+extern "C" {
+    fn hotup_page_address(page: *mut bindings::page) -> *mut kernel::ffi::c_void;
+    fn hotup_noio_save() -> kernel::ffi::c_uint;
+    fn hotup_noio_restore(flags: kernel::ffi::c_uint);
+    fn hotup_gate_map_prime();
+    fn hotup_gate_map_acquire();
+    fn hotup_gate_map_release();
+}
+
+/// The kernel address of `page` (`page_address`), which covers a bvec's
+/// physically contiguous pages as one range; `None` for a highmem page
+/// that is not mapped.
 ///
 /// The segments the child gets must stay valid until the request completes,
 /// on another CPU and thread: a `kmap_local_page` mapping cannot (it is
-/// per-thread and stacked), so only pages in the direct map are handed out.
-/// x86_64 has no highmem (the guest kernel's only architecture).
+/// per-thread and stacked, and with `CONFIG_DEBUG_KMAP_LOCAL_FORCE_MAP`
+/// always a fixmap slot), so only pages with a permanent address are
+/// handed out. x86_64 has no highmem (the guest kernel's only
+/// architecture).
 fn direct_map(page: *mut bindings::page) -> Option<*mut u8> {
-    if cfg!(CONFIG_HIGHMEM) {
-        return None;
-    }
-    // SAFETY: `page` is a bvec's page, valid while its request is started.
-    // Without CONFIG_HIGHMEM, `kmap_local_page` returns the page's address
-    // in the direct map and `kunmap_local` of it only ends the local
-    // mapping's bookkeeping: the direct-map address stays valid as long as
-    // the page does, so it is used after the unmap.
-    let p = unsafe {
-        let p = bindings::kmap_local_page(page);
-        bindings::kunmap_local(p);
-        p
-    }
-    .cast::<u8>();
+    // SAFETY: `page` is a bvec's page, valid while its request is started;
+    // `page_address` only reads it.
+    let p = unsafe { hotup_page_address(page) }.cast::<u8>();
     (!p.is_null()).then_some(p)
+}
+
+/// A scope in which the current task's allocations do not start I/O
+/// (`memalloc_noio_save` / `memalloc_noio_restore`): every GFP_KERNEL
+/// allocation made in it behaves as GFP_NOIO. Scopes nest.
+pub(crate) struct NoIo(kernel::ffi::c_uint, core::marker::PhantomData<*mut ()>);
+
+impl NoIo {
+    pub(crate) fn enter() -> Self {
+        // SAFETY: sets a flag of the current task and returns its old value.
+        NoIo(unsafe { hotup_noio_save() }, core::marker::PhantomData)
+    }
+}
+
+impl Drop for NoIo {
+    fn drop(&mut self) {
+        // SAFETY: restores what `enter` saved, on the same task (a `NoIo`
+        // is not `Send`), in scope order.
+        unsafe { hotup_noio_restore(self.0) };
+    }
+}
+
+/// The lockdep map "the gate is closed" (`glue.c`): [`GateMap::prime`]
+/// once at load records that reclaim may wait for the gate;
+/// [`GateMap::hold`] while I/O parks. No-ops without `CONFIG_LOCKDEP`.
+pub(crate) struct GateMap;
+
+impl GateMap {
+    pub(crate) fn prime() {
+        // SAFETY: acquires and releases two lockdep maps in order.
+        unsafe { hotup_gate_map_prime() };
+    }
+
+    /// Holds the map until the returned value drops (on this task, before
+    /// it returns to user space).
+    pub(crate) fn hold() -> GateMapHeld {
+        // SAFETY: paired with the release in `GateMapHeld::drop`.
+        unsafe { hotup_gate_map_acquire() };
+        GateMapHeld(core::marker::PhantomData)
+    }
+}
+
+/// The gate map held (see [`GateMap::hold`]); not `Send`: released by the
+/// task that took it.
+pub(crate) struct GateMapHeld(core::marker::PhantomData<*mut ()>);
+
+impl Drop for GateMapHeld {
+    fn drop(&mut self) {
+        // SAFETY: this task acquired the map in `GateMap::hold`.
+        unsafe { hotup_gate_map_release() };
+    }
 }
 
 /// Whether the calling task has CAP_SYS_ADMIN.

@@ -32,14 +32,14 @@
 //! faults disabled and, on a fault, returns [`CALL_FAULT_IN`] with the
 //! range, having changed nothing; the parent leaves the gate, faults the
 //! range in (which may park, harmlessly, outside the gate) and calls again.
-//! And the call runs in a `memalloc_noio` scope ([`NoIo`]).
+//! And the call runs in a `memalloc_noio` scope (`blk::NoIo`).
 //!
 //! **Unload.** Open files pin the module, so no call is in flight at a
 //! normal unload; a failed load can meet a call parked on the block device,
 //! so `shutdown` wakes the parked calls and waits until every caller has
 //! left ([`Hub::wait_callers_gone`]).
 
-use super::blk::capable_sys_admin;
+use super::blk::{capable_sys_admin, NoIo};
 use super::hub::Hub;
 use super::inflight::Mode;
 use super::state_abi::{CallDesc, CALL_FAULT_IN, CALL_FLAG_ADMIN, CALL_FLAG_WRITE};
@@ -82,34 +82,6 @@ impl Slept {
 /// Most rounds of fault-in and retry for one call before it fails with
 /// EFAULT (each round means the range was evicted again in between).
 const MAX_FAULT_ROUNDS: u32 = 64;
-
-/// A scope in which the current task's allocations do not start I/O
-/// (`memalloc_noio_save` / `memalloc_noio_restore`, inline in C).
-struct NoIo(u32);
-
-impl NoIo {
-    fn enter() -> Self {
-        let t = kernel::current!().as_ptr();
-        let bit = bindings::PF_MEMALLOC_NOIO;
-        // SAFETY: `t` is the current task, which only it modifies its own
-        // `flags` (as `memalloc_noio_save` does), and it stays valid while
-        // it runs this.
-        let old = unsafe {
-            let old = (*t).flags & bit;
-            (*t).flags |= bit;
-            old
-        };
-        NoIo(old)
-    }
-}
-
-impl Drop for NoIo {
-    fn drop(&mut self) {
-        let t = kernel::current!().as_ptr();
-        // SAFETY: as in `enter`, on the same (current) task.
-        unsafe { (*t).flags = ((*t).flags & !bindings::PF_MEMALLOC_NOIO) | self.0 };
-    }
-}
 
 /// Faults in `len` bytes of the current task's memory at `addr` (for
 /// writing if `write`): whether all of it is now resident.

@@ -8,7 +8,7 @@
 
 use super::blk::{default_queue, flush_delayed, Geometry, RawRequest, MAX_SEGS};
 use super::edge::ActiveChild;
-use super::inflight::{InFlight, Mode};
+use super::inflight::{Closed, InFlight, Mode};
 use super::mem::Regions;
 use super::park::ParkLot;
 use super::standby::SwitchPhase;
@@ -61,6 +61,8 @@ pub(crate) struct Hub {
     /// Longest a standby switch waits for the old child to drain.
     pub(crate) switch_timeout_ms: u32,
     pub(crate) services: ParentServices,
+    /// Fault injection: allocate with GFP_KERNEL while the gate is closed.
+    pub(crate) inject_blackout_alloc: bool,
 }
 
 impl_has_delayed_work! {
@@ -82,6 +84,7 @@ impl Hub {
         switch_timeout_ms: u32,
         services: ParentServices,
         no_barrier: bool,
+        inject_blackout_alloc: bool,
     ) -> Result<Arc<Self>> {
         let tags = geo.nr_queues as usize * geo.queue_depth as usize;
         let io = InFlight::new(geo.nr_queues, geo.queue_depth, no_barrier)?;
@@ -103,6 +106,7 @@ impl Hub {
                 park_timeout_ms,
                 switch_timeout_ms,
                 services,
+                inject_blackout_alloc,
             }? Error),
             GFP_KERNEL,
         )
@@ -251,11 +255,14 @@ impl Hub {
 
     /// Sets mode `Switching` under the lot's lock, so a park timer already
     /// running sees it before failing anything more, and starts counting
-    /// what parks from now on.
-    pub(crate) fn enter_switching(this: ArcBorrow<'_, Hub>) {
+    /// what parks from now on. The returned window (NOIO, the gate's
+    /// lockdep map) lasts until the caller drops it, after the release.
+    pub(crate) fn enter_switching(this: ArcBorrow<'_, Hub>) -> Closed {
+        let closed = Closed::enter();
         let mut p = this.park.lock();
         this.io.set_mode(Mode::Switching);
         p.parked_now = 0;
+        closed
     }
 
     /// Sets mode `Parked` after a switch that left no child active, and arms

@@ -450,3 +450,45 @@ impl InFlight {
         )
     }
 }
+
+/// The gate closed for a switch: from the mode leaving `Active` (I/O parks
+/// from then) until the switch's task is done with it, after parked I/O is
+/// released or the device is left parked. Two guarantees travel with it:
+///
+/// - every allocation the task makes meanwhile (the parent's, or a child's
+///   in `freeze`, `export`, `adopt`) is GFP_NOIO: reclaim that wrote to
+///   this device would wait for a tag only the switch can free;
+/// - lockdep's map "the gate is closed" is held (`blk::GateMap`), so on a
+///   debug kernel any allocation that could still enter reclaim here is
+///   reported as a lock inversion.
+///
+/// Adopting requires it ([`Closed`] is an argument of `Hub::adopt_offer`).
+pub(crate) struct Closed {
+    noio: Option<super::blk::NoIo>,
+    _map: super::blk::GateMapHeld,
+}
+
+impl Closed {
+    /// Holds the gate map, then enters the NOIO scope.
+    pub(crate) fn enter() -> Self {
+        let map = super::blk::GateMap::hold();
+        Self {
+            noio: Some(super::blk::NoIo::enter()),
+            _map: map,
+        }
+    }
+
+    /// Fault injection (`inject_blackout_alloc=1`, tests only): one
+    /// GFP_KERNEL allocation outside the NOIO scope while the gate is
+    /// closed, the mistake the gate map is there to catch.
+    pub(crate) fn allocate_outside_noio(&mut self) {
+        self.noio = None;
+        let v = KVec::<u8>::with_capacity(4096, GFP_KERNEL);
+        pr_warn!(
+            "inject_blackout_alloc=1: a GFP_KERNEL allocation with the gate closed (ok={})\n",
+            v.is_ok()
+        );
+        drop(v);
+        self.noio = Some(super::blk::NoIo::enter());
+    }
+}

@@ -65,6 +65,10 @@ module! {
             default: 0,
             description: "Fault injection (tests only): 1 makes detach wait for completions but not for CPUs inside the child",
         },
+        inject_blackout_alloc: u32 {
+            default: 0,
+            description: "Fault injection (tests only): 1 makes every adopt allocate with GFP_KERNEL outside the NOIO scope while the gate is closed (lockdep reports it on a debug kernel)",
+        },
     },
 }
 
@@ -175,7 +179,12 @@ impl kernel::InPlaceModule for HotupParent {
                     pr_warn!("inject_no_barrier=1: detach will not wait for CPUs inside the child (test only; unsafe)\n");
                 }
                 let switch_timeout_ms = (*module_parameters::switch_timeout_ms.value()).max(1);
-                Hub::new(geo, park_timeout_ms, switch_timeout_ms, services::table(&geo), no_barrier)?
+                let blackout_alloc = *module_parameters::inject_blackout_alloc.value() != 0;
+                // Reclaim may wait for the gate: recorded once, so lockdep
+                // sees an allocation that could enter reclaim while it is
+                // closed (`inflight::Closed`).
+                blk::GateMap::prime();
+                Hub::new(geo, park_timeout_ms, switch_timeout_ms, services::table(&geo), no_barrier, blackout_alloc)?
             },
             // The character devices before the disk: opening them fails
             // (ENODEV) until the hub is published, while the disk, once

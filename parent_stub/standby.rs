@@ -279,7 +279,7 @@ impl Hub {
         let t0 = Instant::<Monotonic>::now();
         let timeout_ms = timeout_ms.unwrap_or(this.switch_timeout_ms);
         let deadline = t0 + Delta::from_millis(i64::from(timeout_ms));
-        Hub::enter_switching(this);
+        let mut closed = Hub::enter_switching(this);
         let generation = this.figures.lock().generation;
         let inflight = this.io.totals().inflight;
         hotup_event!(
@@ -387,7 +387,7 @@ impl Hub {
         // before its freeze ends on its own and is not in it.
         let held = board.stash.held as u64;
         let completing = inflight_after_freeze.saturating_sub(held);
-        let adopted = match Hub::adopt_offer(this, &mut board.stash, &new, Offer::Stash) {
+        let adopted = match Hub::adopt_offer(this, &mut closed, &mut board.stash, &new, Offer::Stash) {
             Ok(a) => a,
             Err((rc, _freed)) => {
                 return Hub::roll_back(

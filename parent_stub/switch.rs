@@ -16,7 +16,7 @@
 
 use super::edge::{name_str, read_ops, read_registration, ActiveChild, BadRegistration};
 use super::hub::Hub;
-use super::inflight::Mode;
+use super::inflight::{Closed, Mode};
 use super::standby::Retired;
 use super::stash::{FreshState, Offer, Stash, StashState};
 use super::state_abi::{errno, ChildRegistration, ABI_MAJOR, ABI_MINOR};
@@ -119,8 +119,8 @@ impl Hub {
         if this.park.lock().unloading {
             return Err(ENODEV);
         }
-        Hub::enter_switching(this);
-        Hub::adopt_and_resume(this, &mut board.stash, &child)
+        let mut closed = Hub::enter_switching(this);
+        Hub::adopt_and_resume(this, &mut closed, &mut board.stash, &child)
     }
 
     /// With no child active and the mode `Switching`: `child` adopts what
@@ -128,6 +128,7 @@ impl Hub {
     /// the device stays parked with the stash kept for the next one.
     pub(crate) fn adopt_and_resume(
         this: ArcBorrow<'_, Hub>,
+        closed: &mut Closed,
         stash: &mut Stash,
         child: &ActiveChild,
     ) -> Result {
@@ -142,7 +143,7 @@ impl Hub {
             );
             return Err(EINVAL);
         }
-        let adopted = match Hub::adopt_offer(this, stash, child, offer) {
+        let adopted = match Hub::adopt_offer(this, closed, stash, child, offer) {
             Ok(a) => a,
             Err((rc, freed)) => {
                 let parked = this.park.lock().ring.len();
@@ -191,10 +192,14 @@ impl Hub {
     /// success commits its regions and makes the offer the last good state.
     pub(crate) fn adopt_offer(
         this: ArcBorrow<'_, Hub>,
+        closed: &mut Closed,
         stash: &mut Stash,
         child: &ActiveChild,
         offer: Offer,
     ) -> core::result::Result<Adopted, (i32, usize)> {
+        if this.inject_blackout_alloc {
+            closed.allocate_outside_noio();
+        }
         this.regions.lock().begin_adopt();
         let blob_bytes = stash.bytes_of(offer).map_or(0, |b| b.len());
         let start = Instant::<Monotonic>::now();
@@ -364,7 +369,7 @@ impl Hub {
         };
         let stash = &mut board.stash;
         let park_start = Instant::<Monotonic>::now();
-        Hub::enter_switching(this);
+        let mut closed = Hub::enter_switching(this);
         let (generation, schema) = {
             let mut f = this.figures.lock();
             f.park_start = Some(park_start);
@@ -436,7 +441,7 @@ impl Hub {
                 next.name(),
                 next.version
             );
-            if Hub::adopt_and_resume(this, &mut board.stash, &next).is_err() {
+            if Hub::adopt_and_resume(this, &mut closed, &mut board.stash, &next).is_err() {
                 // It refused the state: it stays the standby (the stash is
                 // kept), and the device stays parked until a child adopts.
                 board.standby = Some(next);

@@ -45,6 +45,7 @@ fn required(profile: Profile) -> &'static [&'static str] {
             "CONFIG_DEBUG_KMEMLEAK=y",
             "CONFIG_DETECT_HUNG_TASK=y",
             "CONFIG_DEBUG_FS=y",
+            "CONFIG_DEBUG_KMAP_LOCAL_FORCE_MAP=y",
         ],
     }
 }
