@@ -103,7 +103,7 @@ macro_rules! hotup_child_module {
                 },
                 inject_export_fault: u32 {
                     default: 0,
-                    description: "Fault injection (tests): export 1 fails with EIO, 2 truncates the blob, 3 adds an unknown mandatory section, 4 corrupts a byte",
+                    description: "Fault injection (tests): export 1 fails with EIO, 2 truncates the blob, 3 adds an unknown mandatory section, 4 corrupts a byte, 5 hands over a request under a cookie the parent does not know, 6 one due beyond any device's latency",
                 },
                 complete_in_irq: u32 {
                     default: 0,
@@ -200,6 +200,9 @@ struct State {
     /// `complete`: `freeze` lets them end on their own, `finish` waits.
     completing: u32,
     inflight: u32,
+    /// Writes that arrived with FUA since this child loaded (the export
+    /// line reports it: proof that the flag reaches the child).
+    fua_writes: u64,
     pending: KVVec<Pending>,
     region: Option<Region>,
     dev: DeviceStateV2,
@@ -470,6 +473,11 @@ impl Dev {
         };
         g.inflight += 1;
         g.stats.submitted += 1;
+        if op == IoOp::Write && io.flags & super::state_abi::IO_FLAG_FUA != 0 {
+            // The RAM child has no volatile cache: a FUA write is durable
+            // when stored, like any other.
+            g.fua_writes += 1;
+        }
         g.stats.inflight = u64::from(g.inflight);
         let q = io.queue as usize;
         if KEEPS_QUEUE_STATS {
@@ -697,13 +705,26 @@ impl Dev {
         } else {
             &[]
         };
-        let held = src.iter().map(|p| HeldRequest {
-            cookie: p.cookie,
-            remaining_ns: u64::try_from((p.due - now).as_nanos()).unwrap_or(0),
-            status: p.status,
+        let forge = self.faults.export_fault;
+        let held = src.iter().enumerate().map(|(i, p)| {
+            let mut h = HeldRequest {
+                cookie: p.cookie,
+                remaining_ns: u64::try_from((p.due - now).as_nanos()).unwrap_or(0),
+                status: p.status,
+            };
+            // Fault injection: the first entry names a request the parent
+            // has no such cookie for (5), or is due far beyond any device's
+            // latency (6). The parent must refuse the blob (rollback).
+            match (i, forge) {
+                (0, 5) => h.cookie ^= 1 << 40,
+                (0, 6) => h.remaining_ns = u64::MAX / 2,
+                _ => {}
+            }
+            h
         });
         let n_held = src.len();
         let n_files = g.files.len();
+        let fua_writes = g.fua_writes;
         let ctrl = ControllerState {
             power_on_ns: g.power_on_ns(),
             ..g.ctrl
@@ -744,16 +765,28 @@ impl Dev {
                 }
                 pr_warn!("export: corrupting the blob on purpose (inject_export_fault=4)\n");
             }
+            5 | 6 if n_held > 0 => {
+                let what = match self.faults.export_fault {
+                    5 => "unknown cookie",
+                    _ => "remaining_ns beyond any device",
+                };
+                pr_warn!(
+                    "export: a forged handed-over entry on purpose (inject_export_fault={}): {}\n",
+                    self.faults.export_fault,
+                    what
+                );
+            }
             _ => {}
         }
         pr_info!(
-            "export version={} schema={} blob_bytes={} handle={:#x} held={} files={}\n",
+            "export version={} schema={} blob_bytes={} handle={:#x} held={} files={} fua_writes={}\n",
             super::CHILD_VERSION,
             schema,
             len,
             region.handle.0,
             n_held,
-            n_files
+            n_files,
+            fua_writes
         );
         Ok(len)
     }
@@ -817,7 +850,9 @@ impl Dev {
         let now = Instant::<Monotonic>::now();
         let n_held = held.len();
         for h in held {
-            let due = now + Delta::from_nanos(i64::try_from(h.remaining_ns).unwrap_or(i64::MAX));
+            // Bounded by the reader (`MAX_REMAINING_NS`, 10 s): no overflow.
+            let left = h.remaining_ns.min(super::state_abi::MAX_REMAINING_NS);
+            let due = now + Delta::from_nanos(i64::try_from(left).unwrap_or(0));
             // Room was checked above; a failure cannot happen.
             if g.pending
                 .push_within_capacity(Pending {
@@ -925,6 +960,14 @@ impl Dev {
     /// A fresh start: preserved memory for the whole device, zeroed.
     #[inline(never)]
     fn fresh(&self, svc: &ParentServices) -> Result<KBox<Taken>, i32> {
+        if svc.block_size != 1 << nvme::LBA_SHIFT {
+            pr_err!(
+                "adopt refused: the parent's block size {} is not the namespace's LBA size {}\n",
+                svc.block_size,
+                1u32 << nvme::LBA_SHIFT
+            );
+            return Err(EINVAL.to_errno());
+        }
         let mut t = self.taken(false)?;
         t.out.dev.capacity_bytes = svc.capacity_bytes;
         t.out.dev.block_size = svc.block_size;
@@ -1151,6 +1194,7 @@ impl Dev {
             retired: false,
             completing: 0,
             inflight: 0,
+            fua_writes: 0,
             pending: KVVec::with_capacity(cap, GFP_KERNEL)?,
             region: None,
             dev: DeviceStateV2::default(),

@@ -62,6 +62,8 @@ const RESULT_OFF: usize = 68;
 
 /// The one LBA format: 4096-byte blocks (`lbads` 12).
 pub(crate) const LBA_SHIFT: u32 = 12;
+// The parent's disk has the same logical block size (`blk.rs`, `LBA_SIZE`):
+// the child refuses a geometry with another (`take_blob`, the services).
 /// Maximum data transfer: 2^6 pages of 4 KiB (`mdts`), 256 KiB.
 const MDTS: u8 = 6;
 const MAX_TRANSFER: usize = 4096 << MDTS;

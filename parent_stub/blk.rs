@@ -34,6 +34,10 @@ const MAX_ZEROING_SECTORS: u32 = 2048;
 const BLK_FEAT_WRITE_CACHE: bindings::blk_features_t = 1 << 0;
 const BLK_FEAT_FUA: bindings::blk_features_t = 1 << 1;
 
+/// The disk's logical (and physical) block size: the children's namespace
+/// LBA size (`child_driver/nvme.rs`, `LBA_SHIFT`).
+pub(crate) const LBA_SIZE: u32 = 4096;
+
 /// Geometry of the parent's disk.
 #[derive(Clone, Copy)]
 pub(crate) struct Geometry {
@@ -71,7 +75,10 @@ impl Geometry {
         }
         Ok(Self {
             capacity_bytes: capacity_mib << 20,
-            block_size: 512,
+            // The namespace's LBA size (Identify Namespace: one format of
+            // 4096 bytes), so LBA n of an NVMe command and block n of the
+            // disk are the same bytes.
+            block_size: LBA_SIZE,
             nr_queues,
             queue_depth,
         })
@@ -404,7 +411,7 @@ impl RawRequest {
         }
         Ok(IoDesc {
             opcode: op.as_raw(),
-            flags: 0,
+            flags: io_flags(r.cmd_flags),
             offset: r.__sector << 9,
             len: u64::from(r.__data_len),
             segs: segs.as_ptr(),
@@ -431,7 +438,7 @@ impl RawRequest {
 // The C half of the glue (`glue.c`): inline C facilities, each wrapped
 // once below. Do not call these anywhere else.
 extern "C" {
-    fn hotup_page_address(page: *mut bindings::page) -> *mut kernel::ffi::c_void;
+    fn hotup_page_address(page: *mut kernel::ffi::c_void) -> *mut kernel::ffi::c_void;
     fn hotup_noio_save() -> kernel::ffi::c_uint;
     fn hotup_noio_restore(flags: kernel::ffi::c_uint);
     fn hotup_gate_map_prime();
@@ -452,7 +459,7 @@ extern "C" {
 fn direct_map(page: *mut bindings::page) -> Option<*mut u8> {
     // SAFETY: `page` is a bvec's page, valid while its request is started;
     // `page_address` only reads it.
-    let p = unsafe { hotup_page_address(page) }.cast::<u8>();
+    let p = unsafe { hotup_page_address(page.cast()) }.cast::<u8>();
     (!p.is_null()).then_some(p)
 }
 
@@ -505,6 +512,26 @@ impl Drop for GateMapHeld {
         // SAFETY: this task acquired the map in `GateMap::hold`.
         unsafe { hotup_gate_map_release() };
     }
+}
+
+/// The request flags a child must honour, as [`IoDesc::flags`]: FUA (the
+/// disk advertises it: a child with a volatile cache must make the write
+/// durable before completing it), PREFLUSH, NOUNMAP (write-zeroes must not
+/// deallocate).
+fn io_flags(cmd_flags: bindings::blk_opf_t) -> u32 {
+    use super::state_abi::{IO_FLAG_FUA, IO_FLAG_NOUNMAP, IO_FLAG_PREFLUSH};
+    let has = |bit: u32| cmd_flags & (1 << bit) != 0;
+    let mut f = 0;
+    if has(bindings::req_flag_bits___REQ_FUA) {
+        f |= IO_FLAG_FUA;
+    }
+    if has(bindings::req_flag_bits___REQ_PREFLUSH) {
+        f |= IO_FLAG_PREFLUSH;
+    }
+    if has(bindings::req_flag_bits___REQ_NOUNMAP) {
+        f |= IO_FLAG_NOUNMAP;
+    }
+    f
 }
 
 /// Whether the calling task has CAP_SYS_ADMIN.

@@ -303,7 +303,7 @@ impl InFlight {
     /// and counts it in flight on queue `q`. Gives `rq` back if the slot is
     /// taken (a tag in use twice: a block-layer invariant broken).
     pub(crate) fn track(&self, q: u32, cookie: u64, rq: RawRequest) -> Result<(), RawRequest> {
-        let idx = (cookie & 0xffff_ffff) as usize;
+        let idx = super::state_abi::cookie_slot(cookie);
         let (Some(slot), Some(c)) = (self.slots.get(idx), self.queue(q)) else {
             return Err(rq);
         };
@@ -324,7 +324,7 @@ impl InFlight {
         if cookie == 0 {
             return None;
         }
-        let idx = (cookie & 0xffff_ffff) as usize;
+        let idx = super::state_abi::cookie_slot(cookie);
         let slot = self.slots.get(idx)?;
         slot.cookie
             .compare_exchange(cookie, 0, AcqRel, Relaxed)
@@ -422,6 +422,50 @@ impl InFlight {
         };
         self.draining.store(false, SeqCst);
         end
+    }
+
+    /// Checks the requests a frozen child's blob hands over against the
+    /// table: each cookie names a request in flight now, none twice, and
+    /// no more than are in flight. `seen` (a bit per slot, all clear) is
+    /// scratch, cleared again before this returns. A blob is never
+    /// trusted: an entry that fails this would complete another request,
+    /// or none, in the successor.
+    pub(crate) fn check_handed_over(
+        &self,
+        held: super::state_abi::HeldIter<'_>,
+        seen: &mut [u64],
+    ) -> core::result::Result<(), &'static str> {
+        let inflight = self.totals().inflight;
+        let mut verdict = Ok(());
+        let mut n = 0u64;
+        for h in held.clone() {
+            let idx = super::state_abi::cookie_slot(h.cookie);
+            let tracked = self
+                .slots
+                .get(idx)
+                .is_some_and(|s| s.cookie.load(Acquire) == h.cookie);
+            let (word, bit) = (idx / 64, 1u64 << (idx % 64));
+            let Some(w) = seen.get_mut(word).filter(|_| tracked) else {
+                verdict = Err("inflight-cookie-unknown");
+                break;
+            };
+            if *w & bit != 0 {
+                verdict = Err("inflight-cookie-repeated");
+                break;
+            }
+            *w |= bit;
+            n += 1;
+        }
+        if verdict.is_ok() && n > inflight {
+            verdict = Err("inflight-count");
+        }
+        for h in held {
+            let idx = super::state_abi::cookie_slot(h.cookie);
+            if let Some(w) = seen.get_mut(idx / 64) {
+                *w &= !(1u64 << (idx % 64));
+            }
+        }
+        verdict
     }
 
     /// Whether the barrier is disabled (fault injection): then the gate

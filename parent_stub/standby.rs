@@ -26,7 +26,9 @@ use super::edge::{name_str, ActiveChild};
 use super::hub::Hub;
 use super::inflight::Quiet;
 use super::stash::{Offer, StashState};
-use super::state_abi::{errno, ChildRegistration, EXPORT_TRIAL_HANDOVER, NAME_LEN};
+use super::state_abi::{
+    errno, held_in_blob, BlobError, BlobReader, ChildRegistration, EXPORT_TRIAL_HANDOVER, NAME_LEN,
+};
 use super::switch::{ns, stash_str, Blackout, Board};
 use crate::hotup_event;
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -381,6 +383,24 @@ impl Hub {
                 StashState::Corrupt(why) => why,
                 _ => "export-failed",
             };
+            return Hub::roll_back(this, &mut board, &old, &new, "export", why, EIO);
+        }
+        // The requests the blob hands over, checked against the table
+        // before the standby sees them.
+        let checked = {
+            let bd = &mut *board;
+            match bd.stash.bytes_of(Offer::Stash) {
+                Some(b) => BlobReader::parse(b)
+                    .and_then(|r| held_in_blob(&r))
+                    .map_err(|e| match e {
+                        BlobError::InvalidField(field) => field,
+                        e => e.as_str(),
+                    })
+                    .and_then(|h| this.io.check_handed_over(h, &mut bd.seen)),
+                None => Err("no-blob"),
+            }
+        };
+        if let Err(why) = checked {
             return Hub::roll_back(this, &mut board, &old, &new, "export", why, EIO);
         }
         // What the blob hands over; a completion the old child had started

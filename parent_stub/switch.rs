@@ -38,14 +38,22 @@ pub(crate) struct Board {
     pub(crate) stash: Stash,
     pub(crate) standby: Option<ActiveChild>,
     pub(crate) retired: Retired,
+    /// A bit per tag, all clear between switches: scratch for checking the
+    /// requests a blob hands over (`InFlight::check_handed_over`), made
+    /// here because nothing may be allocated with the gate closed.
+    pub(crate) seen: KVec<u64>,
 }
 
 impl Board {
     pub(crate) fn new(tags: usize) -> Result<Self> {
+        let words = tags.div_ceil(64);
+        let mut seen = KVec::with_capacity(words, GFP_KERNEL)?;
+        seen.resize(words, 0, GFP_KERNEL)?;
         Ok(Self {
             stash: Stash::new(tags)?,
             standby: None,
             retired: Retired::new(),
+            seen,
         })
     }
 }

@@ -38,6 +38,19 @@ pub const INFL_ENTRY_LEN: usize = 24;
 /// depth 1024 (the parent's largest geometry).
 pub const MAX_HELD: usize = MAX_QUEUES * 1024;
 
+/// Most device time a handed-over request may have left, in nanoseconds
+/// (10 s). A child's adopt puts handed-over requests first in its queue,
+/// due that long after it: an entry far beyond any device's latency would
+/// hold every later completion behind it (the device hangs), and one near
+/// `u64::MAX` would overflow the child's clock arithmetic.
+pub const MAX_REMAINING_NS: u64 = 10_000_000_000;
+
+/// The slot of the parent's request table a cookie names (`seq << 32 |
+/// slot`, see the parent's `inflight.rs`).
+pub const fn cookie_slot(cookie: u64) -> usize {
+    (cookie & 0xffff_ffff) as usize
+}
+
 /// One request handed over: accepted by the old child, not completed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HeldRequest {
@@ -93,6 +106,17 @@ fn check(h: &HeldRequest) -> Result<(), BlobError> {
     Ok(())
 }
 
+/// What a reader checks of each entry beyond [`check`] (a writer may
+/// produce it, the fault injection of a child does): the device time left
+/// within [`MAX_REMAINING_NS`].
+fn check_read(h: &HeldRequest) -> Result<(), BlobError> {
+    check(h)?;
+    if h.remaining_ns > MAX_REMAINING_NS {
+        return Err(BlobError::InvalidField("inflight.remaining_ns"));
+    }
+    Ok(())
+}
+
 /// The entries of a validated `INFL` v1 payload, decoded one by one.
 #[derive(Clone, Debug)]
 pub struct HeldIter<'a> {
@@ -141,7 +165,9 @@ impl Iterator for HeldIter<'_> {
 
 /// Validates an `INFL` v1 payload completely (count within [`MAX_HELD`],
 /// exact length, zero reserved words, non-zero cookies, statuses 0 or
-/// negative) and returns its entries.
+/// negative, device time left within [`MAX_REMAINING_NS`]) and returns its
+/// entries. Whether the cookies name requests in flight only the parent
+/// knows: it checks them against its table ([`held_in_blob`]).
 pub fn decode_held(payload: &[u8]) -> Result<HeldIter<'_>, BlobError> {
     let mut r = LeReader::new(payload);
     let n = usize::try_from(r.u32()?).map_err(|_| BlobError::InvalidField("inflight.count"))?;
@@ -157,13 +183,24 @@ pub fn decode_held(payload: &[u8]) -> Result<HeldIter<'_>, BlobError> {
             status: r.u32()? as i32,
         };
         r.reserved_u32()?;
-        check(&h)?;
+        check_read(&h)?;
     }
     r.finish()?;
     Ok(HeldIter {
         r: entries,
         left: n,
     })
+}
+
+/// The validated entries of a parsed blob's `INFL` section (none without
+/// one); an error for a section of another version or one
+/// [`decode_held`] refuses.
+pub fn held_in_blob<'a>(blob: &super::blob::BlobReader<'a>) -> Result<HeldIter<'a>, BlobError> {
+    match blob.find(TAG_INFLIGHT) {
+        None => Ok(HeldIter::EMPTY),
+        Some(s) if s.version == INFL_V1 => decode_held(s.payload),
+        Some(_) => Err(BlobError::InvalidField("inflight.version")),
+    }
 }
 
 /// How many requests the `INFL` v1 section of a parsed blob says it hands

@@ -73,7 +73,7 @@ pub use device_state::{
     MAX_QUEUES, SCHEMA_LATEST, TAG_DEVICE_STATE, TAG_QUEUE_STATS,
 };
 pub use handover::{
-    decode_held, encode_held, held_count, max_blob_len_with_held, read_state_held, read_state_into,
-    write_state_full, write_state_held, HeldIter, HeldRequest, StateOut, INFL_V1, MAX_HELD,
-    TAG_INFLIGHT,
+    cookie_slot, decode_held, encode_held, held_count, held_in_blob, max_blob_len_with_held,
+    read_state_held, read_state_into, write_state_full, write_state_held, HeldIter, HeldRequest,
+    StateOut, INFL_V1, MAX_HELD, MAX_REMAINING_NS, TAG_INFLIGHT,
 };

@@ -52,6 +52,13 @@ expect_dmesg() {
     else fail "$1" "no dmesg line matches /$2/"; fi
 }
 
+# expect_no_dmesg DESC REGEX: pass if no dmesg line since the mark matches.
+expect_no_dmesg() {
+    _line=$(dmesg_since_mark | grep -E -m1 -- "$2")
+    if [ -z "$_line" ]; then pass "$1"
+    else fail "$1" "dmesg: $_line"; fi
+}
+
 # wait_dmesg DESC TIMEOUT_S REGEX: like expect_dmesg, for a line that may
 # still be on its way (logged by another context after what the script saw).
 wait_dmesg() {

@@ -43,6 +43,20 @@ check "upgrade after discard" upgrade_to 2
 check "discarded range still zeroes on v2" test "$(region 8)" = "$zeroes"
 check "rest of the pattern intact on v2" test "$(region 0)" = "$(dd if=/tmp/pattern bs=1M count=1 status=none | sha256sum | cut -d' ' -f1)"
 
+# One logical block size for the disk and the namespace (4096, Identify's
+# one LBA format): a 512-byte direct read is refused, LBA n is block n.
+check "the disk's logical block size is 4096" test "$(blockdev --getss $DEV)" = 4096
+check_fails "a 512-byte direct read is refused" dd if=$DEV of=/dev/null bs=512 count=1 iflag=direct status=none
+
+# FUA reaches the child: O_DIRECT|O_DSYNC writes are FUA writes (the disk
+# advertises FUA), which the child counts and its export line reports.
+check "8 FUA writes (O_DIRECT|O_DSYNC)" dd if=/tmp/pattern of=$DEV bs=4096 count=8 oflag=direct,dsync status=none
+dmesg_mark
+check "upgrade after FUA writes" upgrade_to 1
+fua=$(dmesg_since_mark | sed -n 's/.*hotup_child_v2: export .* fua_writes=\([0-9]*\).*/\1/p' | tail -1)
+if [ "${fua:-0}" -ge 8 ]; then pass "the child saw the writes as FUA (fua_writes=$fua)"
+else fail "the child saw the writes as FUA" "export line fua_writes=${fua:-missing}, want >= 8"; fi
+
 check "rmmod child" rmmod "$(current_child)"
 check "rmmod parent" rmmod hotup_parent
 finish
