@@ -111,7 +111,8 @@ impl Hub {
 
     /// An ioctl through node `node` (`NODE_*`) of the open file `file`
     /// (an id; 0 for none): the descriptor is built here, the caller's
-    /// privilege read once. `touched` is set once the call reached a child.
+    /// privilege read once. `touched` is set once the file is registered as
+    /// open (`Hub::open_files`), before its first call can reach a child.
     pub(crate) fn ioctl(
         this: ArcBorrow<'_, Hub>,
         node: u32,
@@ -139,8 +140,16 @@ impl Hub {
             fault_len: 0,
             fault_write: 0,
         };
+        // A file's first call: it may leave per-file state in a child, so
+        // it is registered as open until its close (`Hub::open_files`).
+        if file != 0 && !touched.load(Ordering::Relaxed) {
+            if let Err(e) = this.note_file_open(file) {
+                return e.to_errno() as isize;
+            }
+            touched.store(true, Ordering::Relaxed);
+        }
         this.callers.fetch_add(1, Ordering::SeqCst);
-        let rc = Hub::call(this, &desc, touched);
+        let rc = Hub::call(this, &desc);
         // Under the lock `shutdown` waits with: once it is released, this
         // caller touches the hub no more.
         let p = this.park.lock();
@@ -153,14 +162,13 @@ impl Hub {
 
     /// One call: forwarded to the active child, or parked until there is
     /// one. The child's result, or a negative errno.
-    fn call(this: ArcBorrow<'_, Hub>, desc: &CallDesc, touched: &AtomicBool) -> isize {
+    fn call(this: ArcBorrow<'_, Hub>, desc: &CallDesc) -> isize {
         let lane = this.io.call_lane();
         let mut parked_at = None;
         let mut rounds = 0;
         loop {
             match this.io.enter(lane) {
                 Ok(child) => {
-                    touched.store(true, Ordering::Relaxed);
                     let mut d = *desc;
                     let rc = {
                         let _noio = NoIo::enter();
@@ -256,6 +264,9 @@ impl Hub {
     /// active it is kept for the next one ([`Hub::deliver_closed`]), so
     /// per-file state that travelled in a blob is still forgotten.
     pub(crate) fn file_closed(this: ArcBorrow<'_, Hub>, file: u64) {
+        // First: from here an adopt that finds the file in a blob forgets
+        // it (`prune_closed_files`), whatever happens to this close below.
+        this.note_file_closed(file);
         let lane = this.io.call_lane();
         loop {
             match this.io.enter(lane) {
@@ -320,6 +331,54 @@ impl Hub {
             }
             this.io.exit(lane);
         }
+    }
+
+    /// Registers `file` as open with per-file state possibly in a child.
+    /// In a NOIO scope under the lock: a switch takes it with the gate
+    /// closed, so its holder must not wait for reclaim that writes here.
+    fn note_file_open(&self, file: u64) -> Result {
+        let _noio = NoIo::enter();
+        let mut open = self.open_files.lock();
+        if !open.contains(&file) {
+            open.push(file, GFP_KERNEL)?;
+        }
+        Ok(())
+    }
+
+    fn note_file_closed(&self, file: u64) {
+        let mut open = self.open_files.lock();
+        if let Some(i) = open.iter().position(|f| *f == file) {
+            let _ = open.remove(i);
+        }
+    }
+
+    /// After `child` adopted `blob` (the switch holds the gate closed):
+    /// tells it of every file in the blob's per-file section that is no
+    /// longer open. Closes reach a child by `release`, or queued for the
+    /// next one; but a blob can name files closed since it was written (the
+    /// last good state, an old child that ignored closes, a queue that
+    /// overflowed). Returns how many it forgot.
+    pub(crate) fn prune_closed_files(&self, child: &super::edge::ActiveChild, blob: &[u8]) -> usize {
+        let Some(files) = super::state_abi::BlobReader::parse(blob)
+            .ok()
+            .and_then(|r| r.find(super::state_abi::TAG_FILES))
+            .filter(|s| s.version == super::state_abi::FILE_V1)
+            .and_then(|s| super::state_abi::FileStates::decode(s.payload).ok())
+        else {
+            return 0;
+        };
+        let lane = self.io.call_lane();
+        let mut pruned = 0;
+        for f in files.as_slice() {
+            if self.open_files.lock().contains(&f.file) {
+                continue;
+            }
+            self.io.enter_forced(lane);
+            child.release(f.file);
+            self.io.exit(lane);
+            pruned += 1;
+        }
+        pruned
     }
 
     /// Wakes every parked call to look at the mode again. Called after the

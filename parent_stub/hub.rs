@@ -6,15 +6,13 @@
 //! completion claims its request back by cookie and ends it. The switch
 //! protocols are in `switch.rs`, the status snapshot in `status.rs`.
 
+use super::board::{Board, Figures, SwitchPhase};
 use super::blk::{default_queue, flush_delayed, Geometry, RawRequest, MAX_SEGS};
 use super::edge::ActiveChild;
 use super::inflight::{Closed, InFlight, Mode};
 use super::mem::Regions;
 use super::park::ParkLot;
-use super::standby::SwitchPhase;
 use super::state_abi::{IoSegment, ParentServices};
-use super::status::Figures;
-use super::switch::Board;
 use crate::hotup_event;
 use kernel::{
     new_delayed_work, new_mutex, new_poll_condvar, new_spinlock,
@@ -42,6 +40,10 @@ pub(crate) struct Hub {
     pub(crate) callers: core::sync::atomic::AtomicU64,
     /// The next controller-node file id (`calls.rs`).
     pub(crate) next_file: core::sync::atomic::AtomicU64,
+    /// Controller-node files open whose calls may have left per-file
+    /// state in a child (`calls.rs`): an adopt forgets any other.
+    #[pin]
+    pub(crate) open_files: Mutex<KVec<u64>>,
     #[pin]
     park_timer: DelayedWork<Hub>,
     /// Held for a whole switch (attach, detach, standby switch, discard):
@@ -97,6 +99,7 @@ impl Hub {
                 calls_wait <- new_poll_condvar!("hotup_calls_wait"),
                 callers: core::sync::atomic::AtomicU64::new(0),
                 next_file: core::sync::atomic::AtomicU64::new(1),
+                open_files <- new_mutex!(KVec::new(), "hotup_open_files"),
                 park_timer <- new_delayed_work!("hotup_park_timer"),
                 switch <- new_mutex!(board, "hotup_switch"),
                 switch_phase: SwitchPhase::new(),

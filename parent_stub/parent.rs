@@ -11,6 +11,7 @@ use kernel::{
 };
 
 mod blk;
+mod board;
 mod calls;
 mod ctl;
 mod edge;

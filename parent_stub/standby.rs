@@ -29,110 +29,13 @@ use super::stash::{Offer, StashState};
 use super::state_abi::{
     errno, held_in_blob, BlobError, BlobReader, ChildRegistration, EXPORT_TRIAL_HANDOVER, NAME_LEN,
 };
-use super::switch::{ns, stash_str, Blackout, Board};
+use super::board::{ns, stash_str, Blackout, Board};
 use crate::hotup_event;
-use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use kernel::{
     prelude::*,
     sync::ArcBorrow,
     time::{Delta, Instant, Monotonic},
 };
-
-/// The phase of the standby switch, as the operator's `abort` sees it:
-/// `generation << 2 | phase`. The generation (one per switch) makes a stale
-/// `abort`, which read the phase of a switch that has ended since, fail its
-/// compare-and-swap instead of aborting the next switch.
-pub(crate) struct SwitchPhase(AtomicU64);
-
-const IDLE: u64 = 0;
-const DRAINING: u64 = 1;
-const ABORTED: u64 = 2;
-const COMMITTING: u64 = 3;
-
-impl SwitchPhase {
-    pub(crate) const fn new() -> Self {
-        Self(AtomicU64::new(IDLE))
-    }
-
-    /// A new switch starts draining.
-    fn begin(&self) {
-        let g = (self.0.load(SeqCst) >> 2).wrapping_add(1);
-        self.0.store(g << 2 | DRAINING, SeqCst);
-    }
-
-    fn aborted(&self) -> bool {
-        self.0.load(SeqCst) & 3 == ABORTED
-    }
-
-    /// The drain is over: past this point `abort` has no effect. False if
-    /// an `abort` won the race (the switch must be called off).
-    fn commit(&self) -> bool {
-        let v = self.0.load(SeqCst);
-        v & 3 == DRAINING
-            && self
-                .0
-                .compare_exchange(v, (v & !3) | COMMITTING, SeqCst, SeqCst)
-                .is_ok()
-    }
-
-    /// The switch is over; whether an `abort` had been delivered (it
-    /// then must be what the switch reports).
-    fn end(&self) -> bool {
-        let v = self.0.load(SeqCst);
-        // Only `abort` changes the word besides the switch holder, and only
-        // from DRAINING: swap, so an abort landing now is seen.
-        self.0.swap(v & !3, SeqCst) & 3 == ABORTED
-    }
-
-    /// The operator's abort: only a draining switch can be aborted.
-    fn abort(&self) -> bool {
-        let v = self.0.load(SeqCst);
-        v & 3 == DRAINING
-            && self
-                .0
-                .compare_exchange(v, (v & !3) | ABORTED, SeqCst, SeqCst)
-                .is_ok()
-    }
-}
-
-/// How many retired children the parent remembers (to recognise their
-/// unregistration); an older one forgotten only makes its unload log
-/// `unregister-unknown-child`.
-const RETIRED_MAX: usize = 8;
-
-/// Children switched away from and still loaded. The parent never calls
-/// into them again.
-pub(crate) struct Retired {
-    list: [Option<ActiveChild>; RETIRED_MAX],
-    next: usize,
-}
-
-impl Retired {
-    pub(crate) const fn new() -> Self {
-        Self {
-            list: [None; RETIRED_MAX],
-            next: 0,
-        }
-    }
-
-    fn push(&mut self, c: ActiveChild) {
-        if let Some(slot) = self.list.get_mut(self.next % RETIRED_MAX) {
-            *slot = Some(c);
-        }
-        self.next = self.next.wrapping_add(1);
-    }
-
-    fn take(&mut self, reg: *const ChildRegistration) -> Option<ActiveChild> {
-        self.list
-            .iter_mut()
-            .find(|c| c.is_some_and(|c| c.is(reg)))
-            .and_then(Option::take)
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.list.iter().filter(|c| c.is_some()).count()
-    }
-}
 
 impl Hub {
     /// A child registering while `active` is: it becomes the standby if

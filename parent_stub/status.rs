@@ -8,67 +8,6 @@ use super::edge::name_str;
 use super::hub::Hub;
 use super::state_abi::NAME_LEN;
 use core::fmt::Write;
-use kernel::time::{Instant, Monotonic};
-
-/// What the switch protocols record, under `Hub::figures`.
-pub(crate) struct Figures {
-    pub(crate) generation: u64,
-    pub(crate) child: [u8; NAME_LEN],
-    pub(crate) child_version: u32,
-    pub(crate) upgrades: u64,
-    /// In flight when the last detach began (it waited for them).
-    pub(crate) drained_last: u64,
-    pub(crate) last_blackout_ns: u64,
-    /// When the current park began (a detach); cleared by the next attach.
-    pub(crate) park_start: Option<Instant<Monotonic>>,
-    /// The last detach's phases: waiting for the gate to empty, and
-    /// quiesce + export; and when it ended (no child from then on).
-    pub(crate) drain_ns: u64,
-    pub(crate) export_ns: u64,
-    pub(crate) detached_at: Option<Instant<Monotonic>>,
-    /// Device-state schema the next export writes (0: the child's own).
-    pub(crate) export_schema: u32,
-    pub(crate) stash_bytes: usize,
-    pub(crate) stash_state: &'static str,
-    pub(crate) last_good_bytes: usize,
-    /// Handed over to the successor at the last switch (the blob's count).
-    pub(crate) handed_over_last: u64,
-    /// The standby child (`standby.rs`), all zero when none.
-    pub(crate) standby: [u8; NAME_LEN],
-    pub(crate) standby_version: u32,
-    /// Retired children still loaded.
-    pub(crate) retired: usize,
-    /// Standby switches committed, and rolled back.
-    pub(crate) switches: u64,
-    pub(crate) rollbacks: u64,
-}
-
-impl Figures {
-    pub(crate) const fn new() -> Self {
-        Self {
-            generation: 0,
-            child: [0; NAME_LEN],
-            child_version: 0,
-            upgrades: 0,
-            drained_last: 0,
-            last_blackout_ns: 0,
-            park_start: None,
-            drain_ns: 0,
-            export_ns: 0,
-            detached_at: None,
-            export_schema: 0,
-            stash_bytes: 0,
-            stash_state: "empty",
-            last_good_bytes: 0,
-            handed_over_last: 0,
-            standby: [0; NAME_LEN],
-            standby_version: 0,
-            retired: 0,
-            switches: 0,
-            rollbacks: 0,
-        }
-    }
-}
 
 /// One consistent-enough snapshot of the parent.
 pub(crate) struct Status {

@@ -17,72 +17,15 @@
 use super::edge::{name_str, read_ops, read_registration, ActiveChild, BadRegistration};
 use super::hub::Hub;
 use super::inflight::{Closed, Mode};
-use super::standby::Retired;
+use super::board::{ns, stash_str, Adopted, Blackout};
 use super::stash::{FreshState, Offer, Stash, StashState};
 use super::state_abi::{errno, ChildRegistration, ABI_MAJOR, ABI_MINOR};
 use crate::hotup_event;
 use kernel::{
     prelude::*,
     sync::ArcBorrow,
-    time::{Delta, Instant, Monotonic},
+    time::{Instant, Monotonic},
 };
-
-/// A non-negative duration in nanoseconds.
-pub(crate) fn ns(d: Delta) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(0)
-}
-
-/// What the switch lock guards: the stash, the standby child and the
-/// retired ones (`standby.rs`).
-pub(crate) struct Board {
-    pub(crate) stash: Stash,
-    pub(crate) standby: Option<ActiveChild>,
-    pub(crate) retired: Retired,
-    /// A bit per tag, all clear between switches: scratch for checking the
-    /// requests a blob hands over (`InFlight::check_handed_over`), made
-    /// here because nothing may be allocated with the gate closed.
-    pub(crate) seen: KVec<u64>,
-}
-
-impl Board {
-    pub(crate) fn new(tags: usize) -> Result<Self> {
-        let words = tags.div_ceil(64);
-        let mut seen = KVec::with_capacity(words, GFP_KERNEL)?;
-        seen.resize(words, 0, GFP_KERNEL)?;
-        Ok(Self {
-            stash: Stash::new(tags)?,
-            standby: None,
-            retired: Retired::new(),
-            seen,
-        })
-    }
-}
-
-/// A successful adopt: when it ran, and what the child adopted.
-pub(crate) struct Adopted {
-    pub(crate) offer: Offer,
-    pub(crate) start: Instant<Monotonic>,
-    pub(crate) end: Instant<Monotonic>,
-    pub(crate) blob_bytes: usize,
-    pub(crate) from: ([u8; super::state_abi::NAME_LEN], u32),
-}
-
-/// How the blackout of a switch divides, for the `resume` line.
-pub(crate) struct Blackout {
-    pub(crate) mode: &'static str,
-    pub(crate) drained: u64,
-    pub(crate) handed_over: u64,
-    /// A handover: completions the old child had under way at its freeze
-    /// (they end on their own, not handed over, not waited for).
-    pub(crate) completing: u64,
-    pub(crate) blackout_ns: u64,
-    pub(crate) drain_ns: u64,
-    /// Of `drain_ns`, the time in the old child's `freeze` (a handover).
-    pub(crate) freeze_ns: u64,
-    pub(crate) export_ns: u64,
-    pub(crate) load_ns: u64,
-    pub(crate) adopt_ns: u64,
-}
 
 impl Hub {
     /// Registration of a child: checks it; with no child active, lets it
@@ -301,6 +244,17 @@ impl Hub {
             child.abi_minor,
             if offer == Offer::Fresh { "no" } else { "yes" }
         );
+        if let Some(blob) = stash.bytes_of(offer) {
+            let pruned = this.prune_closed_files(child, blob);
+            if pruned > 0 {
+                hotup_event!(
+                    "files-pruned gen={} child={} count={}",
+                    generation,
+                    cname,
+                    pruned
+                );
+            }
+        }
         let parked = Hub::release(this, child);
         let (parked_calls, drained_calls) = {
             let p = this.park.lock();
@@ -494,14 +448,6 @@ impl Hub {
     }
 }
 
-pub(crate) fn stash_str(s: StashState) -> &'static str {
-    match s {
-        StashState::Empty => "empty",
-        StashState::Valid => "valid",
-        StashState::Corrupt(_) => "corrupt",
-        StashState::ExportFailed(_) => "export-failed",
-    }
-}
 
 /// Logs the refusal of an unreadable registration; the error to return.
 fn refuse_bad(name: &str, version: u32, e: BadRegistration) -> Error {

@@ -106,6 +106,30 @@ check "standby switch to v2" standby_to 2
 expect_dmesg "v1 was told of the close: its export has no file" 'hotup_child_v1: export version=1 .* files=0'
 check "poll: ready while a child is active" sh -c "'$IO' poll $NVME_CTRL --timeout-ms 10000 | grep -q ready"
 
+# A blob that names a file closed since it was written: the last good
+# state, adopted after a failed export. The parent tells the adopting child
+# of the close (`files-pruned`), so closed files never pile up in a child.
+check "unload the retired child" unload_retired
+"$IO" tag $NVME_CTRL --value 78 --until "$HOTUP_OUT/tag2.stop" > "$HOTUP_OUT/tag2.txt" 2>&1 &
+T=$!
+wait_for "a second file is open with a per-file value" 60 grep -q 'set value=78' "$HOTUP_OUT/tag2.txt"
+dmesg_mark
+check "classic upgrade to a v1 whose exports fail" upgrade_to 1 inject_export_fault=1
+expect_dmesg "v1 adopted the file's value (this blob is now the last good state)" 'hotup_child_v1: adopt version=1 .* files=1'
+touch "$HOTUP_OUT/tag2.stop"
+wait $T; rc=$?
+check "the file is closed (v1 forgets it)" test $rc -eq 0
+dmesg_mark
+check "unload v1: its export fails" rmmod hotup_child_v1
+expect_dmesg "the parent falls back to the last good state" 'hotup: detach .* export=failed .* fallback=last-good'
+check "load child v2: it adopts the last good state" load_child 2
+expect_dmesg "v2 adopted the stale file from the last good state" 'hotup_child_v2: adopt version=2 .* files=1'
+expect_dmesg "the parent told v2 the file is closed" 'hotup: files-pruned gen=[0-9]+ child=hotup_child_v2 count=1'
+dmesg_mark
+check "standby switch to v1" standby_to 1
+expect_dmesg "v2 forgot the closed file: its export has none" 'hotup_child_v2: export version=2 .* files=0'
+check "standby switch back to v2" standby_to 2
+
 # A parked call and signals: an ordinary signal (a handler, no
 # SA_RESTART) restarts it transparently, SIGSTOP/SIGCONT too; it
 # completes in the next child.

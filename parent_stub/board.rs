@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What the switch protocols keep between and during switches, none of it
+//! knowing the hub: the switch board under `Hub::switch` (the stash, the
+//! standby, the retired children, scratch), the standby switch's phase for
+//! the operator's `abort`, the figures the views read, and how a switch's
+//! blackout divides.
+
+use super::edge::ActiveChild;
+use super::stash::{Offer, Stash, StashState};
+use super::state_abi::{ChildRegistration, NAME_LEN};
+use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use kernel::{
+    prelude::*,
+    time::{Delta, Instant, Monotonic},
+};
+
+/// A non-negative duration in nanoseconds.
+pub(crate) fn ns(d: Delta) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(0)
+}
+
+/// What the switch lock guards: the stash, the standby child and the
+/// retired ones (`standby.rs`).
+pub(crate) struct Board {
+    pub(crate) stash: Stash,
+    pub(crate) standby: Option<ActiveChild>,
+    pub(crate) retired: Retired,
+    /// A bit per tag, all clear between switches: scratch for checking the
+    /// requests a blob hands over (`InFlight::check_handed_over`), made
+    /// here because nothing may be allocated with the gate closed.
+    pub(crate) seen: KVec<u64>,
+}
+
+impl Board {
+    pub(crate) fn new(tags: usize) -> Result<Self> {
+        let words = tags.div_ceil(64);
+        let mut seen = KVec::with_capacity(words, GFP_KERNEL)?;
+        seen.resize(words, 0, GFP_KERNEL)?;
+        Ok(Self {
+            stash: Stash::new(tags)?,
+            standby: None,
+            retired: Retired::new(),
+            seen,
+        })
+    }
+}
+
+/// A successful adopt: when it ran, and what the child adopted.
+pub(crate) struct Adopted {
+    pub(crate) offer: Offer,
+    pub(crate) start: Instant<Monotonic>,
+    pub(crate) end: Instant<Monotonic>,
+    pub(crate) blob_bytes: usize,
+    pub(crate) from: ([u8; super::state_abi::NAME_LEN], u32),
+}
+
+/// How the blackout of a switch divides, for the `resume` line.
+pub(crate) struct Blackout {
+    pub(crate) mode: &'static str,
+    pub(crate) drained: u64,
+    pub(crate) handed_over: u64,
+    /// A handover: completions the old child had under way at its freeze
+    /// (they end on their own, not handed over, not waited for).
+    pub(crate) completing: u64,
+    pub(crate) blackout_ns: u64,
+    pub(crate) drain_ns: u64,
+    /// Of `drain_ns`, the time in the old child's `freeze` (a handover).
+    pub(crate) freeze_ns: u64,
+    pub(crate) export_ns: u64,
+    pub(crate) load_ns: u64,
+    pub(crate) adopt_ns: u64,
+}
+
+/// The phase of the standby switch, as the operator's `abort` sees it:
+/// `generation << 2 | phase`. The generation (one per switch) makes a stale
+/// `abort`, which read the phase of a switch that has ended since, fail its
+/// compare-and-swap instead of aborting the next switch.
+pub(crate) struct SwitchPhase(AtomicU64);
+
+const IDLE: u64 = 0;
+const DRAINING: u64 = 1;
+const ABORTED: u64 = 2;
+const COMMITTING: u64 = 3;
+
+impl SwitchPhase {
+    pub(crate) const fn new() -> Self {
+        Self(AtomicU64::new(IDLE))
+    }
+
+    /// A new switch starts draining.
+    pub(crate) fn begin(&self) {
+        let g = (self.0.load(SeqCst) >> 2).wrapping_add(1);
+        self.0.store(g << 2 | DRAINING, SeqCst);
+    }
+
+    pub(crate) fn aborted(&self) -> bool {
+        self.0.load(SeqCst) & 3 == ABORTED
+    }
+
+    /// The drain is over: past this point `abort` has no effect. False if
+    /// an `abort` won the race (the switch must be called off).
+    pub(crate) fn commit(&self) -> bool {
+        let v = self.0.load(SeqCst);
+        v & 3 == DRAINING
+            && self
+                .0
+                .compare_exchange(v, (v & !3) | COMMITTING, SeqCst, SeqCst)
+                .is_ok()
+    }
+
+    /// The switch is over; whether an `abort` had been delivered (it
+    /// then must be what the switch reports).
+    pub(crate) fn end(&self) -> bool {
+        let v = self.0.load(SeqCst);
+        // Only `abort` changes the word besides the switch holder, and only
+        // from DRAINING: swap, so an abort landing now is seen.
+        self.0.swap(v & !3, SeqCst) & 3 == ABORTED
+    }
+
+    /// The operator's abort: only a draining switch can be aborted.
+    pub(crate) fn abort(&self) -> bool {
+        let v = self.0.load(SeqCst);
+        v & 3 == DRAINING
+            && self
+                .0
+                .compare_exchange(v, (v & !3) | ABORTED, SeqCst, SeqCst)
+                .is_ok()
+    }
+}
+
+/// How many retired children the parent remembers (to recognise their
+/// unregistration); an older one forgotten only makes its unload log
+/// `unregister-unknown-child`.
+const RETIRED_MAX: usize = 8;
+
+/// Children switched away from and still loaded. The parent never calls
+/// into them again.
+pub(crate) struct Retired {
+    list: [Option<ActiveChild>; RETIRED_MAX],
+    next: usize,
+}
+
+impl Retired {
+    pub(crate) const fn new() -> Self {
+        Self {
+            list: [None; RETIRED_MAX],
+            next: 0,
+        }
+    }
+
+    pub(crate) fn push(&mut self, c: ActiveChild) {
+        if let Some(slot) = self.list.get_mut(self.next % RETIRED_MAX) {
+            *slot = Some(c);
+        }
+        self.next = self.next.wrapping_add(1);
+    }
+
+    pub(crate) fn take(&mut self, reg: *const ChildRegistration) -> Option<ActiveChild> {
+        self.list
+            .iter_mut()
+            .find(|c| c.is_some_and(|c| c.is(reg)))
+            .and_then(Option::take)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.list.iter().filter(|c| c.is_some()).count()
+    }
+}
+
+pub(crate) fn stash_str(s: StashState) -> &'static str {
+    match s {
+        StashState::Empty => "empty",
+        StashState::Valid => "valid",
+        StashState::Corrupt(_) => "corrupt",
+        StashState::ExportFailed(_) => "export-failed",
+    }
+}
+
+/// What the switch protocols record, under `Hub::figures`.
+pub(crate) struct Figures {
+    pub(crate) generation: u64,
+    pub(crate) child: [u8; NAME_LEN],
+    pub(crate) child_version: u32,
+    pub(crate) upgrades: u64,
+    /// In flight when the last detach began (it waited for them).
+    pub(crate) drained_last: u64,
+    pub(crate) last_blackout_ns: u64,
+    /// When the current park began (a detach); cleared by the next attach.
+    pub(crate) park_start: Option<Instant<Monotonic>>,
+    /// The last detach's phases: waiting for the gate to empty, and
+    /// quiesce + export; and when it ended (no child from then on).
+    pub(crate) drain_ns: u64,
+    pub(crate) export_ns: u64,
+    pub(crate) detached_at: Option<Instant<Monotonic>>,
+    /// Device-state schema the next export writes (0: the child's own).
+    pub(crate) export_schema: u32,
+    pub(crate) stash_bytes: usize,
+    pub(crate) stash_state: &'static str,
+    pub(crate) last_good_bytes: usize,
+    /// Handed over to the successor at the last switch (the blob's count).
+    pub(crate) handed_over_last: u64,
+    /// The standby child (`standby.rs`), all zero when none.
+    pub(crate) standby: [u8; NAME_LEN],
+    pub(crate) standby_version: u32,
+    /// Retired children still loaded.
+    pub(crate) retired: usize,
+    /// Standby switches committed, and rolled back.
+    pub(crate) switches: u64,
+    pub(crate) rollbacks: u64,
+}
+
+impl Figures {
+    pub(crate) const fn new() -> Self {
+        Self {
+            generation: 0,
+            child: [0; NAME_LEN],
+            child_version: 0,
+            upgrades: 0,
+            drained_last: 0,
+            last_blackout_ns: 0,
+            park_start: None,
+            drain_ns: 0,
+            export_ns: 0,
+            detached_at: None,
+            export_schema: 0,
+            stash_bytes: 0,
+            stash_state: "empty",
+            last_good_bytes: 0,
+            handed_over_last: 0,
+            standby: [0; NAME_LEN],
+            standby_version: 0,
+            retired: 0,
+            switches: 0,
+            rollbacks: 0,
+        }
+    }
+}
+
