@@ -358,7 +358,11 @@ impl Hub {
     /// next one; but a blob can name files closed since it was written (the
     /// last good state, an old child that ignored closes, a queue that
     /// overflowed). Returns how many it forgot.
-    pub(crate) fn prune_closed_files(&self, child: &super::edge::ActiveChild, blob: &[u8]) -> usize {
+    pub(crate) fn prune_closed_files(
+        &self,
+        child: &super::edge::ActiveChild,
+        blob: &[u8],
+    ) -> usize {
         let Some(files) = super::state_abi::BlobReader::parse(blob)
             .ok()
             .and_then(|r| r.find(super::state_abi::TAG_FILES))

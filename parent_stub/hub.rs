@@ -6,8 +6,8 @@
 //! completion claims its request back by cookie and ends it. The switch
 //! protocols are in `switch.rs`, the status snapshot in `status.rs`.
 
-use super::board::{Board, Figures, SwitchPhase};
 use super::blk::{default_queue, flush_delayed, Geometry, RawRequest, MAX_SEGS};
+use super::board::{Board, Figures, SwitchPhase};
 use super::edge::ActiveChild;
 use super::inflight::{Closed, InFlight, Mode};
 use super::mem::Regions;

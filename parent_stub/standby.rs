@@ -22,6 +22,7 @@
 //! their queue: only the child that completes them changes, and a cookie
 //! is claimed once, whoever completes it.
 
+use super::board::{ns, stash_str, Adopted, Blackout, Board};
 use super::edge::{name_str, ActiveChild};
 use super::hub::Hub;
 use super::inflight::Quiet;
@@ -29,13 +30,20 @@ use super::stash::{Offer, StashState};
 use super::state_abi::{
     errno, held_in_blob, BlobError, BlobReader, ChildRegistration, EXPORT_TRIAL_HANDOVER, NAME_LEN,
 };
-use super::board::{ns, stash_str, Blackout, Board};
 use crate::hotup_event;
 use kernel::{
     prelude::*,
     sync::ArcBorrow,
     time::{Delta, Instant, Monotonic},
 };
+
+/// What the freeze step leaves: whether the old child handed over (or
+/// drained), how long its `freeze` took, and what was in flight after it.
+struct Frozen {
+    handed_over: bool,
+    freeze_ns: u64,
+    inflight_after: u64,
+}
 
 impl Hub {
     /// A child registering while `active` is: it becomes the standby if
@@ -125,42 +133,17 @@ impl Hub {
     /// ENOENT without a standby, ENODEV without an active child, ETIMEDOUT
     /// or ECANCELED if the drain was called off, the old child's or the
     /// standby's errno after a rollback; 0 once the standby is active.
+    ///
+    /// Steps: check, prepare (a trial export the standby probes), freeze
+    /// (close the gate; hand over or drain), export, check the handover,
+    /// adopt, commit (swap, release, retire); abort or roll back.
     pub(crate) fn switch_to_standby(
         this: ArcBorrow<'_, Hub>,
         prepare: bool,
         timeout_ms: Option<u32>,
     ) -> Result {
         let mut board = this.switch.lock();
-        // SAFETY: the switch lock is held.
-        let Some(old) = (unsafe { this.io.child() }) else {
-            hotup_event!("refuse-switch reason=no-active-child");
-            return Err(ENODEV);
-        };
-        let Some(new) = board.standby else {
-            hotup_event!(
-                "refuse-switch reason=no-standby active={} hint=\"insmod the new child first: it registers as the standby\"",
-                old.name()
-            );
-            return Err(ENOENT);
-        };
-        if !old.can_standby() {
-            // A standby that stayed after a promotion it refused, while an
-            // older child became active: that one cannot be retired.
-            hotup_event!(
-                "refuse-switch reason=active-cannot-standby active={} standby={} hint=\"rmmod {} (a classic upgrade promotes the standby)\"",
-                old.name(),
-                new.name(),
-                old.name()
-            );
-            return Err(EBUSY);
-        }
-        if this.io.barrier_disabled() {
-            hotup_event!("refuse-switch reason=inject_no_barrier");
-            return Err(EINVAL);
-        }
-        if this.park.lock().unloading {
-            return Err(ENODEV);
-        }
+        let (old, new) = Hub::switch_check(this, &board)?;
         let schema = this.figures.lock().export_schema;
         // From here the operator's `abort` is heard (the prepare step
         // included).
@@ -183,7 +166,6 @@ impl Hub {
         let handover = old.can_hand_over() && new.can_hand_over();
         let t0 = Instant::<Monotonic>::now();
         let timeout_ms = timeout_ms.unwrap_or(this.switch_timeout_ms);
-        let deadline = t0 + Delta::from_millis(i64::from(timeout_ms));
         let mut closed = Hub::enter_switching(this);
         let generation = this.figures.lock().generation;
         let inflight = this.io.totals().inflight;
@@ -198,84 +180,11 @@ impl Hub {
             inflight,
             timeout_ms
         );
-        // Freeze: no CPU inside the old child's submit; with a handover the
-        // old child then starts no completion (one under way ends on its
-        // own), otherwise it drains.
-        let aborted = || this.switch_phase.aborted();
-        let mut handed_over = handover;
-        let mut freeze_ns = 0;
-        let mut inflight_after_freeze = 0;
-        let mut quiet = this.io.wait_quiet_bounded(handover, deadline, aborted);
-        if quiet == Quiet::Done && handover && this.switch_phase.aborted() {
-            // Aborted already: no freeze to undo.
-            handed_over = false;
-        } else if quiet == Quiet::Done && handover {
-            let at = Instant::<Monotonic>::now();
-            let rc = old.freeze();
-            freeze_ns = ns(Instant::<Monotonic>::now() - at);
-            // No CPU in submit, new I/O parks and the old child starts no
-            // completion: what is in flight now is what it holds plus the
-            // completion it had under way (not yet claimed).
-            inflight_after_freeze = this.io.totals().inflight;
-            if rc != 0 {
-                // A failing freeze changes nothing (`FreezeFn`); the old
-                // child drains instead, within what is left of the bound.
-                hotup_event!(
-                    "switch-step step=freeze child={} err={} fallback=drain",
-                    old.name(),
-                    rc
-                );
-                handed_over = false;
-            }
-        }
-        if quiet == Quiet::Done && !handed_over {
-            quiet = this.io.wait_quiet_bounded(false, deadline, aborted);
-        }
-        // Past the drain, `abort` has no effect; one that won the race
-        // calls the switch off here.
-        if quiet == Quiet::Done && !this.switch_phase.commit() {
-            quiet = Quiet::Cancelled;
-            if handed_over {
-                old.abort();
-            }
-        }
-        if quiet != Quiet::Done {
-            let left = this.io.totals().inflight;
-            if this.switch_phase.end() {
-                // An abort that raced the timeout: it was delivered.
-                quiet = Quiet::Cancelled;
-            }
-            // Nothing is stopped in the old child (a drain calls its
-            // quiesce only once it is quiet; a freeze was undone above):
-            // it just takes I/O again.
-            let parked = Hub::release(this, &old);
-            let (reason, err) = match quiet {
-                Quiet::Cancelled => ("operator", Error::from_errno(-errno::ECANCELED)),
-                _ => ("drain-timeout", ETIMEDOUT),
-            };
-            hotup_event!(
-                "abort gen={} child={} version={} reason={} waited_ms={} inflight={} parked={} state=resumed",
-                generation,
-                old.name(),
-                old.version,
-                reason,
-                (Instant::<Monotonic>::now() - t0).as_millis(),
-                left,
-                parked
-            );
-            return Err(err);
-        }
-        this.switch_phase.end();
-        if !handed_over {
-            let rc = old.quiesce();
-            if rc != 0 {
-                hotup_event!(
-                    "error reason=quiesce-failed child={} err={}",
-                    old.name(),
-                    rc
-                );
-            }
-        }
+        let deadline = t0 + Delta::from_millis(i64::from(timeout_ms));
+        let frozen = match Hub::switch_freeze(this, &old, handover, deadline) {
+            Ok(f) => f,
+            Err(quiet) => return Hub::switch_call_off(this, &old, quiet, generation, t0),
+        };
         let drained_at = Instant::<Monotonic>::now();
         let state = board
             .stash
@@ -288,42 +197,210 @@ impl Hub {
             };
             return Hub::roll_back(this, &mut board, &old, &new, "export", why, EIO);
         }
-        // The requests the blob hands over, checked against the table
-        // before the standby sees them.
-        let checked = {
-            let bd = &mut *board;
-            match bd.stash.bytes_of(Offer::Stash) {
-                Some(b) => BlobReader::parse(b)
-                    .and_then(|r| held_in_blob(&r))
-                    .map_err(|e| match e {
-                        BlobError::InvalidField(field) => field,
-                        e => e.as_str(),
-                    })
-                    .and_then(|h| this.io.check_handed_over(h, &mut bd.seen)),
-                None => Err("no-blob"),
-            }
-        };
-        if let Err(why) = checked {
+        if let Err(why) = Hub::switch_check_handover(this, &mut board) {
             return Hub::roll_back(this, &mut board, &old, &new, "export", why, EIO);
         }
         // What the blob hands over; a completion the old child had started
         // before its freeze ends on its own and is not in it.
         let held = board.stash.held as u64;
-        let completing = inflight_after_freeze.saturating_sub(held);
-        let adopted = match Hub::adopt_offer(this, &mut closed, &mut board.stash, &new, Offer::Stash) {
-            Ok(a) => a,
-            Err((rc, _freed)) => {
-                return Hub::roll_back(
-                    this,
-                    &mut board,
-                    &old,
-                    &new,
-                    "adopt",
-                    "refused",
-                    Error::from_errno(rc),
-                )
-            }
+        let adopted =
+            match Hub::adopt_offer(this, &mut closed, &mut board.stash, &new, Offer::Stash) {
+                Ok(a) => a,
+                Err((rc, _freed)) => {
+                    let err = Error::from_errno(rc);
+                    return Hub::roll_back(this, &mut board, &old, &new, "adopt", "refused", err);
+                }
+            };
+        let handed_over = frozen.handed_over;
+        let b = Blackout {
+            mode: if handed_over {
+                "standby-handover"
+            } else {
+                "standby-drain"
+            },
+            drained: if handed_over { 0 } else { inflight },
+            handed_over: held,
+            completing: if handed_over {
+                frozen.inflight_after.saturating_sub(held)
+            } else {
+                0
+            },
+            blackout_ns: ns(adopted.end - t0),
+            drain_ns: ns(drained_at - t0),
+            freeze_ns: frozen.freeze_ns,
+            export_ns: ns(exported_at - drained_at),
+            load_ns: 0,
+            adopt_ns: ns(adopted.end - adopted.start),
         };
+        Hub::switch_commit(this, &mut board, schema, &old, &new, &adopted, &b);
+        Ok(())
+    }
+
+    /// The check step: the active child and the standby, or why there is
+    /// no switch to make.
+    fn switch_check(this: ArcBorrow<'_, Hub>, board: &Board) -> Result<(ActiveChild, ActiveChild)> {
+        // SAFETY: the switch lock is held (the caller holds `board`).
+        let Some(old) = (unsafe { this.io.child() }) else {
+            hotup_event!("refuse-switch reason=no-active-child");
+            return Err(ENODEV);
+        };
+        let Some(new) = board.standby else {
+            hotup_event!("refuse-switch reason=no-standby active={}", old.name());
+            return Err(ENOENT);
+        };
+        if !old.can_standby() {
+            // A standby that stayed after a promotion it refused, while an
+            // older child became active: that one cannot be retired.
+            hotup_event!(
+                "refuse-switch reason=active-cannot-standby active={} standby={}",
+                old.name(),
+                new.name()
+            );
+            return Err(EBUSY);
+        }
+        if this.io.barrier_disabled() {
+            hotup_event!("refuse-switch reason=inject_no_barrier");
+            return Err(EINVAL);
+        }
+        if this.park.lock().unloading {
+            return Err(ENODEV);
+        }
+        Ok((old, new))
+    }
+
+    /// The freeze step, with the gate closed: no CPU inside the old
+    /// child's submit; with a handover the old child then starts no
+    /// completion (one under way ends on its own), otherwise (or if its
+    /// freeze fails) it drains, by `deadline`. Past it the operator's
+    /// `abort` has no effect. `Err` if the switch is called off (drain
+    /// timeout, abort): nothing of the old child is stopped then.
+    fn switch_freeze(
+        this: ArcBorrow<'_, Hub>,
+        old: &ActiveChild,
+        handover: bool,
+        deadline: Instant<Monotonic>,
+    ) -> core::result::Result<Frozen, Quiet> {
+        let aborted = || this.switch_phase.aborted();
+        let mut f = Frozen {
+            handed_over: handover,
+            freeze_ns: 0,
+            inflight_after: 0,
+        };
+        let mut quiet = this.io.wait_quiet_bounded(handover, deadline, aborted);
+        if quiet == Quiet::Done && handover && this.switch_phase.aborted() {
+            // Aborted already: no freeze to undo.
+            f.handed_over = false;
+        } else if quiet == Quiet::Done && handover {
+            let at = Instant::<Monotonic>::now();
+            let rc = old.freeze();
+            f.freeze_ns = ns(Instant::<Monotonic>::now() - at);
+            // No CPU in submit, new I/O parks and the old child starts no
+            // completion: what is in flight now is what it holds plus the
+            // completion it had under way (not yet claimed).
+            f.inflight_after = this.io.totals().inflight;
+            if rc != 0 {
+                // A failing freeze changes nothing (`FreezeFn`); the old
+                // child drains instead, within what is left of the bound.
+                hotup_event!(
+                    "switch-step step=freeze child={} err={} fallback=drain",
+                    old.name(),
+                    rc
+                );
+                f.handed_over = false;
+            }
+        }
+        if quiet == Quiet::Done && !f.handed_over {
+            quiet = this.io.wait_quiet_bounded(false, deadline, aborted);
+        }
+        // Past the drain, `abort` has no effect; one that won the race
+        // calls the switch off here.
+        if quiet == Quiet::Done && !this.switch_phase.commit() {
+            quiet = Quiet::Cancelled;
+            if f.handed_over {
+                old.abort();
+            }
+        }
+        if quiet != Quiet::Done {
+            return Err(quiet);
+        }
+        this.switch_phase.end();
+        if !f.handed_over {
+            let rc = old.quiesce();
+            if rc != 0 {
+                hotup_event!(
+                    "error reason=quiesce-failed child={} err={}",
+                    old.name(),
+                    rc
+                );
+            }
+        }
+        Ok(f)
+    }
+
+    /// The switch called off before anything was exported (`quiet` says
+    /// why): the old child takes I/O again. ETIMEDOUT or ECANCELED.
+    fn switch_call_off(
+        this: ArcBorrow<'_, Hub>,
+        old: &ActiveChild,
+        mut quiet: Quiet,
+        generation: u64,
+        t0: Instant<Monotonic>,
+    ) -> Result {
+        let left = this.io.totals().inflight;
+        if this.switch_phase.end() {
+            // An abort that raced the timeout: it was delivered.
+            quiet = Quiet::Cancelled;
+        }
+        // Nothing is stopped in the old child (a drain calls its quiesce
+        // only once it is quiet; a freeze was undone): it just takes I/O
+        // again.
+        let parked = Hub::release(this, old);
+        let (reason, err) = match quiet {
+            Quiet::Cancelled => ("operator", Error::from_errno(-errno::ECANCELED)),
+            _ => ("drain-timeout", ETIMEDOUT),
+        };
+        hotup_event!(
+            "abort gen={} child={} version={} reason={} waited_ms={} inflight={} parked={} state=resumed",
+            generation,
+            old.name(),
+            old.version,
+            reason,
+            (Instant::<Monotonic>::now() - t0).as_millis(),
+            left,
+            parked
+        );
+        Err(err)
+    }
+
+    /// The requests the exported blob hands over, checked against the
+    /// table before the standby sees them (`InFlight::check_handed_over`).
+    fn switch_check_handover(
+        this: ArcBorrow<'_, Hub>,
+        board: &mut Board,
+    ) -> core::result::Result<(), &'static str> {
+        let Some(blob) = board.stash.bytes_of(Offer::Stash) else {
+            return Err("no-blob");
+        };
+        BlobReader::parse(blob)
+            .and_then(|r| held_in_blob(&r))
+            .map_err(|e| match e {
+                BlobError::InvalidField(field) => field,
+                e => e.as_str(),
+            })
+            .and_then(|h| this.io.check_handed_over(h, &mut board.seen))
+    }
+
+    /// The commit step: the standby adopted; it becomes the active child,
+    /// parked I/O goes to it, the old child is retired.
+    fn switch_commit(
+        this: ArcBorrow<'_, Hub>,
+        board: &mut Board,
+        schema: u32,
+        old: &ActiveChild,
+        new: &ActiveChild,
+        adopted: &Adopted,
+        b: &Blackout,
+    ) {
         // Committed: the old child holds nothing of the device any more.
         board.standby = None;
         {
@@ -333,28 +410,12 @@ impl Hub {
                 f.export_schema = 0;
             }
         }
-        let b = Blackout {
-            mode: if handed_over {
-                "standby-handover"
-            } else {
-                "standby-drain"
-            },
-            drained: if handed_over { 0 } else { inflight },
-            handed_over: held,
-            completing: if handed_over { completing } else { 0 },
-            blackout_ns: ns(adopted.end - t0),
-            drain_ns: ns(drained_at - t0),
-            freeze_ns,
-            export_ns: ns(exported_at - drained_at),
-            load_ns: 0,
-            adopt_ns: ns(adopted.end - adopted.start),
-        };
         // The gate was quiet (no CPU inside the old child's submit) since
         // the mode left `Active`, so the cell may change.
-        Hub::activate(this, &board.stash, &new, &adopted, &b);
+        Hub::activate(this, &board.stash, new, adopted, b);
         old.finish();
         new.finish();
-        board.retired.push(old);
+        board.retired.push(*old);
         {
             let mut f = this.figures.lock();
             f.standby = [0; NAME_LEN];
@@ -362,13 +423,7 @@ impl Hub {
             f.retired = board.retired.len();
             f.switches += 1;
         }
-        hotup_event!(
-            "retire child={} version={} hint=\"rmmod {} when convenient\"",
-            old.name(),
-            old.version,
-            old.name()
-        );
-        Ok(())
+        hotup_event!("retire child={} version={}", old.name(), old.version);
     }
 
     /// The prepare step, before anything freezes: a trial export of the

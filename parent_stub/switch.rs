@@ -14,10 +14,10 @@
 //!
 //! One switch at a time: each holds `Hub::switch` throughout.
 
+use super::board::{ns, stash_str, Adopted, Blackout};
 use super::edge::{name_str, read_ops, read_registration, ActiveChild, BadRegistration};
 use super::hub::Hub;
 use super::inflight::{Closed, Mode};
-use super::board::{ns, stash_str, Adopted, Blackout};
 use super::stash::{FreshState, Offer, Stash, StashState};
 use super::state_abi::{errno, ChildRegistration, ABI_MAJOR, ABI_MINOR};
 use crate::hotup_event;
@@ -447,7 +447,6 @@ impl Hub {
         self.figures.lock().export_schema = schema;
     }
 }
-
 
 /// Logs the refusal of an unreadable registration; the error to return.
 fn refuse_bad(name: &str, version: u32, e: BadRegistration) -> Error {

@@ -231,8 +231,35 @@ fn why(events: &[Event]) -> Option<String> {
                     s += &format!(" {k}={v}");
                 }
             }
+            if e.get("hint").is_none() {
+                if let Some(h) = hint_for(e) {
+                    s += &format!(" hint=\"{h}\"");
+                }
+            }
             s
         })
+}
+
+/// What to do next, for a refusal the parent logs by `reason=` only (the
+/// parent keeps its lines to key=value facts; the advice lives here).
+fn hint_for(e: &Event) -> Option<String> {
+    let active = e.get("active").unwrap_or("the active child");
+    Some(match (e.name.as_str(), e.get("reason")?) {
+        ("refuse-switch", "no-standby") => {
+            "insmod the new child first: it registers as the standby".to_owned()
+        }
+        ("refuse-switch", "active-cannot-standby") => {
+            format!("rmmod {active} (a classic upgrade promotes the standby)")
+        }
+        ("refuse-switch", "no-active-child") => {
+            "no child is active: insmod one, it adopts the stashed state".to_owned()
+        }
+        ("rollback", r) if r.starts_with("inflight") => format!(
+            "the old child's blob handed over requests the parent does not have ({r}): \
+             {active} resumed; report it as a bug of that child"
+        ),
+        _ => return None,
+    })
 }
 
 fn loaded_modules() -> Vec<String> {
@@ -523,6 +550,24 @@ mod tests {
         let h = r.human();
         assert!(h.contains("handed over 0, 1 completing"), "{h}");
         assert!(!h.contains("the device was idle"), "{h}");
+    }
+
+    #[test]
+    fn refusals_logged_by_reason_get_their_hint_here() {
+        let ev =
+            vec![parse("hotup: refuse-switch reason=no-standby active=hotup_child_v1").unwrap()];
+        let w = why(&ev).unwrap();
+        assert!(w.contains("reason=no-standby"), "{w}");
+        assert!(w.contains("insmod the new child first"), "{w}");
+        let ev = vec![parse("hotup: refuse-switch reason=active-cannot-standby active=hotup_child_v1 standby=hotup_child_v2").unwrap()];
+        assert!(why(&ev)
+            .unwrap()
+            .contains("rmmod hotup_child_v1 (a classic upgrade"));
+        // A hint the parent gave is kept, not doubled.
+        let ev = vec![
+            parse(r#"hotup: refuse child=x reason=busy active=a hint="rmmod a first""#).unwrap(),
+        ];
+        assert_eq!(why(&ev).unwrap().matches("hint=").count(), 1);
     }
 
     #[test]
