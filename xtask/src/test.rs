@@ -68,6 +68,14 @@ const SELFTESTS: &[SelfTest] = &[
         description: "the barrier scenario with the parent's barrier off (inject_no_barrier=1) is reported not ok: KASAN or a fault in freed child code",
     },
     SelfTest {
+        name: "harness-catches-blackout-alloc",
+        script: "userspace-tests/fixtures/blackout-alloc-fixture.sh",
+        report: "dmesg: WARNING: possible circular locking dependency detected",
+        mentions: "",
+        debug_only: true,
+        description: "the gate's lockdep map is live: a GFP_KERNEL allocation while the gate is closed (inject_blackout_alloc=1) is reported not ok",
+    },
+    SelfTest {
         name: "harness-catches-kmemleak",
         script: "userspace-tests/fixtures/kmemleak-fixture.sh",
         report: "dmesg: kmemleak: ",
@@ -102,6 +110,69 @@ pub struct TestArgs {
     /// go red. Such a run is expected to fail.
     #[arg(long, value_name = "PARAM=VALUE")]
     inject: Vec<String>,
+    /// The long tier, run before an issue is resolved (about 2.5 h here;
+    /// CI runs the shorter `.ci/run`): this suite on the release kernel,
+    /// every scenario on the debug kernel, a 50-upgrade soak and the short
+    /// benchmark, each a `cargo xtask` run of its own; fails if any does.
+    #[arg(long, conflicts_with_all = ["list", "scenarios", "inject"])]
+    full: bool,
+}
+
+/// `test --full`: the tiers one after another, each as its own `cargo
+/// xtask` process (the debug tier needs the other kernel); all run even
+/// when one fails, and the summary names those that did.
+fn run_full(args: &TestArgs) -> Result<bool> {
+    let exe = std::env::current_exe().context("cannot find the running xtask binary")?;
+    let mut base: Vec<&str> = vec!["test"];
+    if args.no_host {
+        base.push("--no-host");
+    }
+    let tiers: [(&str, Vec<&str>); 4] = [
+        ("release suite", base.clone()),
+        (
+            "debug kernel, every scenario",
+            vec!["--debug", "test", "--no-host"],
+        ),
+        ("soak, 50 upgrades", vec!["soak", "--upgrades", "50"]),
+        ("benchmark, short", vec!["bench", "--quick"]),
+    ];
+    let mut failed = Vec::new();
+    let started = Instant::now();
+    for (i, (what, argv)) in tiers.iter().enumerate() {
+        eprintln!(
+            "== test --full [{}/{}]: {what}: cargo xtask {}",
+            i + 1,
+            tiers.len(),
+            argv.join(" ")
+        );
+        let t = Instant::now();
+        let status = Command::new(&exe)
+            .args(argv)
+            .status()
+            .with_context(|| format!("cannot run `cargo xtask {}`", argv.join(" ")))?;
+        eprintln!(
+            "== test --full [{}/{}]: {what}: {} in {:.0} s",
+            i + 1,
+            tiers.len(),
+            if status.success() { "passed" } else { "FAILED" },
+            t.elapsed().as_secs_f64()
+        );
+        if !status.success() {
+            failed.push(*what);
+        }
+    }
+    eprintln!(
+        "== test --full: {} of {} tiers passed in {:.0} s{}",
+        tiers.len() - failed.len(),
+        tiers.len(),
+        started.elapsed().as_secs_f64(),
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!("; failed: {}", failed.join(", "))
+        }
+    );
+    Ok(failed.is_empty())
 }
 
 #[derive(Serialize)]
@@ -141,6 +212,13 @@ fn all_scenarios(ctx: &Ctx) -> Result<Vec<Scenario>> {
 
 /// Runs the tests; returns whether everything passed.
 pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
+    if args.full {
+        anyhow::ensure!(
+            ctx.profile == crate::paths::Profile::Release,
+            "`test --full` runs the debug tier itself: drop --debug"
+        );
+        return run_full(args);
+    }
     let mut scenarios = all_scenarios(ctx)?;
     if args.list {
         for s in &scenarios {
