@@ -34,10 +34,11 @@
 //! range in (which may park, harmlessly, outside the gate) and calls again.
 //! And the call runs in a `memalloc_noio` scope (`blk::NoIo`).
 //!
-//! **Unload.** Open files pin the module, so no call is in flight at a
-//! normal unload; a failed load can meet a call parked on the block device,
-//! so `shutdown` wakes the parked calls and waits until every caller has
-//! left ([`Hub::wait_callers_gone`]).
+//! **Unload.** Open files pin the module, so no call is in flight at
+//! unload; nor after a failed load, whose last fallible step is adding the
+//! disk (nothing could be opened before). `shutdown` still wakes parked
+//! calls and waits until every caller has left
+//! ([`Hub::wait_callers_gone`]): a guard that costs nothing.
 
 use super::blk::{capable_sys_admin, NoIo};
 use super::hub::Hub;

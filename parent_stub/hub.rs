@@ -297,8 +297,8 @@ impl Hub {
             p = self.park.lock();
         }
         drop(p);
-        // Parked calls end with ENODEV (only a failed load meets any: open
-        // files pin the module); the hub outlives them.
+        // Parked calls would end with ENODEV; none can be here (open files
+        // pin the module, `calls.rs`): a guard. The hub outlives them.
         self.wake_calls();
         self.wait_callers_gone();
         if failed > 0 {
