@@ -91,6 +91,22 @@ fn possible_cpus() -> u32 {
     unsafe { bindings::nr_cpu_ids }.max(1)
 }
 
+/// The disk's queue limits for `geo`.
+fn queue_limits(geo: &Geometry) -> bindings::queue_limits {
+    // SAFETY: `queue_limits` is a plain C struct for which all zeroes is
+    // the documented "use defaults" value.
+    let mut lim: bindings::queue_limits = unsafe { core::mem::zeroed() };
+    lim.logical_block_size = geo.block_size;
+    lim.physical_block_size = geo.block_size;
+    lim.max_hw_sectors = MAX_HW_SECTORS;
+    lim.max_segments = MAX_SEGS as u16;
+    lim.max_hw_discard_sectors = MAX_ZEROING_SECTORS;
+    lim.max_write_zeroes_sectors = MAX_ZEROING_SECTORS;
+    lim.discard_granularity = geo.block_size;
+    lim.features = BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA;
+    lim
+}
+
 /// A registered gendisk on a tag set; removed from the system when dropped.
 pub(crate) struct Disk<T: Operations> {
     gendisk: NonNull<bindings::gendisk>,
@@ -114,17 +130,7 @@ impl<T: Operations> Disk<T> {
         queue_data: T::QueueData,
         groups: AttrGroups,
     ) -> Result<Self> {
-        // SAFETY: `queue_limits` is a plain C struct for which all zeroes is
-        // the documented "use defaults" value.
-        let mut lim: bindings::queue_limits = unsafe { core::mem::zeroed() };
-        lim.logical_block_size = geo.block_size;
-        lim.physical_block_size = geo.block_size;
-        lim.max_hw_sectors = MAX_HW_SECTORS;
-        lim.max_segments = MAX_SEGS as u16;
-        lim.max_hw_discard_sectors = MAX_ZEROING_SECTORS;
-        lim.max_write_zeroes_sectors = MAX_ZEROING_SECTORS;
-        lim.discard_granularity = geo.block_size;
-        lim.features = BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA;
+        let mut lim = queue_limits(geo);
         let data = queue_data.into_foreign();
         // `TagSet` is `#[repr(transparent)]` over `Opaque<blk_mq_tag_set>`,
         // so a pointer to it is a pointer to the C tag set.

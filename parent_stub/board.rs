@@ -236,3 +236,29 @@ impl Figures {
         }
     }
 }
+
+impl Figures {
+    /// `child` became active after adopting `offer`: a new generation
+    /// (returned), and for an upgrade its blackout.
+    pub(crate) fn activated(
+        &mut self,
+        stash: &Stash,
+        child: &ActiveChild,
+        offer: Offer,
+        b: &Blackout,
+    ) -> u64 {
+        self.generation += 1;
+        self.child = child.name;
+        self.child_version = child.version;
+        self.stash_bytes = stash.stash_bytes();
+        self.stash_state = stash_str(stash.state);
+        self.last_good_bytes = stash.last_good_bytes();
+        if offer != Offer::Fresh {
+            self.upgrades += 1;
+            self.last_blackout_ns = b.blackout_ns;
+            self.drained_last = b.drained;
+            self.handed_over_last = b.handed_over;
+        }
+        self.generation
+    }
+}

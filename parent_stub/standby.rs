@@ -45,6 +45,42 @@ struct Frozen {
     inflight_after: u64,
 }
 
+impl Frozen {
+    /// How the blackout of a standby switch divided: `at` is when it began,
+    /// when the drain (or freeze) and the export ended; `inflight` was in
+    /// flight when it began, `held` handed over.
+    fn blackout(
+        &self,
+        inflight: u64,
+        held: u64,
+        at: [Instant<Monotonic>; 3],
+        a: &Adopted,
+    ) -> Blackout {
+        let [t0, drained_at, exported_at] = at;
+        let h = self.handed_over;
+        Blackout {
+            mode: if h {
+                "standby-handover"
+            } else {
+                "standby-drain"
+            },
+            drained: if h { 0 } else { inflight },
+            handed_over: held,
+            completing: if h {
+                self.inflight_after.saturating_sub(held)
+            } else {
+                0
+            },
+            blackout_ns: ns(a.end - t0),
+            drain_ns: ns(drained_at - t0),
+            freeze_ns: self.freeze_ns,
+            export_ns: ns(exported_at - drained_at),
+            load_ns: 0,
+            adopt_ns: ns(a.end - a.start),
+        }
+    }
+}
+
 impl Hub {
     /// A child registering while `active` is: it becomes the standby if
     /// both can switch and there is none yet; otherwise it is refused
@@ -211,27 +247,7 @@ impl Hub {
                     return Hub::roll_back(this, &mut board, &old, &new, "adopt", "refused", err);
                 }
             };
-        let handed_over = frozen.handed_over;
-        let b = Blackout {
-            mode: if handed_over {
-                "standby-handover"
-            } else {
-                "standby-drain"
-            },
-            drained: if handed_over { 0 } else { inflight },
-            handed_over: held,
-            completing: if handed_over {
-                frozen.inflight_after.saturating_sub(held)
-            } else {
-                0
-            },
-            blackout_ns: ns(adopted.end - t0),
-            drain_ns: ns(drained_at - t0),
-            freeze_ns: frozen.freeze_ns,
-            export_ns: ns(exported_at - drained_at),
-            load_ns: 0,
-            adopt_ns: ns(adopted.end - adopted.start),
-        };
+        let b = frozen.blackout(inflight, held, [t0, drained_at, exported_at], &adopted);
         Hub::switch_commit(this, &mut board, schema, &old, &new, &adopted, &b);
         Ok(())
     }

@@ -198,22 +198,7 @@ impl Hub {
         // lives under it), the mode is `Switching`, and either no child was
         // active or the gate was waited for since the mode left `Active`.
         unsafe { this.io.set_child(Some(*child)) };
-        let generation = {
-            let mut f = this.figures.lock();
-            f.generation += 1;
-            f.child = child.name;
-            f.child_version = child.version;
-            f.stash_bytes = stash.stash_bytes();
-            f.stash_state = stash_str(stash.state);
-            f.last_good_bytes = stash.last_good_bytes();
-            if offer != Offer::Fresh {
-                f.upgrades += 1;
-                f.last_blackout_ns = b.blackout_ns;
-                f.drained_last = b.drained;
-                f.handed_over_last = b.handed_over;
-            }
-            f.generation
-        };
+        let generation = this.figures.lock().activated(stash, child, offer, b);
         if let Offer::LastGood(reason) = offer {
             hotup_event!(
                 "recover gen={} child={} version={} using=last-good reason={} blob_bytes={}",
@@ -329,9 +314,39 @@ impl Hub {
             }
             return Ok(());
         };
-        let stash = &mut board.stash;
-        let park_start = Instant::<Monotonic>::now();
         let mut closed = Hub::enter_switching(this);
+        Hub::detach_export(this, &mut board.stash, &child);
+        // With a standby waiting the mode stays `Switching` (no park timer
+        // fails anything) until it has adopted below.
+        if board.standby.is_none() {
+            Hub::enter_parked(this);
+        }
+        // A standby waiting: it takes over now, as a classic upgrade whose
+        // new child needed no load.
+        if let Some(next) = board.standby.take() {
+            hotup_event!(
+                "promote child={} version={} reason=active-child-unloaded",
+                next.name(),
+                next.version
+            );
+            if Hub::adopt_and_resume(this, &mut closed, &mut board.stash, &next).is_err() {
+                // It refused the state: it stays the standby (the stash is
+                // kept), and the device stays parked until a child adopts.
+                board.standby = Some(next);
+                Hub::note_standby(this, Some(&next));
+            } else {
+                Hub::note_standby(this, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// The drain and export steps of a detach, with the gate closed: wait
+    /// until no CPU is inside `child` and nothing is in flight, quiesce,
+    /// export into the stash, forget the child; the figures and the
+    /// `park` and `detach` lines. Cannot fail.
+    fn detach_export(this: ArcBorrow<'_, Hub>, stash: &mut Stash, child: &ActiveChild) {
+        let park_start = Instant::<Monotonic>::now();
         let (generation, schema) = {
             let mut f = this.figures.lock();
             f.park_start = Some(park_start);
@@ -360,8 +375,9 @@ impl Hub {
         }
         let state = stash.export_with((child.name, child.version), |buf| child.export(buf, schema));
         let detached_at = Instant::<Monotonic>::now();
-        // SAFETY: the switch lock is held, the mode is `Switching` and
-        // `wait_quiet` returned after it was set: no dispatcher is inside.
+        // SAFETY: the switch lock is held (the caller holds `stash`, which
+        // lives under it), the mode is `Switching` and `wait_quiet`
+        // returned after it was set: no dispatcher is inside.
         unsafe { this.io.set_child(None) };
         {
             let mut f = this.figures.lock();
@@ -375,44 +391,34 @@ impl Hub {
             f.stash_state = stash_str(state);
             f.last_good_bytes = stash.last_good_bytes();
         }
-        // With a standby waiting the mode stays `Switching` (no park timer
-        // fails anything) until it has adopted below.
-        if board.standby.is_none() {
-            Hub::enter_parked(this);
-        }
         match state {
             StashState::ExportFailed(e) => hotup_event!(
-                "detach gen={} child={} version={} drained={} export=failed err={} fallback={} hint=\"the data stays in preserved memory; the next child adopts the last good state\"",
-                generation, child.name(), child.version, drained, e,
-                if stash.last_good_bytes() > 0 { "last-good" } else { "none" }
+                "detach gen={} child={} version={} drained={} export=failed err={} fallback={}",
+                generation,
+                child.name(),
+                child.version,
+                drained,
+                e,
+                if stash.last_good_bytes() > 0 {
+                    "last-good"
+                } else {
+                    "none"
+                }
             ),
             _ => hotup_event!(
                 "detach gen={} child={} version={} drained={} blob_bytes={} schema={} blob={}",
-                generation, child.name(), child.version, drained, stash.stash_bytes(), schema,
+                generation,
+                child.name(),
+                child.version,
+                drained,
+                stash.stash_bytes(),
+                schema,
                 match state {
                     StashState::Corrupt(why) => why,
                     _ => "ok",
                 }
             ),
         }
-        // A standby waiting: it takes over now, as a classic upgrade whose
-        // new child needed no load.
-        if let Some(next) = board.standby.take() {
-            hotup_event!(
-                "promote child={} version={} reason=active-child-unloaded",
-                next.name(),
-                next.version
-            );
-            if Hub::adopt_and_resume(this, &mut closed, &mut board.stash, &next).is_err() {
-                // It refused the state: it stays the standby (the stash is
-                // kept), and the device stays parked until a child adopts.
-                board.standby = Some(next);
-                Hub::note_standby(this, Some(&next));
-            } else {
-                Hub::note_standby(this, None);
-            }
-        }
-        Ok(())
     }
 
     /// The operator's `discard-stash`: forget every state and free every
