@@ -471,22 +471,8 @@ impl Dev {
         let Some(region) = g.region else {
             return ENXIO.to_errno();
         };
-        g.inflight += 1;
-        g.stats.submitted += 1;
-        if op == IoOp::Write && io.flags & super::state_abi::IO_FLAG_FUA != 0 {
-            // The RAM child has no volatile cache: a FUA write is durable
-            // when stored, like any other.
-            g.fua_writes += 1;
-        }
-        g.stats.inflight = u64::from(g.inflight);
         let q = io.queue as usize;
-        if KEEPS_QUEUE_STATS {
-            let inflight = u64::from(g.inflight);
-            if let Some(qs) = g.queues.as_mut_slice().get_mut(q) {
-                qs.submitted += 1;
-                qs.max_inflight = qs.max_inflight.max(inflight);
-            }
-        }
+        g.count_submitted(op, io.flags, q);
         drop(g);
         let seg_bytes: u64 = segs.iter().map(|s| u64::from(s.len)).sum();
         let res = match op {
@@ -499,39 +485,7 @@ impl Dev {
         };
         let status = res.map_or_else(|e| e.to_errno(), |()| 0);
         let mut g = self.state.lock();
-        match op {
-            IoOp::Read => {
-                g.ctrl.host_reads += 1;
-                g.ctrl.bytes_read += io.len;
-            }
-            IoOp::Write => {
-                g.ctrl.host_writes += 1;
-                g.ctrl.bytes_written += io.len;
-            }
-            _ => {}
-        }
-        let d = &mut g.dev;
-        match op {
-            IoOp::Read => {
-                d.reads += 1;
-                d.bytes_read += io.len;
-            }
-            IoOp::Write => {
-                d.writes += 1;
-                d.bytes_written += io.len;
-            }
-            IoOp::Flush => d.flushes += 1,
-            IoOp::Discard => d.discards += 1,
-            IoOp::WriteZeroes => d.write_zeroes += 1,
-        }
-        if status != 0 {
-            g.stats.errors += 1;
-        }
-        if KEEPS_QUEUE_STATS {
-            if let Some(qs) = g.queues.as_mut_slice().get_mut(q) {
-                qs.completed += 1;
-            }
-        }
+        g.count_done(op, io.len, q, status);
         if self.irq.enabled {
             // Completed by the hard-IRQ timer; counted as done here.
             g.inflight = g.inflight.saturating_sub(1);
@@ -674,15 +628,7 @@ impl Dev {
     }
 
     fn export(&self, buf: &mut [u8], schema: u32) -> Result<usize, i32> {
-        // A trial for a handover switch writes what is pending now.
-        let trial_held = schema & EXPORT_TRIAL_HANDOVER != 0;
-        let schema = schema & !EXPORT_TRIAL_HANDOVER;
-        // This version cannot write a schema newer than its own.
-        let schema = if schema == 0 || schema > SCHEMA {
-            SCHEMA
-        } else {
-            schema
-        };
+        let (schema, trial_held) = export_schema(schema);
         if self.faults.export_fault == 1 {
             pr_warn!("export: failing on purpose (inject_export_fault=1)\n");
             return Err(EIO.to_errno());
@@ -705,22 +651,15 @@ impl Dev {
         } else {
             &[]
         };
-        let forge = self.faults.export_fault;
         let held = src.iter().enumerate().map(|(i, p)| {
-            let mut h = HeldRequest {
-                cookie: p.cookie,
-                remaining_ns: u64::try_from((p.due - now).as_nanos()).unwrap_or(0),
-                status: p.status,
-            };
-            // Fault injection: the first entry names a request the parent
-            // has no such cookie for (5), or is due far beyond any device's
-            // latency (6). The parent must refuse the blob (rollback).
-            match (i, forge) {
-                (0, 5) => h.cookie ^= 1 << 40,
-                (0, 6) => h.remaining_ns = u64::MAX / 2,
-                _ => {}
-            }
-            h
+            self.faults.forge_held(
+                i,
+                HeldRequest {
+                    cookie: p.cookie,
+                    remaining_ns: u64::try_from((p.due - now).as_nanos()).unwrap_or(0),
+                    status: p.status,
+                },
+            )
         });
         let n_held = src.len();
         let n_files = g.files.len();
@@ -746,38 +685,11 @@ impl Dev {
             g.exported = true;
         }
         drop(g);
-        let mut len = written.map_err(|e| {
+        let len = written.map_err(|e| {
             pr_err!("export failed: {}\n", e.as_str());
             e.errno()
         })?;
-        match self.faults.export_fault {
-            2 => {
-                len = len.saturating_sub(8);
-                pr_warn!("export: truncating the blob on purpose (inject_export_fault=2)\n");
-            }
-            3 => {
-                len = add_unknown_mandatory_section(buf, len);
-                pr_warn!("export: adding an unknown mandatory section on purpose (inject_export_fault=3)\n");
-            }
-            4 => {
-                if let Some(b) = buf.get_mut(len / 2) {
-                    *b ^= 0x5a;
-                }
-                pr_warn!("export: corrupting the blob on purpose (inject_export_fault=4)\n");
-            }
-            5 | 6 if n_held > 0 => {
-                let what = match self.faults.export_fault {
-                    5 => "unknown cookie",
-                    _ => "remaining_ns beyond any device",
-                };
-                pr_warn!(
-                    "export: a forged handed-over entry on purpose (inject_export_fault={}): {}\n",
-                    self.faults.export_fault,
-                    what
-                );
-            }
-            _ => {}
-        }
+        let len = self.faults.mangle_export(buf, len, n_held);
         pr_info!(
             "export version={} schema={} blob_bytes={} handle={:#x} held={} files={} fua_writes={}\n",
             super::CHILD_VERSION,
@@ -807,7 +719,7 @@ impl Dev {
             None => (self.fresh(svc)?, super::state_abi::HeldIter::EMPTY),
             Some(blob) => self.take_blob(blob, svc, what)?,
         };
-        let (dev, found_schema, from_version) = (t.out.dev, t.out.version, t.producer);
+        let dev = t.out.dev;
         let map = svc.mem_map.ok_or(EINVAL.to_errno())?;
         let (mut base, mut len) = (core::ptr::null_mut(), 0u64);
         // SAFETY: the parent's lookup; both out pointers are valid. The
@@ -845,26 +757,8 @@ impl Dev {
         g.files = t.out.files;
         g.started = Instant::<Monotonic>::now();
         g.queues = t.out.queues;
-        // Requests handed over: ours to complete, first (their device
-        // time started before any request submitted from now on).
-        let now = Instant::<Monotonic>::now();
         let n_held = held.len();
-        for h in held {
-            // Bounded by the reader (`MAX_REMAINING_NS`, 10 s): no overflow.
-            let left = h.remaining_ns.min(super::state_abi::MAX_REMAINING_NS);
-            let due = now + Delta::from_nanos(i64::try_from(left).unwrap_or(0));
-            // Room was checked above; a failure cannot happen.
-            if g.pending
-                .push_within_capacity(Pending {
-                    cookie: h.cookie,
-                    status: h.status,
-                    due,
-                })
-                .is_ok()
-            {
-                g.inflight += 1;
-            }
-        }
+        g.take_held(held);
         g.stats.inflight = u64::from(g.inflight);
         g.accepting = true;
         drop(g);
@@ -883,22 +777,232 @@ impl Dev {
                 .used
                 .store(used, core::sync::atomic::Ordering::Release);
         }
-        match blob {
-            None => pr_info!("adopt version={} fresh capacity_bytes={}\n", super::CHILD_VERSION, dev.capacity_bytes),
-            Some(b) => pr_info!(
-                "adopt version={} from_version={} schema={} migrated={} blob_bytes={} reads={} writes={} adopt_count={} files={}\n",
-                super::CHILD_VERSION,
-                from_version,
-                found_schema,
-                if u32::from(found_schema) < SCHEMA { "yes" } else { "no" },
-                b.len(),
-                dev.reads,
-                dev.writes,
-                dev.adopt_count,
-                t.out.files.len()
-            ),
-        }
+        log_adopt(blob, &t, dev);
         Ok(())
+    }
+}
+
+impl State {
+    /// Counts a request of `op` with `flags` accepted on queue `q`.
+    fn count_submitted(&mut self, op: IoOp, flags: u32, q: usize) {
+        self.inflight += 1;
+        self.stats.submitted += 1;
+        if op == IoOp::Write && flags & super::state_abi::IO_FLAG_FUA != 0 {
+            // The RAM child has no volatile cache: a FUA write is durable
+            // when stored, like any other.
+            self.fua_writes += 1;
+        }
+        self.stats.inflight = u64::from(self.inflight);
+        if KEEPS_QUEUE_STATS {
+            let inflight = u64::from(self.inflight);
+            if let Some(qs) = self.queues.as_mut_slice().get_mut(q) {
+                qs.submitted += 1;
+                qs.max_inflight = qs.max_inflight.max(inflight);
+            }
+        }
+    }
+
+    /// Counts a request of `op` and `len` bytes on queue `q` done with
+    /// `status`, in the controller's, the device's and the queue's figures.
+    fn count_done(&mut self, op: IoOp, len: u64, q: usize, status: i32) {
+        match op {
+            IoOp::Read => {
+                self.ctrl.host_reads += 1;
+                self.ctrl.bytes_read += len;
+            }
+            IoOp::Write => {
+                self.ctrl.host_writes += 1;
+                self.ctrl.bytes_written += len;
+            }
+            _ => {}
+        }
+        let d = &mut self.dev;
+        match op {
+            IoOp::Read => {
+                d.reads += 1;
+                d.bytes_read += len;
+            }
+            IoOp::Write => {
+                d.writes += 1;
+                d.bytes_written += len;
+            }
+            IoOp::Flush => d.flushes += 1,
+            IoOp::Discard => d.discards += 1,
+            IoOp::WriteZeroes => d.write_zeroes += 1,
+        }
+        if status != 0 {
+            self.stats.errors += 1;
+        }
+        if KEEPS_QUEUE_STATS {
+            if let Some(qs) = self.queues.as_mut_slice().get_mut(q) {
+                qs.completed += 1;
+            }
+        }
+    }
+}
+
+impl Faults {
+    /// Fault injection on the `i`th request handed over: the first names a
+    /// request the parent has no such cookie for (5), or is due far beyond
+    /// any device's latency (6). The parent must refuse the blob.
+    fn forge_held(&self, i: usize, mut h: HeldRequest) -> HeldRequest {
+        match (i, self.export_fault) {
+            (0, 5) => h.cookie ^= 1 << 40,
+            (0, 6) => h.remaining_ns = u64::MAX / 2,
+            _ => {}
+        }
+        h
+    }
+
+    /// Fault injection on an exported blob of `len` bytes in `buf` that
+    /// hands over `n_held` requests: the blob's new length.
+    fn mangle_export(&self, buf: &mut [u8], mut len: usize, n_held: usize) -> usize {
+        match self.export_fault {
+            2 => {
+                len = len.saturating_sub(8);
+                pr_warn!("export: truncating the blob on purpose (inject_export_fault=2)\n");
+            }
+            3 => {
+                len = add_unknown_mandatory_section(buf, len);
+                pr_warn!("export: adding an unknown mandatory section on purpose (inject_export_fault=3)\n");
+            }
+            4 => {
+                if let Some(b) = buf.get_mut(len / 2) {
+                    *b ^= 0x5a;
+                }
+                pr_warn!("export: corrupting the blob on purpose (inject_export_fault=4)\n");
+            }
+            5 | 6 if n_held > 0 => {
+                let what = match self.export_fault {
+                    5 => "unknown cookie",
+                    _ => "remaining_ns beyond any device",
+                };
+                pr_warn!(
+                    "export: a forged handed-over entry on purpose (inject_export_fault={}): {}\n",
+                    self.export_fault,
+                    what
+                );
+            }
+            _ => {}
+        }
+        len
+    }
+}
+
+impl Faults {
+    /// The fault-injection module parameters (all off by default).
+    fn from_params() -> Self {
+        let p = |v: &u32| *v;
+        Faults {
+            // corrupt_export=1 is the older spelling of inject_export_fault=4.
+            export_fault: match p(crate::module_parameters::inject_export_fault.value()) {
+                0 if p(crate::module_parameters::corrupt_export.value()) != 0 => 4,
+                f => f,
+            },
+            submit_delay: Delta::from_micros(i64::from(p(
+                crate::module_parameters::inject_submit_delay_us.value(),
+            ))),
+            complete_delay: Delta::from_micros(i64::from(
+                p(crate::module_parameters::inject_complete_delay_us.value()).min(1_000_000),
+            )),
+            adopt_error: p(crate::module_parameters::inject_adopt_error.value()) != 0,
+            faulting_copies: p(crate::module_parameters::inject_faulting_copies.value()) != 0,
+            call_delay: Delta::from_micros(i64::from(
+                p(crate::module_parameters::inject_call_delay_us.value()).min(1_000_000),
+            )),
+            lost_writes: core::sync::atomic::AtomicU32::new(0),
+            lost_writes_after_adopt: p(crate::module_parameters::inject_lost_writes.value()),
+        }
+    }
+}
+
+impl State {
+    /// Queues the requests handed over: ours to complete, first.
+    fn take_held(&mut self, held: super::state_abi::HeldIter<'_>) {
+        // Requests handed over: ours to complete, first (their device
+        // time started before any request submitted from now on).
+        let now = Instant::<Monotonic>::now();
+        for h in held {
+            // Bounded by the reader (`MAX_REMAINING_NS`, 10 s): no overflow.
+            let left = h.remaining_ns.min(super::state_abi::MAX_REMAINING_NS);
+            let due = now + Delta::from_nanos(i64::try_from(left).unwrap_or(0));
+            // Room was checked above; a failure cannot happen.
+            if self
+                .pending
+                .push_within_capacity(Pending {
+                    cookie: h.cookie,
+                    status: h.status,
+                    due,
+                })
+                .is_ok()
+            {
+                self.inflight += 1;
+            }
+        }
+    }
+}
+
+impl Irq {
+    /// The hard-IRQ completion slots (`complete_in_irq=1`; none otherwise),
+    /// the timer firing at the device latency.
+    fn new(enabled: bool, latency_us: u32) -> Result<Self> {
+        let mut slots = KVVec::new();
+        if enabled {
+            // One slot per possible tag; `adopt` says how many are in use.
+            let n = MAX_QUEUES * 1024;
+            slots = KVVec::with_capacity(n, GFP_KERNEL)?;
+            for _ in 0..n {
+                slots.push(
+                    IrqSlot {
+                        cookie: AtomicU64::new(0),
+                        status: AtomicI32::new(0),
+                        due_ns: AtomicI64::new(0),
+                    },
+                    GFP_KERNEL,
+                )?;
+            }
+        }
+        Ok(Irq {
+            enabled,
+            slots,
+            used: AtomicUsize::new(0),
+            t0: Instant::<Monotonic>::now(),
+            // Fires at the device latency, but not more than every 50 us.
+            period: Delta::from_micros(i64::from(latency_us.max(50))),
+            stop: AtomicBool::new(false),
+        })
+    }
+}
+
+/// The schema an export asked for `schema` writes (0 or one newer than
+/// this version's: its own), and whether it is a trial for a handover
+/// switch (which writes what is pending now).
+fn export_schema(schema: u32) -> (u32, bool) {
+    let trial_held = schema & EXPORT_TRIAL_HANDOVER != 0;
+    let schema = schema & !EXPORT_TRIAL_HANDOVER;
+    if schema == 0 || schema > SCHEMA {
+        (SCHEMA, trial_held)
+    } else {
+        (schema, trial_held)
+    }
+}
+
+/// The child's `adopt` line: what it adopted from `blob` (or fresh).
+fn log_adopt(blob: Option<&[u8]>, t: &Taken, dev: DeviceStateV2) {
+    match blob {
+        None => pr_info!("adopt version={} fresh capacity_bytes={}\n", super::CHILD_VERSION, dev.capacity_bytes),
+        Some(b) => pr_info!(
+            "adopt version={} from_version={} schema={} migrated={} blob_bytes={} reads={} writes={} adopt_count={} files={}\n",
+            super::CHILD_VERSION,
+            t.producer,
+            t.out.version,
+            if u32::from(t.out.version) < SCHEMA { "yes" } else { "no" },
+            b.len(),
+            dev.reads,
+            dev.writes,
+            dev.adopt_count,
+            t.out.files.len()
+        ),
     }
 }
 
@@ -1156,26 +1260,7 @@ impl Dev {
     fn from_params() -> Result<(Arc<Dev>, Setup)> {
         let latency_us = *crate::module_parameters::latency_us.value();
         let p = |v: &u32| *v;
-        let faults = Faults {
-            // corrupt_export=1 is the older spelling of inject_export_fault=4.
-            export_fault: match p(crate::module_parameters::inject_export_fault.value()) {
-                0 if p(crate::module_parameters::corrupt_export.value()) != 0 => 4,
-                f => f,
-            },
-            submit_delay: Delta::from_micros(i64::from(p(
-                crate::module_parameters::inject_submit_delay_us.value(),
-            ))),
-            complete_delay: Delta::from_micros(i64::from(
-                p(crate::module_parameters::inject_complete_delay_us.value()).min(1_000_000),
-            )),
-            adopt_error: p(crate::module_parameters::inject_adopt_error.value()) != 0,
-            faulting_copies: p(crate::module_parameters::inject_faulting_copies.value()) != 0,
-            call_delay: Delta::from_micros(i64::from(
-                p(crate::module_parameters::inject_call_delay_us.value()).min(1_000_000),
-            )),
-            lost_writes: core::sync::atomic::AtomicU32::new(0),
-            lost_writes_after_adopt: p(crate::module_parameters::inject_lost_writes.value()),
-        };
+        let faults = Faults::from_params();
         let abi_major = match *crate::module_parameters::abi_major_override.value() {
             0 => ABI_MAJOR,
             n => u16::try_from(n).map_err(|_| EINVAL)?,
@@ -1209,31 +1294,7 @@ impl Dev {
         // Hard-IRQ completions live in lock-free slots, not in `pending`:
         // they are drained, never handed over.
         let handover = p(crate::module_parameters::handover.value()) != 0 && !irq_enabled;
-        let mut slots = KVVec::new();
-        if irq_enabled {
-            // One slot per possible tag; `adopt` says how many are in use.
-            let n = MAX_QUEUES * 1024;
-            slots = KVVec::with_capacity(n, GFP_KERNEL)?;
-            for _ in 0..n {
-                slots.push(
-                    IrqSlot {
-                        cookie: AtomicU64::new(0),
-                        status: AtomicI32::new(0),
-                        due_ns: AtomicI64::new(0),
-                    },
-                    GFP_KERNEL,
-                )?;
-            }
-        }
-        let irq = Irq {
-            enabled: irq_enabled,
-            slots,
-            used: AtomicUsize::new(0),
-            t0: Instant::<Monotonic>::now(),
-            // Fires at the device latency, but not more than every 50 us.
-            period: Delta::from_micros(i64::from(latency_us.max(50))),
-            stop: AtomicBool::new(false),
-        };
+        let irq = Irq::new(irq_enabled, latency_us)?;
         let adopt_box = Taken::new_box()?;
         let dev = Arc::pin_init(
             pin_init!(Dev {

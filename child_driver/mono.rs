@@ -150,24 +150,7 @@ impl kernel::Module for Mono {
             pr_err!("complete_in_irq=1 is not supported without a parent\n");
             return Err(EINVAL);
         }
-        let services = KBox::new(
-            ParentServices {
-                size: ParentServices::SIZE,
-                abi_major: ABI_MAJOR,
-                abi_minor: ABI_MINOR,
-                capacity_bytes: geo.capacity_bytes,
-                block_size: geo.block_size,
-                nr_queues,
-                queue_depth,
-                reserved: 0,
-                complete: Some(mono_complete),
-                mem_alloc: Some(mono_mem_alloc),
-                mem_map: Some(mono_mem_map),
-                mem_free: None,
-                log: None,
-            },
-            GFP_KERNEL,
-        )?;
+        let services = KBox::new(services(&geo), GFP_KERNEL)?;
         REGION_LEN.store(geo.capacity_bytes, Ordering::Release);
         REGION_BASE.store(mem.as_mut_ptr(), Ordering::Release);
         let services_ptr = core::ptr::from_ref::<ParentServices>(&services).cast_mut();
@@ -206,6 +189,25 @@ impl kernel::Module for Mono {
             _services: services,
             mem,
         })
+    }
+}
+
+/// The services mono gives its driver in place of a parent's.
+fn services(geo: &Geometry) -> ParentServices {
+    ParentServices {
+        size: ParentServices::SIZE,
+        abi_major: ABI_MAJOR,
+        abi_minor: ABI_MINOR,
+        capacity_bytes: geo.capacity_bytes,
+        block_size: geo.block_size,
+        nr_queues: geo.nr_queues,
+        queue_depth: geo.queue_depth,
+        reserved: 0,
+        complete: Some(mono_complete),
+        mem_alloc: Some(mono_mem_alloc),
+        mem_map: Some(mono_mem_map),
+        mem_free: None,
+        log: None,
     }
 }
 
