@@ -10,6 +10,12 @@ check "load child v1 ($LAT)" load_child 1 $LAT
 check "prefill the device with verify headers" fio_prefill $MIB
 fio_live $MIB
 check "fio makes progress" wait_completions 500
+# A reader that never pauses (the live workload restarts fio between its
+# passes): with it, every freeze finds requests held, so every switch below
+# hands some over.
+fio --name=held --filename=$DEV --rw=randread --bs=4k --direct=1 --ioengine=libaio \
+    --iodepth=16 --time_based --runtime=3600 --output=/dev/null > /dev/null 2>&1 &
+HELD=$!
 
 check "v1 -> v2 that forges an unknown cookie" standby_to 2 $LAT inject_export_fault=5
 check "v2 active" test "$(current_child)" = hotup_child_v2
@@ -47,6 +53,8 @@ dmesg_mark
 check "the next good switch: v1 -> v2" standby_to 2 $LAT
 expect_dmesg "the good switch handed over" "hotup: resume gen=[0-9]+ child=hotup_child_v2 .* mode=standby-handover"
 
+check "the steady reader ran to the end" kill $HELD
+wait $HELD
 fio_live_passed "fault-handover-blob"
 check "read-back pass verifies the whole device" fio_readback $MIB
 check "no request failed" test "$(ctl failed)" -eq 0
