@@ -124,16 +124,6 @@ impl Regions {
         usage
     }
 
-    /// The only region, if exactly one exists: what a child that started
-    /// empty allocated for the disk's data.
-    pub(crate) fn single(&self) -> Option<(u64, u64)> {
-        let mut it = self.slots.iter().flatten();
-        let r = it.next()?;
-        it.next()
-            .is_none()
-            .then_some((r.handle, r.mem.len() as u64))
-    }
-
     /// Number of regions and their total size, for status.
     pub(crate) fn usage(&self) -> (usize, u64) {
         self.slots

@@ -21,8 +21,8 @@
 
 use super::edge::name_str;
 use super::state_abi::{
-    copy_without_section, held_count, max_blob_len_with_held, write_state, BlobReader,
-    DeviceStateV2, MemHandle, MAX_BLOB_LEN, NAME_LEN, TAG_INFLIGHT,
+    copy_without_section, held_count, max_blob_len_with_held, BlobReader, MAX_BLOB_LEN, NAME_LEN,
+    TAG_INFLIGHT,
 };
 use kernel::prelude::*;
 
@@ -184,11 +184,21 @@ impl Stash {
         }
     }
 
+    /// A child started fresh: the last good state is what `export` (the
+    /// child's, in a schema every version reads) writes, if it parses; the
+    /// stash is spent.
+    pub(crate) fn adopted_fresh(&mut self, export: impl FnOnce(&mut [u8]) -> Result<usize, i32>) {
+        let buf = &mut self.last_good.buf;
+        self.last_good.len = export(buf)
+            .ok()
+            .filter(|&n| buf.get(..n).is_some_and(|b| BlobReader::parse(b).is_ok()))
+            .unwrap_or(0);
+        self.clear_stash();
+    }
+
     /// The child adopted `o`: it is the last good state now and the stash is
-    /// spent. After a fresh start the parent writes the last good state
-    /// itself from `region` (the one region the child allocated): a blob in
-    /// device-state schema 1, which every version reads, naming it.
-    pub(crate) fn adopted(&mut self, o: Offer, fresh: Option<FreshState>) {
+    /// spent.
+    pub(crate) fn adopted(&mut self, o: Offer) {
         match o {
             Offer::Stash => {
                 // Without the requests it handed over: they are completed
@@ -201,12 +211,7 @@ impl Stash {
                     copy_without_section(stash.bytes(), TAG_INFLIGHT, &mut last_good.buf)
                         .unwrap_or(0);
             }
-            Offer::LastGood(_) | Offer::Refuse => {}
-            Offer::Fresh => {
-                self.last_good.len = fresh
-                    .and_then(|f| f.write(&mut self.last_good.buf).ok())
-                    .unwrap_or(0);
-            }
+            Offer::LastGood(_) | Offer::Refuse | Offer::Fresh => {}
         }
         self.clear_stash();
     }
@@ -245,30 +250,5 @@ impl Stash {
 
     pub(crate) fn producer_name(&self) -> &str {
         name_str(&self.from.0)
-    }
-}
-
-/// What the parent knows of a device a child started empty: enough for a
-/// last good state.
-#[derive(Clone, Copy)]
-pub(crate) struct FreshState {
-    pub(crate) capacity_bytes: u64,
-    pub(crate) block_size: u32,
-    pub(crate) nr_queues: u32,
-    pub(crate) region: (u64, u64),
-}
-
-impl FreshState {
-    fn write(&self, buf: &mut [u8]) -> core::result::Result<usize, ()> {
-        let dev = DeviceStateV2 {
-            capacity_bytes: self.capacity_bytes,
-            block_size: self.block_size,
-            nr_queues: self.nr_queues,
-            data_handle: MemHandle(self.region.0),
-            data_len: self.region.1,
-            ..Default::default()
-        };
-        // Producer version 0: written by the parent, not by a child.
-        write_state(buf, 0, &dev, None, 1).map_err(|_| ())
     }
 }

@@ -18,7 +18,7 @@ use super::board::{ns, stash_str, Adopted, Blackout};
 use super::edge::{name_str, read_ops, read_registration, ActiveChild, BadRegistration};
 use super::hub::Hub;
 use super::inflight::{Closed, Mode};
-use super::stash::{FreshState, Offer, Stash, StashState};
+use super::stash::{Offer, Stash, StashState};
 use super::state_abi::{errno, ChildRegistration, ABI_MAJOR, ABI_MINOR};
 use crate::hotup_event;
 use kernel::{
@@ -161,19 +161,16 @@ impl Hub {
             stash.refused(offer, child.version);
             return Err((rc, freed));
         }
-        let fresh = {
-            let mut regions = this.regions.lock();
-            regions.commit();
-            regions.single()
-        }
-        .map(|region| FreshState {
-            capacity_bytes: this.geo.capacity_bytes,
-            block_size: this.geo.block_size,
-            nr_queues: this.geo.nr_queues,
-            region,
-        });
+        this.regions.lock().commit();
         let from = stash.from;
-        stash.adopted(offer, fresh.filter(|_| offer == Offer::Fresh));
+        if offer == Offer::Fresh {
+            // The last good state of a fresh start is the child's own
+            // export, in schema 1 (which every version reads): the parent
+            // never writes a child's device state.
+            stash.adopted_fresh(|buf| child.export(buf, 1));
+        } else {
+            stash.adopted(offer);
+        }
         Ok(Adopted {
             offer,
             start,
