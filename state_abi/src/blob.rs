@@ -35,6 +35,13 @@
 use super::crc32c::{crc32c, crc32c_update};
 use super::errno::{EBADMSG, EINVAL, ENOENT, ENOSPC, EPROTO};
 
+/// Most hardware queues a device may have (the parent's largest geometry).
+pub const MAX_QUEUES: usize = 64;
+/// Largest state blob a child may export, not counting handed-over
+/// requests: the parent's stash buffers are this big. The children's
+/// schema (`device_state.rs`) asserts its largest blob is exactly this.
+pub const MAX_BLOB_LEN: usize = 2848;
+
 /// Builds a section tag from four ASCII bytes; the bytes appear in this
 /// order in the blob (the tag is stored little-endian).
 pub const fn tag(b: &[u8; 4]) -> u32 {

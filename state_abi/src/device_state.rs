@@ -45,8 +45,7 @@ pub const SCHEMA_V2: u32 = 2;
 /// The newest schema this code reads and writes.
 pub const SCHEMA_LATEST: u32 = SCHEMA_V2;
 
-/// Most hardware queues a device may have.
-pub const MAX_QUEUES: usize = 64;
+pub use super::blob::{MAX_BLOB_LEN, MAX_QUEUES};
 /// Smallest logical block size.
 pub const MIN_BLOCK_SIZE: u32 = 512;
 /// Largest logical block size.
@@ -63,9 +62,11 @@ pub const QSTA_HEADER_LEN: usize = 8;
 /// Largest `QSTA` payload.
 pub const QSTA_MAX_LEN: usize = QSTA_HEADER_LEN + MAX_QUEUES * QSTA_ENTRY_LEN;
 /// Largest blob [`write_state`] produces (schema 2 with [`MAX_QUEUES`]
-/// queues): header, `DEVS` v2 and a full `QSTA`. All payload lengths are
-/// multiples of 8, so there is no padding.
-pub const MAX_BLOB_LEN: usize = BLOB_HEADER_LEN
+/// queues): header, `DEVS` v2 and a full `QSTA`, the controller and the
+/// per-file sections. All payload lengths are multiples of 8, so there is
+/// no padding. The boundary's [`MAX_BLOB_LEN`] (the parent's buffers) must
+/// hold it.
+pub const SCHEMA_MAX_BLOB_LEN: usize = BLOB_HEADER_LEN
     + SECTION_HEADER_LEN
     + DEVS_V2_LEN
     + SECTION_HEADER_LEN
@@ -74,7 +75,7 @@ pub const MAX_BLOB_LEN: usize = BLOB_HEADER_LEN
     + super::controller::FILE_SECTION_MAX_LEN;
 
 const _: () = assert!((DEVS_V1_LEN | DEVS_V2_LEN | QSTA_MAX_LEN) & 7 == 0);
-const _: () = assert!(MAX_BLOB_LEN == 2848);
+const _: () = assert!(SCHEMA_MAX_BLOB_LEN == MAX_BLOB_LEN);
 
 /// `DEVS` version 1.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -268,3 +268,66 @@ proptest! {
         }
     }
 }
+
+/// An `INFL` v1 payload with these raw entries (cookie, remaining_ns,
+/// status), as a child would write it, unchecked.
+fn infl_payload(entries: &[(u64, u64, i32)]) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    p.extend_from_slice(&0u32.to_le_bytes());
+    for (c, r, s) in entries {
+        p.extend_from_slice(&c.to_le_bytes());
+        p.extend_from_slice(&r.to_le_bytes());
+        p.extend_from_slice(&s.to_le_bytes());
+        p.extend_from_slice(&0u32.to_le_bytes());
+    }
+    p
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Every entry of an `INFL` payload the decoder accepts is bounded:
+    /// a non-zero cookie, a status 0 or negative, and device time left
+    /// within MAX_REMAINING_NS (so a child's `now + remaining` cannot
+    /// overflow, and no entry holds the queue for longer than any device
+    /// would); and it accepts exactly those payloads.
+    #[test]
+    fn handed_over_entries_are_bounded(
+        entries in vec((any::<u64>(), prop_oneof![
+            0u64..=MAX_REMAINING_NS,
+            MAX_REMAINING_NS..=u64::MAX,
+            Just(u64::MAX),
+        ], any::<i32>()), 0..40),
+    ) {
+        let p = infl_payload(&entries);
+        let valid = entries
+            .iter()
+            .all(|(c, r, s)| *c != 0 && *s <= 0 && *r <= MAX_REMAINING_NS);
+        match decode_held(&p) {
+            Ok(it) => {
+                prop_assert!(valid, "accepted an out-of-bounds entry");
+                let got: Vec<_> = it.map(|h| (h.cookie, h.remaining_ns, h.status)).collect();
+                prop_assert_eq!(got, entries);
+            }
+            Err(_) => prop_assert!(!valid, "refused a valid payload"),
+        }
+    }
+
+    /// Through a whole blob: a blob whose `INFL` section holds an entry
+    /// beyond the bound is refused by the reader the parent uses
+    /// (`held_in_blob`) and by the children's (`read_state_held`).
+    #[test]
+    fn a_blob_with_an_unbounded_entry_is_refused(
+        dev in state(),
+        remaining in (MAX_REMAINING_NS + 1)..=u64::MAX,
+        cookie in 1u64..,
+    ) {
+        let mut buf = vec![0u8; max_blob_len_with_held(1)];
+        let h = [HeldRequest { cookie, remaining_ns: remaining, status: 0 }];
+        let n = write_state_held(&mut buf, 2, &dev, None, 2, h).unwrap();
+        let r = BlobReader::parse(&buf[..n]).unwrap();
+        prop_assert!(held_in_blob(&r).is_err());
+        prop_assert!(read_state_held(&buf[..n], 2).is_err());
+    }
+}
