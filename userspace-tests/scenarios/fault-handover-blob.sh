@@ -38,7 +38,12 @@ check "v2 -> v1 (classic: drained, nothing forged)" upgrade_to 1 $LAT
 check "v1 -> v2 that forges a due time" standby_to 2 $LAT inject_export_fault=6
 dmesg_mark
 check "v1 loaded as the standby again" sh -c "rmmod hotup_child_v1 && insmod $MODULES/hotup_child_v1.ko $LAT && echo 'export-schema 1' > $CTL"
-check_fails "due time: the switch fails" sh -c "echo switch > $CTL"
+# The prepare step's trial export carries the forged entry too (requests
+# are held): the standby's own reader refuses it before anything freezes;
+# without the prepare step the parent's check is what stops it.
+check_fails "due time: the switch is refused in its prepare step" sh -c "echo switch > $CTL"
+expect_dmesg "due time: the standby's probe refused it" "hotup: refuse-switch reason=probe standby=hotup_child_v1 .*state=active"
+check_fails "due time: without the prepare step, the switch fails" sh -c "echo 'switch noprepare' > $CTL"
 expect_dmesg "due time: v2 forged an entry" "hotup_child_v2: export: a forged handed-over entry on purpose \(inject_export_fault=6\)"
 expect_dmesg "due time: the parent refused the blob, v2 resumed" \
     "hotup: rollback child=hotup_child_v1 .*step=export reason=inflight.remaining_ns .*state=resumed active=hotup_child_v2"
