@@ -463,6 +463,11 @@ extern "C" {
 /// handed out. x86_64 has no highmem (the guest kernel's only
 /// architecture).
 fn direct_map(page: *mut bindings::page) -> Option<*mut u8> {
+    // With highmem a page may have a transient kmap address only, and a
+    // multi-page bvec would not be virtually contiguous: refuse (EIO).
+    if cfg!(CONFIG_HIGHMEM) {
+        return None;
+    }
     // SAFETY: `page` is a bvec's page, valid while its request is started;
     // `page_address` only reads it.
     let p = unsafe { hotup_page_address(page.cast()) }.cast::<u8>();

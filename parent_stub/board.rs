@@ -53,6 +53,8 @@ pub(crate) struct Adopted {
     pub(crate) end: Instant<Monotonic>,
     pub(crate) blob_bytes: usize,
     pub(crate) from: ([u8; super::state_abi::NAME_LEN], u32),
+    /// Closed files the adopted blob named, released in the child.
+    pub(crate) pruned: usize,
 }
 
 /// How the blackout of a switch divides, for the `resume` line.

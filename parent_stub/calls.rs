@@ -143,11 +143,12 @@ impl Hub {
         };
         // A file's first call: it may leave per-file state in a child, so
         // it is registered as open until its close (`Hub::open_files`).
-        if file != 0 && !touched.load(Ordering::Relaxed) {
+        if file != 0 && !touched.load(Ordering::Acquire) {
             if let Err(e) = this.note_file_open(file) {
                 return e.to_errno() as isize;
             }
-            touched.store(true, Ordering::Relaxed);
+            // Release: whoever sees `touched` sees the registration.
+            touched.store(true, Ordering::Release);
         }
         this.callers.fetch_add(1, Ordering::SeqCst);
         let rc = Hub::call(this, &desc);
@@ -353,7 +354,8 @@ impl Hub {
         }
     }
 
-    /// After `child` adopted `blob` (the switch holds the gate closed):
+    /// After `child` adopted `blob` (the switch holds the gate closed; the
+    /// caller has not spent the stash yet):
     /// tells it of every file in the blob's per-file section that is no
     /// longer open. Closes reach a child by `release`, or queued for the
     /// next one; but a blob can name files closed since it was written (the
@@ -376,6 +378,11 @@ impl Hub {
         let mut pruned = 0;
         for f in files.as_slice() {
             if self.open_files.lock().contains(&f.file) {
+                continue;
+            }
+            // Closed while no child was active: the release that follows
+            // delivers it (`deliver_closed`).
+            if self.park.lock().closed.contains(&f.file) {
                 continue;
             }
             self.io.enter_forced(lane);

@@ -218,7 +218,7 @@ unsafe extern "C" fn ctrl_release(
 ) -> c_int {
     // SAFETY: release owns the private data `ctrl_open` set.
     let f = unsafe { KBox::<CtrlFile>::from_foreign((*file).private_data.cast()) };
-    if f.touched.load(Ordering::Relaxed) {
+    if f.touched.load(Ordering::Acquire) {
         Hub::file_closed(f.hub.as_arc_borrow(), f.id);
     }
     0

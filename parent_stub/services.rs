@@ -119,6 +119,10 @@ unsafe extern "C" fn svc_mem_alloc(len: u64, out_handle: *mut u64) -> i32 {
     if out_handle.is_null() {
         return EINVAL.to_errno();
     }
+    // NOIO under the lock: a switch takes `regions` with the gate closed,
+    // so whoever holds it must not wait for reclaim that writes to this
+    // device (a child may call this from any task).
+    let _noio = super::blk::NoIo::enter();
     with_hub(|hub| match hub.regions.lock().alloc(len) {
         Ok(h) => {
             // SAFETY: checked non-null; the ABI requires a writable u64.

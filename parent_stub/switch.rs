@@ -162,6 +162,10 @@ impl Hub {
             return Err((rc, freed));
         }
         this.regions.lock().commit();
+        // Before the stash is spent: the bytes the child adopted.
+        let pruned = stash
+            .bytes_of(offer)
+            .map_or(0, |blob| this.prune_closed_files(child, blob));
         let from = stash.from;
         if offer == Offer::Fresh {
             // The last good state of a fresh start is the child's own
@@ -177,6 +181,7 @@ impl Hub {
             end,
             blob_bytes,
             from,
+            pruned,
         })
     }
 
@@ -226,16 +231,13 @@ impl Hub {
             child.abi_minor,
             if offer == Offer::Fresh { "no" } else { "yes" }
         );
-        if let Some(blob) = stash.bytes_of(offer) {
-            let pruned = this.prune_closed_files(child, blob);
-            if pruned > 0 {
-                hotup_event!(
-                    "files-pruned gen={} child={} count={}",
-                    generation,
-                    cname,
-                    pruned
-                );
-            }
+        if adopted.pruned > 0 {
+            hotup_event!(
+                "files-pruned gen={} child={} count={}",
+                generation,
+                cname,
+                adopted.pruned
+            );
         }
         let parked = Hub::release(this, child);
         let (parked_calls, drained_calls) = {

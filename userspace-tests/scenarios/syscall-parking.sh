@@ -130,6 +130,26 @@ check "standby switch to v1" standby_to 1
 expect_dmesg "v2 forgot the closed file: its export has none" 'hotup_child_v2: export version=2 .* files=0'
 check "standby switch back to v2" standby_to 2
 
+# An ABI 1.1 child ignores closes (it has no `release`): a file closed under
+# it stays in its blob; the next child adopts that blob from the stash and
+# the parent tells it of the close.
+check "unload the retired child" unload_retired
+"$IO" tag $NVME_CTRL --value 79 --until "$HOTUP_OUT/tag3.stop" > "$HOTUP_OUT/tag3.txt" 2>&1 &
+T=$!
+wait_for "a third file is open with a per-file value" 60 grep -q 'set value=79' "$HOTUP_OUT/tag3.txt"
+check "classic upgrade to a v1 registering as ABI 1.1 (no release)" upgrade_to 1 abi_minor_override=1
+touch "$HOTUP_OUT/tag3.stop"
+wait $T; rc=$?
+check "the file is closed under the ABI 1.1 child" test $rc -eq 0
+dmesg_mark
+check "classic upgrade to v2: it adopts the ABI 1.1 child's blob" upgrade_to 2
+expect_dmesg "v2 adopted the stale file from the stash" 'hotup_child_v2: adopt version=2 .* files=1'
+expect_dmesg "the parent told v2 the file is closed" 'hotup: files-pruned gen=[0-9]+ child=hotup_child_v2 count=1'
+dmesg_mark
+check "standby switch to v1" standby_to 1
+expect_dmesg "v2 forgot the closed file: its export has none" 'hotup_child_v2: export version=2 .* files=0'
+check "standby switch back to v2" standby_to 2
+
 # A parked call and signals: an ordinary signal (a handler, no
 # SA_RESTART) restarts it transparently, SIGSTOP/SIGCONT too; it
 # completes in the next child.

@@ -88,6 +88,97 @@ pub struct DemoUpgrade {
     pub under_load: bool,
     /// Device latency of the child that left (with `--latency-us`).
     pub old_latency_us: Option<u32>,
+    /// Whether it began in a gap of the writer's IOPS log (see
+    /// [`LogGap`]): a pass verifying, so no writes were in flight, only
+    /// reads (the verify's and the random reader's). `false` with no IOPS
+    /// log.
+    pub in_verify_gap: bool,
+}
+
+/// fio's log interval in the live workload (hotup.sh `fio_pass`:
+/// `--log_avg_msec=100`); [`log_interval_ms`] measures it from the samples
+/// and falls back on this when there are too few.
+pub const LOG_AVG_MSEC: u64 = 100;
+
+/// Consecutive log samples further apart than this many log intervals
+/// leave a [`LogGap`].
+pub const GAP_INTERVALS: u64 = 3;
+
+/// A stretch of fio's IOPS log with no sample. fio logs an interval only
+/// if I/O completed in it, and a pass's IOPS log stops when the pass turns
+/// from writing to verifying (measured with fio 3.33: the IOPS log ends
+/// with the write phase, while the latency log goes on with the verify's
+/// reads), so each verify phase (and the start of the next pass) is such a
+/// gap; so would be a stall of more than [`GAP_INTERVALS`] intervals with
+/// no completion at all.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogGap {
+    /// The last sample before the gap (ms since the epoch, guest clock).
+    pub from_ms: u64,
+    /// The first sample after it.
+    pub to_ms: u64,
+}
+
+impl LogGap {
+    /// Whether `t_ms` falls strictly inside the gap.
+    pub fn contains(&self, t_ms: u64) -> bool {
+        self.from_ms < t_ms && t_ms < self.to_ms
+    }
+}
+
+/// The log interval of `samples` (sorted by time, as [`read_logs`] returns
+/// them): the median step between distinct consecutive time stamps (the
+/// directions of one interval share a time stamp), or [`LOG_AVG_MSEC`]
+/// with fewer than two steps.
+pub fn log_interval_ms(samples: &[LogSample]) -> u64 {
+    let mut steps: Vec<u64> = samples
+        .windows(2)
+        .map(|w| w[1].t_ms.saturating_sub(w[0].t_ms))
+        .filter(|d| *d > 0)
+        .collect();
+    if steps.len() < 2 {
+        return LOG_AVG_MSEC;
+    }
+    steps.sort_unstable();
+    steps[steps.len() / 2]
+}
+
+/// The gaps of `samples` (sorted by time): consecutive samples more than
+/// [`GAP_INTERVALS`] log intervals apart.
+pub fn log_gaps(samples: &[LogSample]) -> Vec<LogGap> {
+    let max = GAP_INTERVALS * log_interval_ms(samples);
+    samples
+        .windows(2)
+        .filter(|w| w[1].t_ms.saturating_sub(w[0].t_ms) > max)
+        .map(|w| LogGap {
+            from_ms: w[0].t_ms,
+            to_ms: w[1].t_ms,
+        })
+        .collect()
+}
+
+/// A plotted series (window index -> value, windows of `bucket_ms` from
+/// `t0`) cut into the runs between `gaps`, in seconds since `t0`: a line
+/// drawn through each run alone never crosses a time fio logged nothing.
+/// The two windows around a gap hold its two samples, and no window lies
+/// between them.
+pub fn split_at_gaps(
+    series: &std::collections::BTreeMap<u64, f64>,
+    gaps: &[LogGap],
+    t0: u64,
+    bucket_ms: u64,
+) -> Vec<Vec<(f64, f64)>> {
+    let bucket = |t: u64| t.saturating_sub(t0) / bucket_ms;
+    let after_gap: std::collections::BTreeSet<u64> = gaps.iter().map(|g| bucket(g.to_ms)).collect();
+    let secs = |b: u64| (b * bucket_ms) as f64 / 1000.0;
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    for (b, v) in series {
+        match runs.last_mut() {
+            Some(run) if !after_gap.contains(b) => run.push((secs(*b), *v)),
+            _ => runs.push(vec![(secs(*b), *v)]),
+        }
+    }
+    runs
 }
 
 /// `report.json`.
@@ -105,6 +196,8 @@ pub struct Report {
     pub modes: Vec<ModeStats>,
     /// Median standby blackout over median classic blackout (both modes run).
     pub standby_over_classic: Option<f64>,
+    /// The gaps in the writer's IOPS log: its verify phases (see [`LogGap`]).
+    pub iops_log_gaps: Vec<LogGap>,
     pub ok: bool,
 }
 
@@ -393,12 +486,14 @@ pub fn build_report(
         fio.errors = fio.errors.max(1);
     }
     let lat = read_logs(dir, "lat");
+    let iops_log_gaps = log_gaps(&read_logs(dir, "iops"));
     let window = fio_window_all_ms(&live);
     let upgrades: Vec<DemoUpgrade> = outcomes
         .into_iter()
         .map(|(outcome, at_ms)| DemoUpgrade {
             worst_latency_us: worst_latency_us(&lat, at_ms, 1000),
             under_load: window.is_some_and(|(start, end)| (start..end).contains(&at_ms)),
+            in_verify_gap: iops_log_gaps.iter().any(|g| g.contains(at_ms)),
             outcome,
             at_ms,
             old_latency_us: None,
@@ -422,6 +517,7 @@ pub fn build_report(
     Ok(Report {
         modes,
         standby_over_classic,
+        iops_log_gaps,
         upgrades,
         fio,
         dmesg_clean: problems.is_empty(),
@@ -431,6 +527,19 @@ pub fn build_report(
         device_mib: mib,
         ok,
     })
+}
+
+/// The report's note on an upgrade that began in a gap of the writer's
+/// IOPS log (a verify phase), with where in the gap it began.
+pub fn verify_gap_note(u: &DemoUpgrade, gaps: &[LogGap]) -> Option<String> {
+    let g = gaps
+        .iter()
+        .find(|g| u.in_verify_gap && g.contains(u.at_ms))?;
+    Some(format!(
+        "in a verify gap: fio's writer logged no I/O from {:.1} s before it began to {:.1} s after; no writes were in flight, only reads",
+        (u.at_ms - g.from_ms) as f64 / 1000.0,
+        (g.to_ms - u.at_ms) as f64 / 1000.0
+    ))
 }
 
 /// Prints the human-readable report.
@@ -463,7 +572,7 @@ pub fn print_report(r: &Report) {
         let o = &u.outcome;
         let opt = |v: Option<i64>| v.map_or("-".to_owned(), |v| v.to_string());
         println!(
-            "{:<3} {:<16} {:<16} {:<16} {:<4} {:>12.3} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>7} {:>16}",
+            "{:<3} {:<16} {:<16} {:<16} {:<4} {:>12.3} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>7} {:>16}{}",
             i + 1,
             o.from,
             o.to,
@@ -478,15 +587,23 @@ pub fn print_report(r: &Report) {
             opt(o.drained_ios),
             opt(o.handed_over_ios),
             u.worst_latency_us
-                .map_or("-".to_owned(), |l| format!("{:.1}", l / 1000.0))
+                .map_or("-".to_owned(), |l| format!("{:.1}", l / 1000.0)),
+            if u.in_verify_gap { "  (verify gap)" } else { "" }
         );
         if let Some(e) = &o.error {
             println!("    error: {e}");
+        }
+        if let Some(n) = verify_gap_note(u, &r.iops_log_gaps) {
+            println!("    {n}");
         }
     }
     let idle = r.upgrades.iter().filter(|u| !u.under_load).count();
     if idle > 0 {
         println!("NOT UNDER LOAD: {idle} upgrade(s) began outside fio's run; they prove nothing about live I/O");
+    }
+    let reads_only = r.upgrades.iter().filter(|u| u.in_verify_gap).count();
+    if reads_only > 0 {
+        println!("IN A VERIFY GAP: {reads_only} upgrade(s) began while fio's writer was verifying (no writes in flight, only reads)");
     }
     if r.upgrades.len() < r.upgrades_requested as usize {
         println!(
@@ -560,107 +677,155 @@ pub fn print_report(r: &Report) {
     println!("result: {}", if r.ok { "PASS" } else { "FAIL" });
 }
 
+/// The width of the plot's windows, ms.
+const PLOT_WINDOW_MS: u64 = 100;
+
 /// Draws IOPS and worst latency over time, with each upgrade marked.
 fn plot(dir: &Path, r: &Report, out: &Path) -> Result<()> {
+    let svg = timeline_svg(&read_logs(dir, "iops"), &read_logs(dir, "lat"), &r.upgrades)?;
+    std::fs::write(out, svg)?;
+    Ok(())
+}
+
+/// The timeline (`timeline.svg`) of fio's IOPS and latency logs (sorted
+/// by time) with `upgrades` marked. Neither line is drawn across a gap of
+/// its log: the IOPS log's gaps (the writer's verify phases, see
+/// [`LogGap`]) are shaded and labelled instead.
+pub fn timeline_svg(
+    iops: &[LogSample],
+    lat: &[LogSample],
+    upgrades: &[DemoUpgrade],
+) -> Result<String> {
     use plotters::prelude::*;
-    let iops = read_logs(dir, "iops");
-    let lat = read_logs(dir, "lat");
     let t0 = iops.first().or(lat.first()).map_or(0, |s| s.t_ms);
-    // Sum IOPS of both jobs and directions per 100 ms window; max latency per window.
-    let bucket = |t: u64| (t.saturating_sub(t0)) / 100;
+    // Sum IOPS of both directions per 100 ms window; max latency per window.
+    let bucket = |t: u64| (t.saturating_sub(t0)) / PLOT_WINDOW_MS;
     let mut io: std::collections::BTreeMap<u64, f64> = Default::default();
-    for s in &iops {
+    for s in iops {
         *io.entry(bucket(s.t_ms)).or_default() += s.value as f64;
     }
     let mut lm: std::collections::BTreeMap<u64, f64> = Default::default();
-    for s in &lat {
+    for s in lat {
         let e = lm.entry(bucket(s.t_ms)).or_default();
         *e = e.max(s.value as f64 / 1e6);
     }
-    let secs = |b: u64| b as f64 / 10.0;
+    let secs = |t_ms: u64| t_ms.saturating_sub(t0) as f64 / 1000.0;
     let t_max = io
         .keys()
         .chain(lm.keys())
         .max()
-        .map_or(1.0, |b| secs(*b))
+        .map_or(1.0, |b| (b * PLOT_WINDOW_MS) as f64 / 1000.0)
         .max(1.0);
     let io_max = io.values().cloned().fold(1.0, f64::max) * 1.1;
     let lat_max = lm.values().cloned().fold(1.0, f64::max) * 1.1;
-    let root = SVGBackend::new(out, (1200, 700)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (top, bottom) = root.split_vertically(350);
-    // Standby switches green, classic upgrades red.
-    let marks: Vec<(f64, String, RGBColor)> = r
-        .upgrades
+    let iops_gaps = log_gaps(iops);
+    let shade: Vec<(f64, f64)> = iops_gaps
         .iter()
-        .map(|u| {
-            let standby = u.outcome.mode.starts_with("standby");
-            (
-                u.at_ms.saturating_sub(t0) as f64 / 1000.0,
-                format!(
-                    "{}→{} {}",
-                    u.outcome.from.trim_start_matches("hotup_child_"),
-                    u.outcome.to.trim_start_matches("hotup_child_"),
-                    if standby { "standby" } else { "classic" }
-                ),
-                if standby { RGBColor(0, 150, 0) } else { RED },
-            )
-        })
+        .map(|g| (secs(g.from_ms), secs(g.to_ms)))
         .collect();
-    let draw = |area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
-                title: &str,
-                ylabel: &str,
-                ymax: f64,
-                data: Vec<(f64, f64)>,
-                color: RGBColor|
-     -> Result<()> {
-        let mut c = ChartBuilder::on(area)
-            .caption(title, ("sans-serif", 20))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..t_max, 0f64..ymax)
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1200, 700)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (top, bottom) = root.split_vertically(350);
+        // Standby switches green, classic upgrades red.
+        let marks: Vec<(f64, String, RGBColor)> = upgrades
+            .iter()
+            .map(|u| {
+                let standby = u.outcome.mode.starts_with("standby");
+                (
+                    secs(u.at_ms),
+                    format!(
+                        "{}→{} {}{}",
+                        u.outcome.from.trim_start_matches("hotup_child_"),
+                        u.outcome.to.trim_start_matches("hotup_child_"),
+                        if standby { "standby" } else { "classic" },
+                        if u.in_verify_gap { " (verify)" } else { "" }
+                    ),
+                    if standby { RGBColor(0, 150, 0) } else { RED },
+                )
+            })
+            .collect();
+        let draw = |area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+                    title: &str,
+                    ylabel: &str,
+                    ymax: f64,
+                    runs: Vec<Vec<(f64, f64)>>,
+                    color: RGBColor,
+                    gap_label: Option<&str>|
+         -> Result<()> {
+            let mut c = ChartBuilder::on(area)
+                .caption(title, ("sans-serif", 20))
+                .margin(10)
+                .x_label_area_size(35)
+                .y_label_area_size(60)
+                .build_cartesian_2d(0f64..t_max, 0f64..ymax)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            c.configure_mesh()
+                .x_desc("time since fio start (s)")
+                .y_desc(ylabel)
+                .draw()
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            // The writer's verify phases: translucent grey (the grid shows
+            // through), under the lines.
+            let grey = RGBColor(160, 160, 160).mix(0.3);
+            c.draw_series(
+                shade
+                    .iter()
+                    .map(|(a, b)| Rectangle::new([(*a, 0.0), (*b, ymax)], grey.filled())),
+            )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        c.configure_mesh()
-            .x_desc("time since fio start (s)")
-            .y_desc(ylabel)
-            .draw()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        c.draw_series(LineSeries::new(data, &color))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for (x, label, mc) in &marks {
-            c.draw_series(LineSeries::new(
-                vec![(*x, 0.0), (*x, ymax)],
-                mc.stroke_width(2),
-            ))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-            c.draw_series(std::iter::once(Text::new(
-                label.clone(),
-                (*x, ymax * 0.95),
-                ("sans-serif", 14).into_font().color(mc),
-            )))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        Ok(())
-    };
-    draw(
-        &top,
-        "hotup demo: IOPS (all jobs, 100 ms windows); green lines = standby switches, red = classic upgrades",
-        "IOPS",
-        io_max,
-        io.iter().map(|(b, v)| (secs(*b), *v)).collect(),
-        BLUE,
-    )?;
-    draw(
-        &bottom,
-        "worst I/O latency per 100 ms window",
-        "latency (ms)",
-        lat_max,
-        lm.iter().map(|(b, v)| (secs(*b), *v)).collect(),
-        RGBColor(0, 128, 0),
-    )?;
-    root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(())
+            if let Some(label) = gap_label {
+                c.draw_series(shade.iter().map(|(a, _)| {
+                    Text::new(
+                        label.to_owned(),
+                        (*a, ymax * 0.08),
+                        ("sans-serif", 12).into_font().color(&RGBColor(90, 90, 90)),
+                    )
+                }))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            // One line per run between gaps, never one across a gap.
+            for run in runs {
+                c.draw_series(LineSeries::new(run, &color))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            for (x, label, mc) in &marks {
+                c.draw_series(LineSeries::new(
+                    vec![(*x, 0.0), (*x, ymax)],
+                    mc.stroke_width(2),
+                ))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                c.draw_series(std::iter::once(Text::new(
+                    label.clone(),
+                    (*x, ymax * 0.95),
+                    ("sans-serif", 14).into_font().color(mc),
+                )))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            Ok(())
+        };
+        draw(
+            &top,
+            "hotup demo: fio writer's IOPS (100 ms windows); green = standby switch, red = classic, grey = verify (no log)",
+            "IOPS",
+            io_max,
+            split_at_gaps(&io, &iops_gaps, t0, PLOT_WINDOW_MS),
+            BLUE,
+            Some("verify (no IOPS log)"),
+        )?;
+        draw(
+            &bottom,
+            "worst I/O latency per 100 ms window (the verify's reads included)",
+            "latency (ms)",
+            lat_max,
+            split_at_gaps(&lm, &log_gaps(lat), t0, PLOT_WINDOW_MS),
+            RGBColor(0, 128, 0),
+            None,
+        )?;
+        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(svg)
 }
 
 /// Seconds of fio per upgrade when `--runtime` is not given.
@@ -876,6 +1041,213 @@ mod tests {
         let r = build_report(&dir, recorded_outcomes(&dir, &dmesg, 0), 5, &dmesg, 30, 256).unwrap();
         assert!(r.upgrades.iter().all(|u| u.under_load));
         assert!(!r.ok);
+    }
+
+    /// fio log samples every `step` ms in `[from, to)`, both directions
+    /// (as a pass with reads and writes logs them: one time stamp each).
+    fn samples(from: u64, to: u64, step: u64, value: u64) -> Vec<LogSample> {
+        (from..to)
+            .step_by(step as usize)
+            .flat_map(|t| {
+                [0, 1].map(|dir| LogSample {
+                    t_ms: t,
+                    value,
+                    dir,
+                })
+            })
+            .collect()
+    }
+
+    /// Two writer passes' IOPS logs: 0-20 s writing, 20-37 s verifying (no
+    /// sample), 37-45 s writing; time stamps a millisecond off here and
+    /// there as fio's are.
+    fn two_passes() -> Vec<LogSample> {
+        let mut s = samples(1_000_000, 1_020_000, 100, 5000);
+        s.extend(samples(1_037_000, 1_045_000, 100, 4000));
+        for (i, x) in s.iter_mut().enumerate() {
+            if i % 14 == 2 {
+                x.t_ms += 1;
+            }
+        }
+        s.sort_by_key(|x| x.t_ms);
+        s
+    }
+
+    #[test]
+    fn log_interval_is_measured() {
+        assert_eq!(log_interval_ms(&two_passes()), 100);
+        assert_eq!(log_interval_ms(&samples(0, 10_000, 500, 1)), 500);
+        // Too few samples to measure: fio_pass's --log_avg_msec.
+        assert_eq!(log_interval_ms(&samples(0, 100, 100, 1)), LOG_AVG_MSEC);
+        assert_eq!(log_interval_ms(&[]), LOG_AVG_MSEC);
+    }
+
+    #[test]
+    fn gaps_in_the_iops_log() {
+        let g = log_gaps(&two_passes());
+        assert_eq!(
+            g,
+            [LogGap {
+                from_ms: 1_019_900,
+                to_ms: 1_037_000
+            }]
+        );
+        assert!(g[0].contains(1_025_000));
+        assert!(!g[0].contains(1_019_900) && !g[0].contains(1_037_000));
+        // Up to 3 intervals apart is no gap; more is.
+        let mut s = samples(0, 2000, 100, 1);
+        s.extend(samples(2200, 4000, 100, 1));
+        assert!(log_gaps(&s).is_empty(), "a 300 ms step");
+        let mut s = samples(0, 2000, 100, 1);
+        s.extend(samples(2300, 4000, 100, 1));
+        assert_eq!(
+            log_gaps(&s),
+            [LogGap {
+                from_ms: 1900,
+                to_ms: 2300
+            }]
+        );
+        // A 500 ms log: 1.5 s steps are its rhythm, not gaps.
+        assert!(log_gaps(&samples(0, 30_000, 500, 1)).is_empty());
+        assert!(log_gaps(&[]).is_empty());
+    }
+
+    #[test]
+    fn series_are_cut_at_gaps() {
+        let s = two_passes();
+        let t0 = s[0].t_ms;
+        let mut series: std::collections::BTreeMap<u64, f64> = Default::default();
+        for x in &s {
+            *series.entry((x.t_ms - t0) / 100).or_default() += x.value as f64;
+        }
+        let runs = split_at_gaps(&series, &log_gaps(&s), t0, 100);
+        assert_eq!(runs.len(), 2);
+        assert_eq!((runs[0].len(), runs[1].len()), (200, 80));
+        assert_eq!(runs[0].last().unwrap().0, 19.9);
+        assert_eq!(runs[1][0], (37.0, 8000.0));
+        // No gap, one run.
+        assert_eq!(split_at_gaps(&series, &[], t0, 100).len(), 1);
+    }
+
+    /// The blue (IOPS) polylines of a timeline SVG, as pixel points.
+    fn blue_lines(svg: &str) -> Vec<Vec<(f64, f64)>> {
+        svg.split("<polyline")
+            .skip(1)
+            .filter(|e| e.contains("stroke=\"#0000FF\""))
+            .map(|e| {
+                let p = e.split("points=\"").nth(1).unwrap();
+                p[..p.find('"').unwrap()]
+                    .split_whitespace()
+                    .map(|xy| {
+                        let (x, y) = xy.split_once(',').unwrap();
+                        (x.parse().unwrap(), y.parse().unwrap())
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The IOPS line stops at the verify phase and starts again after it;
+    /// a line drawn straight across the gap fails here.
+    #[test]
+    fn timeline_breaks_the_iops_line_at_a_verify_gap() {
+        let iops = two_passes();
+        // The latency log goes on with the verify's reads.
+        let lat = samples(1_000_000, 1_045_000, 100, 2_000_000);
+        let mut up = DemoUpgrade {
+            outcome: outcome("standby-handover", 2, 0),
+            worst_latency_us: None,
+            at_ms: 1_025_000,
+            under_load: true,
+            old_latency_us: None,
+            in_verify_gap: true,
+        };
+        up.outcome.from = "hotup_child_v1".into();
+        up.outcome.to = "hotup_child_v2".into();
+        let svg = timeline_svg(&iops, &lat, &[up]).unwrap();
+        let lines = blue_lines(&svg);
+        assert_eq!(
+            lines.len(),
+            2,
+            "one IOPS line per pass, none across the gap"
+        );
+        assert_eq!(lines.iter().map(Vec::len).sum::<usize>(), 280);
+        // The plot is about 1100 px wide for 45 s: a 100 ms step is a few
+        // pixels, the 17 s gap hundreds.
+        for l in &lines {
+            for w in l.windows(2) {
+                assert!(w[1].0 - w[0].0 < 20.0, "a step of {:?}", w);
+            }
+        }
+        assert!(lines[1][0].0 - lines[0].last().unwrap().0 > 300.0);
+        // The gap is shaded and labelled; the upgrade's mark says where it fell.
+        assert!(
+            svg.contains("opacity=\"0.3\" fill=\"#A0A0A0\""),
+            "grey shade"
+        );
+        assert!(svg.contains("verify (no IOPS log)"));
+        assert!(svg.contains("v1→v2 standby (verify)"));
+        // Without gaps, one line.
+        let svg = timeline_svg(&samples(1_000_000, 1_045_000, 100, 1), &lat, &[]).unwrap();
+        assert_eq!(blue_lines(&svg).len(), 1);
+        assert!(!svg.contains("verify (no IOPS log)"));
+    }
+
+    fn write_log(path: &Path, s: &[LogSample]) {
+        let text: String = s
+            .iter()
+            .map(|x| format!("{}, {}, {}, 0, 0\n", x.t_ms, x.value, x.dir))
+            .collect();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// The recorded run with two writer passes' IOPS logs added: the
+    /// second upgrade (at 1795403611059) falls between them.
+    #[test]
+    fn upgrades_in_a_verify_gap_are_marked() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../userspace-tests/fixtures/demo");
+        let tmp = std::env::temp_dir().join(format!("hotup-demo-gap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).unwrap();
+        for e in std::fs::read_dir(&src).unwrap().flatten() {
+            std::fs::copy(e.path(), tmp.join(e.file_name())).unwrap();
+        }
+        write_log(
+            &tmp.join("pass1_iops.1.log"),
+            &samples(1_795_403_594_000, 1_795_403_606_000, 100, 3000),
+        );
+        write_log(
+            &tmp.join("pass2_iops.1.log"),
+            &samples(1_795_403_615_000, 1_795_403_624_000, 100, 3000),
+        );
+        let dmesg = std::fs::read_to_string(tmp.join("dmesg.txt")).unwrap();
+        let r = build_report(&tmp, recorded_outcomes(&tmp, &dmesg, 0), 3, &dmesg, 30, 256).unwrap();
+        let _ = std::fs::remove_dir_all(&tmp);
+        let flags: Vec<bool> = r.upgrades.iter().map(|u| u.in_verify_gap).collect();
+        assert_eq!(flags, [false, true, false]);
+        assert!(r.ok, "a verify gap is a note, not a failure");
+        assert_eq!(
+            r.iops_log_gaps,
+            [LogGap {
+                from_ms: 1_795_403_605_900,
+                to_ms: 1_795_403_615_000
+            }]
+        );
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(j["upgrades"][1]["in_verify_gap"], true);
+        assert_eq!(j["upgrades"][0]["in_verify_gap"], false);
+        assert_eq!(j["iops_log_gaps"][0]["to_ms"], 1_795_403_615_000u64);
+        let note = verify_gap_note(&r.upgrades[1], &r.iops_log_gaps).unwrap();
+        assert!(
+            note.contains("from 5.2 s before it began to 3.9 s after")
+                && note.contains("no writes were in flight"),
+            "{note}"
+        );
+        assert_eq!(verify_gap_note(&r.upgrades[0], &r.iops_log_gaps), None);
+        // Without IOPS logs (the recording as it is): no gap, no mark.
+        let r = build_report(&src, recorded_outcomes(&src, &dmesg, 0), 3, &dmesg, 30, 256).unwrap();
+        assert!(r.iops_log_gaps.is_empty());
+        assert!(r.upgrades.iter().all(|u| !u.in_verify_gap));
     }
 
     #[test]
