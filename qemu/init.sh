@@ -9,6 +9,13 @@ export HOME=/tmp TERM=dumb
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
+# devtmpfs makes no /dev/fd (udev would): bash's process substitution
+# `<(...)` opens /dev/fd/N, and scripts use /dev/std*.
+# Only where absent (a link counts, even a dangling one).
+[ -e /dev/fd ] || [ -L /dev/fd ] || ln -s /proc/self/fd /dev/fd
+[ -e /dev/stdin ] || [ -L /dev/stdin ] || ln -s /proc/self/fd/0 /dev/stdin
+[ -e /dev/stdout ] || [ -L /dev/stdout ] || ln -s /proc/self/fd/1 /dev/stdout
+[ -e /dev/stderr ] || [ -L /dev/stderr ] || ln -s /proc/self/fd/2 /dev/stderr
 mount -t tmpfs tmpfs /run
 # /tmp becomes a tmpfs, which would hide a checkout that lives under the
 # host's /tmp: keep the host's /tmp reachable to bind the checkout back.

@@ -2,6 +2,9 @@
 # timeout: 120
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
 
+# Scenarios run under /bin/sh (dash); guest scripts that use bash's process
+# substitution need init's /dev/fd.
+check "/dev/fd: bash process substitution works" bash -c 'read -r x < <(echo ok) && test "$x" = ok'
 dmesg_mark
 check "insmod hotup_parent" insmod "$MODULES/hotup_parent.ko"
 expect_dmesg "parent logs its load" '\] hotup: load( |$)'
