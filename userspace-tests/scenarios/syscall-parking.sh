@@ -106,6 +106,18 @@ check "standby switch to v2" standby_to 2
 expect_dmesg "v1 was told of the close: its export has no file" 'hotup_child_v1: export version=1 .* files=0'
 check "poll: ready while a child is active" sh -c "'$IO' poll $NVME_CTRL --timeout-ms 10000 | grep -q ready"
 
+# pruned_in_v2 FROM: v2 (just loaded) adopted one stale file from FROM, the
+# parent told it of the close, and v2's next export (a switch to v1, and
+# back) no longer has it.
+pruned_in_v2() {
+    expect_dmesg "v2 adopted the stale file from $1" 'hotup_child_v2: adopt version=2 .* files=1'
+    expect_dmesg "the parent told v2 the file is closed" 'hotup: files-pruned gen=[0-9]+ child=hotup_child_v2 count=1'
+    dmesg_mark
+    check "standby switch to v1" standby_to 1
+    expect_dmesg "v2 forgot the closed file: its export has none" 'hotup_child_v2: export version=2 .* files=0'
+    check "standby switch back to v2" standby_to 2
+}
+
 # A blob that names a file closed since it was written: the last good
 # state, adopted after a failed export. The parent tells the adopting child
 # of the close (`files-pruned`), so closed files never pile up in a child.
@@ -123,12 +135,7 @@ dmesg_mark
 check "unload v1: its export fails" rmmod hotup_child_v1
 expect_dmesg "the parent falls back to the last good state" 'hotup: detach .* export=failed .* fallback=last-good'
 check "load child v2: it adopts the last good state" load_child 2
-expect_dmesg "v2 adopted the stale file from the last good state" 'hotup_child_v2: adopt version=2 .* files=1'
-expect_dmesg "the parent told v2 the file is closed" 'hotup: files-pruned gen=[0-9]+ child=hotup_child_v2 count=1'
-dmesg_mark
-check "standby switch to v1" standby_to 1
-expect_dmesg "v2 forgot the closed file: its export has none" 'hotup_child_v2: export version=2 .* files=0'
-check "standby switch back to v2" standby_to 2
+pruned_in_v2 "the last good state"
 
 # An ABI 1.1 child ignores closes (it has no `release`): a file closed under
 # it stays in its blob; the next child adopts that blob from the stash and
@@ -143,12 +150,7 @@ wait $T; rc=$?
 check "the file is closed under the ABI 1.1 child" test $rc -eq 0
 dmesg_mark
 check "classic upgrade to v2: it adopts the ABI 1.1 child's blob" upgrade_to 2
-expect_dmesg "v2 adopted the stale file from the stash" 'hotup_child_v2: adopt version=2 .* files=1'
-expect_dmesg "the parent told v2 the file is closed" 'hotup: files-pruned gen=[0-9]+ child=hotup_child_v2 count=1'
-dmesg_mark
-check "standby switch to v1" standby_to 1
-expect_dmesg "v2 forgot the closed file: its export has none" 'hotup_child_v2: export version=2 .* files=0'
-check "standby switch back to v2" standby_to 2
+pruned_in_v2 "the stash"
 
 # A parked call and signals: an ordinary signal (a handler, no
 # SA_RESTART) restarts it transparently, SIGSTOP/SIGCONT too; it
