@@ -32,11 +32,15 @@
 //! after each wake-up.
 
 use super::blk::{RawRequest, RqPtr};
+use super::board::Board;
 use super::edge::ActiveChild;
 use super::sync::Event;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
-use kernel::prelude::*;
+use kernel::{
+    prelude::*,
+    time::{msecs_to_jiffies, Instant, Monotonic},
+};
 
 /// The parent's mode, as dispatch sees it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -89,17 +93,14 @@ struct Slot {
     rq: AtomicPtr<kernel::bindings::request>,
 }
 
-/// The attached child as dispatch reads it.
-///
-/// Written only by the switch holder while the gate is closed and quiet
-/// (mode not `Active`, every count zero after [`InFlight::wait_quiet`], or
-/// before any child was ever active); read by dispatchers only inside the
-/// gate with mode `Active`, and by the switch holder.
+/// The attached child as dispatch reads it: written only through
+/// [`InFlight::set_child`] (the switch lock's data and the closed gate as
+/// arguments), read by dispatchers inside the gate with mode `Active` and
+/// by the switch holder ([`InFlight::child`]).
 struct ChildCell(UnsafeCell<Option<ActiveChild>>);
 
-// SAFETY: access follows the protocol documented on the type: no write
-// overlaps a read, and the mode's SeqCst store/load orders a write before
-// every read that follows it.
+// SAFETY: no write overlaps a read: see `set_child` and `child`; the
+// mode's SeqCst store/load orders a write before every read that follows.
 unsafe impl Sync for ChildCell {}
 
 /// How [`InFlight::wait_quiet_bounded`] ended.
@@ -192,15 +193,24 @@ impl InFlight {
         Mode::from_raw(self.mode.load(SeqCst))
     }
 
-    /// Sets the mode. Only the switch holder changes it (and `Active` only
-    /// under the parking lot's lock, so nothing parks after the release).
+    /// Sets a non-active mode (only the switch holder changes it).
     /// Closing the gate on an active child starts a new count of drained
     /// calls.
     pub(crate) fn set_mode(&self, m: Mode) {
-        if m != Mode::Active && self.mode() == Mode::Active {
+        if m == Mode::Active {
+            return;
+        }
+        if self.mode() == Mode::Active {
             self.calls_drained.store(0, SeqCst);
         }
         self.mode.store(m as u32, SeqCst);
+    }
+
+    /// Opens the gate (mode `Active`), ending the window `closed` (under
+    /// the parking lot's lock, so nothing parks after the release).
+    pub(crate) fn open(&self, closed: Closed) {
+        self.mode.store(Mode::Active as u32, SeqCst);
+        drop(closed);
     }
 
     /// The lane calls enter the gate on (after the hardware queues).
@@ -266,28 +276,38 @@ impl InFlight {
         }
     }
 
-    /// The attached child, for the switch holder.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the switch lock (so no other writer exists).
-    pub(crate) unsafe fn child(&self) -> Option<ActiveChild> {
-        // SAFETY: only the switch holder writes, and the caller is it.
+    /// The attached child, for the switch holder: `&Board` is the switch
+    /// lock's data (`Hub::switch`, its only instance), so no write runs
+    /// meanwhile ([`InFlight::set_child`] needs it too).
+    pub(crate) fn child(&self, _switch: &Board) -> Option<ActiveChild> {
+        // SAFETY: writers hold the switch lock, as the caller does: none
+        // runs now, and concurrent reads of a `Copy` value are fine.
         unsafe { *self.child.0.get() }
     }
 
-    /// Sets the attached child.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the switch lock, the mode is not `Active`, and
-    /// either no child was set before or a wait for the gate
-    /// ([`InFlight::wait_quiet`], or [`InFlight::wait_quiet_bounded`] that
-    /// returned [`Quiet::Done`]) returned since the mode left `Active`: no
-    /// dispatcher can be reading the cell. (Requests may still be in
-    /// flight: completion never reads the cell.)
-    pub(crate) unsafe fn set_child(&self, child: Option<ActiveChild>) {
-        // SAFETY: per the contract, nobody else reads or writes the cell now.
+    /// Sets the attached child, with the gate closed (`closed`): waits
+    /// until no CPU is inside the gate, so no dispatcher is reading the
+    /// cell. Refused (logged) if the mode is `Active`. Requests may still
+    /// be in flight: completion never reads the cell.
+    pub(crate) fn set_child(
+        &self,
+        switch: &Board,
+        closed: &mut Closed,
+        child: Option<ActiveChild>,
+    ) {
+        let _ = (switch, closed);
+        if self.mode() == Mode::Active {
+            crate::hotup_event!("error reason=set-child-while-active");
+            return;
+        }
+        self.wait(true, None, || false);
+        // SAFETY: no other writer: the caller holds the switch lock
+        // (`switch`). No reader: dispatchers read the cell only inside the
+        // gate after seeing `Active`; the mode is not `Active` and only
+        // `InFlight::open`, which takes this switch's `Closed` by value,
+        // makes it so; every CPU inside has left (the wait above; the
+        // test-only `inject_no_barrier` skips it on purpose), and one
+        // entering now sees the mode and leaves without reading.
         unsafe { *self.child.0.get() = child };
     }
 
@@ -377,31 +397,18 @@ impl InFlight {
         })
     }
 
-    /// Waits until no CPU is inside the child's `submit` and nothing is in
-    /// flight. The caller has set a non-active mode. Cannot fail.
-    pub(crate) fn wait_quiet(&self) {
-        // Signals left from the last wait (several queues reaching zero)
-        // would only cost extra rounds of the loop; drop them first.
-        self.quiet.clear();
-        self.draining.store(true, SeqCst);
-        while self.busy(false) {
-            self.quiet.wait();
-        }
-        self.draining.store(false, SeqCst);
-    }
-
-    /// The standby switch's bounded wait: until no CPU is inside the
-    /// child's `submit` and, unless `entry_only` (a handover: requests in
-    /// flight travel to the successor), nothing is in flight. Gives up at
-    /// `deadline` or once `cancelled()` says so (whoever makes it say so
-    /// calls [`InFlight::poke`]). The caller has set a non-active mode.
-    pub(crate) fn wait_quiet_bounded(
+    /// Waits until no CPU is inside the child and, unless `entry_only` (a
+    /// handover: requests in flight travel to the successor), nothing is
+    /// in flight. The caller has set a non-active mode. With a `deadline`,
+    /// gives up then, or once `cancelled()` says so (whoever makes it say
+    /// so calls [`InFlight::poke`]).
+    pub(crate) fn wait(
         &self,
         entry_only: bool,
-        deadline: kernel::time::Instant<kernel::time::Monotonic>,
+        deadline: Option<Instant<Monotonic>>,
         cancelled: impl Fn() -> bool,
     ) -> Quiet {
-        use kernel::time::{msecs_to_jiffies, Instant, Monotonic};
+        // Signals left from the last wait only cost extra rounds.
         self.quiet.clear();
         self.draining.store(true, SeqCst);
         let end = loop {
@@ -411,6 +418,10 @@ impl InFlight {
             if cancelled() {
                 break Quiet::Cancelled;
             }
+            let Some(deadline) = deadline else {
+                self.quiet.wait();
+                continue;
+            };
             let left = deadline - Instant::<Monotonic>::now();
             if left.as_nanos() <= 0 {
                 break Quiet::TimedOut;

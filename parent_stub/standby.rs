@@ -25,7 +25,7 @@
 use super::board::{ns, stash_str, Adopted, Blackout, Board};
 use super::edge::{name_str, ActiveChild};
 use super::hub::Hub;
-use super::inflight::Quiet;
+use super::inflight::{Closed, Quiet};
 use super::stash::{Offer, StashState};
 use super::state_abi::{
     errno, held_in_blob, BlobError, BlobReader, ChildRegistration, EXPORT_TRIAL_HANDOVER, NAME_LEN,
@@ -219,7 +219,7 @@ impl Hub {
         let deadline = t0 + Delta::from_millis(i64::from(timeout_ms));
         let frozen = match Hub::switch_freeze(this, &old, handover, deadline) {
             Ok(f) => f,
-            Err(quiet) => return Hub::switch_call_off(this, &old, quiet, generation, t0),
+            Err(quiet) => return Hub::switch_call_off(this, closed, &old, quiet, generation, t0),
         };
         let drained_at = Instant::<Monotonic>::now();
         let state = board
@@ -231,10 +231,10 @@ impl Hub {
                 StashState::Corrupt(why) => why,
                 _ => "export-failed",
             };
-            return Hub::roll_back(this, &mut board, &old, &new, "export", why, EIO);
+            return Hub::roll_back(this, &mut board, closed, [&old, &new], "export", why, EIO);
         }
         if let Err(why) = Hub::switch_check_handover(this, &mut board) {
-            return Hub::roll_back(this, &mut board, &old, &new, "export", why, EIO);
+            return Hub::roll_back(this, &mut board, closed, [&old, &new], "export", why, EIO);
         }
         // What the blob hands over; a completion the old child had started
         // before its freeze ends on its own and is not in it.
@@ -244,19 +244,26 @@ impl Hub {
                 Ok(a) => a,
                 Err((rc, _freed)) => {
                     let err = Error::from_errno(rc);
-                    return Hub::roll_back(this, &mut board, &old, &new, "adopt", "refused", err);
+                    return Hub::roll_back(
+                        this,
+                        &mut board,
+                        closed,
+                        [&old, &new],
+                        "adopt",
+                        "refused",
+                        err,
+                    );
                 }
             };
         let b = frozen.blackout(inflight, held, [t0, drained_at, exported_at], &adopted);
-        Hub::switch_commit(this, &mut board, schema, &old, &new, &adopted, &b);
+        Hub::switch_commit(this, &mut board, closed, schema, [&old, &new], &adopted, &b);
         Ok(())
     }
 
     /// The check step: the active child and the standby, or why there is
     /// no switch to make.
     fn switch_check(this: ArcBorrow<'_, Hub>, board: &Board) -> Result<(ActiveChild, ActiveChild)> {
-        // SAFETY: the switch lock is held (the caller holds `board`).
-        let Some(old) = (unsafe { this.io.child() }) else {
+        let Some(old) = this.io.child(board) else {
             hotup_event!("refuse-switch reason=no-active-child");
             return Err(ENODEV);
         };
@@ -302,7 +309,7 @@ impl Hub {
             freeze_ns: 0,
             inflight_after: 0,
         };
-        let mut quiet = this.io.wait_quiet_bounded(handover, deadline, aborted);
+        let mut quiet = this.io.wait(handover, Some(deadline), aborted);
         if quiet == Quiet::Done && handover && this.switch_phase.aborted() {
             // Aborted already: no freeze to undo.
             f.handed_over = false;
@@ -326,7 +333,7 @@ impl Hub {
             }
         }
         if quiet == Quiet::Done && !f.handed_over {
-            quiet = this.io.wait_quiet_bounded(false, deadline, aborted);
+            quiet = this.io.wait(false, Some(deadline), aborted);
         }
         // Past the drain, `abort` has no effect; one that won the race
         // calls the switch off here.
@@ -357,6 +364,7 @@ impl Hub {
     /// why): the old child takes I/O again. ETIMEDOUT or ECANCELED.
     fn switch_call_off(
         this: ArcBorrow<'_, Hub>,
+        closed: Closed,
         old: &ActiveChild,
         mut quiet: Quiet,
         generation: u64,
@@ -370,7 +378,7 @@ impl Hub {
         // Nothing is stopped in the old child (a drain calls its quiesce
         // only once it is quiet; a freeze was undone): it just takes I/O
         // again.
-        let parked = Hub::release(this, old);
+        let parked = Hub::release(this, old, closed);
         let (reason, err) = match quiet {
             Quiet::Cancelled => ("operator", Error::from_errno(-errno::ECANCELED)),
             _ => ("drain-timeout", ETIMEDOUT),
@@ -411,9 +419,9 @@ impl Hub {
     fn switch_commit(
         this: ArcBorrow<'_, Hub>,
         board: &mut Board,
+        closed: Closed,
         schema: u32,
-        old: &ActiveChild,
-        new: &ActiveChild,
+        [old, new]: [&ActiveChild; 2],
         adopted: &Adopted,
         b: &Blackout,
     ) {
@@ -426,9 +434,7 @@ impl Hub {
                 f.export_schema = 0;
             }
         }
-        // The gate was quiet (no CPU inside the old child's submit) since
-        // the mode left `Active`, so the cell may change.
-        Hub::activate(this, &board.stash, new, adopted, b);
+        Hub::activate(this, board, closed, new, adopted, b);
         old.finish();
         new.finish();
         board.retired.push(*old);
@@ -490,8 +496,8 @@ impl Hub {
     fn roll_back(
         this: ArcBorrow<'_, Hub>,
         board: &mut Board,
-        old: &ActiveChild,
-        new: &ActiveChild,
+        closed: Closed,
+        [old, new]: [&ActiveChild; 2],
         step: &str,
         why: &str,
         err: Error,
@@ -500,7 +506,7 @@ impl Hub {
         // not a stash to offer anyone.
         board.stash.withdraw_export();
         old.abort();
-        let parked = Hub::release(this, old);
+        let parked = Hub::release(this, old, closed);
         {
             let mut f = this.figures.lock();
             f.rollbacks += 1;

@@ -14,10 +14,10 @@
 //!
 //! One switch at a time: each holds `Hub::switch` throughout.
 
-use super::board::{ns, stash_str, Adopted, Blackout};
+use super::board::{ns, stash_str, Adopted, Blackout, Board};
 use super::edge::{name_str, read_ops, read_registration, ActiveChild, BadRegistration};
 use super::hub::Hub;
-use super::inflight::{Closed, Mode};
+use super::inflight::Closed;
 use super::stash::{Offer, Stash, StashState};
 use super::state_abi::{errno, ChildRegistration, ABI_MAJOR, ABI_MINOR};
 use crate::hotup_event;
@@ -63,15 +63,14 @@ impl Hub {
         };
         let child = ActiveChild::new(&r, ops, reg);
         let mut board = this.switch.lock();
-        // SAFETY: the switch lock is held.
-        if let Some(active) = unsafe { this.io.child() } {
+        if let Some(active) = this.io.child(&board) {
             return Hub::register_standby(this, &mut board, child, &active);
         }
         if this.park.lock().unloading {
             return Err(ENODEV);
         }
-        let mut closed = Hub::enter_switching(this);
-        Hub::adopt_and_resume(this, &mut closed, &mut board.stash, &child)
+        let closed = Hub::enter_switching(this);
+        Hub::adopt_and_resume(this, closed, &mut board, &child)
     }
 
     /// With no child active and the mode `Switching`: `child` adopts what
@@ -79,10 +78,11 @@ impl Hub {
     /// the device stays parked with the stash kept for the next one.
     pub(crate) fn adopt_and_resume(
         this: ArcBorrow<'_, Hub>,
-        closed: &mut Closed,
-        stash: &mut Stash,
+        mut closed: Closed,
+        board: &mut Board,
         child: &ActiveChild,
     ) -> Result {
+        let stash = &mut board.stash;
         let cname = child.name();
         let regions_exist = this.regions.lock().usage().0 > 0;
         let offer = stash.choose(regions_exist);
@@ -94,7 +94,7 @@ impl Hub {
             );
             return Err(EINVAL);
         }
-        let adopted = match Hub::adopt_offer(this, closed, stash, child, offer) {
+        let adopted = match Hub::adopt_offer(this, &mut closed, stash, child, offer) {
             Ok(a) => a,
             Err((rc, freed)) => {
                 let parked = this.park.lock().ring.len();
@@ -130,7 +130,7 @@ impl Hub {
                 adopt_ns,
             }
         };
-        Hub::activate(this, stash, child, &adopted, &b);
+        Hub::activate(this, board, closed, child, &adopted, &b);
         if offer != Offer::Fresh {
             child.finish();
         }
@@ -189,18 +189,16 @@ impl Hub {
     /// lines, the release of parked I/O, the `resume` line.
     pub(crate) fn activate(
         this: ArcBorrow<'_, Hub>,
-        stash: &Stash,
+        board: &Board,
+        mut closed: Closed,
         child: &ActiveChild,
         adopted: &Adopted,
         b: &Blackout,
     ) {
         let cname = child.name();
         let offer = adopted.offer;
-        // SAFETY: the switch lock is held (the caller holds `stash`, which
-        // lives under it), the mode is `Switching`, and either no child was
-        // active or the gate was waited for since the mode left `Active`.
-        unsafe { this.io.set_child(Some(*child)) };
-        let generation = this.figures.lock().activated(stash, child, offer, b);
+        this.io.set_child(board, &mut closed, Some(*child));
+        let generation = this.figures.lock().activated(&board.stash, child, offer, b);
         if let Offer::LastGood(reason) = offer {
             hotup_event!(
                 "recover gen={} child={} version={} using=last-good reason={} blob_bytes={}",
@@ -239,7 +237,7 @@ impl Hub {
                 adopted.pruned
             );
         }
-        let parked = Hub::release(this, child);
+        let parked = Hub::release(this, child, closed);
         let (parked_calls, drained_calls) = {
             let p = this.park.lock();
             (p.calls_parked_last, p.calls_drained_last)
@@ -259,7 +257,7 @@ impl Hub {
     /// order. (Releasing one by one while new I/O parked behind would never
     /// end under a load that keeps every tag busy.) Returns how many the
     /// park held.
-    pub(crate) fn release(this: ArcBorrow<'_, Hub>, child: &ActiveChild) -> u64 {
+    pub(crate) fn release(this: ArcBorrow<'_, Hub>, child: &ActiveChild, closed: Closed) -> u64 {
         let released = {
             // Files closed meanwhile first: the lot comes back locked with
             // none queued, and the mode becomes active in this hold.
@@ -267,7 +265,7 @@ impl Hub {
             let p = &mut *p;
             core::mem::swap(&mut p.ring, &mut p.spare);
             p.calls_drained_last = this.io.calls_drained();
-            this.io.set_mode(Mode::Active);
+            this.io.open(closed);
             p.parked_last = p.parked_now;
             p.parked_now = 0;
             p.calls_parked_last = p.calls_waiting;
@@ -301,8 +299,7 @@ impl Hub {
     pub(crate) fn detach(this: ArcBorrow<'_, Hub>, reg: *const ChildRegistration) -> Result {
         let mut guard = this.switch.lock();
         let board = &mut *guard;
-        // SAFETY: the switch lock is held.
-        let Some(child) = unsafe { this.io.child() }.filter(|c| c.is(reg)) else {
+        let Some(child) = this.io.child(board).filter(|c| c.is(reg)) else {
             // A standby or a retired child leaving: nothing of the device's
             // is in it.
             let gone = Hub::forget_inactive(this, board, reg);
@@ -314,7 +311,7 @@ impl Hub {
             return Ok(());
         };
         let mut closed = Hub::enter_switching(this);
-        Hub::detach_export(this, &mut board.stash, &child);
+        Hub::detach_export(this, board, &mut closed, &child);
         // With a standby waiting the mode stays `Switching` (no park timer
         // fails anything) until it has adopted below.
         if board.standby.is_none() {
@@ -328,7 +325,7 @@ impl Hub {
                 next.name(),
                 next.version
             );
-            if Hub::adopt_and_resume(this, &mut closed, &mut board.stash, &next).is_err() {
+            if Hub::adopt_and_resume(this, closed, board, &next).is_err() {
                 // It refused the state: it stays the standby (the stash is
                 // kept), and the device stays parked until a child adopts.
                 board.standby = Some(next);
@@ -344,7 +341,12 @@ impl Hub {
     /// until no CPU is inside `child` and nothing is in flight, quiesce,
     /// export into the stash, forget the child; the figures and the
     /// `park` and `detach` lines. Cannot fail.
-    fn detach_export(this: ArcBorrow<'_, Hub>, stash: &mut Stash, child: &ActiveChild) {
+    fn detach_export(
+        this: ArcBorrow<'_, Hub>,
+        board: &mut Board,
+        closed: &mut Closed,
+        child: &ActiveChild,
+    ) {
         let park_start = Instant::<Monotonic>::now();
         let (generation, schema) = {
             let mut f = this.figures.lock();
@@ -362,7 +364,7 @@ impl Hub {
             drained
         );
         // No CPU inside the child's submit, nothing in flight.
-        this.io.wait_quiet();
+        this.io.wait(false, None, || false);
         let drained_at = Instant::<Monotonic>::now();
         let rc = child.quiesce();
         if rc != 0 {
@@ -372,12 +374,12 @@ impl Hub {
                 rc
             );
         }
-        let state = stash.export_with((child.name, child.version), |buf| child.export(buf, schema));
+        let state = board
+            .stash
+            .export_with((child.name, child.version), |buf| child.export(buf, schema));
         let detached_at = Instant::<Monotonic>::now();
-        // SAFETY: the switch lock is held (the caller holds `stash`, which
-        // lives under it), the mode is `Switching` and `wait_quiet`
-        // returned after it was set: no dispatcher is inside.
-        unsafe { this.io.set_child(None) };
+        this.io.set_child(board, closed, None);
+        let stash = &board.stash;
         {
             let mut f = this.figures.lock();
             f.child = [0; super::state_abi::NAME_LEN];
@@ -425,11 +427,10 @@ impl Hub {
     /// Refused (EBUSY) while a child is attached.
     pub(crate) fn discard_stash(this: ArcBorrow<'_, Hub>) -> Result {
         let mut board = this.switch.lock();
-        let stash = &mut board.stash;
-        // SAFETY: the switch lock is held.
-        if unsafe { this.io.child() }.is_some() {
+        if this.io.child(&board).is_some() {
             return Err(EBUSY);
         }
+        let stash = &mut board.stash;
         let blob_bytes = stash.discard();
         let (regions, region_bytes) = this.regions.lock().free_all();
         {
