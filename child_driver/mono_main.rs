@@ -16,7 +16,7 @@ mod state_abi;
 // The parent's one raw layer over the block layer (gendisk, requests),
 // shared rather than copied; mono uses the disk and request parts of it.
 #[allow(dead_code)]
-#[path = "../parent_stub/blk.rs"]
+#[path = "../parent_stub/glue/blk.rs"]
 mod blk;
 
 #[macro_use]

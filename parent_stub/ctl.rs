@@ -24,7 +24,6 @@
 
 use super::hub::Hub;
 use super::status::status_line;
-use core::fmt::Write;
 use kernel::{
     fs::{File, Kiocb},
     iov::{IovIterDest, IovIterSource},
@@ -35,40 +34,6 @@ use kernel::{
 
 /// The control device.
 pub(crate) struct Ctl;
-
-/// A `core::fmt::Write` into a caller's buffer, without allocating.
-pub(crate) struct SliceWriter<'a> {
-    data: &'a mut [u8],
-    len: usize,
-}
-
-impl<'a> SliceWriter<'a> {
-    pub(crate) fn new(data: &'a mut [u8]) -> Self {
-        Self { data, len: 0 }
-    }
-
-    /// Bytes written so far.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// The bytes written so far.
-    pub(crate) fn written(&self) -> &[u8] {
-        self.data.get(..self.len).unwrap_or_default()
-    }
-}
-
-impl Write for SliceWriter<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(core::fmt::Error)?;
-        self.data
-            .get_mut(self.len..end)
-            .ok_or(core::fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
 
 /// The longest command accepted, in bytes.
 const MAX_COMMAND: usize = 128;
@@ -120,9 +85,10 @@ impl MiscDevice for Ctl {
 
     fn read_iter(mut kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {
         let mut data = [0u8; 768];
-        let mut buf = SliceWriter::new(&mut data);
+        let mut buf = kernel::str::Formatter::new(&mut data);
         status_line(&kiocb.file(), &mut buf).map_err(|_| ENOSPC)?;
-        iov.simple_read_from_buffer(kiocb.ki_pos_mut(), buf.written())
+        let len = buf.bytes_written();
+        iov.simple_read_from_buffer(kiocb.ki_pos_mut(), data.get(..len).unwrap_or_default())
     }
 
     fn write_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterSource<'_>) -> Result<usize> {

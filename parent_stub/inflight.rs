@@ -7,11 +7,11 @@
 //! only in `Active` does it go on into the child, and it lowers the count
 //! when the child's `submit` has returned. A switch first stores a
 //! non-active mode, then waits until every queue's `entered` *and*
-//! `inflight` counts are zero ([`InFlight::wait_quiet`]). Both sides use
+//! `inflight` counts are zero ([`InFlight::wait`]). Both sides use
 //! sequentially consistent operations (store mode / load counts against
 //! raise count / load mode), so either the dispatcher sees the new mode and
 //! backs out, or the switch sees its count and waits for it: after
-//! `wait_quiet` no CPU is inside the old child's `submit`, and every request
+//! `wait` no CPU is inside the old child's `submit`, and every request
 //! it accepted has been completed. This is device-mapper's `io_barrier`
 //! idea with per-queue counters in place of SRCU.
 //!
@@ -103,7 +103,7 @@ struct ChildCell(UnsafeCell<Option<ActiveChild>>);
 // mode's SeqCst store/load orders a write before every read that follows.
 unsafe impl Sync for ChildCell {}
 
-/// How [`InFlight::wait_quiet_bounded`] ended.
+/// How [`InFlight::wait`] ended.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Quiet {
     /// Quiet.
@@ -125,7 +125,7 @@ pub(crate) struct Totals {
 #[pin_data]
 pub(crate) struct InFlight {
     mode: AtomicU32,
-    /// A switch is waiting in [`InFlight::wait_quiet`].
+    /// A switch is waiting in [`InFlight::wait`].
     draining: AtomicBool,
     /// One per hardware queue, then the calls' lane.
     queues: KVec<QueueCounters>,
@@ -135,7 +135,7 @@ pub(crate) struct InFlight {
     slots: KVec<Slot>,
     depth: u32,
     child: ChildCell,
-    /// Fault injection (tests only): `wait_quiet` ignores `entered`, i.e.
+    /// Fault injection (tests only): `wait` ignores `entered`, i.e.
     /// waits for completions but not for CPUs inside the child: the defect
     /// the gate exists to fix, kept so a test can show it is caught.
     no_barrier: bool,

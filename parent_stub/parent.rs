@@ -10,16 +10,14 @@ use kernel::{
     sync::{aref::ARef, Arc, ArcBorrow},
 };
 
-mod blk;
 mod board;
 mod calls;
 mod ctl;
 mod edge;
-mod event;
+mod glue;
 mod hub;
 mod inflight;
 mod mem;
-mod misc;
 mod park;
 mod services;
 mod standby;
@@ -29,10 +27,9 @@ mod stash;
 mod state_abi;
 mod status;
 mod switch;
-mod sync;
-mod sysfs;
 
 use blk::{Disk, Geometry, RawRequest};
+use glue::{blk, event, misc, sync, sysfs};
 use hub::Hub;
 
 module! {

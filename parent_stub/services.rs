@@ -7,37 +7,40 @@
 use super::hub::Hub;
 use super::state_abi::{ChildRegistration, ParentServices, ABI_MAJOR, ABI_MINOR};
 use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::{ffi::c_void, types::ForeignOwnable};
 use kernel::{
     prelude::*,
     sync::{Arc, ArcBorrow},
 };
 
-/// The parent's hub while the module is loaded (from `Arc::into_raw`).
-static HUB: AtomicPtr<Hub> = AtomicPtr::new(core::ptr::null_mut());
+/// The parent's hub while the module is loaded (`Arc::into_foreign`).
+static HUB: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Publishes `hub` to the C entry points.
 pub(crate) fn publish(hub: &Arc<Hub>) {
-    HUB.store(Arc::into_raw(hub.clone()).cast_mut(), Ordering::Release);
+    HUB.store(hub.clone().into_foreign(), Ordering::Release);
 }
 
 /// Withdraws the hub published by [`publish`] and drops its reference.
 pub(crate) fn withdraw() {
     let p = HUB.swap(core::ptr::null_mut(), Ordering::AcqRel);
     if !p.is_null() {
-        // SAFETY: `p` came from `Arc::into_raw` in `publish` and was swapped
+        // SAFETY: `p` came from `into_foreign` in `publish` and was swapped
         // out, so this reference is reclaimed exactly once.
-        drop(unsafe { Arc::from_raw(p) });
+        drop(unsafe { Arc::<Hub>::from_foreign(p) });
     }
 }
 
+/// Runs `f` on the published hub, if any. The C entry points use it, and
+/// the nodes' `open` and sysfs: none can run once [`withdraw`] has begun
+/// (a child holds a reference on this module through the symbols it
+/// uses, and the nodes and the disk go before the withdrawal, waiting for
+/// their callers), so the hub stays alive for the call.
 fn with_hub<R>(f: impl FnOnce(ArcBorrow<'_, Hub>) -> R) -> Option<R> {
     let p = HUB.load(Ordering::Acquire);
-    // SAFETY: the pointer is published before any child can link against the
-    // parent and withdrawn in module exit, which cannot run while a child
-    // (which holds a reference on this module through the symbols it uses)
-    // is loaded, so a non-null pointer is a live `Hub` whose `Arc`
-    // reference `HUB` holds for the whole call.
-    (!p.is_null()).then(|| f(unsafe { ArcBorrow::from_raw(p) }))
+    // SAFETY: a non-null pointer is from `publish`, and `withdraw` cannot
+    // reclaim it during the call (above).
+    (!p.is_null()).then(|| f(unsafe { Arc::<Hub>::borrow(p) }))
 }
 
 /// The services table a child gets on registration.
@@ -187,19 +190,7 @@ unsafe extern "C" fn svc_log(_level: u32, msg: *const u8, len: usize) {
     crate::hotup_event!("child-log {}", text);
 }
 
-/// A new reference to the hub, for the control node's `open`.
-///
-/// The load and the new reference cannot race [`withdraw`]: the parent
-/// deregisters the control node (and `misc_deregister` waits for every
-/// `open` in progress, which runs under `misc_mtx`) before it withdraws.
+/// A new reference to the hub (for `open`, and sysfs).
 pub(crate) fn current() -> Option<Arc<Hub>> {
-    let p = HUB.load(Ordering::Acquire);
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: a published pointer is a live `Hub` whose `Arc` reference is
-    // held by `HUB`, and `withdraw` cannot run until this `open` returns
-    // (see above); `ArcBorrow::from_raw` borrows it and `into` takes a new
-    // reference.
-    Some(unsafe { ArcBorrow::from_raw(p) }.into())
+    with_hub(|hub| hub.into())
 }

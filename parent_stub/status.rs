@@ -1,173 +1,170 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The status snapshot the views read (`/dev/hotup-ctl`, sysfs): figures
-//! the switches keep, plus the gate's, the parking lot's and the regions'
-//! own counts, taken one lock at a time.
+//! The parent's status: one table of keys ([`KEYS`]) that both views read,
+//! the control node's `key=value` line ([`status_line`]) and sysfs, one
+//! file per key plus `status`, the whole line (`glue/sysfs.rs`). The values
+//! come from one snapshot: the gate's, the parking lot's and the regions'
+//! own counts, taken one lock at a time, then the figures the switches
+//! keep, read under their lock while the line is written.
 
+use super::board::Figures;
 use super::edge::name_str;
 use super::hub::Hub;
+use super::inflight::Totals;
 use super::state_abi::NAME_LEN;
-use core::fmt::Write;
+use core::fmt::{self, Display, Write};
+use kernel::prelude::*;
 
-/// One consistent-enough snapshot of the parent.
-pub(crate) struct Status {
-    pub(crate) mode: &'static str,
-    pub(crate) generation: u64,
-    pub(crate) child: [u8; NAME_LEN],
-    pub(crate) child_version: u32,
-    pub(crate) parked: u64,
-    pub(crate) inflight: u64,
-    pub(crate) upgrades: u64,
-    pub(crate) completed: u64,
-    pub(crate) failed: u64,
-    pub(crate) parked_total: u64,
-    pub(crate) park_timeouts: u64,
-    pub(crate) last_blackout_ns: u64,
-    pub(crate) drained_last: u64,
-    pub(crate) parked_last: u64,
-    pub(crate) stash_bytes: usize,
-    pub(crate) stash_state: &'static str,
-    pub(crate) last_good_bytes: usize,
-    pub(crate) export_schema: u32,
-    pub(crate) regions: usize,
-    pub(crate) region_bytes: u64,
-    pub(crate) handed_over_last: u64,
-    pub(crate) standby: [u8; NAME_LEN],
-    pub(crate) standby_version: u32,
-    pub(crate) retired: usize,
-    pub(crate) switches: u64,
-    pub(crate) rollbacks: u64,
-    /// Syscalls parked now, before the last release, and ever.
-    pub(crate) calls_parked: u64,
-    pub(crate) calls_parked_last: u64,
-    pub(crate) calls_parked_total: u64,
-    /// Syscalls drained by the last switch.
-    pub(crate) calls_drained_last: u64,
-    pub(crate) call_timeouts: u64,
+/// What the keys read: a snapshot of the counts, and the figures.
+pub(crate) struct View<'a> {
+    hub: &'a Hub,
+    f: &'a Figures,
+    t: Totals,
+    mode: &'static str,
+    /// Parked now, ever, timed out, at the last release.
+    parked: [u64; 4],
+    /// Calls parked now, at the last release, ever; drained by the last
+    /// switch; timed out.
+    calls: [u64; 5],
+    regions: (usize, u64),
 }
 
-impl Status {
-    /// The attached child's name, or `-` when none is attached.
-    pub(crate) fn child_name(&self) -> &str {
-        match name_str(&self.child) {
-            "" => "-",
-            name => name,
-        }
-    }
+/// A value of the status line.
+pub(crate) enum Val<'a> {
+    N(u64),
+    S(&'a str),
+}
 
-    /// The standby child's name, or `-` when there is none.
-    pub(crate) fn standby_name(&self) -> &str {
-        match name_str(&self.standby) {
-            "" => "-",
-            name => name,
+impl Display for Val<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Val::N(n) => n.fmt(f),
+            Val::S(s) => s.fmt(f),
         }
     }
+}
+
+/// A name, or `-` for none.
+fn name(n: &[u8; NAME_LEN]) -> Val<'_> {
+    Val::S(match name_str(n) {
+        "" => "-",
+        s => s,
+    })
+}
+
+/// One key of the status line and of sysfs.
+pub(crate) struct Key {
+    pub(crate) name: &'static CStr,
+    get: for<'a> fn(&View<'a>) -> Val<'a>,
+}
+
+macro_rules! keys {
+    ($($name:literal => |$v:ident| $e:expr,)+) => {
+        /// The status keys, in the order of the line. Tools parse the line
+        /// by key (`state_abi`'s host parser): add keys, never rename one.
+        pub(crate) const KEYS: [Key; [$($name),+].len()] = [
+            $(Key { name: $name, get: |$v| $e },)+
+        ];
+    };
+}
+
+keys! {
+    c"state" => |v| Val::S(v.mode),
+    c"generation" => |v| Val::N(v.f.generation),
+    c"child" => |v| name(&v.f.child),
+    c"child_version" => |v| Val::N(v.f.child_version.into()),
+    c"parked" => |v| Val::N(v.parked[0]),
+    c"inflight" => |v| Val::N(v.t.inflight),
+    c"upgrades" => |v| Val::N(v.f.upgrades),
+    c"last_blackout_ns" => |v| Val::N(v.f.last_blackout_ns),
+    c"last_drained" => |v| Val::N(v.f.drained_last),
+    c"last_parked" => |v| Val::N(v.parked[3]),
+    c"completed" => |v| Val::N(v.t.completed),
+    c"failed" => |v| Val::N(v.t.failed),
+    c"parked_total" => |v| Val::N(v.parked[1]),
+    c"park_timeouts" => |v| Val::N(v.parked[2]),
+    c"stash_bytes" => |v| Val::N(v.f.stash_bytes as u64),
+    c"stash" => |v| Val::S(v.f.stash_state),
+    c"last_good_bytes" => |v| Val::N(v.f.last_good_bytes as u64),
+    c"export_schema" => |v| Val::N(v.f.export_schema.into()),
+    c"regions" => |v| Val::N(v.regions.0 as u64),
+    c"region_bytes" => |v| Val::N(v.regions.1),
+    c"capacity_bytes" => |v| Val::N(v.hub.geo.capacity_bytes),
+    c"nr_queues" => |v| Val::N(v.hub.geo.nr_queues.into()),
+    c"queue_depth" => |v| Val::N(v.hub.geo.queue_depth.into()),
+    c"standby" => |v| name(&v.f.standby),
+    c"standby_version" => |v| Val::N(v.f.standby_version.into()),
+    c"retired" => |v| Val::N(v.f.retired as u64),
+    c"switches" => |v| Val::N(v.f.switches),
+    c"rollbacks" => |v| Val::N(v.f.rollbacks),
+    c"last_handed_over" => |v| Val::N(v.f.handed_over_last),
+    c"switch_timeout_ms" => |v| Val::N(v.hub.switch_timeout_ms.into()),
+    c"parked_calls" => |v| Val::N(v.calls[0]),
+    c"last_parked_calls" => |v| Val::N(v.calls[1]),
+    c"last_drained_calls" => |v| Val::N(v.calls[3]),
+    c"parked_calls_total" => |v| Val::N(v.calls[2]),
+    c"call_timeouts" => |v| Val::N(v.calls[4]),
 }
 
 impl Hub {
-    pub(crate) fn status(&self) -> Status {
+    /// Runs `f` on a snapshot of the status.
+    fn with_view<R>(&self, f: impl FnOnce(&View<'_>) -> R) -> R {
         let t = self.io.totals();
         // One lock hold: the parked figures agree with each other.
-        let (parked, parked_total, park_timeouts, parked_last, calls) = {
+        let (parked, calls) = {
             let p = self.park.lock();
             (
-                p.ring.len() as u64,
-                p.parked_total,
-                p.timeouts,
-                p.parked_last,
-                (
+                [
+                    p.ring.len() as u64,
+                    p.parked_total,
+                    p.timeouts,
+                    p.parked_last,
+                ],
+                [
                     p.calls_waiting,
                     p.calls_parked_last,
                     p.calls_parked_total,
                     p.calls_drained_last,
                     p.call_timeouts,
-                ),
+                ],
             )
         };
-        let (regions, region_bytes) = self.regions.lock().usage();
-        let f = self.figures.lock();
-        Status {
-            mode: self.io.mode().as_str(),
-            generation: f.generation,
-            child: f.child,
-            child_version: f.child_version,
+        let regions = self.regions.lock().usage();
+        let mode = self.io.mode().as_str();
+        let figures = self.figures.lock();
+        f(&View {
+            hub: self,
+            f: &figures,
+            t,
+            mode,
             parked,
-            inflight: t.inflight,
-            upgrades: f.upgrades,
-            completed: t.completed,
-            failed: t.failed,
-            parked_total,
-            park_timeouts,
-            last_blackout_ns: f.last_blackout_ns,
-            drained_last: f.drained_last,
-            parked_last,
-            stash_bytes: f.stash_bytes,
-            stash_state: f.stash_state,
-            last_good_bytes: f.last_good_bytes,
-            export_schema: f.export_schema,
+            calls,
             regions,
-            region_bytes,
-            handed_over_last: f.handed_over_last,
-            standby: f.standby,
-            standby_version: f.standby_version,
-            retired: f.retired,
-            switches: f.switches,
-            rollbacks: f.rollbacks,
-            calls_parked: calls.0,
-            calls_parked_last: calls.1,
-            calls_parked_total: calls.2,
-            calls_drained_last: calls.3,
-            call_timeouts: calls.4,
-        }
+        })
     }
 }
 
 /// The status line the control node reads back (and sysfs `status`).
-pub(crate) fn status_line(hub: &Hub, out: &mut impl Write) -> core::fmt::Result {
-    let s = hub.status();
-    writeln!(
-        out,
-        "state={} generation={} child={} child_version={} parked={} inflight={} upgrades={} \
-         last_blackout_ns={} last_drained={} last_parked={} completed={} failed={} parked_total={} \
-         park_timeouts={} stash_bytes={} stash={} last_good_bytes={} export_schema={} regions={} \
-         region_bytes={} capacity_bytes={} nr_queues={} queue_depth={} standby={} \
-         standby_version={} retired={} switches={} rollbacks={} last_handed_over={} \
-         switch_timeout_ms={} parked_calls={} last_parked_calls={} last_drained_calls={} \
-         parked_calls_total={} call_timeouts={}",
-        s.mode,
-        s.generation,
-        s.child_name(),
-        s.child_version,
-        s.parked,
-        s.inflight,
-        s.upgrades,
-        s.last_blackout_ns,
-        s.drained_last,
-        s.parked_last,
-        s.completed,
-        s.failed,
-        s.parked_total,
-        s.park_timeouts,
-        s.stash_bytes,
-        s.stash_state,
-        s.last_good_bytes,
-        s.export_schema,
-        s.regions,
-        s.region_bytes,
-        hub.geo.capacity_bytes,
-        hub.geo.nr_queues,
-        hub.geo.queue_depth,
-        s.standby_name(),
-        s.standby_version,
-        s.retired,
-        s.switches,
-        s.rollbacks,
-        s.handed_over_last,
-        hub.switch_timeout_ms,
-        s.calls_parked,
-        s.calls_parked_last,
-        s.calls_drained_last,
-        s.calls_parked_total,
-        s.call_timeouts,
-    )
+pub(crate) fn status_line(hub: &Hub, out: &mut impl Write) -> fmt::Result {
+    hub.with_view(|v| {
+        for (i, k) in KEYS.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            let key = k.name.to_str().unwrap_or("?");
+            write!(out, "{sep}{key}={}", (k.get)(v))?;
+        }
+        writeln!(out)
+    })
+}
+
+/// The sysfs file `name`: one key's value, or `status`, the whole line.
+pub(crate) fn show(hub: &Hub, name: &[u8], out: &mut impl Write) -> Result {
+    if name == b"status" {
+        return status_line(hub, out).map_err(|_| ENOSPC);
+    }
+    let key = KEYS
+        .iter()
+        .find(|k| k.name.to_bytes() == name)
+        .ok_or(ENOENT)?;
+    hub.with_view(|v| writeln!(out, "{}", (key.get)(v)))
+        .map_err(|_| ENOSPC)
 }

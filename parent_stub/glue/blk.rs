@@ -8,7 +8,7 @@
 //! [`Disk`] (a gendisk with the limits hotup needs) and [`RawRequest`] (a
 //! started request the parent owns until it ends it with a status).
 
-use super::state_abi::{IoDesc, IoOp, IoSegment};
+use crate::state_abi::{IoDesc, IoOp, IoSegment};
 use core::ptr::NonNull;
 use kernel::{
     bindings,
@@ -59,7 +59,7 @@ impl Geometry {
         max_queues: u32,
     ) -> Result<Self> {
         let nr_queues = match nr_queues {
-            0 => possible_cpus().min(max_queues),
+            0 => kernel::cpu::nr_cpu_ids().max(1).min(max_queues),
             n => n,
         };
         if capacity_mib == 0
@@ -83,12 +83,6 @@ impl Geometry {
             queue_depth,
         })
     }
-}
-
-/// CPUs the kernel may ever bring up.
-fn possible_cpus() -> u32 {
-    // SAFETY: `nr_cpu_ids` is set during early boot and only read afterwards.
-    unsafe { bindings::nr_cpu_ids }.max(1)
 }
 
 /// The disk's queue limits for `geo`.
@@ -530,7 +524,7 @@ impl Drop for GateMapHeld {
 /// durable before completing it), PREFLUSH, NOUNMAP (write-zeroes must not
 /// deallocate).
 fn io_flags(cmd_flags: bindings::blk_opf_t) -> u32 {
-    use super::state_abi::{IO_FLAG_FUA, IO_FLAG_NOUNMAP, IO_FLAG_PREFLUSH};
+    use crate::state_abi::{IO_FLAG_FUA, IO_FLAG_NOUNMAP, IO_FLAG_PREFLUSH};
     let has = |bit: u32| cmd_flags & (1 << bit) != 0;
     let mut f = 0;
     if has(bindings::req_flag_bits___REQ_FUA) {

@@ -15,9 +15,9 @@
 //!   the active child through the hub, parking while there is none
 //!   (`calls.rs`).
 
-use super::ctl::Ctl;
-use super::hub::Hub;
-use super::state_abi::NODE_CTRL;
+use crate::ctl::Ctl;
+use crate::hub::Hub;
+use crate::state_abi::NODE_CTRL;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     bindings,
@@ -111,7 +111,8 @@ pub(crate) static CTRL_FOPS: Fops = Fops(bindings::file_operations {
     open: Some(ctrl_open),
     release: Some(ctrl_release),
     unlocked_ioctl: Some(ctrl_ioctl),
-    compat_ioctl: Some(ctrl_compat_ioctl),
+    // A 32-bit caller's pointer argument, widened (`compat_ptr`).
+    compat_ioctl: bindings::compat_ptr_ioctl,
     poll: Some(ctrl_poll),
     llseek: Some(bindings::noop_llseek),
     // SAFETY: all-zeroes is "absent" for every other operation.
@@ -140,7 +141,7 @@ unsafe extern "C" fn ctrl_open(inode: *mut bindings::inode, file: *mut bindings:
     if ret != 0 {
         return ret;
     }
-    let hub = match super::ctl::open_hub() {
+    let hub = match crate::ctl::open_hub() {
         Ok(hub) => hub,
         Err(e) => return e.to_errno(),
     };
@@ -184,7 +185,7 @@ unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file
     if ret != 0 {
         return ret;
     }
-    let hub = match super::ctl::open_hub() {
+    let hub = match crate::ctl::open_hub() {
         Ok(hub) => hub,
         Err(e) => return e.to_errno(),
     };
@@ -286,22 +287,6 @@ unsafe extern "C" fn ctrl_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_u
     ) as c_long
 }
 
-/// `file_operations::compat_ioctl` of `/dev/hotup0`: a 32-bit caller's
-/// pointer argument, widened (`compat_ptr`), then as `ctrl_ioctl`.
-///
-/// # Safety
-///
-/// As for [`ctrl_ioctl`].
-unsafe extern "C" fn ctrl_compat_ioctl(
-    file: *mut bindings::file,
-    cmd: c_uint,
-    arg: c_ulong,
-) -> c_long {
-    // SAFETY: forwarded with the same contract; on x86-64 `compat_ptr` is
-    // the zero-extension of the low 32 bits.
-    unsafe { ctrl_ioctl(file, cmd, arg & 0xffff_ffff) }
-}
-
 /// `EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM` (eventpoll.h; bindgen
 /// cannot see their `__force` casts).
 const POLL_READY: bindings::__poll_t = 0x001 | 0x004 | 0x040 | 0x100;
@@ -330,7 +315,7 @@ unsafe extern "C" fn ctrl_poll(
         )
     };
     table.register_wait(f, &hub.calls_wait);
-    if hub.io.mode() == super::inflight::Mode::Active {
+    if hub.io.mode() == crate::inflight::Mode::Active {
         POLL_READY
     } else {
         0

@@ -9,58 +9,19 @@
 //! the parent sees of them.
 
 use super::blk::AttrGroups;
-use super::ctl::SliceWriter;
-use super::hub::Hub;
-use super::status::status_line;
-use core::fmt::Write;
+use crate::status::{show as show_field, KEYS};
 use kernel::{bindings, page::PAGE_SIZE, prelude::*, str::as_char_ptr_in_const_context};
 
-/// The attribute files.
-const NAMES: [&CStr; 16] = [
-    c"state",
-    c"generation",
-    c"child",
-    c"child_version",
-    c"parked",
-    c"inflight",
-    c"upgrades",
-    c"last_blackout_ns",
-    c"last_parked",
-    c"last_drained",
-    c"completed",
-    c"failed",
-    c"parked_calls",
-    c"last_parked_calls",
-    c"last_drained_calls",
-    c"status",
-];
-const N: usize = NAMES.len();
+/// The attribute files: every status key, then `status`.
+const N: usize = KEYS.len() + 1;
 
-/// Writes the value of attribute `name` (one line) to `out`.
-fn show_field(hub: &Hub, name: &[u8], out: &mut impl Write) -> Result {
-    if name == b"status" {
-        return status_line(hub, out).map_err(|_| ENOSPC);
+/// The name of attribute `i`.
+const fn name(i: usize) -> &'static CStr {
+    if i < KEYS.len() {
+        KEYS[i].name
+    } else {
+        c"status"
     }
-    let s = hub.status();
-    let r = match name {
-        b"state" => writeln!(out, "{}", s.mode),
-        b"generation" => writeln!(out, "{}", s.generation),
-        b"child" => writeln!(out, "{}", s.child_name()),
-        b"child_version" => writeln!(out, "{}", s.child_version),
-        b"parked" => writeln!(out, "{}", s.parked),
-        b"inflight" => writeln!(out, "{}", s.inflight),
-        b"upgrades" => writeln!(out, "{}", s.upgrades),
-        b"last_blackout_ns" => writeln!(out, "{}", s.last_blackout_ns),
-        b"last_parked" => writeln!(out, "{}", s.parked_last),
-        b"last_drained" => writeln!(out, "{}", s.drained_last),
-        b"completed" => writeln!(out, "{}", s.completed),
-        b"failed" => writeln!(out, "{}", s.failed),
-        b"parked_calls" => writeln!(out, "{}", s.calls_parked),
-        b"last_parked_calls" => writeln!(out, "{}", s.calls_parked_last),
-        b"last_drained_calls" => writeln!(out, "{}", s.calls_drained_last),
-        _ => return Err(ENOENT),
-    };
-    r.map_err(|_| ENOSPC)
 }
 
 /// `device_attribute::show` of every attribute: looks the value up by the
@@ -76,17 +37,17 @@ unsafe extern "C" fn show(
     buf: *mut kernel::ffi::c_char,
 ) -> isize {
     // SAFETY: `attr` is one of our attributes, whose names are
-    // NUL-terminated literals ([`NAMES`]).
+    // NUL-terminated literals (`status::KEYS`).
     let name = unsafe { CStr::from_char_ptr((*attr).attr.name) };
     // SAFETY: sysfs hands `show` a page-sized buffer that nothing else uses
     // during the call.
     let page = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), PAGE_SIZE) };
-    let Some(hub) = super::services::current() else {
+    let Some(hub) = crate::services::current() else {
         return ENODEV.to_errno() as isize;
     };
-    let mut out = SliceWriter::new(page);
+    let mut out = kernel::str::Formatter::new(page);
     match show_field(&hub, name.to_bytes(), &mut out) {
-        Ok(()) => out.len() as isize,
+        Ok(()) => out.bytes_written() as isize,
         Err(e) => e.to_errno() as isize,
     }
 }
@@ -119,7 +80,7 @@ static ATTRS: ReadOnly<[bindings::device_attribute; N]> = ReadOnly({
     let mut a = [attr(c"-"); N];
     let mut i = 0;
     while i < N {
-        a[i] = attr(NAMES[i]);
+        a[i] = attr(name(i));
         i += 1;
     }
     a
