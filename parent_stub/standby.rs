@@ -94,19 +94,25 @@ impl Hub {
         let cname = child.name();
         if let Some(s) = &board.standby {
             hotup_event!(
-                "refuse child={} version={} reason=standby-exists standby={} standby_version={} hint=\"rmmod {} first, or switch to it\"",
-                cname, child.version, s.name(), s.version, s.name()
+                "refuse child={} version={} reason=standby-exists standby={} standby_version={}",
+                cname,
+                child.version,
+                s.name(),
+                s.version
             );
             return Err(EBUSY);
         }
         if !child.can_standby() || !active.can_standby() {
             hotup_event!(
-                "refuse child={} version={} reason=busy active={} standby_capable={} hint=\"rmmod {} first (a classic upgrade)\"",
+                "refuse child={} version={} reason=busy active={} standby_capable={}",
                 cname,
                 child.version,
                 active.name(),
-                if child.can_standby() { "active-cannot" } else { "no" },
-                active.name()
+                if child.can_standby() {
+                    "active-cannot"
+                } else {
+                    "no"
+                }
             );
             return Err(EBUSY);
         }
@@ -114,7 +120,7 @@ impl Hub {
         board.standby = Some(child);
         Hub::note_standby(this, Some(&child));
         hotup_event!(
-            "standby child={} version={} abi=1.{} active={} active_version={} handover={} hint=\"write switch to /dev/hotup-ctl\"",
+            "standby child={} version={} abi=1.{} active={} active_version={} handover={}",
             cname,
             child.version,
             child.abi_minor,
@@ -469,7 +475,7 @@ impl Hub {
             Ok(b) => b,
             Err(e) => {
                 hotup_event!(
-                    "refuse-switch reason=trial-export child={} err={} state=active hint=\"the active child cannot export its state; a switch would roll back\"",
+                    "refuse-switch reason=trial-export child={} err={} state=active",
                     old.name(),
                     e
                 );
@@ -480,7 +486,7 @@ impl Hub {
             Some(0) | None => Ok(()),
             Some(e) => {
                 hotup_event!(
-                    "refuse-switch reason=probe standby={} err={} state=active hint=\"the standby cannot adopt the state of {} (see its line above); rmmod it\"",
+                    "refuse-switch reason=probe standby={} err={} state=active active={}",
                     new.name(),
                     e,
                     old.name()

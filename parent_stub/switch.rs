@@ -89,8 +89,11 @@ impl Hub {
         if offer == Offer::Refuse {
             Hub::enter_parked(this);
             hotup_event!(
-                "refuse child={} version={} reason=no-state regions={} stash={} hint=\"preserved data exists but no state names it; write discard-stash to /dev/hotup-ctl to start empty (destroys the data)\"",
-                cname, child.version, this.regions.lock().usage().0, stash_str(stash.state)
+                "refuse child={} version={} reason=no-state regions={} stash={}",
+                cname,
+                child.version,
+                this.regions.lock().usage().0,
+                stash_str(stash.state)
             );
             return Err(EINVAL);
         }
@@ -100,7 +103,7 @@ impl Hub {
                 let parked = this.park.lock().ring.len();
                 Hub::enter_parked(this);
                 hotup_event!(
-                    "rollback child={} version={} err={} state=parked parked={} blob={} freed_regions={} hint=\"load a child that can adopt the stashed state, e.g. {}\"",
+                    "rollback child={} version={} err={} state=parked parked={} blob={} freed_regions={} step=adopt reason=refused from={}",
                     cname, child.version, rc, parked,
                     if offer == Offer::Fresh { "none" } else { "kept" },
                     freed,

@@ -254,6 +254,24 @@ fn hint_for(e: &Event) -> Option<String> {
         ("refuse-switch", "no-active-child") => {
             "no child is active: insmod one, it adopts the stashed state".to_owned()
         }
+        ("refuse", "busy") => format!("rmmod {active} first (a classic upgrade)"),
+        ("refuse", "standby-exists") => format!(
+            "rmmod {} first, or switch to it",
+            e.get("standby").unwrap_or("the standby")
+        ),
+        ("refuse", "no-state") => "preserved data exists but no state names it; write \
+             discard-stash to /dev/hotup-ctl to start empty (destroys the data)"
+            .to_owned(),
+        ("refuse-switch", "trial-export") => {
+            "the active child cannot export its state; a switch would roll back".to_owned()
+        }
+        ("refuse-switch", "probe") => format!(
+            "the standby cannot adopt the state of {active} (see its line above); rmmod it"
+        ),
+        ("rollback", "refused") if e.get("state") == Some("parked") => format!(
+            "load a child that can adopt the stashed state, e.g. {}",
+            e.get("from").unwrap_or("the child that wrote it")
+        ),
         ("rollback", r) if r.starts_with("inflight") => format!(
             "the old child's blob handed over requests the parent does not have ({r}): \
              {active} resumed; report it as a bug of that child"
@@ -563,6 +581,12 @@ mod tests {
         assert!(why(&ev)
             .unwrap()
             .contains("rmmod hotup_child_v1 (a classic upgrade"));
+        let ev = vec![parse("hotup: refuse child=hotup_child_v2 version=2 reason=busy active=hotup_child_v1 standby_capable=no").unwrap()];
+        assert!(why(&ev)
+            .unwrap()
+            .contains(r#"hint="rmmod hotup_child_v1 first (a classic upgrade)""#));
+        let ev = vec![parse("hotup: rollback child=hotup_child_v2 version=2 err=-5 state=parked parked=3 blob=kept freed_regions=0 step=adopt reason=refused from=hotup_child_v1").unwrap()];
+        assert!(why(&ev).unwrap().contains("e.g. hotup_child_v1"));
         // A hint the parent gave is kept, not doubled.
         let ev = vec![
             parse(r#"hotup: refuse child=x reason=busy active=a hint="rmmod a first""#).unwrap(),
