@@ -187,24 +187,7 @@ impl Hub {
         let mut board = this.switch.lock();
         let (old, new) = Hub::switch_check(this, &board)?;
         let schema = this.figures.lock().export_schema;
-        // From here the operator's `abort` is heard (the prepare step
-        // included).
-        this.switch_phase.begin();
-        if prepare {
-            if let Err(e) = Hub::prepare_switch(&mut board, &old, &new, schema) {
-                this.switch_phase.end();
-                return Err(e);
-            }
-        }
-        if this.switch_phase.aborted() {
-            this.switch_phase.end();
-            hotup_event!(
-                "abort child={} version={} reason=operator step=prepare state=active",
-                old.name(),
-                old.version
-            );
-            return Err(Error::from_errno(-errno::ECANCELED));
-        }
+        Hub::switch_prepare(this, &mut board, [&old, &new], schema, prepare)?;
         let handover = old.can_hand_over() && new.can_hand_over();
         let t0 = Instant::<Monotonic>::now();
         let timeout_ms = timeout_ms.unwrap_or(this.switch_timeout_ms);
@@ -228,20 +211,10 @@ impl Hub {
             Err(quiet) => return Hub::switch_call_off(this, closed, &old, quiet, generation, t0),
         };
         let drained_at = Instant::<Monotonic>::now();
-        let state = board
-            .stash
-            .export_with((old.name, old.version), |buf| old.export(buf, schema));
+        if let Err(why) = Hub::switch_export(this, &mut board, &old, schema) {
+            return Hub::roll_back(this, &mut board, closed, [&old, &new], "export", why, EIO);
+        }
         let exported_at = Instant::<Monotonic>::now();
-        if state != StashState::Valid {
-            let why = match state {
-                StashState::Corrupt(why) => why,
-                _ => "export-failed",
-            };
-            return Hub::roll_back(this, &mut board, closed, [&old, &new], "export", why, EIO);
-        }
-        if let Err(why) = Hub::switch_check_handover(this, &mut board) {
-            return Hub::roll_back(this, &mut board, closed, [&old, &new], "export", why, EIO);
-        }
         // What the blob hands over; a completion the old child had started
         // before its freeze ends on its own and is not in it.
         let held = board.stash.held as u64;
@@ -264,6 +237,53 @@ impl Hub {
         let b = frozen.blackout(inflight, held, [t0, drained_at, exported_at], &adopted);
         Hub::switch_commit(this, &mut board, closed, schema, [&old, &new], &adopted, &b);
         Ok(())
+    }
+
+    /// The prepare step, once the operator's `abort` is heard: the trial
+    /// export the standby probes (unless `prepare` is off), then a check
+    /// for an abort that came meanwhile.
+    fn switch_prepare(
+        this: ArcBorrow<'_, Hub>,
+        board: &mut Board,
+        [old, new]: [&ActiveChild; 2],
+        schema: u32,
+        prepare: bool,
+    ) -> Result {
+        this.switch_phase.begin();
+        if prepare {
+            if let Err(e) = Hub::prepare_switch(board, old, new, schema) {
+                this.switch_phase.end();
+                return Err(e);
+            }
+        }
+        if this.switch_phase.aborted() {
+            this.switch_phase.end();
+            hotup_event!(
+                "abort child={} version={} reason=operator step=prepare state=active",
+                old.name(),
+                old.version
+            );
+            return Err(Error::from_errno(-errno::ECANCELED));
+        }
+        Ok(())
+    }
+
+    /// The export step, with the old child frozen or drained: its blob
+    /// into the stash, the requests it hands over checked. `Err(reason)`.
+    fn switch_export(
+        this: ArcBorrow<'_, Hub>,
+        board: &mut Board,
+        old: &ActiveChild,
+        schema: u32,
+    ) -> core::result::Result<(), &'static str> {
+        let state = board
+            .stash
+            .export_with((old.name, old.version), |buf| old.export(buf, schema));
+        match state {
+            StashState::Valid => Hub::switch_check_handover(this, board),
+            StashState::Corrupt(why) => Err(why),
+            _ => Err("export-failed"),
+        }
     }
 
     /// The check step: the active child and the standby, or why there is
