@@ -40,14 +40,13 @@
 //! calls and waits until every caller has left
 //! ([`Hub::wait_callers_gone`]): a guard that costs nothing.
 
-use super::blk::{capable_sys_admin, NoIo};
+use super::blk::{capable_sys_admin, fault_in, NoIo};
 use super::hub::Hub;
 use super::inflight::Mode;
 use super::state_abi::{CallDesc, CALL_FAULT_IN, CALL_FLAG_ADMIN, CALL_FLAG_WRITE};
 use crate::hotup_event;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
-    bindings,
     error::code::ERESTARTNOINTR,
     prelude::*,
     sync::{ArcBorrow, CondVarTimeoutResult},
@@ -83,26 +82,6 @@ impl Slept {
 /// Most rounds of fault-in and retry for one call before it fails with
 /// EFAULT (each round means the range was evicted again in between).
 const MAX_FAULT_ROUNDS: u32 = 64;
-
-/// Faults in `len` bytes of the current task's memory at `addr` (for
-/// writing if `write`): whether all of it is now resident.
-fn fault_in(addr: u64, len: u32, write: bool) -> bool {
-    let p = addr as usize as *mut kernel::ffi::c_char;
-    let len = len as usize;
-    // SAFETY: both functions take any user address and length and report
-    // how much they could not fault in; they touch only user memory of
-    // the current task, in its process context.
-    let left = unsafe {
-        if write {
-            // Not `fault_in_writeable`, which writes zeroes into the
-            // range: the call must change nothing if it does not go on.
-            bindings::fault_in_safe_writeable(p, len)
-        } else {
-            bindings::fault_in_readable(p, len)
-        }
-    };
-    left == 0
-}
 
 impl Hub {
     /// An id for a newly opened controller-node file, never reused.

@@ -90,7 +90,7 @@ struct Slot {
     cookie: AtomicU64,
     /// Sequence number of the slot's last use (never 0 in a cookie).
     seq: AtomicU32,
-    rq: AtomicPtr<kernel::bindings::request>,
+    rq: AtomicPtr<super::blk::RqTarget>,
 }
 
 /// The attached child as dispatch reads it: written only through

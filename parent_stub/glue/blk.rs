@@ -304,8 +304,10 @@ pub(crate) struct RawRequest {
 // hands it between threads only under its lock.
 unsafe impl Send for RawRequest {}
 
+/// The C request a [`RqPtr`] points to (opaque above the glue).
+pub(crate) type RqTarget = bindings::request;
 /// A started request as a raw pointer, while the in-flight table holds it.
-pub(crate) type RqPtr = *mut bindings::request;
+pub(crate) type RqPtr = *mut RqTarget;
 
 impl RawRequest {
     /// Gives the request up as a raw pointer (for the in-flight table).
@@ -565,4 +567,24 @@ pub(crate) fn default_queue() -> &'static kernel::workqueue::Queue {
     // SAFETY: `system_dfl_wq` is allocated during boot, before any module
     // loads, and never freed; `Queue` is a transparent wrapper of it.
     unsafe { kernel::workqueue::Queue::from_raw(bindings::system_dfl_wq) }
+}
+
+/// Faults in `len` bytes of the current task's memory at `addr` (for
+/// writing if `write`): whether all of it is now resident.
+pub(crate) fn fault_in(addr: u64, len: u32, write: bool) -> bool {
+    let p = addr as usize as *mut kernel::ffi::c_char;
+    let len = len as usize;
+    // SAFETY: both functions take any user address and length and report
+    // how much they could not fault in; they touch only user memory of
+    // the current task, in its process context.
+    let left = unsafe {
+        if write {
+            // Not `fault_in_writeable`, which writes zeroes into the
+            // range: the call must change nothing if it does not go on.
+            bindings::fault_in_safe_writeable(p, len)
+        } else {
+            bindings::fault_in_readable(p, len)
+        }
+    };
+    left == 0
 }
