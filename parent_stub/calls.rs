@@ -148,14 +148,14 @@ impl Hub {
         let mut parked_at = None;
         let mut rounds = 0;
         loop {
-            match this.io.enter(lane) {
+            match this.io.enter(lane, true) {
                 Ok(child) => {
                     let mut d = *desc;
                     let rc = {
                         let _noio = NoIo::enter();
                         child.ioctl(&mut d)
                     };
-                    this.io.exit_call(lane);
+                    drop(child);
                     if rc != CALL_FAULT_IN {
                         return isize::try_from(rc).unwrap_or(EIO.to_errno() as isize);
                     }
@@ -250,13 +250,10 @@ impl Hub {
         this.note_file_closed(file);
         let lane = this.io.call_lane();
         loop {
-            match this.io.enter(lane) {
+            match this.io.enter(lane, false) {
                 Ok(child) => {
-                    {
-                        let _noio = NoIo::enter();
-                        child.release(file);
-                    }
-                    this.io.exit(lane);
+                    let _noio = NoIo::enter();
+                    child.release(file);
                     return;
                 }
                 Err(Mode::Active) => return,
@@ -305,12 +302,9 @@ impl Hub {
                 return p;
             };
             drop(p);
-            this.io.enter_forced(lane);
-            {
-                let _noio = NoIo::enter();
-                child.release(file);
-            }
-            this.io.exit(lane);
+            let _inside = this.io.enter_forced(lane);
+            let _noio = NoIo::enter();
+            child.release(file);
         }
     }
 
@@ -364,9 +358,8 @@ impl Hub {
             if self.park.lock().closed.contains(&f.file) {
                 continue;
             }
-            self.io.enter_forced(lane);
+            let _inside = self.io.enter_forced(lane);
             child.release(f.file);
-            self.io.exit(lane);
             pruned += 1;
         }
         pruned

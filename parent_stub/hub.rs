@@ -129,12 +129,8 @@ impl Hub {
         // `Active` with no child would be a broken invariant: it fails the
         // request rather than spin.
         loop {
-            match this.io.enter(q) {
-                Ok(child) => {
-                    this.submit(child, q, idx, rq);
-                    this.io.exit(q);
-                    return;
-                }
+            match this.io.enter(q, false) {
+                Ok(child) => return this.submit(&child, q, idx, rq),
                 Err(Mode::Active) => return this.fail(q, rq, "active-without-child"),
                 Err(_) => {}
             }
@@ -256,23 +252,20 @@ impl Hub {
         }
     }
 
-    /// Sets mode `Switching` under the lot's lock, so a park timer already
-    /// running sees it before failing anything more, and starts counting
-    /// what parks from now on. The returned window (NOIO, the gate's
-    /// lockdep map) lasts until the caller drops it, after the release.
-    pub(crate) fn enter_switching(this: ArcBorrow<'_, Hub>) -> Closed {
-        let closed = Closed::enter();
-        let mut p = this.park.lock();
-        this.io.set_mode(Mode::Switching);
+    /// Closes the gate for a switch ([`InFlight::close`]) and starts
+    /// counting what parks from now on. The window it returns ends at the
+    /// release, or when the caller drops it with the device parked.
+    pub(crate) fn enter_switching(this: ArcBorrow<'_, Hub>, board: &Board) -> Closed {
+        let (closed, mut p) = this.io.close(board, || this.park.lock());
         p.parked_now = 0;
         closed
     }
 
     /// Sets mode `Parked` after a switch that left no child active, and arms
     /// the park timer for what is parked.
-    pub(crate) fn enter_parked(this: ArcBorrow<'_, Hub>) {
+    pub(crate) fn enter_parked(this: ArcBorrow<'_, Hub>, closed: &Closed) {
         let p = this.park.lock();
-        this.io.set_mode(Mode::Parked);
+        this.io.set_parked(closed);
         if p.ring.len() > 0 {
             Hub::arm_timer(this.into(), &p);
         }

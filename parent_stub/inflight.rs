@@ -103,6 +103,45 @@ struct ChildCell(UnsafeCell<Option<ActiveChild>>);
 // mode's SeqCst store/load orders a write before every read that follows.
 unsafe impl Sync for ChildCell {}
 
+/// Inside the gate with the active child ([`InFlight::enter`]): derefs
+/// to it; dropping the guard leaves the gate, so the reference cannot
+/// outlive the protection.
+pub(crate) struct Entered<'a> {
+    io: &'a InFlight,
+    q: u32,
+    call: bool,
+    child: &'a ActiveChild,
+}
+
+impl core::ops::Deref for Entered<'_> {
+    type Target = ActiveChild;
+
+    fn deref(&self) -> &ActiveChild {
+        self.child
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        if self.call && self.io.mode() != Mode::Active {
+            self.io.calls_drained.fetch_add(1, Relaxed);
+        }
+        self.io.exit(self.q);
+    }
+}
+
+/// Inside the gate whatever the mode ([`InFlight::enter_forced`]).
+pub(crate) struct Forced<'a> {
+    io: &'a InFlight,
+    q: u32,
+}
+
+impl Drop for Forced<'_> {
+    fn drop(&mut self) {
+        self.io.exit(self.q);
+    }
+}
+
 /// How [`InFlight::wait`] ended.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Quiet {
@@ -193,39 +232,51 @@ impl InFlight {
         Mode::from_raw(self.mode.load(SeqCst))
     }
 
-    /// Sets a non-active mode (only the switch holder changes it).
-    /// Closing the gate on an active child starts a new count of drained
-    /// calls.
-    pub(crate) fn set_mode(&self, m: Mode) {
-        if m == Mode::Active {
-            return;
-        }
+    /// Stores a non-active mode; closing the gate on an active child
+    /// starts a new count of drained calls.
+    fn shut(&self, m: Mode) {
         if self.mode() == Mode::Active {
             self.calls_drained.store(0, SeqCst);
         }
         self.mode.store(m as u32, SeqCst);
     }
 
-    /// Opens the gate (mode `Active`), ending the window `closed` (under
-    /// the parking lot's lock, so nothing parks after the release).
-    pub(crate) fn open(&self, closed: Closed) {
+    /// Closes the gate for the switch holder (`switch`, the switch lock's
+    /// data): the window ([`Closed`]: NOIO, the gate's lockdep map) first,
+    /// then `lock()` (the parking lot's, so a park timer already running
+    /// sees the mode before failing anything more), then mode `Switching`.
+    /// Only [`InFlight::open`] makes the mode `Active` again, and it takes
+    /// the window: while a `Closed` lives the gate is closed.
+    pub(crate) fn close<G>(&self, switch: &Board, lock: impl FnOnce() -> G) -> (Closed, G) {
+        let _ = switch;
+        let map = super::blk::GateMap::hold();
+        let closed = Closed {
+            noio: Some(super::blk::NoIo::enter()),
+            _map: map,
+        };
+        let g = lock();
+        self.shut(Mode::Switching);
+        (closed, g)
+    }
+
+    /// Mode `Parked`, from a closed gate: a switch that left no child.
+    pub(crate) fn set_parked(&self, closed: &Closed) {
+        let _ = closed;
+        self.shut(Mode::Parked);
+    }
+
+    /// Opens the gate (mode `Active`), under the parking lot's lock so
+    /// nothing parks after the release. Returns the window, which the
+    /// caller ends once it has handed the parked requests over.
+    pub(crate) fn open(&self, switch: &Board, closed: Closed) -> Closed {
+        let _ = switch;
         self.mode.store(Mode::Active as u32, SeqCst);
-        drop(closed);
+        closed
     }
 
     /// The lane calls enter the gate on (after the hardware queues).
     pub(crate) fn call_lane(&self) -> u32 {
         self.queues.len().saturating_sub(1) as u32
-    }
-
-    /// Leaves the gate of the calls' lane after a call into the child,
-    /// counting it drained if the gate closed while it was inside. (A call
-    /// leaving just as the gate closes may go uncounted: a statistic.)
-    pub(crate) fn exit_call(&self, lane: u32) {
-        if self.mode() != Mode::Active {
-            self.calls_drained.fetch_add(1, Relaxed);
-        }
-        self.exit(lane);
     }
 
     /// Calls drained since the gate last closed on an active child.
@@ -237,11 +288,13 @@ impl InFlight {
         self.queues.get(q as usize)
     }
 
-    /// Enters the gate of queue `q`: `Ok(child)` if a child is active (the
-    /// caller must call [`InFlight::exit`] after its call into the child);
-    /// otherwise nothing to undo and `Err(mode)`, the mode seen (`Active`
-    /// only if no child is set: a broken invariant, or a bad queue).
-    pub(crate) fn enter(&self, q: u32) -> core::result::Result<&ActiveChild, Mode> {
+    /// Enters the gate of queue `q`: the active child, inside the gate
+    /// until the guard drops; or, with nothing to undo, `Err(mode)`, the
+    /// mode seen (`Active` only if no child is set: a broken invariant, or
+    /// a bad queue). On the calls' lane with `call`, a call still inside
+    /// when the gate closes is counted drained (a statistic: one leaving
+    /// just as it closes may go uncounted).
+    pub(crate) fn enter(&self, q: u32, call: bool) -> core::result::Result<Entered<'_>, Mode> {
         let Some(c) = self.queue(q) else {
             return Err(Mode::Active);
         };
@@ -249,26 +302,32 @@ impl InFlight {
         let mode = self.mode();
         if mode == Mode::Active {
             // SAFETY: inside the gate with mode `Active` (ChildCell's
-            // protocol): no writer runs until this CPU leaves.
+            // protocol): no writer runs until this CPU leaves, which the
+            // guard's lifetime bounds the reference by.
             if let Some(child) = unsafe { (*self.child.0.get()).as_ref() } {
-                return Ok(child);
+                return Ok(Entered {
+                    io: self,
+                    q,
+                    call,
+                    child,
+                });
             }
         }
         self.exit(q);
         Err(mode)
     }
 
-    /// Enters the gate of queue `q` whatever the mode: the switch holder's
-    /// release of parked requests into the child it just attached (which it
-    /// holds a copy of; the cell is not read).
-    pub(crate) fn enter_forced(&self, q: u32) {
+    /// Enters the gate of queue `q` whatever the mode, until the guard
+    /// drops: the switch holder's calls into the child it holds a copy of
+    /// (the cell is not read), which a later wait must still see.
+    pub(crate) fn enter_forced(&self, q: u32) -> Forced<'_> {
         if let Some(c) = self.queue(q) {
             c.entered.fetch_add(1, SeqCst);
         }
+        Forced { io: self, q }
     }
 
-    /// Leaves the gate of queue `q`.
-    pub(crate) fn exit(&self, q: u32) {
+    fn exit(&self, q: u32) {
         if let Some(c) = self.queue(q) {
             if c.entered.fetch_sub(1, SeqCst) == 1 && self.draining.load(SeqCst) {
                 self.quiet.signal();
@@ -517,22 +576,15 @@ impl InFlight {
 ///   debug kernel any allocation that could still enter reclaim here is
 ///   reported as a lock inversion.
 ///
-/// Adopting requires it ([`Closed`] is an argument of `Hub::adopt_offer`).
+/// Only [`InFlight::close`] makes one, and only [`InFlight::open`] (which
+/// takes it) makes the mode `Active`: while one lives the gate is closed.
+/// Adopting and setting the child require it.
 pub(crate) struct Closed {
     noio: Option<super::blk::NoIo>,
     _map: super::blk::GateMapHeld,
 }
 
 impl Closed {
-    /// Holds the gate map, then enters the NOIO scope.
-    pub(crate) fn enter() -> Self {
-        let map = super::blk::GateMap::hold();
-        Self {
-            noio: Some(super::blk::NoIo::enter()),
-            _map: map,
-        }
-    }
-
     /// Fault injection (`inject_blackout_alloc=1`, tests only): one
     /// GFP_KERNEL allocation outside the NOIO scope while the gate is
     /// closed, the mistake the gate map is there to catch.

@@ -191,7 +191,7 @@ impl Hub {
         let handover = old.can_hand_over() && new.can_hand_over();
         let t0 = Instant::<Monotonic>::now();
         let timeout_ms = timeout_ms.unwrap_or(this.switch_timeout_ms);
-        let mut closed = Hub::enter_switching(this);
+        let mut closed = Hub::enter_switching(this, &board);
         let generation = this.figures.lock().generation;
         let inflight = this.io.totals().inflight;
         hotup_event!(
@@ -208,13 +208,17 @@ impl Hub {
         let deadline = t0 + Delta::from_millis(i64::from(timeout_ms));
         let frozen = match Hub::switch_freeze(this, &old, handover, deadline) {
             Ok(f) => f,
-            Err(quiet) => return Hub::switch_call_off(this, closed, &old, quiet, generation, t0),
+            Err(quiet) => {
+                return Hub::switch_call_off(this, &board, closed, &old, quiet, generation, t0)
+            }
         };
         let drained_at = Instant::<Monotonic>::now();
-        if let Err(why) = Hub::switch_export(this, &mut board, &old, schema) {
-            return Hub::roll_back(this, &mut board, closed, [&old, &new], "export", why, EIO);
-        }
-        let exported_at = Instant::<Monotonic>::now();
+        let exported_at = match Hub::switch_export(this, &mut board, &old, schema) {
+            Ok(t) => t,
+            Err(why) => {
+                return Hub::roll_back(this, &mut board, closed, [&old, &new], "export", why, EIO)
+            }
+        };
         // What the blob hands over; a completion the old child had started
         // before its freeze ends on its own and is not in it.
         let held = board.stash.held as u64;
@@ -269,18 +273,20 @@ impl Hub {
     }
 
     /// The export step, with the old child frozen or drained: its blob
-    /// into the stash, the requests it hands over checked. `Err(reason)`.
+    /// into the stash (when it was written), the requests it hands over
+    /// checked. `Err(reason)`.
     fn switch_export(
         this: ArcBorrow<'_, Hub>,
         board: &mut Board,
         old: &ActiveChild,
         schema: u32,
-    ) -> core::result::Result<(), &'static str> {
+    ) -> core::result::Result<Instant<Monotonic>, &'static str> {
         let state = board
             .stash
             .export_with((old.name, old.version), |buf| old.export(buf, schema));
+        let at = Instant::<Monotonic>::now();
         match state {
-            StashState::Valid => Hub::switch_check_handover(this, board),
+            StashState::Valid => Hub::switch_check_handover(this, board).map(|()| at),
             StashState::Corrupt(why) => Err(why),
             _ => Err("export-failed"),
         }
@@ -390,6 +396,7 @@ impl Hub {
     /// why): the old child takes I/O again. ETIMEDOUT or ECANCELED.
     fn switch_call_off(
         this: ArcBorrow<'_, Hub>,
+        board: &Board,
         closed: Closed,
         old: &ActiveChild,
         mut quiet: Quiet,
@@ -404,7 +411,7 @@ impl Hub {
         // Nothing is stopped in the old child (a drain calls its quiesce
         // only once it is quiet; a freeze was undone): it just takes I/O
         // again.
-        let parked = Hub::release(this, old, closed);
+        let parked = Hub::release(this, board, old, closed);
         let (reason, err) = match quiet {
             Quiet::Cancelled => ("operator", Error::from_errno(-errno::ECANCELED)),
             _ => ("drain-timeout", ETIMEDOUT),
@@ -532,7 +539,7 @@ impl Hub {
         // not a stash to offer anyone.
         board.stash.withdraw_export();
         old.abort();
-        let parked = Hub::release(this, old, closed);
+        let parked = Hub::release(this, board, old, closed);
         {
             let mut f = this.figures.lock();
             f.rollbacks += 1;

@@ -13,7 +13,7 @@ use super::hub::Hub;
 use super::inflight::Totals;
 use super::state_abi::NAME_LEN;
 use core::fmt::{self, Display, Write};
-use kernel::prelude::*;
+use kernel::{prelude::*, str::Formatter};
 
 /// What the keys read: a snapshot of the counts, and the figures.
 pub(crate) struct View<'a> {
@@ -144,8 +144,9 @@ impl Hub {
     }
 }
 
-/// The status line the control node reads back (and sysfs `status`).
-pub(crate) fn status_line(hub: &Hub, out: &mut impl Write) -> fmt::Result {
+/// The status line the control node reads back (and sysfs `status`),
+/// into a buffer: it is written under the figures' spinlock.
+pub(crate) fn status_line(hub: &Hub, out: &mut Formatter<'_>) -> fmt::Result {
     hub.with_view(|v| {
         for (i, k) in KEYS.iter().enumerate() {
             let sep = if i == 0 { "" } else { " " };
@@ -157,7 +158,7 @@ pub(crate) fn status_line(hub: &Hub, out: &mut impl Write) -> fmt::Result {
 }
 
 /// The sysfs file `name`: one key's value, or `status`, the whole line.
-pub(crate) fn show(hub: &Hub, name: &[u8], out: &mut impl Write) -> Result {
+pub(crate) fn show(hub: &Hub, name: &[u8], out: &mut Formatter<'_>) -> Result {
     if name == b"status" {
         return status_line(hub, out).map_err(|_| ENOSPC);
     }

@@ -69,7 +69,7 @@ impl Hub {
         if this.park.lock().unloading {
             return Err(ENODEV);
         }
-        let closed = Hub::enter_switching(this);
+        let closed = Hub::enter_switching(this, &board);
         Hub::adopt_and_resume(this, closed, &mut board, &child)
     }
 
@@ -87,7 +87,7 @@ impl Hub {
         let regions_exist = this.regions.lock().usage().0 > 0;
         let offer = stash.choose(regions_exist);
         if offer == Offer::Refuse {
-            Hub::enter_parked(this);
+            Hub::enter_parked(this, &closed);
             hotup_event!(
                 "refuse child={} version={} reason=no-state regions={} stash={}",
                 cname,
@@ -101,7 +101,7 @@ impl Hub {
             Ok(a) => a,
             Err((rc, freed)) => {
                 let parked = this.park.lock().ring.len();
-                Hub::enter_parked(this);
+                Hub::enter_parked(this, &closed);
                 hotup_event!(
                     "rollback child={} version={} err={} state=parked parked={} blob={} freed_regions={} step=adopt reason=refused from={}",
                     cname, child.version, rc, parked,
@@ -240,7 +240,7 @@ impl Hub {
                 adopted.pruned
             );
         }
-        let parked = Hub::release(this, child, closed);
+        let parked = Hub::release(this, board, child, closed);
         let (parked_calls, drained_calls) = {
             let p = this.park.lock();
             (p.calls_parked_last, p.calls_drained_last)
@@ -260,19 +260,24 @@ impl Hub {
     /// order. (Releasing one by one while new I/O parked behind would never
     /// end under a load that keeps every tag busy.) Returns how many the
     /// park held.
-    pub(crate) fn release(this: ArcBorrow<'_, Hub>, child: &ActiveChild, closed: Closed) -> u64 {
-        let released = {
+    pub(crate) fn release(
+        this: ArcBorrow<'_, Hub>,
+        board: &Board,
+        child: &ActiveChild,
+        closed: Closed,
+    ) -> u64 {
+        let (released, window) = {
             // Files closed meanwhile first: the lot comes back locked with
             // none queued, and the mode becomes active in this hold.
             let mut p = Hub::deliver_closed(&this, child);
             let p = &mut *p;
             core::mem::swap(&mut p.ring, &mut p.spare);
             p.calls_drained_last = this.io.calls_drained();
-            this.io.open(closed);
+            let window = this.io.open(board, closed);
             p.parked_last = p.parked_now;
             p.parked_now = 0;
             p.calls_parked_last = p.calls_waiting;
-            p.spare.len() as u64
+            (p.spare.len() as u64, window)
         };
         // The parked calls (counted above) go into the child now.
         this.wake_calls();
@@ -282,9 +287,8 @@ impl Hub {
             };
             match x.rq.slot(this.geo.queue_depth) {
                 Some((idx, q)) => {
-                    this.io.enter_forced(q);
+                    let _inside = this.io.enter_forced(q);
                     this.submit(child, q, idx, x.rq);
-                    this.io.exit(q);
                 }
                 None => {
                     hotup_event!("error reason=bad-tag");
@@ -293,6 +297,8 @@ impl Hub {
                 }
             }
         }
+        // The parked requests are handed over: the window ends.
+        drop(window);
         released
     }
 
@@ -313,12 +319,12 @@ impl Hub {
             }
             return Ok(());
         };
-        let mut closed = Hub::enter_switching(this);
+        let mut closed = Hub::enter_switching(this, board);
         Hub::detach_export(this, board, &mut closed, &child);
         // With a standby waiting the mode stays `Switching` (no park timer
         // fails anything) until it has adopted below.
         if board.standby.is_none() {
-            Hub::enter_parked(this);
+            Hub::enter_parked(this, &closed);
         }
         // A standby waiting: it takes over now, as a classic upgrade whose
         // new child needed no load.
