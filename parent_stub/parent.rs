@@ -18,6 +18,7 @@ mod edge;
 mod event;
 mod hub;
 mod inflight;
+mod logic;
 mod mem;
 mod misc;
 mod park;
