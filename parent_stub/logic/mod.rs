@@ -17,4 +17,5 @@
     clippy::panic
 )]
 
+pub mod regions;
 pub mod ring;
