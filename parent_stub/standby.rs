@@ -183,7 +183,9 @@ impl Hub {
         let schema = this.figures.lock().export_schema;
         // From here the operator's `abort` is heard (the prepare step
         // included).
-        this.switch_phase.begin();
+        if !this.switch_phase.begin() {
+            return Err(EBUSY);
+        }
         if prepare {
             if let Err(e) = Hub::prepare_switch(&mut board, &old, &new, schema) {
                 this.switch_phase.end();

@@ -17,5 +17,6 @@
     clippy::panic
 )]
 
+pub mod phase;
 pub mod regions;
 pub mod ring;
