@@ -20,3 +20,4 @@
 pub mod phase;
 pub mod regions;
 pub mod ring;
+pub mod stash;
