@@ -3,13 +3,13 @@
 //! What the switch protocols keep between and during switches, none of it
 //! knowing the hub: the switch board under `Hub::switch` (the stash, the
 //! standby, the retired children, scratch), the standby switch's phase for
-//! the operator's `abort`, the figures the views read, and how a switch's
-//! blackout divides.
+//! the operator's `abort` (`logic/phase.rs`), the figures the views read,
+//! and how a switch's blackout divides.
 
 use super::edge::ActiveChild;
+pub(crate) use super::logic::phase::SwitchPhase;
 use super::stash::{Offer, Stash, StashState};
 use super::state_abi::{ChildRegistration, NAME_LEN};
-use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use kernel::{
     prelude::*,
     time::{Delta, Instant, Monotonic},
@@ -72,63 +72,6 @@ pub(crate) struct Blackout {
     pub(crate) export_ns: u64,
     pub(crate) load_ns: u64,
     pub(crate) adopt_ns: u64,
-}
-
-/// The phase of the standby switch, as the operator's `abort` sees it:
-/// `generation << 2 | phase`. The generation (one per switch) makes a stale
-/// `abort`, which read the phase of a switch that has ended since, fail its
-/// compare-and-swap instead of aborting the next switch.
-pub(crate) struct SwitchPhase(AtomicU64);
-
-const IDLE: u64 = 0;
-const DRAINING: u64 = 1;
-const ABORTED: u64 = 2;
-const COMMITTING: u64 = 3;
-
-impl SwitchPhase {
-    pub(crate) const fn new() -> Self {
-        Self(AtomicU64::new(IDLE))
-    }
-
-    /// A new switch starts draining.
-    pub(crate) fn begin(&self) {
-        let g = (self.0.load(SeqCst) >> 2).wrapping_add(1);
-        self.0.store(g << 2 | DRAINING, SeqCst);
-    }
-
-    pub(crate) fn aborted(&self) -> bool {
-        self.0.load(SeqCst) & 3 == ABORTED
-    }
-
-    /// The drain is over: past this point `abort` has no effect. False if
-    /// an `abort` won the race (the switch must be called off).
-    pub(crate) fn commit(&self) -> bool {
-        let v = self.0.load(SeqCst);
-        v & 3 == DRAINING
-            && self
-                .0
-                .compare_exchange(v, (v & !3) | COMMITTING, SeqCst, SeqCst)
-                .is_ok()
-    }
-
-    /// The switch is over; whether an `abort` had been delivered (it
-    /// then must be what the switch reports).
-    pub(crate) fn end(&self) -> bool {
-        let v = self.0.load(SeqCst);
-        // Only `abort` changes the word besides the switch holder, and only
-        // from DRAINING: swap, so an abort landing now is seen.
-        self.0.swap(v & !3, SeqCst) & 3 == ABORTED
-    }
-
-    /// The operator's abort: only a draining switch can be aborted.
-    pub(crate) fn abort(&self) -> bool {
-        let v = self.0.load(SeqCst);
-        v & 3 == DRAINING
-            && self
-                .0
-                .compare_exchange(v, (v & !3) | ABORTED, SeqCst, SeqCst)
-                .is_ok()
-    }
 }
 
 /// How many retired children the parent remembers (to recognise their

@@ -17,6 +17,7 @@ mod edge;
 mod glue;
 mod hub;
 mod inflight;
+mod logic;
 mod mem;
 mod park;
 mod services;

@@ -22,62 +22,16 @@ pub(crate) struct Parked {
     pub(crate) deadline: Option<Instant<Monotonic>>,
 }
 
-/// A FIFO with fixed capacity, allocated once (every parked request holds a
-/// tag, so there can never be more than `nr_queues * depth`).
-pub(crate) struct Ring<T> {
-    buf: KVec<Option<T>>,
-    head: usize,
-    len: usize,
-}
+/// The lot's FIFO (`logic/ring.rs`), allocated once: every parked request
+/// holds a tag, so there can never be more than `nr_queues * depth`.
+pub(crate) type Ring<T> = super::logic::ring::Ring<T, KVec<Option<T>>>;
 
-impl<T> Ring<T> {
-    pub(crate) fn new(cap: usize) -> Result<Self> {
-        let mut buf = KVec::with_capacity(cap, GFP_KERNEL)?;
-        for _ in 0..cap {
-            buf.push(None, GFP_KERNEL)?;
-        }
-        Ok(Self {
-            buf,
-            head: 0,
-            len: 0,
-        })
+fn ring<T>(cap: usize) -> Result<Ring<T>> {
+    let mut buf = KVec::with_capacity(cap, GFP_KERNEL)?;
+    for _ in 0..cap {
+        buf.push(None, GFP_KERNEL)?;
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    pub(crate) fn push(&mut self, v: T) -> core::result::Result<(), T> {
-        let cap = self.buf.len();
-        if self.len >= cap {
-            return Err(v);
-        }
-        match self.buf.get_mut((self.head + self.len) % cap) {
-            Some(slot @ None) => {
-                *slot = Some(v);
-                self.len += 1;
-                Ok(())
-            }
-            _ => Err(v),
-        }
-    }
-
-    pub(crate) fn front(&self) -> Option<&T> {
-        if self.len == 0 {
-            return None;
-        }
-        self.buf.get(self.head)?.as_ref()
-    }
-
-    pub(crate) fn pop(&mut self) -> Option<T> {
-        if self.len == 0 {
-            return None;
-        }
-        let v = self.buf.get_mut(self.head)?.take();
-        self.head = (self.head + 1) % self.buf.len();
-        self.len -= 1;
-        v
-    }
+    Ok(Ring::over(buf))
 }
 
 /// Most controller-node closes kept for the next child.
@@ -117,8 +71,8 @@ pub(crate) struct ParkLot {
 impl ParkLot {
     pub(crate) fn new(cap: usize) -> Result<Self> {
         Ok(Self {
-            ring: Ring::new(cap)?,
-            spare: Ring::new(cap)?,
+            ring: ring(cap)?,
+            spare: ring(cap)?,
             parked_now: 0,
             parked_last: 0,
             parked_total: 0,

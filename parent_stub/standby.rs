@@ -253,7 +253,9 @@ impl Hub {
         schema: u32,
         prepare: bool,
     ) -> Result {
-        this.switch_phase.begin();
+        if !this.switch_phase.begin() {
+            return Err(EBUSY);
+        }
         if prepare {
             if let Err(e) = Hub::prepare_switch(board, old, new, schema) {
                 this.switch_phase.end();
