@@ -51,7 +51,7 @@ pub(crate) struct Hub {
     #[pin]
     pub(crate) switch: Mutex<Board>,
     /// The standby switch's phase, for the operator's `abort`
-    /// (`standby.rs`, [`super::standby::SwitchPhase`]).
+    /// (`standby.rs`, [`super::logic::phase`]).
     pub(crate) switch_phase: SwitchPhase,
     /// Figures for status, updated by switches, read by the views.
     #[pin]
