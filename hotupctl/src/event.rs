@@ -23,37 +23,18 @@ impl Event {
     }
 }
 
-/// Parses the `hotup: ...` part of a line (anything before it, such as a
-/// timestamp, is ignored); `None` if the line is not the parent's.
+/// Parses one kernel log line (a `/dev/kmsg` record or a dmesg line; the
+/// prefix is [`state_abi::lines::LogLine`]'s); `None` if the line is not the
+/// parent's. The parsing is [`state_abi::lines::Event::parse`]'s.
 pub fn parse(line: &str) -> Option<Event> {
-    let idx = line.find("hotup: ")?;
-    if idx > 0 && !line[..idx].ends_with([' ', ']', ';']) {
-        return None;
-    }
-    let mut rest = line[idx + "hotup: ".len()..].trim_end();
-    let end = rest.find(' ').unwrap_or(rest.len());
-    let name = rest[..end].to_owned();
-    rest = &rest[end..];
-    let mut fields = BTreeMap::new();
-    loop {
-        rest = rest.trim_start();
-        let Some(eq) = rest.find('=') else { break };
-        let key = rest[..eq].to_owned();
-        rest = &rest[eq + 1..];
-        let value = if let Some(r) = rest.strip_prefix('"') {
-            let close = r.find('"').unwrap_or(r.len());
-            let v = r[..close].to_owned();
-            rest = r.get(close + 1..).unwrap_or("");
-            v
-        } else {
-            let end = rest.find(' ').unwrap_or(rest.len());
-            let v = rest[..end].to_owned();
-            rest = &rest[end..];
-            v
-        };
-        fields.insert(key, value);
-    }
-    Some(Event { name, fields })
+    let e = state_abi::lines::Event::parse(line)?;
+    Some(Event {
+        name: e.name.to_owned(),
+        fields: e
+            .fields
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -77,6 +58,16 @@ mod tests {
                 .unwrap();
         assert_eq!(e.num("blackout_ns"), Some(9_618_961));
         assert_eq!(e.num("mode"), None);
+    }
+
+    #[test]
+    fn an_unquoted_reason_keeps_its_words() {
+        let e = parse(
+            "6,9,10,-;hotup: detach gen=1 child=hotup_child_v1 drained=0 blob=checksum mismatch",
+        )
+        .unwrap();
+        assert_eq!(e.get("blob"), Some("checksum mismatch"));
+        assert_eq!(e.fields.len(), 4);
     }
 
     #[test]

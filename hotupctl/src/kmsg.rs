@@ -22,8 +22,9 @@ impl Kmsg {
         Kmsg(f)
     }
 
-    /// The text of every record logged since the last call (one `read`
-    /// per record, until EAGAIN).
+    /// Every record logged since the last call, its first line with its
+    /// header (`prio,seq,usec,flags;text`; one `read` per record, until
+    /// EAGAIN).
     pub fn lines(&mut self) -> Vec<String> {
         let mut out = Vec::new();
         let Some(f) = self.0.as_mut() else { return out };
@@ -33,10 +34,8 @@ impl Kmsg {
                 Ok(0) => break,
                 Ok(n) => {
                     let rec = String::from_utf8_lossy(&buf[..n]);
-                    // `prio,seq,usec,flags;text\n` (continuation lines follow).
-                    if let Some((_, text)) = rec.split_once(';') {
-                        out.push(text.lines().next().unwrap_or("").to_owned());
-                    }
+                    // Continuation lines (` KEY=value`) follow the first.
+                    out.push(rec.lines().next().unwrap_or("").to_owned());
                 }
                 // A record overwritten before we read it: go on.
                 Err(e) if e.raw_os_error() == Some(nix::libc::EPIPE) => continue,
@@ -47,7 +46,8 @@ impl Kmsg {
         out
     }
 
-    /// The parent's events among [`Kmsg::lines`].
+    /// The parent's events among [`Kmsg::lines`] (the header is
+    /// [`event::parse`]'s to strip).
     pub fn events(&mut self) -> Vec<Event> {
         self.lines()
             .iter()

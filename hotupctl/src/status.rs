@@ -12,8 +12,7 @@ impl Status {
     /// Parses one status line.
     pub fn parse(line: &str) -> Status {
         Status(
-            line.split_whitespace()
-                .filter_map(|kv| kv.split_once('='))
+            state_abi::lines::Fields::new(line)
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
         )
@@ -29,14 +28,13 @@ impl Status {
         }
         let line = std::fs::read_to_string(ctl)
             .with_context(|| format!("reading the parent's status from {}", ctl.display()))?;
-        let s = Status::parse(&line);
-        if s.get("state").is_none() {
+        if state_abi::lines::status(&line).is_none() {
             bail!(
                 "{} did not return a hotup status line: {line:?}",
                 ctl.display()
             );
         }
-        Ok(s)
+        Ok(Status::parse(&line))
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -49,7 +47,7 @@ impl Status {
 
     /// A module name field (`child`, `standby`), `None` for `-`.
     pub fn module(&self, key: &str) -> Option<&str> {
-        self.get(key).filter(|v| *v != "-" && !v.is_empty())
+        self.get(key).filter(|v| state_abi::lines::is_module(v))
     }
 
     /// Human-readable summary, a few lines.
@@ -120,6 +118,21 @@ mod tests {
         );
         assert!(h.contains("standby child: none"), "{h}");
         assert!(h.contains("last blackout 8.073 ms"), "{h}");
+    }
+
+    #[test]
+    fn a_node_without_a_status_line_is_refused() {
+        let p = std::env::temp_dir().join(format!("hotupctl-status-{}", std::process::id()));
+        std::fs::write(&p, "not=status\n").unwrap();
+        let e = Status::read(&p).unwrap_err();
+        std::fs::write(&p, LINE).unwrap();
+        let s = Status::read(&p).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        assert!(
+            e.to_string().contains("did not return a hotup status line"),
+            "{e}"
+        );
+        assert_eq!(s, Status::parse(LINE));
     }
 
     #[test]

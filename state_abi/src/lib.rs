@@ -9,7 +9,8 @@
 //! per-file section ([`files`]). The device-state schema both child
 //! versions speak (`device_state`, `controller`, `state`) is compiled by
 //! the children and host tests only, not by the parent
-//! (`cfg(hotup_parent)`).
+//! (`cfg(hotup_parent)`). The parser of the parent's status and event
+//! lines (`lines`) is for host tools only (feature `host`).
 //!
 //! The crate is `no_std`, allocation-free, free of `unsafe` and of panicking
 //! paths on any input. The same source is compiled as an ordinary crate (host
@@ -62,6 +63,11 @@ pub mod crc32c;
 pub mod errno;
 pub mod files;
 pub mod handover;
+
+// Host tools only: the parser of the parent's status and event lines. The
+// kernel build sets no cargo feature, so the modules never compile it.
+#[cfg(any(test, feature = "host"))]
+pub mod lines;
 
 // The children's device-state schema: left out of the parent, which moves
 // blobs and regions and never decodes a child's data structures.

@@ -14,12 +14,17 @@ _ktap_line "KTAP version 1"
 # diag TEXT...: a KTAP diagnostic line.
 diag() { _ktap_line "# $*"; }
 
-# pass DESC / fail DESC REASON: record one result.
-pass() { _ktap_n=$((_ktap_n + 1)); _ktap_line "ok $_ktap_n $1"; }
-fail() {
-    _ktap_n=$((_ktap_n + 1)); _ktap_failed=$((_ktap_failed + 1))
-    _ktap_line "not ok $_ktap_n $1 # ${2:-failed}"
+# _ktap_result ok|"not ok" DESC [REASON]: the one writer of a result line
+# (`ok N DESC`, `not ok N DESC # REASON`), numbered in order. Scenarios
+# report through pass, fail and the checks below, never by echoing one.
+_ktap_result() {
+    _ktap_n=$((_ktap_n + 1))
+    _ktap_line "$1 $_ktap_n $2${3:+ # $3}"
 }
+
+# pass DESC / fail DESC REASON: record one result.
+pass() { _ktap_result ok "$1"; }
+fail() { _ktap_failed=$((_ktap_failed + 1)); _ktap_result "not ok" "$1" "${2:-failed}"; }
 
 # check DESC CMD...: run CMD, pass if it exits 0, else fail with its output;
 # returns 1 on failure (so `check ... || break` works).

@@ -33,22 +33,10 @@ fn problem_regexes() -> &'static [Regex] {
     })
 }
 
-/// Removes a leading printk timestamp (`[   12.345678] `) from a dmesg line.
+/// Removes a leading printk timestamp (`[   12.345678] `, or a /dev/kmsg
+/// record header) from a dmesg line: [`state_abi::lines::LogLine`]'s text.
 pub fn strip_timestamp(line: &str) -> &str {
-    let trimmed = line.trim_start();
-    if let Some(rest) = trimmed.strip_prefix('[') {
-        if let Some(end) = rest.find(']') {
-            let inside = &rest[..end];
-            if inside
-                .trim()
-                .chars()
-                .all(|c| c.is_ascii_digit() || c == '.')
-            {
-                return rest[end + 1..].trim_start();
-            }
-        }
-    }
-    trimmed
+    state_abi::lines::LogLine::parse(line).text
 }
 
 /// Returns every dmesg line that reports a kernel problem, timestamps removed,
@@ -75,6 +63,12 @@ mod tests {
         );
         assert_eq!(strip_timestamp("hotup: attach"), "hotup: attach");
         assert_eq!(strip_timestamp("[abc] x"), "[abc] x");
+    }
+
+    #[test]
+    fn a_kmsg_record_header_is_a_prefix_too() {
+        assert_eq!(strip_timestamp("4,812,5000,-;WARNING: x"), "WARNING: x");
+        assert_eq!(dmesg_problems("4,812,5000,-;WARNING: x\n").len(), 1);
     }
 
     #[test]

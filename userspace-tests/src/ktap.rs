@@ -2,8 +2,88 @@
 //! results the guest scenarios print: a version line, `ok`/`not ok` lines with
 //! optional `# DIRECTIVE reason`, `#` diagnostics, and a plan `1..N` placed
 //! before or after the results. Other lines (console noise) are ignored.
+//!
+//! Also the host's KTAP writer ([`KtapWriter`], [`result_line`]): xtask's
+//! own results (`cargo xtask test`, the `upgrade-child-cli` scenario). The
+//! guest scenarios write theirs with `guest/lib.sh` (`pass`, `fail`).
 
 use serde::Serialize;
+use std::fmt::Display;
+
+/// The first line of a KTAP stream.
+pub const VERSION_LINE: &str = "KTAP version 1";
+
+/// A result line: `ok N DESC`, or `not ok N DESC # REASON` (no `#` part
+/// without a reason).
+pub fn result_line(n: impl Display, description: &str, ok: bool, reason: Option<&str>) -> String {
+    match (ok, reason) {
+        (true, _) => format!("ok {n} {description}"),
+        (false, Some(r)) => format!("not ok {n} {description} # {r}"),
+        (false, None) => format!("not ok {n} {description}"),
+    }
+}
+
+/// The plan line, `1..N`.
+pub fn plan_line(n: impl Display) -> String {
+    format!("1..{n}")
+}
+
+/// A diagnostic line: `# TEXT`.
+pub fn diag_line(text: &str) -> String {
+    format!("# {text}")
+}
+
+/// A KTAP stream built in memory: the version line, then results numbered
+/// in order and diagnostics, then (at [`KtapWriter::finish`]) the plan.
+#[derive(Debug, Clone)]
+pub struct KtapWriter {
+    lines: Vec<String>,
+    n: usize,
+    failed: bool,
+}
+
+impl Default for KtapWriter {
+    fn default() -> Self {
+        KtapWriter {
+            lines: vec![VERSION_LINE.to_owned()],
+            n: 0,
+            failed: false,
+        }
+    }
+}
+
+impl KtapWriter {
+    /// A stream with its version line.
+    pub fn new() -> KtapWriter {
+        KtapWriter::default()
+    }
+
+    /// Records the next result: `ok`, or `not ok` with `why()`; returns `ok`.
+    pub fn check(&mut self, description: &str, ok: bool, why: impl FnOnce() -> String) -> bool {
+        self.n += 1;
+        self.failed |= !ok;
+        let reason = (!ok).then(why);
+        self.lines
+            .push(result_line(self.n, description, ok, reason.as_deref()));
+        ok
+    }
+
+    /// A diagnostic line per line of `text`.
+    pub fn diag(&mut self, text: &str) {
+        self.lines.extend(text.lines().map(diag_line));
+    }
+
+    /// Whether a result was `not ok`.
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// The stream with its plan, lines joined by newlines (no final one).
+    pub fn finish(mut self) -> String {
+        self.lines.push(plan_line(self.n));
+        self.lines.join("\n")
+    }
+}
 
 /// One `ok`/`not ok` line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,8 +144,9 @@ impl KtapReport {
     }
 }
 
-/// One `ok`/`not ok` line, without diagnostics.
-fn parse_result(line: &str) -> Option<KtapResult> {
+/// One `ok`/`not ok` line (a top-level one: no timestamp, no indent),
+/// without diagnostics; `None` for any other line.
+pub fn parse_result(line: &str) -> Option<KtapResult> {
     let (ok, rest) = if let Some(r) = line.strip_prefix("not ok ") {
         (false, r)
     } else if let Some(r) = line.strip_prefix("ok ") {
@@ -108,6 +189,12 @@ fn parse_result(line: &str) -> Option<KtapResult> {
         reason,
         diagnostics: Vec::new(),
     })
+}
+
+/// Whether a console line is a top-level `not ok` result (a printk
+/// timestamp before it is allowed).
+pub fn is_not_ok(line: &str) -> bool {
+    parse_result(crate::dmesg::strip_timestamp(line.trim_end())).is_some_and(|r| !r.ok)
 }
 
 /// Parses the top level of a KTAP stream (indented subtest lines are ignored).
@@ -161,6 +248,29 @@ mod tests {
         let r = parse_ktap("KTAP version 1\nok 1 a\n1..2\n");
         assert!(r.structural_problems()[0].contains("plan says 2"));
         assert_eq!(parse_ktap("noise\n").structural_problems().len(), 3);
+    }
+
+    #[test]
+    fn what_the_writer_writes_parses_back() {
+        let mut k = KtapWriter::new();
+        assert!(k.check("first", true, || unreachable!()));
+        k.diag("two\nlines");
+        assert!(!k.failed());
+        assert!(!k.check("second", false, || "exit 1: boom".into()));
+        assert!(k.failed());
+        let text = k.finish();
+        assert_eq!(
+            text,
+            "KTAP version 1\nok 1 first\n# two\n# lines\nnot ok 2 second # exit 1: boom\n1..2"
+        );
+        let r = parse_ktap(&text);
+        assert!(r.structural_problems().is_empty());
+        assert_eq!(r.results[1].diagnostics, vec!["two", "lines"]);
+        assert_eq!(r.results[1].reason.as_deref(), Some("exit 1: boom"));
+        assert_eq!(result_line(3, "x", false, None), "not ok 3 x");
+        assert_eq!(plan_line(0), "1..0");
+        assert!(is_not_ok("not ok 2 second # exit 1: boom\r\n"));
+        assert!(!is_not_ok("ok 1 first\n") && !is_not_ok("# not ok here"));
     }
 
     #[test]

@@ -17,5 +17,5 @@ pub mod report;
 pub mod scenario;
 
 pub use dmesg::{dmesg_problems, strip_timestamp};
-pub use ktap::{parse_ktap, KtapReport, KtapResult};
+pub use ktap::{parse_ktap, KtapReport, KtapResult, KtapWriter};
 pub use scenario::{discover, judge, GuestOutcome, Scenario, Verdict};

@@ -5,91 +5,19 @@
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use state_abi::lines::Fields;
 
-/// One `hotup: <event> key=value ...` line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    /// Kernel timestamp in seconds, if the line had one.
-    pub time_s: Option<f64>,
-    /// The event name (`attach`, `park`, `resume`, ...).
-    pub name: String,
-    /// Its fields; quoted values are unquoted.
-    pub fields: BTreeMap<String, String>,
-    /// The line from `hotup:` on.
-    pub text: String,
-}
-
-impl Event {
-    /// A numeric field.
-    pub fn num(&self, key: &str) -> Option<i64> {
-        self.fields.get(key)?.parse().ok()
-    }
-    /// A text field.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.fields.get(key).map(String::as_str)
-    }
-}
+/// One `hotup: <event> key=value ...` line: its timestamp (`time_s`, in
+/// seconds), `name`, `fields` and `text` (from `hotup:` on).
+pub use state_abi::lines::Event;
 
 /// Parses one dmesg line; `None` unless it is a parent event line.
-pub fn parse_event(line: &str) -> Option<Event> {
-    let idx = line.find("hotup: ")?;
-    let prefix = line[..idx].trim();
-    let time_s = prefix
-        .strip_prefix('[')
-        .and_then(|p| p.strip_suffix(']'))
-        .and_then(|t| t.trim().parse().ok());
-    if !(prefix.is_empty() || time_s.is_some()) {
-        return None; // e.g. "hotup_child_v1: ..." never matches, but "xhotup: " must not either
-    }
-    let text = &line[idx..];
-    let mut rest = &text["hotup: ".len()..];
-    let name_end = rest.find(' ').unwrap_or(rest.len());
-    let name = rest[..name_end].to_owned();
-    rest = &rest[name_end..];
-    let mut fields = BTreeMap::new();
-    loop {
-        rest = rest.trim_start();
-        if rest.is_empty() {
-            break;
-        }
-        let Some(eq) = rest.find('=') else { break };
-        let key = rest[..eq].to_owned();
-        rest = &rest[eq + 1..];
-        let value;
-        if let Some(r) = rest.strip_prefix('"') {
-            let end = r.find('"').unwrap_or(r.len());
-            value = r[..end].to_owned();
-            rest = r.get(end + 1..).unwrap_or("");
-        } else {
-            // A value runs to the next " key=" (so "blob=checksum mismatch" stays whole).
-            let mut end = rest.len();
-            let mut search = 0;
-            while let Some(sp) = rest[search..].find(' ') {
-                let at = search + sp;
-                let next = &rest[at + 1..];
-                let token_end = next.find(' ').unwrap_or(next.len());
-                if next[..token_end].contains('=') {
-                    end = at;
-                    break;
-                }
-                search = at + 1;
-            }
-            value = rest[..end].to_owned();
-            rest = &rest[end..];
-        }
-        fields.insert(key, value);
-    }
-    Some(Event {
-        time_s,
-        name,
-        fields,
-        text: text.to_owned(),
-    })
+pub fn parse_event(line: &str) -> Option<Event<'_>> {
+    Event::parse(line)
 }
 
 /// Every parent event in a dmesg text, in order.
-pub fn events(dmesg: &str) -> Vec<Event> {
+pub fn events(dmesg: &str) -> Vec<Event<'_>> {
     dmesg.lines().filter_map(parse_event).collect()
 }
 
@@ -193,7 +121,7 @@ pub fn upgrade_outcome(from: &str, to: &str, exit: i32, dmesg: &str) -> UpgradeO
         .rev()
         .find(|e| e.name == "rollback" || e.name == "refuse")
     {
-        error = Some(e.text.clone());
+        error = Some(e.text.to_owned());
     }
     // The child's own reason (e.g. "hotup_child_v2: adopt refused: checksum mismatch").
     if let Some(l) = dmesg.lines().find(|l| l.contains(": adopt refused:")) {
@@ -260,7 +188,7 @@ pub fn blackout_stats(dmesg: &str) -> Option<BlackoutStats> {
         events(dmesg)
             .iter()
             .filter(|e| e.name == "resume")
-            .filter_map(|e| e.num("blackout_ns"))
+            .filter_map(|e| e.num::<i64>("blackout_ns"))
             .filter(|n| *n > 0)
             .map(|n| n as u64)
             .collect(),
@@ -278,11 +206,7 @@ pub fn soak_blackouts(log: &str) -> Vec<u64> {
                 .next()
                 .is_some_and(|n| n.parse::<u64>().is_ok())
         })
-        .filter_map(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix("blackout_ns="))
-                .and_then(|n| n.parse().ok())
-        })
+        .filter_map(|l| Fields::new(l).num("blackout_ns"))
         .collect()
 }
 

@@ -14,31 +14,9 @@ use crate::paths::Ctx;
 use anyhow::{Context, Result};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use userspace_tests::GuestOutcome;
+use userspace_tests::{GuestOutcome, KtapWriter};
 
 const MIB: u32 = 64;
-
-struct Ktap {
-    lines: Vec<String>,
-    n: usize,
-}
-
-impl Ktap {
-    fn check(&mut self, desc: &str, ok: bool, why: impl FnOnce() -> String) -> bool {
-        self.n += 1;
-        self.lines.push(if ok {
-            format!("ok {} {desc}", self.n)
-        } else {
-            format!("not ok {} {desc} # {}", self.n, why())
-        });
-        ok
-    }
-    fn diag(&mut self, d: &str) {
-        for l in d.lines() {
-            self.lines.push(format!("# {l}"));
-        }
-    }
-}
 
 fn xtask(args: &[&str]) -> Result<(i32, String)> {
     let exe = std::env::current_exe().context("locating the xtask binary")?;
@@ -56,7 +34,7 @@ fn xtask(args: &[&str]) -> Result<(i32, String)> {
 
 /// The README's "Upgrading by hand", as written: fio by `qemu exec` in the
 /// background, then `upgrade-child --to v2` while it runs.
-fn readme_sequence(k: &mut Ktap, lib: &str) -> Result<()> {
+fn readme_sequence(k: &mut KtapWriter, lib: &str) -> Result<()> {
     const FIO: [&str; 13] = [
         "qemu",
         "exec",
@@ -116,18 +94,14 @@ fn readme_sequence(k: &mut Ktap, lib: &str) -> Result<()> {
 /// `inject` (fault-injection parameters, `k=v ...`) goes to every upgrade.
 pub fn run(ctx: &Ctx, inject: &str) -> Result<GuestOutcome> {
     let g = Guest::of(ctx);
-    let mut k = Ktap {
-        lines: vec!["KTAP version 1".into()],
-        n: 0,
-    };
+    let mut k = KtapWriter::new();
     if g.running() {
         k.check("no other guest is running", false, || {
             "a guest from `qemu up` is running; stop it first".into()
         });
-        k.lines.push(format!("1..{}", k.n));
         return Ok(GuestOutcome {
             exit_status: Some(1),
-            ktap: k.lines.join("\n"),
+            ktap: k.finish(),
             ..Default::default()
         });
     }
@@ -261,12 +235,10 @@ pub fn run(ctx: &Ctx, inject: &str) -> Result<GuestOutcome> {
     k.check("qemu status works with no guest", rc == 0, || {
         format!("exit {rc}")
     });
-    k.lines.push(format!("1..{}", k.n));
-    let failed = k.lines.iter().any(|l| l.starts_with("not ok"));
     Ok(GuestOutcome {
-        exit_status: Some(i32::from(failed)),
+        exit_status: Some(i32::from(k.failed())),
         timed_out: false,
-        ktap: k.lines.join("\n"),
+        ktap: k.finish(),
         dmesg: std::fs::read_to_string(g.dir.join("dmesg.txt")).unwrap_or_default(),
     })
 }

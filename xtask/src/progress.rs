@@ -140,7 +140,7 @@ pub fn follow(console: std::path::PathBuf, prefix: &str, total: u32, done: Arc<A
                     0.0
                 };
                 eprintln!("{prefix}: {rest}  [{el:.0} s elapsed, about {eta:.0} s to go]");
-            } else if line.contains("not ok") {
+            } else if userspace_tests::ktap::is_not_ok(&line) {
                 eprint!("{prefix}: {line}");
             }
             line.clear();

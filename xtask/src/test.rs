@@ -9,6 +9,7 @@ use serde::Serialize;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use userspace_tests::ktap::{self, KtapWriter};
 use userspace_tests::{discover, judge, Scenario, Verdict};
 
 /// A harness self-test: a fixture that breaks one guarantee on purpose, run
@@ -265,9 +266,12 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
         );
     }
 
-    println!("KTAP version 1");
+    println!("{}", ktap::VERSION_LINE);
     let with_host = args.scenarios.is_empty() && !args.no_host;
-    println!("1..{}", scenarios.len() + usize::from(with_host));
+    println!(
+        "{}",
+        ktap::plan_line(scenarios.len() + usize::from(with_host))
+    );
     let mut n = 0;
     let mut results = Vec::new();
     if with_host {
@@ -299,9 +303,11 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
             // A failure to run the user's commands at all is this
             // scenario's failure, not the end of the whole run.
             let outcome = crate::cli_scenario::run(ctx, &inject).unwrap_or_else(|e| {
+                let mut k = KtapWriter::new();
+                k.check("run the user's commands", false, || format!("{e:#}"));
                 userspace_tests::GuestOutcome {
                     exit_status: Some(1),
-                    ktap: format!("KTAP version 1\nnot ok 1 run the user's commands # {e:#}\n1..1"),
+                    ktap: k.finish(),
                     ..Default::default()
                 }
             });
@@ -338,10 +344,8 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
         };
         for sub in &verdict.subtests.results {
             println!(
-                "  {} {} {}",
-                if sub.ok { "ok" } else { "not ok" },
-                sub.number,
-                sub.description
+                "  {}",
+                ktap::result_line(sub.number, &sub.description, sub.ok, None)
             );
         }
         if !ok && !r.console_tail.is_empty() && selftest.is_none() {
@@ -382,17 +386,20 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
 }
 
 fn report(n: usize, name: &str, ok: bool, reasons: &[String]) {
-    if ok {
-        println!("ok {n} {name}");
-    } else {
-        println!(
-            "not ok {n} {name} # {}",
-            reasons.first().map(String::as_str).unwrap_or("failed")
-        );
-        for r in reasons.iter().skip(1) {
-            println!("# {r}");
-        }
+    for l in report_lines(n, name, ok, reasons) {
+        println!("{l}");
     }
+}
+
+/// A scenario's result line; when not ok, its first reason there and the
+/// others as diagnostics.
+fn report_lines(n: usize, name: &str, ok: bool, reasons: &[String]) -> Vec<String> {
+    let first = reasons.first().map(String::as_str).unwrap_or("failed");
+    let mut out = vec![ktap::result_line(n, name, ok, Some(first))];
+    if !ok {
+        out.extend(reasons.iter().skip(1).map(|r| ktap::diag_line(r)));
+    }
+    out
 }
 
 /// A self-test passes when the harness failed its fixture for the right
@@ -428,5 +435,26 @@ fn selftest_verdict(t: &SelfTest, v: &Verdict, dmesg: &str) -> (bool, Vec<String
                 t.report, v.reasons
             )],
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_results_are_ktap() {
+        let why = ["boom".to_owned(), "dmesg: BUG: x".to_owned()];
+        assert_eq!(report_lines(1, "smoke", true, &why), ["ok 1 smoke"]);
+        assert_eq!(
+            report_lines(2, "guards", false, &why),
+            ["not ok 2 guards # boom", "# dmesg: BUG: x"]
+        );
+        assert_eq!(
+            report_lines(3, "persist", false, &[]),
+            ["not ok 3 persist # failed"]
+        );
+        let r = userspace_tests::parse_ktap(&report_lines(2, "guards", false, &why).join("\n"));
+        assert_eq!(r.results[0].reason.as_deref(), Some("boom"));
     }
 }
