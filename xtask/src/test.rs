@@ -111,25 +111,71 @@ pub struct TestArgs {
     /// go red. Such a run is expected to fail.
     #[arg(long, value_name = "PARAM=VALUE")]
     inject: Vec<String>,
-    /// The long tier, run before an issue is resolved (about 2.5 h here;
-    /// CI runs the shorter `.ci/run`): this suite on the release kernel,
-    /// every scenario on the debug kernel, a 50-upgrade soak and the short
-    /// benchmark, each a `cargo xtask` run of its own; fails if any does.
-    #[arg(long, conflicts_with_all = ["list", "scenarios", "inject"])]
+    /// Every scenario on this kernel only. Without it (and without
+    /// `--scenario`), `test` on the release kernel is the CI tier: the
+    /// release suite minus the fault matrix, then the sanitizer self-tests
+    /// and the fault matrix on the debug kernel ([`DEBUG_TIER`]).
+    #[arg(long, conflicts_with = "scenarios")]
+    all: bool,
+    /// The long tier, run before an issue is resolved (about 2.5 h here):
+    /// every scenario on the release kernel, every scenario on the debug
+    /// kernel, a 50-upgrade soak and the short benchmark, each a `cargo
+    /// xtask` run of its own; fails if any does.
+    #[arg(long, conflicts_with_all = ["list", "scenarios", "inject", "all"])]
     full: bool,
+}
+
+/// The fault matrix: on the release kernel only in `--all`/`--full`, as
+/// the CI tier runs it on the debug kernel, under its checkers.
+const FAULT_MATRIX: &[&str] = &["bad-child", "fault-*"];
+
+/// What the CI tier runs on the debug kernel: the proofs that its checkers
+/// are live, then the fault matrix.
+const DEBUG_TIER: &[&str] = &[
+    "harness-catches-kasan",
+    "harness-catches-lockdep",
+    "harness-catches-kmemleak",
+    "harness-catches-blackout-alloc",
+    "bad-child",
+    "fault-*",
+];
+
+/// A scenario pattern (`fault-*` matches by prefix) against a name.
+fn matches(want: &str, name: &str) -> bool {
+    match want.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == want,
+    }
+}
+
+/// Runs `cargo xtask ARGV` as a process of its own (another kernel's
+/// tier); whether it passed.
+fn run_tier(what: &str, argv: &[&str]) -> Result<bool> {
+    let exe = std::env::current_exe().context("cannot find the running xtask binary")?;
+    eprintln!("== {what}: cargo xtask {}", argv.join(" "));
+    let t = Instant::now();
+    let status = Command::new(&exe)
+        .args(argv)
+        .status()
+        .with_context(|| format!("cannot run `cargo xtask {}`", argv.join(" ")))?;
+    eprintln!(
+        "== {what}: {} in {:.0} s",
+        if status.success() { "passed" } else { "FAILED" },
+        t.elapsed().as_secs_f64()
+    );
+    Ok(status.success())
 }
 
 /// `test --full`: the tiers one after another, each as its own `cargo
 /// xtask` process (the debug tier needs the other kernel); all run even
 /// when one fails, and the summary names those that did.
 fn run_full(args: &TestArgs) -> Result<bool> {
-    let exe = std::env::current_exe().context("cannot find the running xtask binary")?;
-    let mut base: Vec<&str> = vec!["test"];
+    let mut release = vec!["test", "--all"];
     if args.no_host {
-        base.push("--no-host");
+        release.push("--no-host");
     }
     let tiers: [(&str, Vec<&str>); 4] = [
-        ("release suite", base.clone()),
+        ("release kernel, every scenario", release),
         (
             "debug kernel, every scenario",
             vec!["--debug", "test", "--no-host"],
@@ -140,25 +186,8 @@ fn run_full(args: &TestArgs) -> Result<bool> {
     let mut failed = Vec::new();
     let started = Instant::now();
     for (i, (what, argv)) in tiers.iter().enumerate() {
-        eprintln!(
-            "== test --full [{}/{}]: {what}: cargo xtask {}",
-            i + 1,
-            tiers.len(),
-            argv.join(" ")
-        );
-        let t = Instant::now();
-        let status = Command::new(&exe)
-            .args(argv)
-            .status()
-            .with_context(|| format!("cannot run `cargo xtask {}`", argv.join(" ")))?;
-        eprintln!(
-            "== test --full [{}/{}]: {what}: {} in {:.0} s",
-            i + 1,
-            tiers.len(),
-            if status.success() { "passed" } else { "FAILED" },
-            t.elapsed().as_secs_f64()
-        );
-        if !status.success() {
+        let label = format!("test --full [{}/{}]: {what}", i + 1, tiers.len());
+        if !run_tier(&label, argv)? {
             failed.push(*what);
         }
     }
@@ -227,11 +256,15 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
         }
         return Ok(true);
     }
+    // The CI tier: the fault matrix goes to the debug kernel.
+    let ci_tier = ctx.profile == crate::paths::Profile::Release
+        && args.scenarios.is_empty()
+        && !args.all
+        && args.inject.is_empty();
+    if ci_tier {
+        scenarios.retain(|s| !FAULT_MATRIX.iter().any(|w| matches(w, &s.name)));
+    }
     if !args.scenarios.is_empty() {
-        let matches = |want: &str, name: &str| match want.strip_suffix('*') {
-            Some(prefix) => name.starts_with(prefix),
-            None => name == want,
-        };
         for want in &args.scenarios {
             if !scenarios.iter().any(|s| matches(want, &s.name)) {
                 let names: Vec<_> = scenarios.iter().map(|s| s.name.as_str()).collect();
@@ -382,7 +415,18 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
         std::fs::write(path, serde_json::to_string_pretty(&results)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(failed == 0)
+    if !ci_tier {
+        return Ok(failed == 0);
+    }
+    let mut argv = vec!["--debug", "test", "--no-host"];
+    for s in DEBUG_TIER {
+        argv.extend(["--scenario", s]);
+    }
+    let debug_ok = run_tier(
+        "debug kernel: the checkers' self-tests and the fault matrix",
+        &argv,
+    )?;
+    Ok(failed == 0 && debug_ok)
 }
 
 fn report(n: usize, name: &str, ok: bool, reasons: &[String]) {
