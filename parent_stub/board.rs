@@ -123,6 +123,7 @@ pub(crate) fn stash_str(s: StashState) -> &'static str {
 }
 
 /// What the switch protocols record, under `Hub::figures`.
+#[derive(Clone, Copy)]
 pub(crate) struct Figures {
     pub(crate) generation: u64,
     pub(crate) child: [u8; NAME_LEN],

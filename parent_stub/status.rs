@@ -4,8 +4,8 @@
 //! the control node's `key=value` line ([`status_line`]) and sysfs, one
 //! file per key plus `status`, the whole line (`glue/sysfs.rs`). The values
 //! come from one snapshot: the gate's, the parking lot's and the regions'
-//! own counts, taken one lock at a time, then the figures the switches
-//! keep, read under their lock while the line is written.
+//! own counts, and a copy of the figures the switches keep, taken one lock
+//! at a time; the line is written with no lock held.
 
 use super::board::Figures;
 use super::edge::name_str;
@@ -18,7 +18,7 @@ use kernel::{prelude::*, str::Formatter};
 /// What the keys read: a snapshot of the counts, and the figures.
 pub(crate) struct View<'a> {
     hub: &'a Hub,
-    f: &'a Figures,
+    f: Figures,
     t: Totals,
     mode: &'static str,
     /// Parked now, ever, timed out, at the last release.
@@ -131,10 +131,11 @@ impl Hub {
         };
         let regions = self.regions.lock().usage();
         let mode = self.io.mode().as_str();
-        let figures = self.figures.lock();
+        // A copy: the line is written with no lock held.
+        let figures = *self.figures.lock();
         f(&View {
             hub: self,
-            f: &figures,
+            f: figures,
             t,
             mode,
             parked,
@@ -144,8 +145,7 @@ impl Hub {
     }
 }
 
-/// The status line the control node reads back (and sysfs `status`),
-/// into a buffer: it is written under the figures' spinlock.
+/// The status line the control node reads back (and sysfs `status`).
 pub(crate) fn status_line(hub: &Hub, out: &mut Formatter<'_>) -> fmt::Result {
     hub.with_view(|v| {
         for (i, k) in KEYS.iter().enumerate() {
