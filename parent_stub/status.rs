@@ -55,7 +55,7 @@ fn name(n: &[u8; NAME_LEN]) -> Val<'_> {
 /// One key of the status line and of sysfs.
 pub(crate) struct Key {
     pub(crate) name: &'static CStr,
-    get: for<'a> fn(&View<'a>) -> Val<'a>,
+    get: for<'a, 'b> fn(&'b View<'a>) -> Val<'b>,
 }
 
 macro_rules! keys {
