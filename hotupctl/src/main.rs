@@ -15,11 +15,9 @@
 //! is frozen. Classic mode unloads the active child and loads the new one,
 //! as `rmmod` + `insmod` by hand do.
 
-mod event;
-mod kmsg;
-mod module;
 mod ops;
-mod status;
+
+use hotupctl::{event, kmsg, module, status, swap};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};

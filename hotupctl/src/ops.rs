@@ -5,13 +5,11 @@ use crate::event::Event;
 use crate::kmsg::Kmsg;
 use crate::module;
 use crate::status::Status;
+use crate::swap::{ctl_write, rmmod, NewChild, Realtime, SwapError};
 use crate::{Mode, UpgradeArgs};
 use anyhow::{bail, Context, Result};
 use nix::errno::Errno;
-use nix::kmod::{delete_module, finit_module, DeleteModuleFlags, ModuleInitFlags};
 use serde::Serialize;
-use std::ffi::CString;
-use std::io::Write;
 use std::path::Path;
 
 /// The result of an upgrade or switch, as printed (or as JSON).
@@ -145,62 +143,11 @@ impl Report {
     }
 }
 
-/// Real-time priority (SCHED_FIFO 50) while it lives: the switch (or the
-/// classic unload and load) happens in this process's system calls, and the
-/// I/O threads it pauses must not preempt it, or their time slices would
-/// count in the blackout. Dropped as soon as that step is done: what comes
-/// after (reading the log, unloading the retired child) must not starve
-/// the I/O that just resumed. Best effort: a failure only costs latency,
-/// and is said.
-struct Realtime;
-
-impl Realtime {
-    fn enter() -> Realtime {
-        set_policy(
-            nix::libc::SCHED_FIFO,
-            50,
-            "real-time priority (the blackout may include other threads' time slices)",
-        );
-        Realtime
-    }
-}
-
-impl Drop for Realtime {
-    fn drop(&mut self) {
-        set_policy(nix::libc::SCHED_OTHER, 0, "normal priority again");
-    }
-}
-
-fn set_policy(policy: nix::libc::c_int, priority: nix::libc::c_int, what: &str) {
-    let p = nix::libc::sched_param {
-        sched_priority: priority,
-    };
-    // SAFETY: sched_setscheduler reads the parameter struct for the calling
-    // process (pid 0); `p` is a valid, initialised sched_param.
-    let rc = unsafe { nix::libc::sched_setscheduler(0, policy, &p) };
-    if rc != 0 {
-        eprintln!(
-            "hotupctl: could not run at {what}: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
 fn require_root() -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("this needs root (CAP_SYS_ADMIN for the parent's control node, and module loading): run it with sudo");
     }
     Ok(())
-}
-
-/// Writes one command to the control node in one `write`.
-fn ctl_write(ctl: &Path, cmd: &str) -> std::result::Result<(), Errno> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(ctl)
-        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))?;
-    f.write_all(cmd.as_bytes())
-        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))
 }
 
 /// The parent's explanation of a failure, from its log lines.
@@ -286,18 +233,6 @@ fn loaded_modules() -> Vec<String> {
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
         .collect()
-}
-
-fn insmod(file: &Path, params: &[String]) -> std::result::Result<(), Errno> {
-    let f = std::fs::File::open(file)
-        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)))?;
-    let p = CString::new(params.join(" ")).map_err(|_| Errno::EINVAL)?;
-    finit_module(&f, &p, ModuleInitFlags::empty())
-}
-
-fn rmmod(name: &str) -> std::result::Result<(), Errno> {
-    let n = CString::new(name).map_err(|_| Errno::EINVAL)?;
-    delete_module(&n, DeleteModuleFlags::O_NONBLOCK)
 }
 
 pub fn status(ctl: &Path, json: bool) -> Result<()> {
@@ -445,8 +380,9 @@ fn load_standby(
         rmmod(name)
             .map_err(|e| anyhow::anyhow!("unloading the retired {name} first: {}", e.desc()))?;
     }
+    let new = NewChild::open(&a.file, &a.params)?;
     let mut k = Kmsg::at_end();
-    match insmod(&a.file, &a.params) {
+    match new.load() {
         Ok(()) => {}
         Err(Errno::EBUSY) if a.mode == Mode::Auto => {
             let events = k.events();
@@ -474,34 +410,29 @@ fn load_standby(
 }
 
 /// The classic upgrade: unload the active child (it drains and exports),
-/// load the new one (it adopts).
+/// load the new one (it adopts). The file is open before the old child
+/// goes, so the time with no child holds only the kernel's unload and load.
 fn classic(active: Option<&str>, a: &UpgradeArgs, r: &mut Report) -> Result<()> {
+    let new = NewChild::open(&a.file, &a.params)?;
     let mut k = Kmsg::at_end();
-    let rt = Realtime::enter();
     r.started_ms = now_ms();
-    if let Some(old) = active {
-        rmmod(old).map_err(|e| {
-            anyhow::anyhow!("unloading the active child {old} failed: {}", e.desc())
-        })?;
+    let swapped = new.swap(active);
+    if let Err(e @ SwapError::Unload { .. }) = &swapped {
+        bail!("{e}");
     }
-    let loaded = insmod(&a.file, &a.params);
-    drop(rt);
     let events = k.events();
     r.fill_from(&events);
     if r.mode.is_empty() {
         r.mode = "classic".into();
     }
-    if let Err(e) = loaded {
+    if let Err(e) = swapped {
         r.error = Some(format!(
             "{}; {}",
-            e.desc(),
+            e.errno().desc(),
             why(&events).unwrap_or_else(|| "see dmesg".into())
         ));
         let _ = r.print(a.json);
-        bail!(
-            "loading {} failed: the device stays parked with its state kept (no I/O fails); load a child that can adopt it",
-            a.file.display()
-        );
+        bail!("{e}");
     }
     r.ok = true;
     Ok(())

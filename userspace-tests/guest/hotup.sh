@@ -51,14 +51,19 @@ load_child() { _v=$1; shift; insmod "$MODULES/hotup_child_v$_v.ko" "$@"; }
 # exports), load the new one (it adopts). With no child loaded (the device is
 # parked after a refused adopt), it only loads KO, which adopts the stashed
 # state: that is the recovery.
-# upgrade.pl does it in one process that already runs and has KO open, so
-# the time with no child loaded holds only the kernel's unload and load, not
-# the start of rmmod and insmod and the read of the module file. Where perl
-# or x86_64 is missing, or with HOTUP_SWAP=commands: rmmod + insmod, as by hand.
+# `hotupctl upgrade --mode classic` does it in one process that has KO open
+# before the old child goes, so the time with no child loaded holds only the
+# kernel's unload and load, not the start of rmmod and insmod and the read
+# of the module file; it prints its report, and on a failure a last line
+# `hotupctl: ...` that says why (the scenarios' check shows it) and exits
+# non-zero. With HOTUP_SWAP=commands: rmmod + insmod, as by hand.
 upgrade_ko() {
     _ko=$1; _schema=$2; shift 2
-    if [ "${HOTUP_SWAP:-}" != commands ] && [ "$(uname -m)" = x86_64 ] && command -v perl > /dev/null; then
-        perl "${HOTUP_REPO:?}/userspace-tests/guest/upgrade.pl" "$CTL" "$_ko" "$_schema" "$@"
+    if [ "${HOTUP_SWAP:-}" != commands ]; then
+        [ -x "$MODULES/hotupctl" ] || { echo "no $MODULES/hotupctl: cargo xtask build puts it there" >&2; return 1; }
+        _p=; for _a in "$@"; do _p="$_p --param $_a"; done
+        # shellcheck disable=SC2086 # each --param KEY=VALUE is two words
+        "$MODULES/hotupctl" --ctl "$CTL" upgrade "$_ko" --mode classic --schema "$_schema" $_p
         return
     fi
     _from=$(current_child)

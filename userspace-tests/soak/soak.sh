@@ -9,7 +9,8 @@
 # just before it started to just after it ended; the count is reported
 # ("soak: done ... under_writes=K") and must be a quarter of them at least
 # (about half are, as the two phases take about as long).
-# The loop is soak.pl, one process; progress lines: "soak: N/TOTAL ...".
+# The loop is hotup-soak (userspace-tests/src/bin/hotup-soak.rs), one
+# process; progress lines: "soak: N/TOTAL ...".
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
 N=${HOTUP_SOAK_UPGRADES:?set by cargo xtask soak}
 MIB=${HOTUP_SOAK_MIB:-64}
@@ -23,11 +24,11 @@ check "fio makes progress" wait_completions 1000
 # The loop's lines go to the console (the host shows them as progress) and
 # to soak.log.
 {
-    perl "$HOTUP_REPO/userspace-tests/soak/soak.pl" "$CTL" "$DEV" "$MODULES" "$N" "$FIO" \
-        "${HOTUP_TIME_SCALE:-1}" ${HOTUP_INJECT:-} 2>&1
+    "$MODULES/hotup-soak" --ctl "$CTL" --dev "$DEV" --modules "$MODULES" --upgrades "$N" \
+        --fio-pid "$FIO" --time-scale "${HOTUP_TIME_SCALE:-1}" -- ${HOTUP_INJECT:-} 2>&1
     echo $? > "$HOTUP_OUT/soak.rc"
 } | tee "$HOTUP_OUT/soak.log"
-check "all $N upgrades done under load ($(grep -o 'failed upgrade.*' "$HOTUP_OUT/soak.log" || echo ok))" \
+check "all $N upgrades done under load ($(sed -n 's/^soak: \(failed .*\)/\1/p' "$HOTUP_OUT/soak.log" | grep . || echo ok))" \
     test "$(cat "$HOTUP_OUT/soak.rc")" -eq 0
 under=$(sed -n 's/^soak: done .*under_writes=\([0-9]*\).*/\1/p' "$HOTUP_OUT/soak.log")
 check "upgrades under writes: ${under:-?} of $N (a quarter at least)" test "$((${under:-0} * 4))" -ge "$N"

@@ -197,11 +197,11 @@ fn check_stack_frames(ko: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The guest's programs built from this workspace: the operator's tool and
-/// the scenarios' ioctl client.
-const GUEST_BINS: [&str; 2] = ["hotupctl", "hotup-ioctl"];
+/// The guest's programs built from this workspace: the operator's tool,
+/// the scenarios' ioctl client and the soak's upgrade loop.
+const GUEST_BINS: [&str; 3] = ["hotupctl", "hotup-ioctl", "hotup-soak"];
 
-/// Builds `hotupctl` and `hotup-ioctl` (release) and puts them beside the
+/// Builds the [`GUEST_BINS`] (release) and puts them beside the
 /// modules, where the guest's scripts find them (`$MODULES/hotupctl`; the
 /// guest's root is the host's, so the host binaries run there).
 pub fn build_hotupctl(ctx: &Ctx, dest: &Path) -> Result<()> {
@@ -222,7 +222,7 @@ pub fn build_hotupctl(ctx: &Ctx, dest: &Path) -> Result<()> {
     if !status.success() {
         bail!(
             "building {} failed ({status}): run `cargo build --release -p hotupctl -p userspace-tests` to see why",
-            GUEST_BINS.join(" and ")
+            GUEST_BINS.join(", ")
         );
     }
     for b in GUEST_BINS {
