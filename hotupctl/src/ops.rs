@@ -212,9 +212,9 @@ fn hint_for(e: &Event) -> Option<String> {
         ("refuse-switch", "trial-export") => {
             "the active child cannot export its state; a switch would roll back".to_owned()
         }
-        ("refuse-switch", "probe") => format!(
-            "the standby cannot adopt the state of {active} (see its line above); rmmod it"
-        ),
+        ("refuse-switch", "probe") => {
+            format!("the standby cannot adopt the state of {active} (see its line above); rmmod it")
+        }
         ("rollback", "refused") if e.get("state") == Some("parked") => format!(
             "load a child that can adopt the stashed state, e.g. {}",
             e.get("from").unwrap_or("the child that wrote it")

@@ -200,11 +200,7 @@ fn under_writes(console: &str) -> Option<u64> {
     console
         .lines()
         .filter_map(|l| l.split("soak: done ").nth(1))
-        .filter_map(|rest| {
-            rest.split_whitespace()
-                .find_map(|kv| kv.strip_prefix("under_writes="))
-        })
-        .find_map(|v| v.trim().parse().ok())
+        .find_map(|rest| state_abi::lines::Fields::new(rest.trim()).num("under_writes"))
 }
 
 fn print(r: &SoakReport, reasons: &[String]) {
