@@ -46,6 +46,16 @@ pub(crate) fn name_str(n: &[u8; NAME_LEN]) -> &str {
     core::str::from_utf8(n.get(..len).unwrap_or_default()).unwrap_or("?")
 }
 
+/// A child's C return code as a `Result`: 0 is success, anything else an
+/// error (a positive code, which the ABI does not allow, is EIO).
+fn errno(rc: i32) -> Result {
+    match rc {
+        0 => Ok(()),
+        e if e < 0 => Err(Error::from_errno(e)),
+        _ => Err(EIO),
+    }
+}
+
 /// Why a registration cannot be read.
 pub(crate) enum BadRegistration {
     /// The registration's `size` is below [`ChildRegistration::MIN_SIZE`].
@@ -165,75 +175,75 @@ impl ActiveChild {
         core::ptr::eq(self.reg, reg)
     }
 
-    /// `submit`: the child takes the I/O `desc` describes (0) or refuses it
-    /// (a negative errno; the parent then completes it with that status).
-    pub(crate) fn submit(&self, desc: &IoDesc) -> i32 {
+    /// `submit`: the child takes the I/O `desc` describes, or refuses it
+    /// (the parent then completes it with that error).
+    pub(crate) fn submit(&self, desc: &IoDesc) -> Result {
         match self.ops.submit {
             // SAFETY: the child's own `submit`, with its registered context,
             // called while it is registered (the gate); `desc` and its
             // segments are valid for the call as the ABI requires.
-            Some(f) => unsafe { f(self.ctx.0, desc) },
-            None => EIO.to_errno(),
+            Some(f) => errno(unsafe { f(self.ctx.0, desc) }),
+            None => Err(EIO),
         }
     }
 
     /// `quiesce`: the child stops taking I/O and finishes what it has.
-    pub(crate) fn quiesce(&self) -> i32 {
+    pub(crate) fn quiesce(&self) -> Result {
         match self.ops.quiesce {
             // SAFETY: the child's own function and context, while registered.
-            Some(f) => unsafe { f(self.ctx.0) },
-            None => EIO.to_errno(),
+            Some(f) => errno(unsafe { f(self.ctx.0) }),
+            None => Err(EIO),
         }
     }
 
     /// `export_state` into `buf`: the blob's length, or a negative errno. A
     /// length beyond `buf` (a broken child) is an error too.
-    pub(crate) fn export(&self, buf: &mut [u8], schema: u32) -> Result<usize, i32> {
+    pub(crate) fn export(&self, buf: &mut [u8], schema: u32) -> Result<usize> {
         let Some(f) = self.ops.export_state else {
-            return Err(EIO.to_errno());
+            return Err(EIO);
         };
         let mut len = 0usize;
         // SAFETY: the child's own function and context, while registered;
         // `buf` is writable for `buf.len()` bytes and `len` is a valid out
         // pointer for the duration of the call.
         let rc = unsafe { f(self.ctx.0, buf.as_mut_ptr(), buf.len(), schema, &mut len) };
-        match rc {
-            0 if len <= buf.len() => Ok(len),
-            0 => Err(EOVERFLOW.to_errno()),
-            e => Err(e),
+        match errno(rc) {
+            Ok(()) if len <= buf.len() => Ok(len),
+            Ok(()) => Err(EOVERFLOW),
+            Err(e) => Err(e),
         }
     }
 
-    /// `adopt` of `blob` (None: start empty). 0 or a negative errno.
-    pub(crate) fn adopt(&self, blob: Option<&[u8]>) -> i32 {
+    /// `adopt` of `blob` (None: start empty).
+    pub(crate) fn adopt(&self, blob: Option<&[u8]>) -> Result {
         let Some(f) = self.ops.adopt else {
-            return EIO.to_errno();
+            return Err(EIO);
         };
         let (p, len) = blob.map_or((core::ptr::null(), 0), |b| (b.as_ptr(), b.len()));
         // SAFETY: the child's own function and context, during its
         // registration; the blob is readable for `len` bytes for the call
         // (or NULL with length 0 for "start empty").
-        unsafe { f(self.ctx.0, p, len) }
+        errno(unsafe { f(self.ctx.0, p, len) })
     }
 
     /// `freeze`: the child stops taking I/O and starts no completion,
     /// holding what it accepted for its export (a completion under way
-    /// ends on its own). 0 or a negative errno.
-    pub(crate) fn freeze(&self) -> i32 {
+    /// ends on its own).
+    pub(crate) fn freeze(&self) -> Result {
         match self.ops.freeze {
             // SAFETY: the child's own function and context, while registered.
-            Some(f) => unsafe { f(self.ctx.0) },
-            None => -super::state_abi::errno::EOPNOTSUPP,
+            Some(f) => errno(unsafe { f(self.ctx.0) }),
+            None => Err(Error::from_errno(-super::state_abi::errno::EOPNOTSUPP)),
         }
     }
 
-    /// `probe` of `blob`: whether the child could adopt it (0), changing
+    /// `probe` of `blob`: whether the child could adopt it, changing
     /// nothing; `None` if the child has no probe (ABI 1.0 table).
-    pub(crate) fn probe(&self, blob: &[u8]) -> Option<i32> {
+    pub(crate) fn probe(&self, blob: &[u8]) -> Option<Result> {
         let f = self.ops.probe?;
         // SAFETY: the child's own function and context, while registered;
         // the blob is readable for its length for the call.
-        Some(unsafe { f(self.ctx.0, blob.as_ptr(), blob.len()) })
+        Some(errno(unsafe { f(self.ctx.0, blob.as_ptr(), blob.len()) }))
     }
 
     /// `abort`: the switch is called off; the child takes I/O again as

@@ -155,9 +155,8 @@ impl Hub {
         if let Err(rq) = self.io.track(q, cookie, rq) {
             return self.fail(q, rq, "tag-in-use");
         }
-        let rc = child.submit(&desc);
-        if rc != 0 {
-            self.complete(cookie, rc);
+        if let Err(e) = child.submit(&desc) {
+            self.complete(cookie, e.to_errno());
         }
     }
 

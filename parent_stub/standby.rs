@@ -225,8 +225,7 @@ impl Hub {
         let adopted =
             match Hub::adopt_offer(this, &mut closed, &mut board.stash, &new, Offer::Stash) {
                 Ok(a) => a,
-                Err((rc, _freed)) => {
-                    let err = Error::from_errno(rc);
+                Err((err, _freed)) => {
                     return Hub::roll_back(
                         this,
                         &mut board,
@@ -283,9 +282,9 @@ impl Hub {
         old: &ActiveChild,
         schema: u32,
     ) -> core::result::Result<Instant<Monotonic>, &'static str> {
-        let state = board
-            .stash
-            .export_with((old.name, old.version), |buf| old.export(buf, schema));
+        let state = board.stash.export_with((old.name, old.version), |buf| {
+            old.export(buf, schema).map_err(Error::to_errno)
+        });
         let at = Instant::<Monotonic>::now();
         match state {
             StashState::Valid => Hub::switch_check_handover(this, board).map(|()| at),
@@ -349,13 +348,13 @@ impl Hub {
             f.handed_over = false;
         } else if quiet == Quiet::Done && handover {
             let at = Instant::<Monotonic>::now();
-            let rc = old.freeze();
+            let rc = old.freeze().err().map(|e| e.to_errno());
             f.freeze_ns = ns(Instant::<Monotonic>::now() - at);
             // No CPU in submit, new I/O parks and the old child starts no
             // completion: what is in flight now is what it holds plus the
             // completion it had under way (not yet claimed).
             f.inflight_after = this.io.totals().inflight;
-            if rc != 0 {
+            if let Some(rc) = rc {
                 // A failing freeze changes nothing (`FreezeFn`); the old
                 // child drains instead, within what is left of the bound.
                 hotup_event!(
@@ -382,12 +381,11 @@ impl Hub {
         }
         this.switch_phase.end();
         if !f.handed_over {
-            let rc = old.quiesce();
-            if rc != 0 {
+            if let Err(e) = old.quiesce() {
                 hotup_event!(
                     "error reason=quiesce-failed child={} err={}",
                     old.name(),
-                    rc
+                    e.to_errno()
                 );
             }
         }
@@ -500,7 +498,10 @@ impl Hub {
         } else {
             0
         };
-        let blob = match board.stash.trial(|buf| old.export(buf, schema | flags)) {
+        let blob = match board
+            .stash
+            .trial(|buf| old.export(buf, schema | flags).map_err(Error::to_errno))
+        {
             Ok(b) => b,
             Err(e) => {
                 hotup_event!(
@@ -512,15 +513,15 @@ impl Hub {
             }
         };
         match new.probe(blob) {
-            Some(0) | None => Ok(()),
-            Some(e) => {
+            Some(Ok(())) | None => Ok(()),
+            Some(Err(e)) => {
                 hotup_event!(
                     "refuse-switch reason=probe standby={} err={} state=active active={}",
                     new.name(),
-                    e,
+                    e.to_errno(),
                     old.name()
                 );
-                Err(Error::from_errno(e))
+                Err(e)
             }
         }
     }

@@ -99,17 +99,17 @@ impl Hub {
         }
         let adopted = match Hub::adopt_offer(this, &mut closed, stash, child, offer) {
             Ok(a) => a,
-            Err((rc, freed)) => {
+            Err((e, freed)) => {
                 let parked = this.park.lock().ring.len();
                 Hub::enter_parked(this, &closed);
                 hotup_event!(
                     "rollback child={} version={} err={} state=parked parked={} blob={} freed_regions={} step=adopt reason=refused from={}",
-                    cname, child.version, rc, parked,
+                    cname, child.version, e.to_errno(), parked,
                     if offer == Offer::Fresh { "none" } else { "kept" },
                     freed,
                     stash.producer_name()
                 );
-                return Err(Error::from_errno(rc));
+                return Err(e);
             }
         };
         // Where the blackout went: drain + export (detach), load (no child:
@@ -150,7 +150,7 @@ impl Hub {
         stash: &mut Stash,
         child: &ActiveChild,
         offer: Offer,
-    ) -> core::result::Result<Adopted, (i32, usize)> {
+    ) -> core::result::Result<Adopted, (Error, usize)> {
         if this.inject_blackout_alloc {
             closed.allocate_outside_noio();
         }
@@ -159,10 +159,10 @@ impl Hub {
         let start = Instant::<Monotonic>::now();
         let rc = child.adopt(stash.bytes_of(offer));
         let end = Instant::<Monotonic>::now();
-        if rc != 0 {
+        if let Err(e) = rc {
             let freed = this.regions.lock().abort();
             stash.refused(offer, child.version);
-            return Err((rc, freed));
+            return Err((e, freed));
         }
         this.regions.lock().commit();
         // Before the stash is spent: the bytes the child adopted.
@@ -174,7 +174,7 @@ impl Hub {
             // The last good state of a fresh start is the child's own
             // export, in schema 1 (which every version reads): the parent
             // never writes a child's device state.
-            stash.adopted_fresh(|buf| child.export(buf, 1));
+            stash.adopted_fresh(|buf| child.export(buf, 1).map_err(Error::to_errno));
         } else {
             stash.adopted(offer);
         }
@@ -375,17 +375,16 @@ impl Hub {
         // No CPU inside the child's submit, nothing in flight.
         this.io.wait(false, None, || false);
         let drained_at = Instant::<Monotonic>::now();
-        let rc = child.quiesce();
-        if rc != 0 {
+        if let Err(e) = child.quiesce() {
             hotup_event!(
                 "error reason=quiesce-failed child={} err={}",
                 child.name(),
-                rc
+                e.to_errno()
             );
         }
-        let state = board
-            .stash
-            .export_with((child.name, child.version), |buf| child.export(buf, schema));
+        let state = board.stash.export_with((child.name, child.version), |buf| {
+            child.export(buf, schema).map_err(Error::to_errno)
+        });
         let detached_at = Instant::<Monotonic>::now();
         this.io.set_child(board, closed, None);
         let stash = &board.stash;
