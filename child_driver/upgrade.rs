@@ -337,13 +337,10 @@ impl Taken {
     /// A box for what an adopt takes, written in place (no kilobyte-sized
     /// value on the stack).
     pub(super) fn new_box() -> Result<KBox<Taken>> {
-        let mut b = KBox::<Taken>::new_uninit(GFP_KERNEL)?;
-        // SAFETY: `b` is a fresh allocation for one `Taken`, written here
-        // from a constant before it is assumed initialised.
-        Ok(unsafe {
-            b.as_mut_ptr().write(Taken::EMPTY);
-            b.assume_init()
-        })
+        Ok(KBox::write(
+            KBox::<Taken>::new_uninit(GFP_KERNEL)?,
+            Taken::EMPTY,
+        ))
     }
 }
 

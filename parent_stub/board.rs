@@ -10,6 +10,7 @@ use super::edge::ActiveChild;
 pub(crate) use super::logic::phase::SwitchPhase;
 use super::stash::{Offer, Stash, StashState};
 use super::state_abi::{ChildRegistration, NAME_LEN};
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     prelude::*,
     time::{Delta, Instant, Monotonic},
@@ -21,7 +22,9 @@ pub(crate) fn ns(d: Delta) -> u64 {
 }
 
 /// What the switch lock guards: the stash, the standby child and the
-/// retired ones (`standby.rs`).
+/// retired ones (`standby.rs`). At most one exists ([`BOARD_MADE`]), the
+/// one in `Hub::switch`, so a `&Board` is proof that the switch lock is
+/// held (`InFlight::child`, `InFlight::set_child`).
 pub(crate) struct Board {
     pub(crate) stash: Stash,
     pub(crate) standby: Option<ActiveChild>,
@@ -32,8 +35,22 @@ pub(crate) struct Board {
     pub(crate) seen: KVec<u64>,
 }
 
+/// Whether a [`Board`] exists (EBUSY for a second one).
+static BOARD_MADE: AtomicBool = AtomicBool::new(false);
+
 impl Board {
     pub(crate) fn new(tags: usize) -> Result<Self> {
+        if BOARD_MADE.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
+        let board = Self::make(tags);
+        if board.is_err() {
+            BOARD_MADE.store(false, Ordering::Release);
+        }
+        board
+    }
+
+    fn make(tags: usize) -> Result<Self> {
         let words = tags.div_ceil(64);
         let mut seen = KVec::with_capacity(words, GFP_KERNEL)?;
         seen.resize(words, 0, GFP_KERNEL)?;
@@ -43,6 +60,12 @@ impl Board {
             retired: Retired::new(),
             seen,
         })
+    }
+}
+
+impl Drop for Board {
+    fn drop(&mut self) {
+        BOARD_MADE.store(false, Ordering::Release);
     }
 }
 

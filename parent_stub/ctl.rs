@@ -84,10 +84,12 @@ impl MiscDevice for Ctl {
     }
 
     fn read_iter(mut kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {
-        let mut data = [0u8; 768];
-        let mut buf = kernel::str::Formatter::new(&mut data);
-        status_line(&kiocb.file(), &mut buf).map_err(|_| ENOSPC)?;
-        let len = buf.bytes_written();
+        let mut data = KVec::from_elem(0u8, super::status::LINE_MAX, GFP_KERNEL)?;
+        let len = {
+            let mut buf = kernel::str::Formatter::new(&mut data);
+            status_line(&kiocb.file(), &mut buf).map_err(|_| ENOSPC)?;
+            buf.bytes_written()
+        };
         iov.simple_read_from_buffer(kiocb.ki_pos_mut(), data.get(..len).unwrap_or_default())
     }
 

@@ -46,12 +46,13 @@ pub(crate) fn name_str(n: &[u8; NAME_LEN]) -> &str {
     core::str::from_utf8(n.get(..len).unwrap_or_default()).unwrap_or("?")
 }
 
-/// A child's C return code as a `Result`: 0 is success, anything else an
-/// error (a positive code, which the ABI does not allow, is EIO).
+/// A child's C return code as a `Result`: 0 is success, a negative errno
+/// its error, anything else (which the ABI does not allow) EIO, mapped
+/// here so that a broken child cannot make `from_errno` warn per request.
 fn errno(rc: i32) -> Result {
     match rc {
         0 => Ok(()),
-        e if e < 0 => Err(Error::from_errno(e)),
+        -4095..=-1 => Err(Error::from_errno(rc)),
         _ => Err(EIO),
     }
 }

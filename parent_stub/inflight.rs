@@ -266,12 +266,13 @@ impl InFlight {
     }
 
     /// Opens the gate (mode `Active`), under the parking lot's lock so
-    /// nothing parks after the release. Returns the window, which the
-    /// caller ends once it has handed the parked requests over.
-    pub(crate) fn open(&self, switch: &Board, closed: Closed) -> Closed {
+    /// nothing parks after the release. The `Closed` is spent; its NOIO
+    /// scope and lockdep map go on in the returned [`Window`], which the
+    /// caller drops once it has handed the parked requests over.
+    pub(crate) fn open(&self, switch: &Board, closed: Closed) -> Window {
         let _ = switch;
         self.mode.store(Mode::Active as u32, SeqCst);
-        closed
+        Window(closed)
     }
 
     /// The lane calls enter the gate on (after the hardware queues).
@@ -577,12 +578,17 @@ impl InFlight {
 ///   reported as a lock inversion.
 ///
 /// Only [`InFlight::close`] makes one, and only [`InFlight::open`] (which
-/// takes it) makes the mode `Active`: while one lives the gate is closed.
+/// spends it) makes the mode `Active`: while one lives the gate is closed.
 /// Adopting and setting the child require it.
 pub(crate) struct Closed {
     noio: Option<super::blk::NoIo>,
     _map: super::blk::GateMapHeld,
 }
+
+/// The NOIO scope and the gate's lockdep map of a spent [`Closed`], after
+/// [`InFlight::open`], until the parked requests are handed over. Nothing
+/// takes it: it only ends when dropped.
+pub(crate) struct Window(#[allow(dead_code)] Closed);
 
 impl Closed {
     /// Fault injection (`inject_blackout_alloc=1`, tests only): one

@@ -106,6 +106,53 @@ keys! {
     c"call_timeouts" => |v| Val::N(v.calls[4]),
 }
 
+/// The longest value: a `u64`, or a name (`NAME_LEN` with its NUL), or
+/// one of the parent's own words (the stash's state, the mode).
+const VALUE_MAX: usize = if NAME_LEN > 20 { NAME_LEN } else { 20 };
+
+/// The longest status line: every key, `=`, its longest value and a
+/// separator, then the newline.
+pub(crate) const LINE_MAX: usize = {
+    let mut n = 1;
+    let mut i = 0;
+    while i < KEYS.len() {
+        n += KEYS[i].name.to_bytes().len() + 2 + VALUE_MAX;
+        i += 1;
+    }
+    n
+};
+
+/// Whether two key names are the same bytes.
+const fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+// Every key names a sysfs file of its own beside `status`: a repeated
+// name would make adding the disk fail at load.
+const _: () = {
+    let mut i = 0;
+    while i < KEYS.len() {
+        let a = KEYS[i].name.to_bytes();
+        assert!(!same(a, b"status"), "a status key is named `status`");
+        let mut j = i + 1;
+        while j < KEYS.len() {
+            assert!(!same(a, KEYS[j].name.to_bytes()), "a status key repeats");
+            j += 1;
+        }
+        i += 1;
+    }
+};
+
 impl Hub {
     /// Runs `f` on a snapshot of the status.
     fn with_view<R>(&self, f: impl FnOnce(&View<'_>) -> R) -> R {

@@ -570,13 +570,17 @@ pub(crate) fn default_queue() -> &'static kernel::workqueue::Queue {
 }
 
 /// Faults in `len` bytes of the current task's memory at `addr` (for
-/// writing if `write`): whether all of it is now resident.
+/// writing if `write`): whether all of it is now resident. False for a
+/// task with no user memory (a kernel thread).
 pub(crate) fn fault_in(addr: u64, len: u32, write: bool) -> bool {
+    if kernel::current!().mm().is_none() {
+        return false;
+    }
     let p = addr as usize as *mut kernel::ffi::c_char;
     let len = len as usize;
     // SAFETY: both functions take any user address and length and report
     // how much they could not fault in; they touch only user memory of
-    // the current task, in its process context.
+    // the current task, which has some (checked above), in its context.
     let left = unsafe {
         if write {
             // Not `fault_in_writeable`, which writes zeroes into the

@@ -55,10 +55,17 @@ unsafe extern "C" fn show(
 /// A C table that is only ever read, by sysfs, after module load.
 #[repr(transparent)]
 struct ReadOnly<T>(T);
-// SAFETY: the wrapped tables are immutable statics (no interior mutability);
+// The four C tables below are immutable statics (no interior mutability);
 // their raw pointers point into other immutable statics of this module,
 // which sysfs only reads.
-unsafe impl<T> Sync for ReadOnly<T> {}
+// SAFETY: the attributes: as above.
+unsafe impl Sync for ReadOnly<[bindings::device_attribute; N]> {}
+// SAFETY: as above.
+unsafe impl Sync for ReadOnly<[*mut bindings::attribute; N + 1]> {}
+// SAFETY: as above.
+unsafe impl Sync for ReadOnly<bindings::attribute_group> {}
+// SAFETY: as above.
+unsafe impl Sync for ReadOnly<[*const bindings::attribute_group; 2]> {}
 
 // The update fills the lockdep fields that `struct attribute` has with
 // CONFIG_DEBUG_LOCK_ALLOC (zero: sysfs then keys on the static attribute).

@@ -7,6 +7,7 @@
 //! (generic over slices), so the kernel side keeps its `KVec`s and locks.
 
 #![cfg_attr(not(hotup_parent), no_std)]
+#![forbid(unsafe_code)]
 // A private module of the parent: its `pub` items are the parent's API.
 #![cfg_attr(hotup_parent, allow(unreachable_pub))]
 #![warn(

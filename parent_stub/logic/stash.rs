@@ -129,7 +129,9 @@ impl<B: DerefMut<Target = [u8]>, F: Format, const N: usize> Stash<B, F, N> {
         self.from = from;
         self.refusals = 0;
         self.refused_by_producer = false;
-        match export(&mut self.scratch.buf) {
+        let cap = self.scratch.buf.len();
+        // A length beyond the buffer is a failed export, not a blob.
+        match export(&mut self.scratch.buf).and_then(|n| fits(n, cap)) {
             Ok(len) => {
                 self.scratch.len = len;
                 core::mem::swap(&mut self.scratch, &mut self.stash);
@@ -153,7 +155,8 @@ impl<B: DerefMut<Target = [u8]>, F: Format, const N: usize> Stash<B, F, N> {
         &mut self,
         export: impl FnOnce(&mut [u8]) -> Result<usize, i32>,
     ) -> Result<&[u8], i32> {
-        let len = export(&mut self.scratch.buf)?;
+        let cap = self.scratch.buf.len();
+        let len = export(&mut self.scratch.buf).and_then(|n| fits(n, cap))?;
         self.scratch.len = len;
         F::check(self.scratch.bytes()).map_err(|e| e.errno)?;
         Ok(self.scratch.bytes())
@@ -259,5 +262,18 @@ impl<B: DerefMut<Target = [u8]>, F: Format, const N: usize> Stash<B, F, N> {
     /// The last good state's length.
     pub fn last_good_bytes(&self) -> usize {
         self.last_good.len
+    }
+}
+
+/// `EOVERFLOW` (errno-base.h), for an export that claims more than its
+/// buffer.
+const EOVERFLOW: i32 = 75;
+
+/// `n` if a blob of `n` bytes fits a buffer of `cap`, else `-EOVERFLOW`.
+fn fits(n: usize, cap: usize) -> Result<usize, i32> {
+    if n <= cap {
+        Ok(n)
+    } else {
+        Err(-EOVERFLOW)
     }
 }

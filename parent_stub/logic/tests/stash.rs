@@ -123,6 +123,19 @@ fn a_failed_export_falls_back_to_the_last_good_state() {
 }
 
 #[test]
+fn an_export_claiming_more_than_its_buffer_fails_and_keeps_the_last_good_state() {
+    let mut s = stash();
+    s.export_with(V1, |b| good(0, b"ok").run(b));
+    s.adopted(Offer::Stash);
+    let lg = last_good(&s);
+    let state = s.export_with(V1, |_| Ok(CAP + 1));
+    assert_eq!(state, StashState::ExportFailed(-75));
+    assert_eq!((s.stash_bytes(), last_good(&s)), (0, lg.clone()));
+    assert_eq!(s.trial(|_| Ok(CAP + 1)).err(), Some(-75));
+    assert_eq!(s.discard(), lg.len());
+}
+
+#[test]
 fn a_corrupt_stash_is_offered_once() {
     let mut s = stash();
     s.adopted_fresh(|b| good(0, b"x").run(b));
