@@ -7,6 +7,19 @@
 use super::*;
 
 impl Faults {
+    /// A made-up request to hand over when a forging child holds none:
+    /// its cookie names a slot beyond any parent's table.
+    pub(super) const MADE_UP: HeldRequest = HeldRequest {
+        cookie: u32::MAX as u64,
+        remaining_ns: 0,
+        status: 0,
+    };
+
+    /// Whether the export forges a handed-over entry (5, 6).
+    pub(super) fn forges_held(&self) -> bool {
+        matches!(self.export_fault, 5 | 6)
+    }
+
     /// Fault injection on the `i`th request handed over: the first names a
     /// request the parent has no such cookie for (5), or is due far beyond
     /// any device's latency (6). The parent must refuse the blob.

@@ -124,15 +124,17 @@ impl Dev {
         } else {
             &[]
         };
-        let held = src.iter().enumerate().map(|(i, p)| {
-            self.faults.forge_held(
-                i,
-                HeldRequest {
-                    cookie: p.cookie,
-                    remaining_ns: u64::try_from((p.due - now).as_nanos()).unwrap_or(0),
-                    status: p.status,
-                },
-            )
+        // A forging child forges even when it holds nothing (a slow
+        // machine's freeze can find the device empty): one made-up entry.
+        let extra =
+            usize::from(src.is_empty() && (g.frozen || trial_held) && self.faults.forges_held());
+        let held = (0..src.len() + extra).map(|i| {
+            let h = src.get(i).map_or(Faults::MADE_UP, |p| HeldRequest {
+                cookie: p.cookie,
+                remaining_ns: u64::try_from((p.due - now).as_nanos()).unwrap_or(0),
+                status: p.status,
+            });
+            self.faults.forge_held(i, h)
         });
         let n_held = src.len();
         let n_files = g.files.len();
