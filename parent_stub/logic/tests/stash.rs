@@ -214,6 +214,59 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// One `Op::Attach` of the property below: what the stash offers the
+/// next child, and what its adopt (or refusal) leaves.
+fn attach(
+    s: &mut Stash,
+    (newest, refused_corrupt): (&mut Option<Vec<u8>>, &mut bool),
+    kept: &[u8],
+    (version, ok, fresh, regions): (u32, bool, &Export, bool),
+) -> Result<(), TestCaseError> {
+    let offer = s.choose(regions);
+    match offer {
+        Offer::Fresh => prop_assert!(kept.is_empty() && !regions && s.state == StashState::Empty),
+        Offer::Refuse => prop_assert!(kept.is_empty() && (regions || s.state != StashState::Empty)),
+        Offer::Stash => {
+            prop_assert!(matches!(
+                s.state,
+                StashState::Valid | StashState::Corrupt(_)
+            ));
+            prop_assert!(!*refused_corrupt);
+            prop_assert_eq!(s.bytes_of(offer), newest.as_deref());
+        }
+        Offer::LastGood(_) => prop_assert!(!kept.is_empty()),
+    }
+    if offer == Offer::Refuse {
+        return Ok(());
+    }
+    if !ok {
+        s.refused(offer, version);
+        *refused_corrupt |= offer == Offer::Stash && s.state != StashState::Valid;
+        prop_assert_eq!(last_good(s), kept);
+        return Ok(());
+    }
+    if offer == Offer::Fresh {
+        s.adopted_fresh(|b| fresh.run(b));
+        let want = match fresh {
+            Export::Good { held: 0, .. } => fresh.bytes().unwrap(),
+            _ => vec![],
+        };
+        prop_assert_eq!(last_good(s), want);
+    } else {
+        let adopted = s.bytes_of(offer).unwrap().to_vec();
+        s.adopted(offer);
+        let want = match Fake::check(&adopted) {
+            Ok(_) => [&[0xB1, 0][..], &adopted[2..]].concat(),
+            // A corrupt stash that a child adopted anyway.
+            Err(_) => vec![],
+        };
+        prop_assert_eq!(last_good(s), want);
+    }
+    *newest = None;
+    prop_assert_eq!(s.state, StashState::Empty);
+    Ok(())
+}
+
 proptest! {
     /// The last good state is always the newest adopted good state (with
     /// no requests in it), a refused adopt or any export loses nothing, and
@@ -250,47 +303,12 @@ proptest! {
                     prop_assert_eq!((s.state, s.bytes_of(Offer::Stash).map(<[u8]>::to_vec)), before);
                     prop_assert_eq!(last_good(&s), kept);
                 }
-                Op::Attach(version, ok, fresh, regions) => {
-                    let offer = s.choose(regions);
-                    match offer {
-                        Offer::Fresh => prop_assert!(kept.is_empty() && !regions && s.state == StashState::Empty),
-                        Offer::Refuse => prop_assert!(kept.is_empty() && (regions || s.state != StashState::Empty)),
-                        Offer::Stash => {
-                            prop_assert!(matches!(s.state, StashState::Valid | StashState::Corrupt(_)));
-                            prop_assert!(!refused_corrupt);
-                            prop_assert_eq!(s.bytes_of(offer), newest.as_deref());
-                        }
-                        Offer::LastGood(_) => prop_assert!(!kept.is_empty()),
-                    }
-                    if offer == Offer::Refuse {
-                        continue;
-                    }
-                    if !ok {
-                        s.refused(offer, version);
-                        refused_corrupt |= offer == Offer::Stash && s.state != StashState::Valid;
-                        prop_assert_eq!(last_good(&s), kept);
-                        continue;
-                    }
-                    if offer == Offer::Fresh {
-                        s.adopted_fresh(|b| fresh.run(b));
-                        let want = match fresh {
-                            Export::Good { held: 0, .. } => fresh.bytes().unwrap(),
-                            _ => vec![],
-                        };
-                        prop_assert_eq!(last_good(&s), want);
-                    } else {
-                        let adopted = s.bytes_of(offer).unwrap().to_vec();
-                        s.adopted(offer);
-                        let want = match Fake::check(&adopted) {
-                            Ok(_) => [&[0xB1, 0][..], &adopted[2..]].concat(),
-                            // A corrupt stash that a child adopted anyway.
-                            Err(_) => vec![],
-                        };
-                        prop_assert_eq!(last_good(&s), want);
-                    }
-                    newest = None;
-                    prop_assert_eq!(s.state, StashState::Empty);
-                }
+                Op::Attach(version, ok, fresh, regions) => attach(
+                    &mut s,
+                    (&mut newest, &mut refused_corrupt),
+                    &kept,
+                    (version, ok, &fresh, regions),
+                )?,
                 Op::Withdraw => {
                     s.withdraw_export();
                     newest = None;
