@@ -40,24 +40,18 @@ static BOARD_MADE: AtomicBool = AtomicBool::new(false);
 
 impl Board {
     pub(crate) fn new(tags: usize) -> Result<Self> {
-        if BOARD_MADE.swap(true, Ordering::AcqRel) {
-            return Err(EBUSY);
-        }
-        let board = Self::make(tags);
-        if board.is_err() {
-            BOARD_MADE.store(false, Ordering::Release);
-        }
-        board
-    }
-
-    fn make(tags: usize) -> Result<Self> {
         let words = tags.div_ceil(64);
         let mut seen = KVec::with_capacity(words, GFP_KERNEL)?;
         seen.resize(words, 0, GFP_KERNEL)?;
+        let (stash, retired) = (Stash::new(tags)?, Retired::new()?);
+        // Last, after everything that can fail: `drop` clears it.
+        if BOARD_MADE.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
         Ok(Self {
-            stash: Stash::new(tags)?,
+            stash,
             standby: None,
-            retired: Retired::new(),
+            retired,
             seen,
         })
     }
@@ -104,17 +98,18 @@ const RETIRED_MAX: usize = 8;
 
 /// Children switched away from and still loaded. The parent never calls
 /// into them again.
+/// On the heap, made at load (a switch allocates nothing): a kilobyte and
+/// a half of children would weigh on `Hub::new`'s stack frame.
 pub(crate) struct Retired {
-    list: [Option<ActiveChild>; RETIRED_MAX],
+    list: KVec<Option<ActiveChild>>,
     next: usize,
 }
 
 impl Retired {
-    pub(crate) const fn new() -> Self {
-        Self {
-            list: [None; RETIRED_MAX],
-            next: 0,
-        }
+    pub(crate) fn new() -> Result<Self> {
+        let mut list = KVec::with_capacity(RETIRED_MAX, GFP_KERNEL)?;
+        list.resize(RETIRED_MAX, None, GFP_KERNEL)?;
+        Ok(Self { list, next: 0 })
     }
 
     pub(crate) fn push(&mut self, c: ActiveChild) {
