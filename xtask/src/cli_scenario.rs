@@ -48,7 +48,7 @@ fn readme_sequence(k: &mut KtapWriter, lib: &str) -> Result<()> {
         "--iodepth=16",
         "--size=64M",
         "--time_based",
-        "--runtime=20",
+        "--runtime=60",
     ];
     let fio = std::thread::spawn(|| xtask(&FIO));
     // A second `qemu exec` while the first runs: it returns once the
