@@ -599,7 +599,7 @@ pub fn print_report(r: &BenchReport) {
         println!("  dmesg: {p}");
     }
     for s in &r.subtests_failed {
-        println!("  not ok: {s}");
+        println!("  failed check: {s}");
     }
     println!(
         "result: {} ({:.0} s)",

@@ -234,7 +234,7 @@ fn print(r: &SoakReport, reasons: &[String]) {
         }
     );
     for s in &r.subtests_failed {
-        println!("not ok: {s}");
+        println!("failed check: {s}");
     }
     if !r.ok {
         for why in reasons {
