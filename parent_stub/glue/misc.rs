@@ -130,35 +130,54 @@ struct CtrlFile {
     touched: AtomicBool,
 }
 
+/// The common `open`: the VFS's checks, a reference to the hub, then the
+/// private data `make` builds from it, set as the file's.
+///
+/// # Safety
+///
+/// Called from a `file_operations::open` of this file's tables (both
+/// pointers valid for a file being opened); every other operation of that
+/// table reads the private data back as a `P`.
+unsafe fn open_with<P: ForeignOwnable>(
+    inode: *mut bindings::inode,
+    file: *mut bindings::file,
+    make: impl FnOnce(Arc<Hub>) -> Result<P>,
+) -> c_int {
+    // SAFETY: both pointers are valid for a file being opened.
+    let ret = unsafe { bindings::generic_file_open(inode, file) };
+    if ret != 0 {
+        return ret;
+    }
+    match crate::ctl::open_hub().and_then(make) {
+        Ok(p) => {
+            // SAFETY: `open` may set the file's private data, which the
+            // table's other operations read back as a `P` (the contract).
+            unsafe { (*file).private_data = p.into_foreign().cast() };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
 /// `file_operations::open` of `/dev/hotup0`.
 ///
 /// # Safety
 ///
 /// Called by `misc_open` for a file being opened on this device.
 unsafe extern "C" fn ctrl_open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
-    // SAFETY: both pointers are valid for a file being opened.
-    let ret = unsafe { bindings::generic_file_open(inode, file) };
-    if ret != 0 {
-        return ret;
+    // SAFETY: per this function's contract; the table's other operations
+    // read the private data as a `KBox<CtrlFile>`.
+    unsafe {
+        open_with(inode, file, |hub| {
+            let id = hub.next_file_id();
+            let f = CtrlFile {
+                hub,
+                id,
+                touched: AtomicBool::new(false),
+            };
+            KBox::new(f, GFP_KERNEL).map_err(|_| ENOMEM)
+        })
     }
-    let hub = match crate::ctl::open_hub() {
-        Ok(hub) => hub,
-        Err(e) => return e.to_errno(),
-    };
-    let id = hub.next_file_id();
-    let f = CtrlFile {
-        hub,
-        id,
-        touched: AtomicBool::new(false),
-    };
-    let f = match KBox::new(f, GFP_KERNEL) {
-        Ok(f) => f,
-        Err(_) => return ENOMEM.to_errno(),
-    };
-    // SAFETY: `open` may set the file's private data; the other
-    // operations of this table read it back as a `KBox<CtrlFile>`.
-    unsafe { (*file).private_data = f.into_foreign().cast() };
-    0
 }
 
 /// The [`CtrlFile`] of an open `/dev/hotup0` file.
@@ -180,19 +199,9 @@ unsafe fn ctrl_file<'a>(file: *mut bindings::file) -> &'a CtrlFile {
 ///
 /// Called by `misc_open` for a file being opened on this device.
 unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
-    // SAFETY: both pointers are valid for a file being opened.
-    let ret = unsafe { bindings::generic_file_open(inode, file) };
-    if ret != 0 {
-        return ret;
-    }
-    let hub = match crate::ctl::open_hub() {
-        Ok(hub) => hub,
-        Err(e) => return e.to_errno(),
-    };
-    // SAFETY: `open` may set the file's private data; every other
-    // operation here reads it back as `Ptr`.
-    unsafe { (*file).private_data = hub.into_foreign().cast() };
-    0
+    // SAFETY: per this function's contract; the table's other operations
+    // read the private data as a `Ptr` (`Arc<Hub>`).
+    unsafe { open_with(inode, file, Ok::<Ptr, Error>) }
 }
 
 /// `file_operations::release`.
@@ -225,6 +234,12 @@ unsafe extern "C" fn ctrl_release(
     0
 }
 
+/// A read or write's result as the VFS takes it: bytes, or a negative
+/// errno.
+fn ret(r: Result<usize>) -> isize {
+    r.map_or_else(|e| e.to_errno() as isize, |n| n as isize)
+}
+
 /// `file_operations::read_iter`.
 ///
 /// # Safety
@@ -237,10 +252,7 @@ unsafe extern "C" fn read_iter(
     // SAFETY: the file's private data is a `Ptr` (set by `open`), as
     // `Kiocb<Ptr>` requires; `iter` is valid for writing for the call.
     let (kiocb, iov) = unsafe { (Kiocb::<Ptr>::from_raw(kiocb), IovIterDest::from_raw(iter)) };
-    match <Ctl as MiscDevice>::read_iter(kiocb, iov) {
-        Ok(n) => n as isize,
-        Err(e) => e.to_errno() as isize,
-    }
+    ret(<Ctl as MiscDevice>::read_iter(kiocb, iov))
 }
 
 /// `file_operations::write_iter`.
@@ -254,10 +266,7 @@ unsafe extern "C" fn write_iter(
 ) -> isize {
     // SAFETY: as in `read_iter`; `iter` is valid for reading for the call.
     let (kiocb, iov) = unsafe { (Kiocb::<Ptr>::from_raw(kiocb), IovIterSource::from_raw(iter)) };
-    match <Ctl as MiscDevice>::write_iter(kiocb, iov) {
-        Ok(n) => n as isize,
-        Err(e) => e.to_errno() as isize,
-    }
+    ret(<Ctl as MiscDevice>::write_iter(kiocb, iov))
 }
 
 /// `FMODE_WRITE` (fs.h; bindgen cannot see its `__force` cast).
