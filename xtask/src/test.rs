@@ -114,7 +114,7 @@ pub struct TestArgs {
     /// Every scenario on this kernel only. Without it (and without
     /// `--scenario`), `test` on the release kernel is the CI tier: the
     /// release suite minus the fault matrix, then the sanitizer self-tests
-    /// and the fault matrix on the debug kernel ([`DEBUG_TIER`]).
+    /// and the fault matrix on the debug kernel.
     #[arg(long, conflicts_with = "scenarios")]
     all: bool,
     /// The long tier, run before an issue is resolved (about 2.5 h here):
