@@ -343,7 +343,9 @@ pub type IoctlFn = unsafe extern "C" fn(ctx: *mut CVoid, call: *mut CallDesc) ->
 /// to the next active child once it is active; so a child may also hear of
 /// a file it never saw, or that an older child kept state for (the blob
 /// carries per-file state). Only files through which a call reached a
-/// child are reported. File ids are never reused. Called in process
+/// child are reported. File ids are never reused, but one file may be
+/// reported more than once (a close racing the adopt that prunes closed
+/// files from the blob): forgetting a file must be idempotent. Called in process
 /// context, inside the barrier (possibly by the switch that activates the
 /// child, before any call runs in it) and in a `memalloc_noio` scope: like
 /// [`IoctlFn`], it must not wait for the parent device's I/O.
