@@ -31,7 +31,13 @@ fn fragments(profile: Profile) -> &'static [&'static str] {
 /// fragment asks for when a dependency is missing (KASAN with gcc, say).
 fn required(profile: Profile) -> &'static [&'static str] {
     match profile {
-        Profile::Release => &["CONFIG_RUST=y", "CONFIG_EXT4_FS=y", "CONFIG_BLK_DEV_RAM=m"],
+        Profile::Release => &[
+            "CONFIG_RUST=y",
+            "CONFIG_EXT4_FS=y",
+            "CONFIG_BLK_DEV_RAM=m",
+            "CONFIG_PCI_MSI=y",
+            "CONFIG_BLK_DEV_NVME=m",
+        ],
         Profile::Debug => &[
             "CONFIG_RUST=y",
             "CONFIG_EXT4_FS=y",
@@ -46,6 +52,8 @@ fn required(profile: Profile) -> &'static [&'static str] {
             "CONFIG_DETECT_HUNG_TASK=y",
             "CONFIG_DEBUG_FS=y",
             "CONFIG_DEBUG_KMAP_LOCAL_FORCE_MAP=y",
+            "CONFIG_PCI_MSI=y",
+            "CONFIG_BLK_DEV_NVME=m",
         ],
     }
 }
