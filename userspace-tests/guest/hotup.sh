@@ -138,6 +138,13 @@ print(v)' "$@"
 # header (offset + CRC32C), so any later read of any range can be checked.
 FIO_VERIFY="--ioengine=libaio --direct=1 --verify=crc32c --verify_interval=4096 --blockalign=4k --filename=$DEV"
 
+# use_device DEV: point the helpers and fio jobs at another block device
+# (the real-NVMe scenarios' namespaces).
+use_device() {
+    DEV=$1
+    FIO_VERIFY="--ioengine=libaio --direct=1 --verify=crc32c --verify_interval=4096 --blockalign=4k --filename=$DEV"
+}
+
 # fio_prefill MIB: write verify headers over the whole device.
 fio_prefill() {
     fio --name=prefill $FIO_VERIFY --size=${1}M --rw=write --bs=64k --iodepth=16 --do_verify=0 \

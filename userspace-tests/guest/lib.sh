@@ -85,6 +85,20 @@ finish() {
     exit $?
 }
 
+# nvme_trace_count EVENT: how many times QEMU logged trace event EVENT (one
+# of qemu.rs's NVME_TRACE_EVENTS) so far, over every NVMe controller of the
+# guest (`# nvme: N`): QEMU's own witness of what the emulated hardware saw.
+nvme_trace_count() {
+    grep -cE "(^|[@:])$1( |\$)" "$HOTUP_OUT/nvme-trace.log"
+}
+
+# expect_nvme_trace DESC EVENT N: QEMU logged EVENT exactly N times so far.
+expect_nvme_trace() {
+    _n=$(nvme_trace_count "$2")
+    if [ "$_n" -eq "$3" ]; then pass "$1"
+    else fail "$1" "QEMU trace: $2 seen $_n times, expected $3"; fi
+}
+
 # hotup helpers (device, control node, upgrades, fio jobs) live in hotup.sh.
 . "$HOTUP_REPO/userspace-tests/guest/hotup.sh"
 

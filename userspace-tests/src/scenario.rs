@@ -16,6 +16,10 @@ pub struct Scenario {
     pub description: String,
     /// From `# timeout: SECONDS` (default 300).
     pub timeout_s: u64,
+    /// From `# nvme: N` (default 0): QEMU NVMe controllers the guest gets,
+    /// each over its own image, with QEMU's `pci_nvme_*` trace events
+    /// logged to `nvme-trace.log` in the run folder.
+    pub nvme: u32,
 }
 
 /// Reads the header of one scenario script.
@@ -42,7 +46,17 @@ pub fn load(path: &Path) -> Result<Scenario> {
         })?,
         None => 300,
     };
+    let nvme = match header("nvme") {
+        Some(n) => n.parse().with_context(|| {
+            format!(
+                "{}: '# nvme: {n}' is not a number of controllers",
+                path.display()
+            )
+        })?,
+        None => 0,
+    };
     Ok(Scenario {
+        nvme,
         description: header("description").unwrap_or_else(|| name.clone()),
         name,
         path: path.to_owned(),

@@ -662,6 +662,7 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<bool> {
             env: plan.env(&k.brd_ko()),
             // The 1 GiB device of the size part, with room to spare.
             mem: Some("3G"),
+            nvme: 0,
         },
         "bench",
         plan.steps(),

@@ -37,6 +37,8 @@ pub struct RunOpts<'a> {
     /// How the guest caches its root; [`RootCache::Loose`] unless the host
     /// changes files the guest reads while it runs.
     pub root_cache: RootCache,
+    /// QEMU NVMe controllers to attach ([`nvme_args`]); 0 for none.
+    pub nvme: u32,
 }
 
 /// Result of one guest run, with where its files are.
@@ -71,6 +73,7 @@ pub fn run_script_cmd(ctx: &Ctx, script: &Path, timeout_s: u64, stream: bool) ->
             stream,
             env: vec![],
             mem: None,
+            nvme: 0,
         },
     )?;
     eprintln!(
@@ -128,6 +131,7 @@ pub fn accel(ctx: &Ctx, k: &KernelBuild) -> Result<&'static str> {
             stream: false,
             env: vec![],
             mem: None,
+            nvme: 0,
         },
         "kvm",
     )?;
@@ -269,18 +273,80 @@ fn prepare_run_dir(ctx: &Ctx, opts: &RunOpts) -> Result<PathBuf> {
         opts.name,
         opts.script,
     )?;
-    if !opts.env.is_empty() {
-        let env = dir.join("env.sh");
-        let mut text = std::fs::read_to_string(&env)?;
-        for (k, v) in &opts.env {
-            if v.contains('\'') {
-                bail!("guest environment value {k}={v} must not contain a single quote");
-            }
-            text.push_str(&format!("{k}='{v}'\nexport {k}\n"));
-        }
-        std::fs::write(&env, text).with_context(|| format!("writing {}", env.display()))?;
-    }
+    let env: Vec<(&str, String)> = opts.env.iter().map(|(k, v)| (*k, v.clone())).collect();
+    guest_env(&dir, &env)?;
     Ok(dir)
+}
+
+/// Appends exported variables to the guest's `env.sh` in `dir`.
+fn guest_env(dir: &Path, vars: &[(&str, String)]) -> Result<()> {
+    if vars.is_empty() {
+        return Ok(());
+    }
+    let env = dir.join("env.sh");
+    let mut text =
+        std::fs::read_to_string(&env).with_context(|| format!("reading {}", env.display()))?;
+    for (k, v) in vars {
+        if v.contains('\'') {
+            bail!("guest environment value {k}={v} must not contain a single quote");
+        }
+        text.push_str(&format!("{k}='{v}'\nexport {k}\n"));
+    }
+    std::fs::write(&env, text).with_context(|| format!("writing {}", env.display()))
+}
+
+/// Size of each NVMe controller's namespace (its image on the host), the
+/// RAM device's size, so one workload fits both.
+pub const NVME_IMAGE_BYTES: u64 = 256 << 20;
+
+/// QEMU's trace events hotup's scenarios read: the controller's start,
+/// stop, reset and shutdown, queue creation and deletion, and every error.
+const NVME_TRACE_EVENTS: &str = "pci_nvme_mmio_start_success\npci_nvme_mmio_stopped\n\
+pci_nvme_mmio_shutdown_set\npci_nvme_mmio_shutdown_cleared\npci_nvme_pci_reset\n\
+pci_nvme_create_sq\npci_nvme_create_cq\npci_nvme_del_sq\npci_nvme_del_cq\npci_nvme_err_*\n";
+
+/// The QEMU arguments of `n` emulated NVMe controllers (PCI 1b36:0010),
+/// each over a fresh sparse raw image of [`NVME_IMAGE_BYTES`] in `run_dir`
+/// (`nvmeI.img`), serial `hotup-nvmeI`, one namespace with 4096-byte
+/// logical blocks, two I/O queue pairs (one per vCPU); QEMU's `pci_nvme_*`
+/// trace events to `run_dir/nvme-trace.log` (the `log` backend, the one
+/// Debian's QEMU is built with; it flushes each line, so the guest can read
+/// the file over its shared folder while it runs). `-boot strict=on` keeps
+/// the firmware from starting the controllers before the kernel does.
+pub fn nvme_args(run_dir: &Path, n: u32) -> Result<Vec<String>> {
+    if n == 0 {
+        return Ok(vec![]);
+    }
+    let events = run_dir.join("nvme-trace-events");
+    std::fs::write(&events, NVME_TRACE_EVENTS)
+        .with_context(|| format!("writing {}", events.display()))?;
+    let mut args = vec![
+        "-boot".to_owned(),
+        "strict=on".to_owned(),
+        "-trace".to_owned(),
+        format!(
+            "events={},file={}",
+            events.display(),
+            run_dir.join("nvme-trace.log").display()
+        ),
+    ];
+    for i in 0..n {
+        let img = run_dir.join(format!("nvme{i}.img"));
+        std::fs::File::create(&img)
+            .and_then(|f| f.set_len(NVME_IMAGE_BYTES))
+            .with_context(|| format!("creating the NVMe image {}", img.display()))?;
+        args.extend([
+            "-drive".to_owned(),
+            format!("file={},if=none,id=nvm{i},format=raw", img.display()),
+            "-device".to_owned(),
+            format!("nvme,id=nvme{i},serial=hotup-nvme{i},max_ioqpairs=2"),
+            "-device".to_owned(),
+            format!(
+                "nvme-ns,drive=nvm{i},bus=nvme{i},nsid=1,logical_block_size=4096,physical_block_size=4096"
+            ),
+        ]);
+    }
+    Ok(args)
 }
 
 /// Prepares `run_dir` (emptied) as a guest's shared folder running `script`.
@@ -350,6 +416,13 @@ fn spawn_console_reader(
 fn boot(ctx: &Ctx, k: &KernelBuild, opts: &RunOpts, accel: &str) -> Result<RunResult> {
     let (timeout, stream) = (opts.timeout, opts.stream);
     let run_dir = prepare_run_dir(ctx, opts)?;
+    guest_env(
+        &run_dir,
+        &[
+            ("HOTUP_KBUILD", k.dir.display().to_string()),
+            ("HOTUP_NVME", opts.nvme.to_string()),
+        ],
+    )?;
     let started = Instant::now();
     let mut cmd = qemu_command(
         ctx,
@@ -359,6 +432,7 @@ fn boot(ctx: &Ctx, k: &KernelBuild, opts: &RunOpts, accel: &str) -> Result<RunRe
         opts.mem.unwrap_or(GUEST_MEM),
         opts.root_cache,
     );
+    cmd.args(nvme_args(&run_dir, opts.nvme)?);
     let mut child = cmd
         .spawn()
         .context("starting qemu-system-x86_64 (run `cargo xtask setup` to install it)")?;

@@ -127,6 +127,7 @@ pub fn run(ctx: &Ctx, args: &SoakArgs) -> Result<bool> {
             stream: false,
             env,
             mem: None,
+            nvme: 0,
         },
         "soak",
         args.upgrades,

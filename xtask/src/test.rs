@@ -225,6 +225,7 @@ fn all_scenarios(ctx: &Ctx) -> Result<Vec<Scenario>> {
             "qemu up; the README's manual sequence (fio by qemu exec, upgrade-child --to v2 while it runs); upgrade-child --to v1, v2 (standby) and v1 --mode classic under a verifying fio; qemu down"
                 .to_owned(),
         timeout_s: 600,
+        nvme: 0,
     });
     for t in SELFTESTS {
         if t.debug_only && ctx.profile != crate::paths::Profile::Debug {
@@ -235,6 +236,7 @@ fn all_scenarios(ctx: &Ctx) -> Result<Vec<Scenario>> {
             path: ctx.repo.join(t.script),
             description: t.description.to_owned(),
             timeout_s: 600,
+            nvme: 0,
         });
     }
     Ok(s)
@@ -366,6 +368,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
                         vec![("HOTUP_INJECT", inject.clone())]
                     },
                     mem: None,
+                    nvme: s.nvme,
                 },
             )?
         };
