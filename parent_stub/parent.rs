@@ -30,7 +30,7 @@ mod status;
 mod switch;
 
 use blk::{Disk, Geometry, RawRequest};
-use glue::{blk, event, misc, sync, sysfs};
+use glue::{blk, event, misc, pci, sync, sysfs};
 use hub::Hub;
 
 module! {
@@ -63,6 +63,10 @@ module! {
         inject_no_barrier: u32 {
             default: 0,
             description: "Fault injection (tests only): 1 makes detach wait for completions but not for CPUs inside the child",
+        },
+        nvme_pci: u32 {
+            default: 0,
+            description: "1: bind QEMU's NVMe controllers (1b36:0010): enable, bus mastering, BAR0, MSI-X vectors and DMA memory, owned by the parent (issue 20, first step: no child drives them yet)",
         },
         inject_blackout_alloc: u32 {
             default: 0,
@@ -133,6 +137,9 @@ impl Drop for Published {
 /// published hub, then the hub itself.
 #[pin_data(PinnedDrop)]
 struct HotupParent {
+    /// The PCI driver (`nvme_pci=1`), first to go at unload: it unbinds
+    /// every controller.
+    pci: Option<Pin<KBox<kernel::driver::Registration<kernel::pci::Adapter<pci::NvmeDriver>>>>>,
     #[pin]
     ctl: misc::Node,
     #[pin]
@@ -161,7 +168,7 @@ impl Drop for LiveDisk {
 const MAX_NR_QUEUES: u32 = state_abi::MAX_QUEUES as u32;
 
 impl kernel::InPlaceModule for HotupParent {
-    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let capacity_mib = *module_parameters::capacity_mib.value();
         let geo = Geometry::from_params(
             capacity_mib,
@@ -208,6 +215,13 @@ impl kernel::InPlaceModule for HotupParent {
                     state_abi::ABI_MAJOR, state_abi::ABI_MINOR
                 );
                 Published
+            },
+            // After the hub is published: a controller bound now is
+            // logged, and bind failures do not fail the load.
+            pci: if *module_parameters::nvme_pci.value() != 0 {
+                Some(KBox::pin_init(kernel::driver::Registration::new(c"hotup_parent", module), GFP_KERNEL)?)
+            } else {
+                None
             },
         })
     }

@@ -8,6 +8,7 @@
 //! - `blk.rs`: the gendisk, started requests, queue limits, NOIO, the gate's
 //!   lockdep map (`glue.c` has the C halves of the last two).
 //! - `misc.rs`: the character devices, with an owner.
+//! - `pci.rs`: the PCI functions (QEMU's NVMe controllers) the parent owns.
 //! - `sysfs.rs`: the disk's attribute group (`status::KEYS`).
 //! - `sync.rs`: a counting wake-up (`struct completion`).
 //! - `event.rs`: the `hotup: ...` log line.
@@ -16,5 +17,6 @@
 pub(crate) mod blk;
 pub(crate) mod event;
 pub(crate) mod misc;
+pub(crate) mod pci;
 pub(crate) mod sync;
 pub(crate) mod sysfs;
