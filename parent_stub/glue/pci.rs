@@ -63,8 +63,10 @@ impl<'bound> Controller<'bound> {
     fn bind(pdev: &'bound pci::Device<Core<'_>>) -> Result<Self> {
         pdev.enable_device_mem()?;
         pdev.set_master();
-        // SAFETY: probe runs once per device, before anything else of
-        // this driver uses the device: no concurrent DMA mask change.
+        // SAFETY: no DMA allocation or mapping for this device runs
+        // concurrently: probe runs once per device, this driver allocates
+        // only below (the arena, after this call, on this thread), and no
+        // other driver has the device while it is bound here.
         unsafe { kernel::dma::Device::dma_set_mask_and_coherent(pdev, DmaMask::new::<64>())? };
         let bar = pdev.iomap_region_sized::<BAR0_SIZE>(0, c"hotup_parent")?;
         let cap = bar.read64(REG_CAP);
