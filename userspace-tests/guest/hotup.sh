@@ -134,16 +134,16 @@ v=j[sys.argv[3]] if len(sys.argv)<5 else j[sys.argv[3]][sys.argv[4]]
 print(v)' "$@"
 }
 
-# Options shared by hotup's fio jobs: every 4 KiB carries its own verify
-# header (offset + CRC32C), so any later read of any range can be checked.
-FIO_VERIFY="--ioengine=libaio --direct=1 --verify=crc32c --verify_interval=4096 --blockalign=4k --filename=$DEV"
-
-# use_device DEV: point the helpers and fio jobs at another block device
-# (the real-NVMe scenarios' namespaces).
+# use_device DEV: point the helpers and fio jobs at block device DEV
+# ($DEV: /dev/hotupblk0 unless a scenario picks another, e.g. a real NVMe
+# namespace). FIO_VERIFY, the options shared by hotup's fio jobs: every
+# 4 KiB carries its own verify header (offset + CRC32C), so any later read
+# of any range can be checked.
 use_device() {
     DEV=$1
     FIO_VERIFY="--ioengine=libaio --direct=1 --verify=crc32c --verify_interval=4096 --blockalign=4k --filename=$DEV"
 }
+use_device "$DEV"
 
 # fio_prefill MIB: write verify headers over the whole device.
 fio_prefill() {

@@ -92,11 +92,14 @@ nvme_trace_count() {
     grep -cE "(^|[@:])$1( |\$)" "$HOTUP_OUT/nvme-trace.log"
 }
 
+# nvme_trace_is EVENT OP N: QEMU's count of EVENT compares as `test` OP
+# (-eq, -gt, -ge...) against N; for wait_for, while an event is on its way.
+nvme_trace_is() { test "$(nvme_trace_count "$1")" "$2" "$3"; }
+
 # expect_nvme_trace DESC EVENT N: QEMU logged EVENT exactly N times so far.
 expect_nvme_trace() {
-    _n=$(nvme_trace_count "$2")
-    if [ "$_n" -eq "$3" ]; then pass "$1"
-    else fail "$1" "QEMU trace: $2 seen $_n times, expected $3"; fi
+    if nvme_trace_is "$2" -eq "$3"; then pass "$1"
+    else fail "$1" "QEMU trace: $2 seen $(nvme_trace_count "$2") times, expected $3"; fi
 }
 
 # hotup helpers (device, control node, upgrades, fio jobs) live in hotup.sh.

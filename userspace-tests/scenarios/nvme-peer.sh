@@ -35,15 +35,15 @@ done
 # controller and starts it again, which a hotup upgrade must never do.
 _stops=$(nvme_trace_count pci_nvme_mmio_stopped)
 check "reset nvme0 through the kernel driver" sh -c 'echo 1 > /sys/class/nvme/nvme0/reset_controller'
-wait_for "QEMU: the reset is seen as a stop" 30 sh -c "test \$(grep -cE '(^|[@:])pci_nvme_mmio_stopped( |\$)' $HOTUP_OUT/nvme-trace.log) -gt $_stops"
-wait_for "QEMU: and as a second start of one controller" 30 sh -c "test \$(grep -cE '(^|[@:])pci_nvme_mmio_start_success( |\$)' $HOTUP_OUT/nvme-trace.log) -eq 3"
+wait_for "QEMU: the reset is seen as a stop" 30 nvme_trace_is pci_nvme_mmio_stopped -gt "$_stops"
+wait_for "QEMU: and as a second start of one controller" 30 nvme_trace_is pci_nvme_mmio_start_success -eq 3
 
 # Unbinding moves the device away from the driver, as a user moving it to
 # hotup would (driver_override names the driver that may bind next).
 _dev=$(basename "$(readlink -f /sys/class/nvme/nvme1/device)")
 check "unbind nvme1 ($_dev) from the kernel driver" sh -c "echo $_dev > /sys/bus/pci/drivers/nvme/unbind"
 check "nvme1's namespace is gone" test ! -e /dev/nvme1n1
-wait_for "QEMU: the unbind deletes nvme1's I/O queues" 30 sh -c "test \$(grep -cE '(^|[@:])pci_nvme_del_sq( |\$)' $HOTUP_OUT/nvme-trace.log) -ge 1"
+wait_for "QEMU: the unbind deletes nvme1's I/O queues" 30 nvme_trace_is pci_nvme_del_sq -ge 1
 check "driver_override=nvme, then bind: the device comes back" \
     sh -c "echo nvme > /sys/bus/pci/devices/$_dev/driver_override && echo $_dev > /sys/bus/pci/drivers/nvme/bind"
 wait_for "nvme1's namespace is back" 60 test -b /dev/nvme1n1

@@ -37,24 +37,20 @@ pub fn load(path: &Path) -> Result<Scenario> {
         .and_then(|s| s.to_str())
         .with_context(|| format!("scenario file name {} is not UTF-8", path.display()))?
         .to_owned();
-    let timeout_s = match header("timeout") {
-        Some(t) => t.parse().with_context(|| {
-            format!(
-                "{}: '# timeout: {t}' is not a number of seconds",
-                path.display()
-            )
-        })?,
-        None => 300,
+    // A numeric header, `default` when absent; `what` names its unit.
+    let number = |key: &str, default: u64, what: &str| -> Result<u64> {
+        header(key).map_or(Ok(default), |v| {
+            v.parse().with_context(|| {
+                format!(
+                    "{}: '# {key}: {v}' is not a number of {what}",
+                    path.display()
+                )
+            })
+        })
     };
-    let nvme = match header("nvme") {
-        Some(n) => n.parse().with_context(|| {
-            format!(
-                "{}: '# nvme: {n}' is not a number of controllers",
-                path.display()
-            )
-        })?,
-        None => 0,
-    };
+    let timeout_s = number("timeout", 300, "seconds")?;
+    let nvme = u32::try_from(number("nvme", 0, "controllers")?)
+        .with_context(|| format!("{}: '# nvme:' is out of range", path.display()))?;
     Ok(Scenario {
         nvme,
         description: header("description").unwrap_or_else(|| name.clone()),

@@ -273,8 +273,7 @@ fn prepare_run_dir(ctx: &Ctx, opts: &RunOpts) -> Result<PathBuf> {
         opts.name,
         opts.script,
     )?;
-    let env: Vec<(&str, String)> = opts.env.iter().map(|(k, v)| (*k, v.clone())).collect();
-    guest_env(&dir, &env)?;
+    guest_env(&dir, &opts.env)?;
     Ok(dir)
 }
 
@@ -416,13 +415,8 @@ fn spawn_console_reader(
 fn boot(ctx: &Ctx, k: &KernelBuild, opts: &RunOpts, accel: &str) -> Result<RunResult> {
     let (timeout, stream) = (opts.timeout, opts.stream);
     let run_dir = prepare_run_dir(ctx, opts)?;
-    guest_env(
-        &run_dir,
-        &[
-            ("HOTUP_KBUILD", k.dir.display().to_string()),
-            ("HOTUP_NVME", opts.nvme.to_string()),
-        ],
-    )?;
+    // The kernel build tree, for the kernel's own modules (nvme.ko).
+    guest_env(&run_dir, &[("HOTUP_KBUILD", k.dir.display().to_string())])?;
     let started = Instant::now();
     let mut cmd = qemu_command(
         ctx,
