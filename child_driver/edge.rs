@@ -225,6 +225,7 @@ const OPS_TABLE: ChildOps = ChildOps {
     probe: Some(op_probe),
     ioctl: Some(op_ioctl),
     release: Some(op_release),
+    irq: None,
 };
 
 static OPS: ChildOps = OPS_TABLE;

@@ -208,6 +208,7 @@ fn services(geo: &Geometry) -> ParentServices {
         mem_map: Some(mono_mem_map),
         mem_free: None,
         log: None,
+        ..ParentServices::EMPTY
     }
 }
 

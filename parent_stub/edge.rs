@@ -10,7 +10,7 @@
 //! while any CPU is inside one of them.
 
 use super::state_abi::{
-    sized_copy_len, CVoid, CallDesc, ChildOps, ChildRegistration, IoDesc, CAP_HANDOVER,
+    sized_copy_len, CVoid, CallDesc, ChildOps, ChildRegistration, IoDesc, CAP_HANDOVER, CAP_HW,
     CAP_STANDBY, NAME_LEN,
 };
 use kernel::prelude::*;
@@ -169,6 +169,29 @@ impl ActiveChild {
     /// the capability and a `freeze` operation).
     pub(crate) fn can_hand_over(&self) -> bool {
         self.can_standby() && self.caps & CAP_HANDOVER != 0 && self.ops.freeze.is_some()
+    }
+
+    /// Whether the child drives the parent's hardware (ABI 1.3: the
+    /// capability and an `irq` operation).
+    pub(crate) fn drives_hw(&self) -> bool {
+        self.abi_minor >= 3 && self.caps & CAP_HW != 0 && self.ops.irq.is_some()
+    }
+
+    /// Whether the child declares `CAP_HW`, with or without what it needs.
+    pub(crate) fn claims_hw(&self) -> bool {
+        self.caps & CAP_HW != 0
+    }
+
+    /// `irq`: vector `vector` of hardware device `dev` fired (or fired
+    /// while no child owned the hardware). Whether the child found work.
+    pub(crate) fn irq(&self, dev: u32, vector: u32) -> bool {
+        match self.ops.irq {
+            // SAFETY: the child's own function and context, while it owns
+            // the hardware (`hw.rs`: between its adopt and its detach's
+            // drain, which waits for every CPU inside this call).
+            Some(f) if self.abi_minor >= 3 => unsafe { f(self.ctx.0, dev, vector) != 0 },
+            _ => false,
+        }
     }
 
     /// Whether `reg` is the registration this child was attached with.

@@ -16,6 +16,7 @@ mod ctl;
 mod edge;
 mod glue;
 mod hub;
+mod hw;
 mod inflight;
 mod logic;
 mod mem;
@@ -119,6 +120,10 @@ pub(crate) unsafe fn disk_ioctl(
     kernel::ffi::c_int::try_from(rc).unwrap_or(EIO.to_errno())
 }
 
+/// The parent's PCI driver, bound devices handed to `hw.rs`.
+type PciRegistration =
+    kernel::driver::Registration<kernel::pci::Adapter<pci::NvmeDriver<hw::Hooks>>>;
+
 /// The hub published to the children's entry points; withdrawn on drop.
 struct Published;
 
@@ -137,9 +142,9 @@ impl Drop for Published {
 /// published hub, then the hub itself.
 #[pin_data(PinnedDrop)]
 struct HotupParent {
-    /// The PCI driver (`nvme_pci=1`), first to go at unload: it unbinds
-    /// every controller.
-    pci: Option<Pin<KBox<kernel::driver::Registration<kernel::pci::Adapter<pci::NvmeDriver>>>>>,
+    /// The PCI driver (`nvme_pci=1`), taken first at unload (`drop`): it
+    /// unbinds every controller.
+    pci: Option<Pin<KBox<PciRegistration>>>,
     #[pin]
     ctl: misc::Node,
     #[pin]
@@ -190,7 +195,7 @@ impl kernel::InPlaceModule for HotupParent {
                 // sees an allocation that could enter reclaim while it is
                 // closed (`inflight::Closed`).
                 blk::GateMap::prime();
-                Hub::new(geo, park_timeout_ms, switch_timeout_ms, services::table(&geo), no_barrier, blackout_alloc)?
+                Hub::new(geo, park_timeout_ms, switch_timeout_ms, services::table(&geo, *module_parameters::nvme_pci.value() != 0), no_barrier, blackout_alloc)?
             },
             // The character devices before the disk: opening them fails
             // (ENODEV) until the hub is published, while the disk, once
@@ -219,7 +224,15 @@ impl kernel::InPlaceModule for HotupParent {
             // After the hub is published: a controller bound now is
             // logged, and bind failures do not fail the load.
             pci: if *module_parameters::nvme_pci.value() != 0 {
-                Some(KBox::pin_init(kernel::driver::Registration::new(c"hotup_parent", module), GFP_KERNEL)?)
+                // Not fatal: once the disk was added, a failed init could
+                // free this module under a file opened meanwhile.
+                match KBox::pin_init(kernel::driver::Registration::new(c"hotup_parent", module), GFP_KERNEL) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        hotup_event!("error reason=pci-register-failed err={}", e.to_errno());
+                        None
+                    }
+                }
             } else {
                 None
             },
@@ -232,6 +245,11 @@ impl PinnedDrop for HotupParent {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: no field is moved out; `disk` is taken in place.
         let this = unsafe { self.get_unchecked_mut() };
+        // Unbinds every controller (disabling it) and frees its handlers;
+        // no child is registered (each holds this module), so nothing uses
+        // the devices' slots any more.
+        drop(this.pci.take());
+        hw::release_all();
         // Fails parked I/O, then deletes the disk, which waits for every
         // request; none is parked any more.
         drop(this.disk.take());

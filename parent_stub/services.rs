@@ -5,7 +5,9 @@
 //! exports.c) and the services table handed back on registration.
 
 use super::hub::Hub;
-use super::state_abi::{ChildRegistration, ParentServices, ABI_MAJOR, ABI_MINOR};
+use super::state_abi::{
+    ChildRegistration, HwInfo, ParentServices, ABI_MAJOR, ABI_MINOR, HW_KIND_NVME,
+};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::{ffi::c_void, types::ForeignOwnable};
 use kernel::{
@@ -43,8 +45,9 @@ fn with_hub<R>(f: impl FnOnce(ArcBorrow<'_, Hub>) -> R) -> Option<R> {
     (!p.is_null()).then(|| f(unsafe { Arc::<Hub>::borrow(p) }))
 }
 
-/// The services table a child gets on registration.
-pub(crate) fn table(geo: &super::blk::Geometry) -> ParentServices {
+/// The services table a child gets on registration; `hw` if the parent
+/// owns hardware (`nvme_pci=1`).
+pub(crate) fn table(geo: &super::blk::Geometry, hw: bool) -> ParentServices {
     ParentServices {
         size: core::mem::size_of::<ParentServices>() as u32,
         abi_major: ABI_MAJOR,
@@ -59,6 +62,14 @@ pub(crate) fn table(geo: &super::blk::Geometry) -> ParentServices {
         mem_map: Some(svc_mem_map),
         mem_free: Some(svc_mem_free),
         log: Some(svc_log),
+        hw_count: if hw { super::hw::MAX_HW as u32 } else { 0 },
+        reserved2: 0,
+        hw_info: Some(svc_hw_info),
+        mmio_read: Some(svc_mmio_read),
+        mmio_write: Some(svc_mmio_write),
+        hw_enable: Some(svc_hw_enable),
+        dma_map: Some(svc_dma_map),
+        dma_unmap: Some(svc_dma_unmap),
     }
 }
 
@@ -193,4 +204,131 @@ unsafe extern "C" fn svc_log(_level: u32, msg: *const u8, len: usize) {
 /// A new reference to the hub (for `open`, and sysfs).
 pub(crate) fn current() -> Option<Arc<Hub>> {
     with_hub(|hub| hub.into())
+}
+
+/// `ParentServices::hw_info`: describes device `dev`.
+///
+/// # Safety
+///
+/// `out` must be null or valid for a write of a `HwInfo`.
+unsafe extern "C" fn svc_hw_info(dev: u32, out: *mut HwInfo) -> i32 {
+    if out.is_null() {
+        return EINVAL.to_errno();
+    }
+    let Some(hw) = super::hw::get(dev) else {
+        return ENODEV.to_errno();
+    };
+    let (cpu, dma, len) = hw.arena();
+    let info = HwInfo {
+        size: core::mem::size_of::<HwInfo>() as u32,
+        kind: HW_KIND_NVME,
+        vendor: hw.ids.0,
+        device: hw.ids.1,
+        vectors: hw.vectors,
+        bar_len: super::pci::BAR0_SIZE as u64,
+        arena_cpu: cpu,
+        arena_dma: dma,
+        arena_len: len as u64,
+        name: hw.name,
+    };
+    // SAFETY: checked non-null; the ABI requires it writable.
+    unsafe { *out = info };
+    0
+}
+
+/// `ParentServices::mmio_read`: a 32-bit register of device `dev`.
+///
+/// # Safety
+///
+/// `out` must be null or valid for a write of a `u32`.
+unsafe extern "C" fn svc_mmio_read(dev: u32, off: u32, out: *mut u32) -> i32 {
+    if out.is_null() {
+        return EINVAL.to_errno();
+    }
+    match super::hw::get(dev)
+        .ok_or(ENODEV)
+        .and_then(|h| h.read32(off as usize))
+    {
+        Ok(v) => {
+            // SAFETY: checked non-null; the ABI requires it writable.
+            unsafe { *out = v };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `ParentServices::mmio_write`: a 32-bit register of device `dev`, never
+/// CC.
+///
+/// # Safety
+///
+/// Always safe: the device, offset and register are checked.
+unsafe extern "C" fn svc_mmio_write(dev: u32, off: u32, val: u32) -> i32 {
+    super::hw::get(dev)
+        .ok_or(ENODEV)
+        .and_then(|h| h.write32(off as usize, val))
+        .map_or_else(|e| e.to_errno(), |()| 0)
+}
+
+/// `ParentServices::hw_enable`: the parent enables controller `dev`.
+///
+/// # Safety
+///
+/// Always safe: the device is checked. May sleep.
+unsafe extern "C" fn svc_hw_enable(dev: u32, cc: u32) -> i32 {
+    let Some(hw) = super::hw::get(dev) else {
+        return ENODEV.to_errno();
+    };
+    let rc = hw.enable(cc);
+    crate::hotup_event!(
+        "hw-enable dev={} cc=0x{:x} err={}",
+        dev,
+        cc,
+        rc.err().map_or(0, |e| e.to_errno())
+    );
+    rc.map_or_else(|e| e.to_errno(), |()| 0)
+}
+
+/// `ParentServices::dma_map`: maps a request's data for device `dev`.
+///
+/// # Safety
+///
+/// `addr` must be a kernel address valid for `len` bytes until the
+/// matching unmap (a segment of a request in flight); `out` null or valid
+/// for a write of a `u64`.
+unsafe extern "C" fn svc_dma_map(
+    dev: u32,
+    addr: *mut u8,
+    len: u32,
+    to_device: u32,
+    out: *mut u64,
+) -> i32 {
+    if out.is_null() || addr.is_null() {
+        return EINVAL.to_errno();
+    }
+    match super::hw::get(dev)
+        .ok_or(ENODEV)
+        .and_then(|h| h.dma_map(addr, len, to_device != 0))
+    {
+        Ok(d) => {
+            // SAFETY: checked non-null; the ABI requires it writable.
+            unsafe { *out = d };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `ParentServices::dma_unmap`: undoes a `dma_map` of device `dev`.
+///
+/// # Safety
+///
+/// `dma`, `len` and `to_device` must be those of a mapping `dma_map` made
+/// for `dev` and not yet undone.
+unsafe extern "C" fn svc_dma_unmap(dev: u32, dma: u64, len: u32, to_device: u32) {
+    // An unbound device's mappings are undone too (its slot stays).
+    if let Some(hw) = super::hw::get_any(dev) {
+        hw.dma_unmap(dma, len, to_device != 0);
+    }
 }

@@ -62,6 +62,19 @@ impl Hub {
             Err(e) => return Err(refuse_bad(cname, r.child_version, e)),
         };
         let child = ActiveChild::new(&r, ops, reg);
+        if child.claims_hw() && !(child.drives_hw() && super::hw::any_live()) {
+            hotup_event!(
+                "refuse child={} version={} reason={}",
+                cname,
+                r.child_version,
+                if child.drives_hw() {
+                    "no-hw"
+                } else {
+                    "hw-without-irq"
+                }
+            );
+            return Err(ENODEV);
+        }
         let mut board = this.switch.lock();
         if let Some(active) = this.io.child(&board) {
             return Hub::register_standby(this, &mut board, child, &active);
@@ -240,6 +253,10 @@ impl Hub {
                 adopted.pruned
             );
         }
+        if child.drives_hw() {
+            // Before I/O is released: the child polls what fired meanwhile.
+            super::hw::own(child);
+        }
         let parked = Hub::release(this, board, child, closed);
         let (parked_calls, drained_calls) = {
             let p = this.park.lock();
@@ -374,6 +391,10 @@ impl Hub {
         );
         // No CPU inside the child's submit, nothing in flight.
         this.io.wait(false, None, || false);
+        if child.drives_hw() {
+            // Drained: its interrupts stop reaching it before its quiesce.
+            super::hw::disown(child);
+        }
         let drained_at = Instant::<Monotonic>::now();
         if let Err(e) = child.quiesce() {
             hotup_event!(

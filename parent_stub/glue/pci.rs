@@ -1,138 +1,394 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The PCI functions the parent owns for a child that drives hardware
-//! (issue 20: QEMU's emulated NVMe controller, 1b36:0010). Bound by the
-//! parent, never by a child, so that everything whose lifetime spans
-//! children outlives them: the binding, BAR0's mapping, the MSI-X vectors
-//! and the DMA memory. This first step binds, enables the function and bus
-//! mastering, maps BAR0, reads the controller's capabilities, allocates the
-//! vectors and the DMA arena, and logs `hotup: pci-bound ...`; it never
-//! writes the controller's registers, so the controller stays disabled
-//! (QEMU's trace shows no start). Handlers, the arena as handles and the
-//! children's access through `state_abi` come next.
+//! (QEMU's emulated NVMe controller, 1b36:0010). Bound by the parent, never
+//! by a child, so that everything whose lifetime spans children outlives
+//! them: the binding, BAR0's mapping, the MSI-X vectors and their handlers,
+//! and the DMA arena. Probe enables the function and bus mastering, maps
+//! BAR0, allocates the vectors, the arena, registers a handler per vector,
+//! and hands the device ([`HwDev`]) to the layer above ([`HwHooks`]).
+//! Registers are reached only through [`HwDev`]'s checked accessors; the
+//! controller's configuration register (CC) only through
+//! [`HwDev::enable`] and the unbind, which disables the controller.
 //!
 //! The registration exists only with the parent's `nvme_pci=1`: without
 //! it the parent binds nothing, and the kernel's own `nvme` driver may have
 //! the device. To move a controller between the two: `rmmod hotup_parent`
 //! (or unbind it), `echo nvme > /sys/bus/pci/devices/BDF/driver_override`,
 //! `echo BDF > /sys/bus/pci/drivers/nvme/bind`; back with
-//! `driver_override=hotup_parent` and its `bind`.
+//! `driver_override=hotup_parent` and its `bind`. Unload the children
+//! first: an unbind under an active child disables the controller, so the
+//! child's later commands fail (ENODEV) and what it had submitted never
+//! completes.
 
+use core::marker::PhantomData;
 use kernel::{
-    device::Core,
+    device::{Bound, Core, Device},
+    devres::Devres,
     dma::{Coherent, DmaMask},
+    ffi::c_void,
     io::Io,
-    pci,
+    irq, pci,
     prelude::*,
+    sync::{aref::ARef, Arc},
+    time::{delay::fsleep, Delta},
 };
 
 /// BAR0 as mapped: the controller's registers (0..0x1000) and the first
 /// doorbells; QEMU's BAR0 is larger, 0x2000 covers 256 queues' doorbells
 /// at the stride QEMU reports (4 bytes).
-const BAR0_SIZE: usize = 0x2000;
+pub(crate) const BAR0_SIZE: usize = 0x2000;
 /// The controller's registers (NVMe 2.0, section 3.1).
 const REG_CAP: usize = 0x0;
 const REG_VS: usize = 0x8;
-const REG_CC: usize = 0x14;
+/// The controller configuration: only [`HwDev::enable`] and the unbind
+/// write it.
+pub(crate) const REG_CC: usize = 0x14;
 const REG_CSTS: usize = 0x1c;
+const CC_EN: u32 = 1;
+const CSTS_RDY: u32 = 1;
+const CSTS_CFS: u32 = 1 << 1;
 
-/// Most MSI-X vectors: one for the admin queue and one per I/O queue
-/// pair, a pair per CPU (at most 8).
-fn max_vectors() -> u32 {
-    1 + kernel::cpu::nr_cpu_ids().clamp(1, 8)
-}
+/// MSI-X vectors: one for the admin queue and one for the I/O queue.
+/// 7.2's Rust hands out the first and the last vector of an allocation
+/// only, so this step uses two; a queue per CPU needs the middle ones.
+const MAX_VECTORS: u32 = 2;
 
 /// Pages of DMA memory per controller, allocated at probe so that no
-/// upgrade allocates: one identify buffer, the admin queue pair, a
-/// submission and a completion queue per vector, and a PRP page per tag
-/// (64 tags per queue).
-const fn arena_pages(vectors: u32) -> usize {
-    1 + 2 + 2 * vectors as usize + 64 * vectors as usize
+/// upgrade allocates: two identify buffers, the admin queue pair, the I/O
+/// queue pair (up to 16 pages each) and a PRP list page per tag (128).
+const ARENA_PAGES: usize = 2 + 2 + 2 * 16 + 128;
+
+extern "C" {
+    fn hotup_pci_disable(pdev: *mut c_void);
+    fn hotup_dma_map(
+        dev: *mut c_void,
+        addr: *mut u8,
+        len: u32,
+        to_device: i32,
+        out: *mut u64,
+    ) -> i32;
+    fn hotup_dma_unmap(dev: *mut c_void, dma: u64, len: u32, to_device: i32);
 }
 
-/// One bound controller: what it holds lives until unbind.
-pub(crate) struct Controller<'bound> {
-    bar: pci::Bar<'bound, BAR0_SIZE>,
+/// What the layer above does with bound devices (`hw.rs`).
+pub(crate) trait HwHooks: 'static {
+    /// `dev` was bound; `Err` fails the probe.
+    fn bound(dev: &Arc<HwDev>) -> Result;
+    /// `dev` is being unbound; its controller is disabled right after.
+    fn unbound(dev: &HwDev);
+    /// Vector `vector` of `dev` fired (hard-IRQ context). Whether it was
+    /// handled.
+    fn irq(dev: &HwDev, vector: u32) -> bool;
+}
+
+/// One bound controller as the layers above see it: alive from probe to
+/// the parent's unload (the arena outlives every child); its registers
+/// only while bound (the mapping is revoked at unbind).
+pub(crate) struct HwDev {
+    bar: Devres<pci::Bar<'static, BAR0_SIZE>>,
     arena: Coherent<[u8]>,
-    vectors: u32,
+    dev: ARef<Device>,
+    /// Vectors allocated, each with a handler.
+    pub(crate) vectors: u32,
+    /// PCI ids.
+    pub(crate) ids: (u16, u16),
+    /// The controller's capabilities (CAP), read at probe.
+    pub(crate) cap: u64,
+    /// PCI name, NUL-padded.
+    pub(crate) name: [u8; 16],
 }
 
-impl<'bound> Controller<'bound> {
-    /// Enables the function and bus mastering, maps BAR0, allocates the
-    /// vectors and the arena; touches no controller register but reads.
-    fn bind(pdev: &'bound pci::Device<Core<'_>>) -> Result<Self> {
-        pdev.enable_device_mem()?;
-        pdev.set_master();
-        // SAFETY: no DMA allocation or mapping for this device runs
-        // concurrently: probe runs once per device, this driver allocates
-        // only below (the arena, after this call, on this thread), and no
-        // other driver has the device while it is bound here.
-        unsafe { kernel::dma::Device::dma_set_mask_and_coherent(pdev, DmaMask::new::<64>())? };
-        let bar = pdev.iomap_region_sized::<BAR0_SIZE>(0, c"hotup_parent")?;
-        let cap = bar.read64(REG_CAP);
-        let (vs, cc, csts) = (bar.read32(REG_VS), bar.read32(REG_CC), bar.read32(REG_CSTS));
-        let msix = pci::IrqTypes::default().with(pci::IrqType::MsiX);
-        // As many as the controller offers, up to max_vectors(): asked
-        // for an exact count, so the count is known (the range 7.2
-        // returns does not tell it).
-        let mut vectors = max_vectors();
-        while pdev.alloc_irq_vectors(vectors, vectors, msix).is_err() {
-            vectors -= 1;
-            if vectors == 0 {
-                return Err(ENOSPC);
-            }
+impl HwDev {
+    /// The 32-bit register at `off`, while bound.
+    pub(crate) fn read32(&self, off: usize) -> Result<u32> {
+        self.bar
+            .try_access_with(|b| b.try_read32(off))
+            .ok_or(ENODEV)?
+    }
+
+    /// Writes `val` to the register at `off`, while bound; never CC.
+    pub(crate) fn write32(&self, off: usize, val: u32) -> Result {
+        if off == REG_CC {
+            return Err(EPERM);
         }
-        let pages = arena_pages(vectors);
-        let arena = Coherent::<u8>::zeroed_slice(pdev.as_ref(), pages * 4096, GFP_KERNEL)?;
-        crate::hotup_event!(
-            "pci-bound dev={} vendor=0x1b36 device=0x0010 vs={}.{} mqes={} dstrd={} cc=0x{:x} csts=0x{:x} vectors={} arena_kib={}",
-            pdev.as_ref().name().to_str().unwrap_or("?"),
-            vs >> 16,
-            (vs >> 8) & 0xff,
-            (cap & 0xffff) + 1,
-            (cap >> 32) & 0xf,
-            cc,
-            csts,
-            vectors,
-            pages * 4
-        );
-        Ok(Controller {
-            bar,
-            arena,
-            vectors,
-        })
+        self.bar
+            .try_access_with(|b| b.try_write32(val, off))
+            .ok_or(ENODEV)?
+    }
+
+    /// The arena: CPU address, bus address, length.
+    pub(crate) fn arena(&self) -> (*mut u8, u64, usize) {
+        (
+            self.arena.as_mut_ptr().cast::<u8>(),
+            self.arena.dma_handle(),
+            self.arena.size(),
+        )
+    }
+
+    /// The controller's timeout for a change of CSTS.RDY (CAP.TO, 500 ms
+    /// units), at least 500 ms.
+    fn ready_timeout_ms(&self) -> u32 {
+        ((self.cap >> 24) & 0xff).max(1) as u32 * 500
+    }
+
+    /// Waits until CSTS.RDY is `rdy`; `EIO` on a fatal status.
+    fn wait_ready(&self, rdy: bool) -> Result {
+        let mut waited = 0;
+        loop {
+            let csts = self.read32(REG_CSTS)?;
+            if csts & CSTS_CFS != 0 && csts != u32::MAX {
+                return Err(EIO);
+            }
+            if (csts & CSTS_RDY != 0) == rdy {
+                return Ok(());
+            }
+            if waited >= self.ready_timeout_ms() {
+                return Err(ETIMEDOUT);
+            }
+            fsleep(Delta::from_millis(1));
+            waited += 1;
+        }
+    }
+
+    /// Enables the controller with configuration `cc` (EN added) and waits
+    /// until it is ready. `EALREADY` if it is enabled. May sleep.
+    pub(crate) fn enable(&self, cc: u32) -> Result {
+        let now = self.read32(REG_CC)?;
+        if now & CC_EN != 0 {
+            return Err(Error::from_errno(-crate::state_abi::errno::EALREADY));
+        }
+        let write = |v| {
+            self.bar
+                .try_access_with(|b| b.try_write32(v, REG_CC))
+                .ok_or(ENODEV)?
+        };
+        write(cc & !CC_EN)?;
+        write(cc | CC_EN)?;
+        self.wait_ready(true)
+    }
+
+    /// Disables the controller (CC.EN clear) and waits for it, at unbind.
+    fn disable(&self) -> Result {
+        let cc = self.read32(REG_CC)?;
+        if cc & CC_EN == 0 {
+            return Ok(());
+        }
+        self.bar
+            .try_access_with(|b| b.try_write32(cc & !CC_EN, REG_CC))
+            .ok_or(ENODEV)??;
+        self.wait_ready(false)
+    }
+
+    fn raw_dev(&self) -> *mut c_void {
+        // `Device` is a transparent wrapper of `struct device`.
+        core::ptr::from_ref::<Device>(&self.dev)
+            .cast::<c_void>()
+            .cast_mut()
+    }
+
+    /// Maps `len` bytes at `addr` (a request's data) for DMA, while bound.
+    pub(crate) fn dma_map(&self, addr: *mut u8, len: u32, to_device: bool) -> Result<u64> {
+        let mut out = 0u64;
+        // Inside the mapping's RCU section: not after the unbind's release.
+        let rc = self.bar.try_access_with(|_| {
+            // SAFETY: `raw_dev` is this bound device (referenced by `dev`);
+            // the C side checks that `addr` is a direct-map address and
+            // writes `out` only on success.
+            unsafe { hotup_dma_map(self.raw_dev(), addr, len, i32::from(to_device), &mut out) }
+        });
+        match rc {
+            Some(0) => Ok(out),
+            Some(e) => Err(Error::from_errno(e)),
+            None => Err(ENODEV),
+        }
+    }
+
+    /// Undoes a [`HwDev::dma_map`] of `len` bytes at bus address `dma`.
+    pub(crate) fn dma_unmap(&self, dma: u64, len: u32, to_device: bool) {
+        // SAFETY: `raw_dev` is a live device (referenced by `dev`);
+        // unmapping a mapping of it (the caller's contract with the child:
+        // same address, length and direction) is allowed after unbind.
+        unsafe { hotup_dma_unmap(self.raw_dev(), dma, len, i32::from(to_device)) };
     }
 }
 
+/// The handler of one vector: hands it to the layer above.
+struct VecIrq<H> {
+    dev: Arc<HwDev>,
+    vector: u32,
+    _hooks: PhantomData<fn() -> H>,
+}
+
+impl<H: HwHooks> irq::Handler for VecIrq<H> {
+    fn handle(&self, _dev: &Device<Bound>) -> irq::IrqReturn {
+        if H::irq(&self.dev, self.vector) {
+            irq::IrqReturn::Handled
+        } else {
+            irq::IrqReturn::None
+        }
+    }
+}
+
+/// One bound controller's driver data: the device and its handlers.
+pub(crate) struct Controller<H: HwHooks> {
+    hw: Arc<HwDev>,
+    _irqs: KVec<Pin<KBox<irq::Registration<VecIrq<H>>>>>,
+}
+
+/// The function's enable and bus mastering, undone when devres releases
+/// it: registered right after the enable, so released last (after the
+/// vectors and BAR0), on unbind and on a failed probe alike (7.2's Rust
+/// has no disable; `pcim_enable_device` would also manage MSI, which the
+/// vectors' own registration frees).
+struct Enabled(ARef<pci::Device>);
+
+impl Drop for Enabled {
+    fn drop(&mut self) {
+        let raw = core::ptr::from_ref::<pci::Device>(&self.0)
+            .cast::<c_void>()
+            .cast_mut();
+        // SAFETY: the device (referenced) was enabled at probe, once per
+        // `Enabled`; its controller is disabled by now (unbind) or was
+        // never enabled (probe).
+        unsafe { hotup_pci_disable(raw) };
+    }
+}
+
+/// Probe: enables the function and bus mastering, maps BAR0, disables a
+/// controller someone left running, allocates the vectors, the arena and
+/// the handlers, and hands the device to the layer above.
+fn bind<H: HwHooks>(pdev: &pci::Device<Core<'_>>) -> Result<Controller<H>> {
+    if pdev.pci_class() != pci::Class::STORAGE_EXPRESS {
+        return Err(ENODEV);
+    }
+    pdev.enable_device_mem()?;
+    kernel::devres::register(pdev.as_ref(), Enabled(pdev.into()), GFP_KERNEL)?;
+    pdev.set_master();
+    // SAFETY: no DMA allocation or mapping for this device runs
+    // concurrently: probe and unbind are serialised by the device lock,
+    // the previous binding's DMA users are gone (its controller disabled
+    // at unbind), and this driver allocates only below (the arena, after
+    // this call, on this thread).
+    unsafe { kernel::dma::Device::dma_set_mask_and_coherent(pdev, DmaMask::new::<64>())? };
+    let bar = pdev.iomap_region_sized::<BAR0_SIZE>(0, c"hotup_parent")?;
+    let cap = bar.read64(REG_CAP);
+    let (vs, cc, csts) = (bar.read32(REG_VS), bar.read32(REG_CC), bar.read32(REG_CSTS));
+    let msix = pci::IrqTypes::default().with(pci::IrqType::MsiX);
+    // Asked for an exact count, so the count is known (the range 7.2
+    // returns does not tell it): two, else one.
+    // Fewer only when the device has fewer (ENOSPC, ERANGE); any other
+    // error is the probe's.
+    let mut vectors = MAX_VECTORS;
+    let range = loop {
+        match pdev.alloc_irq_vectors(vectors, vectors, msix) {
+            Ok(r) => break r,
+            Err(e) if vectors > 1 && (e == ENOSPC || e == ERANGE) => vectors -= 1,
+            Err(e) => return Err(e),
+        }
+    };
+    if cc & CC_EN != 0 || csts & CSTS_RDY != 0 {
+        // Left running by its last owner: stopped before this driver
+        // hands out DMA memory (it may still point at the old owner's).
+        bar.try_write32(cc & !CC_EN, REG_CC)?;
+        let mut waited = 0;
+        while bar.try_read32(REG_CSTS)? & CSTS_RDY != 0 {
+            if waited >= 500 * ((cap >> 24) & 0xff).max(1) {
+                return Err(ETIMEDOUT);
+            }
+            fsleep(Delta::from_millis(1));
+            waited += 1;
+        }
+    }
+    let arena = Coherent::<u8>::zeroed_slice(pdev.as_ref(), ARENA_PAGES * 4096, GFP_KERNEL)?;
+    let mut name = [0u8; 16];
+    let pname = pdev.as_ref().name().to_bytes();
+    for (d, s) in name.iter_mut().zip(pname.iter().take(15)) {
+        *d = *s;
+    }
+    let hw = Arc::new(
+        HwDev {
+            bar: bar.into_devres()?,
+            arena,
+            dev: pdev.as_ref().into(),
+            vectors,
+            ids: (pdev.vendor_id().as_raw(), pdev.device_id()),
+            cap,
+            name,
+        },
+        GFP_KERNEL,
+    )?;
+    let mut irqs = KVec::with_capacity(vectors as usize, GFP_KERNEL)?;
+    let ends = [*range.start(), *range.end()];
+    for (i, v) in ends.iter().take(vectors as usize).enumerate() {
+        let handler = VecIrq::<H> {
+            dev: hw.clone(),
+            vector: i as u32,
+            _hooks: PhantomData,
+        };
+        let reg = pdev.request_irq(
+            *v,
+            irq::Flags::TRIGGER_NONE,
+            c"hotup_nvme",
+            Ok::<_, Error>(handler),
+        );
+        irqs.push(KBox::pin_init(reg, GFP_KERNEL)?, GFP_KERNEL)?;
+    }
+    H::bound(&hw)?;
+    crate::hotup_event!(
+        "pci-bound dev={} vendor=0x{:04x} device=0x{:04x} vs={}.{} max_queue_entries={} dstrd={} cc=0x{:x} csts=0x{:x} vectors={} arena_kib={}",
+        pdev.as_ref().name().to_str().unwrap_or("?"),
+        hw.ids.0,
+        hw.ids.1,
+        vs >> 16,
+        (vs >> 8) & 0xff,
+        (cap & 0xffff) + 1,
+        (cap >> 32) & 0xf,
+        cc,
+        csts,
+        vectors,
+        ARENA_PAGES * 4
+    );
+    Ok(Controller { hw, _irqs: irqs })
+}
+
 /// The parent's PCI driver (registered with `nvme_pci=1`).
-pub(crate) struct NvmeDriver;
+pub(crate) struct NvmeDriver<H>(PhantomData<fn() -> H>);
 
 kernel::pci_device_table!(
     PCI_TABLE,
     MODULE_PCI_TABLE,
-    <NvmeDriver as pci::Driver>::IdInfo,
+    (),
     [(pci::DeviceId::from_id(pci::Vendor::REDHAT, 0x0010), ())]
 );
 
-impl pci::Driver for NvmeDriver {
+impl<H: HwHooks> pci::Driver for NvmeDriver<H> {
     type IdInfo = ();
-    type Data<'bound> = Controller<'bound>;
+    type Data<'bound> = Controller<H>;
     const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
 
     fn probe<'bound>(
         pdev: &'bound pci::Device<Core<'_>>,
         _info: &'bound Self::IdInfo,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
-        Controller::bind(pdev)
+        bind::<H>(pdev)
     }
 
     fn unbind<'bound>(dev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        H::unbound(&this.hw);
+        let disabled = this.hw.disable();
         crate::hotup_event!(
-            "pci-unbound dev={} cc=0x{:x} vectors={} arena_kib={}",
+            "pci-unbound dev={} disabled={} vectors={} arena_kib={}",
             dev.as_ref().name().to_str().unwrap_or("?"),
-            this.bar.read32(REG_CC),
-            this.vectors,
-            this.arena.size() / 1024
+            match disabled {
+                Ok(()) => 0,
+                Err(e) => e.to_errno(),
+            },
+            this.hw.vectors,
+            this.hw.arena.size() / 1024
         );
+        // `Enabled` clears bus mastering and disables the function once
+        // devres releases it, after the vectors and BAR0.
+        let _ = dev;
     }
 }

@@ -30,7 +30,12 @@ pub const ABI_MAJOR: u16 = 1;
 ///   the parent forwards the controller node's and the block device's
 ///   ioctls, parking the caller while no child is active, and the close of
 ///   a controller-node file ([`ChildOps::release`]).
-pub const ABI_MINOR: u16 = 2;
+/// - 1.3: hardware the parent owns ([`CAP_HW`]): a child that drives a PCI
+///   function the parent bound (QEMU's NVMe controller) reaches it only
+///   through the parent's services ([`ParentServices::hw_info`], MMIO,
+///   the controller's enable, DMA mapping) and takes its interrupts
+///   through [`ChildOps::irq`]. RAM children ignore all of it.
+pub const ABI_MINOR: u16 = 3;
 
 /// Whether a peer speaking ABI `major` (any minor) can talk to this side.
 pub const fn abi_compatible(major: u16) -> bool {
@@ -350,6 +355,18 @@ pub type IoctlFn = unsafe extern "C" fn(ctx: *mut CVoid, call: *mut CallDesc) ->
 /// child, before any call runs in it) and in a `memalloc_noio` scope: like
 /// [`IoctlFn`], it must not wait for the parent device's I/O.
 pub type ReleaseFn = unsafe extern "C" fn(ctx: *mut CVoid, file: u64);
+/// An interrupt of vector `vector` of the parent's hardware device `dev`
+/// (ABI 1.3, [`CAP_HW`]): the child reaps that vector's completion queues.
+/// Called in hard-IRQ context (it must not sleep) by the parent's handler
+/// while the child owns the hardware: from its adopt's end until its
+/// detach has drained (so completions still arrive while a detach waits
+/// for them), never after its `quiesce`. The parent also calls it from
+/// process context, right after the adopt, for every vector that fired
+/// while no child owned the hardware (the adopting child polls what
+/// arrived meanwhile), concurrently with real interrupts of any vector:
+/// a child locks each completion queue it reaps. Returns 1 if it found
+/// work, 0 otherwise.
+pub type IrqFn = unsafe extern "C" fn(ctx: *mut CVoid, dev: u32, vector: u32) -> u32;
 /// Fills `*out` with the child's counters. Returns 0 or a negative errno.
 pub type StatsFn = unsafe extern "C" fn(ctx: *mut CVoid, out: *mut ChildStats) -> i32;
 
@@ -385,6 +402,8 @@ pub struct ChildOps {
     pub ioctl: Option<IoctlFn>,
     /// See [`ReleaseFn`] (ABI 1.2; absent in older tables).
     pub release: Option<ReleaseFn>,
+    /// See [`IrqFn`] (ABI 1.3; absent in older tables).
+    pub irq: Option<IrqFn>,
 }
 
 impl ChildOps {
@@ -405,6 +424,7 @@ impl ChildOps {
         probe: None,
         ioctl: None,
         release: None,
+        irq: None,
     };
 
     /// Whether every operation this ABI version defines is present.
@@ -442,6 +462,87 @@ pub type MemFreeFn = unsafe extern "C" fn(handle: u64) -> i32;
 /// Logs `msg[..len]` (UTF-8, no NUL needed) at kernel log `level` (0..=7).
 pub type LogFn = unsafe extern "C" fn(level: u32, msg: *const u8, len: usize);
 
+/// [`HwInfo::kind`]: an NVMe controller (PCI class 0x010802).
+pub const HW_KIND_NVME: u32 = 1;
+
+/// One hardware device the parent owns (ABI 1.3), as
+/// [`ParentServices::hw_info`] describes it. Everything here lives from the
+/// parent's probe to the parent's unload, across every child: the arena is
+/// the device's DMA memory (coherent, zeroed at probe), which the children
+/// carve up (queues, identify buffers, PRP lists) and never free.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HwInfo {
+    /// `size_of::<HwInfo>()` as the parent knew it.
+    pub size: u32,
+    /// `HW_KIND_*`.
+    pub kind: u32,
+    /// PCI vendor id.
+    pub vendor: u16,
+    /// PCI device id.
+    pub device: u16,
+    /// Interrupt vectors the parent allocated and handles (MSI-X), 0-based:
+    /// [`ChildOps::irq`] gets the index.
+    pub vectors: u32,
+    /// Bytes of BAR0 the MMIO services reach.
+    pub bar_len: u64,
+    /// The arena's kernel virtual address.
+    pub arena_cpu: *mut u8,
+    /// The arena's bus (DMA) address, as the device sees it.
+    pub arena_dma: u64,
+    /// The arena's length in bytes (a multiple of 4096).
+    pub arena_len: u64,
+    /// The device's name (PCI `DDDD:BB:DD.F`), NUL-padded.
+    pub name: [u8; 16],
+}
+
+impl HwInfo {
+    /// An all-zero description, to fill.
+    pub const ZEROED: HwInfo = HwInfo {
+        size: 0,
+        kind: 0,
+        vendor: 0,
+        device: 0,
+        vectors: 0,
+        bar_len: 0,
+        arena_cpu: ptr::null_mut(),
+        arena_dma: 0,
+        arena_len: 0,
+        name: [0; 16],
+    };
+}
+
+/// Describes the parent's hardware device `dev` (0, 1, ... in the order
+/// the parent bound them) into `*out`. Returns 0, or `-ENODEV` if there is
+/// no such device or it was unbound. Any context.
+pub type HwInfoFn = unsafe extern "C" fn(dev: u32, out: *mut HwInfo) -> i32;
+/// Reads the 32-bit register at byte offset `off` of device `dev`'s BAR0
+/// into `*out`. Returns 0, `-EINVAL` (unaligned, out of range) or
+/// `-ENODEV` (unbound). Any context.
+pub type MmioReadFn = unsafe extern "C" fn(dev: u32, off: u32, out: *mut u32) -> i32;
+/// Writes `val` to the 32-bit register at `off` of device `dev`'s BAR0
+/// (doorbells, the admin queue's attributes and bases). Returns 0,
+/// `-EINVAL`, `-ENODEV`, or `-EPERM` for the controller configuration
+/// register (NVMe CC, offset 0x14), which only the parent writes
+/// ([`HwEnableFn`]). Any context; ordered after the CPU's earlier writes
+/// to the arena (a doorbell write publishes the entries before it).
+pub type MmioWriteFn = unsafe extern "C" fn(dev: u32, off: u32, val: u32) -> i32;
+/// Enables controller `dev`: the parent writes CC = `cc` with EN set and
+/// waits for CSTS.RDY, within the controller's own timeout (CAP.TO).
+/// Returns 0, `-EALREADY` if it is enabled already (an adopted controller
+/// stays enabled across children: only the parent's unbind disables it),
+/// `-EIO` on a fatal controller status, `-ETIMEDOUT`, `-ENODEV`. May sleep.
+pub type HwEnableFn = unsafe extern "C" fn(dev: u32, cc: u32) -> i32;
+/// Maps `len` bytes at kernel address `addr` (a request's data segment)
+/// for DMA by device `dev`, towards the device if `to_device` is 1, from it
+/// if 0; stores the bus address in `*out`. Returns 0, `-ENOMEM` (no
+/// mapping), `-EINVAL`, `-ENODEV`. Any context; every mapping is undone
+/// by [`DmaUnmapFn`] with the same length and direction.
+pub type DmaMapFn =
+    unsafe extern "C" fn(dev: u32, addr: *mut u8, len: u32, to_device: u32, out: *mut u64) -> i32;
+/// Undoes a [`DmaMapFn`] mapping. Any context.
+pub type DmaUnmapFn = unsafe extern "C" fn(dev: u32, dma: u64, len: u32, to_device: u32);
+
 /// What the parent offers a registered child.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -473,6 +574,23 @@ pub struct ParentServices {
     pub mem_free: Option<MemFreeFn>,
     /// See [`LogFn`].
     pub log: Option<LogFn>,
+    /// Hardware devices the parent owns now (ABI 1.3): `dev` indexes are
+    /// below this. 0 for a RAM-only parent.
+    pub hw_count: u32,
+    /// Zero.
+    pub reserved2: u32,
+    /// See [`HwInfoFn`] (ABI 1.3).
+    pub hw_info: Option<HwInfoFn>,
+    /// See [`MmioReadFn`] (ABI 1.3).
+    pub mmio_read: Option<MmioReadFn>,
+    /// See [`MmioWriteFn`] (ABI 1.3).
+    pub mmio_write: Option<MmioWriteFn>,
+    /// See [`HwEnableFn`] (ABI 1.3).
+    pub hw_enable: Option<HwEnableFn>,
+    /// See [`DmaMapFn`] (ABI 1.3).
+    pub dma_map: Option<DmaMapFn>,
+    /// See [`DmaUnmapFn`] (ABI 1.3).
+    pub dma_unmap: Option<DmaUnmapFn>,
 }
 
 impl ParentServices {
@@ -493,7 +611,19 @@ impl ParentServices {
         mem_map: None,
         mem_free: None,
         log: None,
+        hw_count: 0,
+        reserved2: 0,
+        hw_info: None,
+        mmio_read: None,
+        mmio_write: None,
+        hw_enable: None,
+        dma_map: None,
+        dma_unmap: None,
     };
+
+    /// The size of an ABI 1.2 table (up to `log`): a child reads the
+    /// hardware services only from a parent whose table is longer.
+    pub const SIZE_1_2: u32 = 72;
 }
 
 // ---------------------------------------------------------------------------
@@ -526,13 +656,20 @@ pub const CAP_STANDBY: u64 = 1 << 4;
 /// hands in-flight I/O over when both children have it, and drains
 /// otherwise.
 pub const CAP_HANDOVER: u64 = 1 << 5;
+/// [`ChildRegistration::capabilities`] (ABI 1.3): the child drives the
+/// parent's hardware devices and implements [`ChildOps::irq`]. Its adopt
+/// of no blob (a fresh start) brings the devices up; its adopt of a blob
+/// takes the queues over as they are, never resetting a device. The
+/// parent refuses it when it owns no device, or without `irq`.
+pub const CAP_HW: u64 = 1 << 6;
 /// All capability bits defined by this ABI version.
 pub const CAP_KNOWN: u64 = CAP_FLUSH
     | CAP_DISCARD
     | CAP_WRITE_ZEROES
     | CAP_EXPORT_OLDER_SCHEMA
     | CAP_STANDBY
-    | CAP_HANDOVER;
+    | CAP_HANDOVER
+    | CAP_HW;
 
 /// How a child introduces itself to the parent. It must stay valid from
 /// registration until unregistration returns.
@@ -713,7 +850,7 @@ const _: () = assert!(offset_of!(ChildStats, errors) == 80);
 const _: () = assert!(size_of::<MemHandle>() == 8 && align_of::<MemHandle>() == 8);
 
 const _: () = assert!(size_of::<Option<SubmitFn>>() == 8);
-const _: () = assert!(size_of::<ChildOps>() == 96 && align_of::<ChildOps>() == 8);
+const _: () = assert!(size_of::<ChildOps>() == 104 && align_of::<ChildOps>() == 8);
 const _: () = assert!(offset_of!(ChildOps, submit) == 8);
 const _: () = assert!(offset_of!(ChildOps, quiesce) == 16);
 const _: () = assert!(offset_of!(ChildOps, export_state) == 24);
@@ -725,6 +862,15 @@ const _: () = assert!(offset_of!(ChildOps, freeze) == 64);
 const _: () = assert!(offset_of!(ChildOps, probe) == 72);
 const _: () = assert!(offset_of!(ChildOps, ioctl) == 80);
 const _: () = assert!(offset_of!(ChildOps, release) == 88);
+const _: () = assert!(offset_of!(ChildOps, irq) == 96);
+const _: () = assert!(size_of::<HwInfo>() == 64 && align_of::<HwInfo>() == 8);
+const _: () = assert!(offset_of!(HwInfo, vendor) == 8);
+const _: () = assert!(offset_of!(HwInfo, vectors) == 12);
+const _: () = assert!(offset_of!(HwInfo, bar_len) == 16);
+const _: () = assert!(offset_of!(HwInfo, arena_cpu) == 24);
+const _: () = assert!(offset_of!(HwInfo, arena_dma) == 32);
+const _: () = assert!(offset_of!(HwInfo, arena_len) == 40);
+const _: () = assert!(offset_of!(HwInfo, name) == 48);
 const _: () = assert!(size_of::<CallDesc>() == 48 && align_of::<CallDesc>() == 8);
 const _: () = assert!(offset_of!(CallDesc, node) == 4);
 const _: () = assert!(offset_of!(CallDesc, cmd) == 8);
@@ -735,7 +881,7 @@ const _: () = assert!(offset_of!(CallDesc, fault_addr) == 32);
 const _: () = assert!(offset_of!(CallDesc, fault_len) == 40);
 const _: () = assert!(offset_of!(CallDesc, fault_write) == 44);
 
-const _: () = assert!(size_of::<ParentServices>() == 72 && align_of::<ParentServices>() == 8);
+const _: () = assert!(size_of::<ParentServices>() == 128 && align_of::<ParentServices>() == 8);
 const _: () = assert!(offset_of!(ParentServices, abi_major) == 4);
 const _: () = assert!(offset_of!(ParentServices, abi_minor) == 6);
 const _: () = assert!(offset_of!(ParentServices, capacity_bytes) == 8);
@@ -748,6 +894,13 @@ const _: () = assert!(offset_of!(ParentServices, mem_alloc) == 40);
 const _: () = assert!(offset_of!(ParentServices, mem_map) == 48);
 const _: () = assert!(offset_of!(ParentServices, mem_free) == 56);
 const _: () = assert!(offset_of!(ParentServices, log) == 64);
+const _: () = assert!(offset_of!(ParentServices, hw_count) == ParentServices::SIZE_1_2 as usize);
+const _: () = assert!(offset_of!(ParentServices, hw_info) == 80);
+const _: () = assert!(offset_of!(ParentServices, mmio_read) == 88);
+const _: () = assert!(offset_of!(ParentServices, mmio_write) == 96);
+const _: () = assert!(offset_of!(ParentServices, hw_enable) == 104);
+const _: () = assert!(offset_of!(ParentServices, dma_map) == 112);
+const _: () = assert!(offset_of!(ParentServices, dma_unmap) == 120);
 
 const _: () = assert!(size_of::<ChildRegistration>() == 72);
 const _: () = assert!(align_of::<ChildRegistration>() == 8);
@@ -770,7 +923,7 @@ mod tests {
     fn sized_copy_len_takes_older_and_newer_tables() {
         let ours = size_of::<ChildOps>();
         // A newer minor's larger table: only what this side knows.
-        assert_eq!(sized_copy_len(96, ChildOps::MIN_SIZE, ours), Ok(ours));
+        assert_eq!(sized_copy_len(112, ChildOps::MIN_SIZE, ours), Ok(ours));
         // This version's own table, and a 1.0 table (no `freeze`, `probe`).
         assert_eq!(sized_copy_len(80, ChildOps::MIN_SIZE, ours), Ok(80));
         assert_eq!(sized_copy_len(64, ChildOps::MIN_SIZE, ours), Ok(64));
@@ -812,8 +965,13 @@ mod tests {
 
     #[test]
     fn sizes_in_tables() {
-        assert_eq!(ChildOps::SIZE, 96);
-        assert_eq!(ChildOps::EMPTY.size, 96);
+        assert_eq!(ChildOps::SIZE, 104);
+        assert_eq!(ChildOps::EMPTY.size, 104);
+        // An ABI 1.2 table (96 bytes) is read up to `release`: no `irq`.
+        assert_eq!(
+            sized_copy_len(96, ChildOps::MIN_SIZE, size_of::<ChildOps>()),
+            Ok(96)
+        );
         // An ABI 1.1 table (80 bytes) is read up to `probe`: its `ioctl`
         // stays absent, and the parent answers ENOTTY for it.
         assert_eq!(
@@ -822,7 +980,10 @@ mod tests {
         );
         assert_eq!(offset_of!(ChildOps, ioctl), 80);
         assert!(!ChildOps::EMPTY.is_complete());
-        assert_eq!(ParentServices::SIZE, 72);
+        assert_eq!(ParentServices::SIZE, 128);
+        assert_eq!(ParentServices::EMPTY.hw_count, 0);
+        assert!(ParentServices::EMPTY.hw_info.is_none());
+        assert_eq!(HwInfo::ZEROED.size, 0);
         assert_eq!(ParentServices::EMPTY.abi_major, ABI_MAJOR);
         assert_eq!(ChildRegistration::SIZE, 72);
         assert!(IoSegment::EMPTY.addr.is_null());

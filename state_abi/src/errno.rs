@@ -20,3 +20,5 @@ pub const EBADMSG: i32 = 74;
 pub const EOPNOTSUPP: i32 = 95;
 /// Operation canceled: the operator aborted a standby switch.
 pub const ECANCELED: i32 = 125;
+/// Operation already in progress (a controller enabled already).
+pub const EALREADY: i32 = 114;

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The C half of glue/pci.rs: PCI and DMA facilities that 7.2's Rust does
+ * not offer (the device's disable at unbind, mapping a request's data for
+ * DMA). pci.rs wraps each once; nothing else calls these.
+ */
+#include <linux/dma-mapping.h>
+#include <linux/io.h>
+#include <linux/pci.h>
+
+void hotup_pci_disable(struct pci_dev *pdev);
+int hotup_dma_map(struct device *dev, void *addr, u32 len, int to_device, u64 *out);
+void hotup_dma_unmap(struct device *dev, u64 dma, u32 len, int to_device);
+
+/*
+ * Undoes probe's pci_set_master() and pci_enable_device_mem(): 7.2's Rust
+ * enables a device without a managed (pcim_) counterpart, so the driver
+ * disables it at unbind, and on a failed probe.
+ */
+void hotup_pci_disable(struct pci_dev *pdev)
+{
+	pci_clear_master(pdev);
+	pci_disable_device(pdev);
+}
+
+static enum dma_data_direction hotup_dir(int to_device)
+{
+	return to_device ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
+}
+
+/*
+ * Maps len bytes at kernel (direct-map) address addr for DMA by dev. The
+ * parent's requests carry such addresses (page_address of each bvec).
+ */
+int hotup_dma_map(struct device *dev, void *addr, u32 len, int to_device, u64 *out)
+{
+	dma_addr_t dma;
+
+	if (!virt_addr_valid(addr) || !len)
+		return -EINVAL;
+	dma = dma_map_phys(dev, virt_to_phys(addr), len, hotup_dir(to_device), 0);
+	if (dma_mapping_error(dev, dma))
+		return -ENOMEM;
+	*out = dma;
+	return 0;
+}
+
+void hotup_dma_unmap(struct device *dev, u64 dma, u32 len, int to_device)
+{
+	dma_unmap_phys(dev, dma, len, hotup_dir(to_device), 0);
+}
