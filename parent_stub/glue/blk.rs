@@ -94,6 +94,10 @@ fn queue_limits(geo: &Geometry) -> bindings::queue_limits {
     lim.physical_block_size = geo.block_size;
     lim.max_hw_sectors = MAX_HW_SECTORS;
     lim.max_segments = MAX_SEGS as u16;
+    // Every segment but the first starts on a page and every one but the
+    // last ends on one, so a hardware child can describe any request with
+    // PRPs (the kernel's nvme driver sets the same boundary).
+    lim.virt_boundary_mask = 4095;
     lim.max_hw_discard_sectors = MAX_ZEROING_SECTORS;
     lim.max_write_zeroes_sectors = MAX_ZEROING_SECTORS;
     lim.discard_granularity = geo.block_size;

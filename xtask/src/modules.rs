@@ -14,6 +14,9 @@ pub const MODULES: &[&str] = &[
     "parent_stub/hotup_parent.ko",
     "child_driver/hotup_child_v1.ko",
     "child_driver/hotup_child_v2.ko",
+    // The driver of QEMU's NVMe controller (nvme_pci=1).
+    "child_driver/nvme_pci/hotup_nvme_v1.ko",
+    "child_driver/nvme_pci/hotup_nvme_v2.ko",
     // The same driver with no parent: `cargo xtask bench`'s baseline.
     "child_driver/hotup_mono.ko",
     // Test-only: never shipped, built from userspace-tests/fixtures.

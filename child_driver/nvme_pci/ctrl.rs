@@ -1,0 +1,867 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `hotup_nvme`: a driver of QEMU's emulated NVMe controller behind the
+//! parent. The parent owns the PCI function, BAR0, the vectors and the DMA
+//! arena (`state_abi` 1.3); this child owns the protocol: the bring-up of a
+//! fresh controller, the queues' pointers, command ids and completions. An
+//! upgrade hands the queues over as they are (the `NVQP` section): the
+//! controller is never reset and no queue is deleted.
+//!
+//! This step: one controller (the parent's device 0), the admin queue and
+//! one I/O queue pair shared by every CPU (submissions serialised by a
+//! spinlock, completions reaped by the I/O queue's vector), reads, writes
+//! (FUA), flushes; PRPs built from the request's segments mapped for DMA.
+//! A classic upgrade drains: nothing is outstanding when the blob is
+//! written.
+//!
+//! Arena layout (pages of 4 KiB): 0 identify controller, 1 identify
+//! namespace, 2 admin SQ, 3 admin CQ, 4..8 I/O SQ, 8..12 I/O CQ, then one
+//! PRP list page per command slot.
+
+use super::hwio::{Arena, Services};
+use crate::state_abi::{
+    tag, BlobReader, BlobWriter, ChildStats, HwInfo, IoDesc, IoOp, IoSegment, IO_FLAGS_KNOWN,
+    IO_FLAG_FUA,
+};
+use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
+use kernel::{
+    new_spinlock,
+    prelude::*,
+    sync::SpinLock,
+    time::{delay::fsleep, Delta},
+};
+
+/// The parent's device this child drives.
+const DEV: u32 = 0;
+const PAGE: usize = 4096;
+const PG_ID_CTRL: usize = 0;
+const PG_ID_NS: usize = 1;
+const PG_ASQ: usize = 2;
+const PG_ACQ: usize = 3;
+const PG_IOSQ: usize = 4;
+const PG_IOCQ: usize = 8;
+const PG_PRP: usize = 12;
+/// Admin queue entries (one page of SQ and of CQ).
+const ADMIN_DEPTH: u16 = 32;
+/// I/O queue entries: more than command slots, so the SQ is never full.
+const IO_DEPTH: u16 = 256;
+/// Command slots: the most commands outstanding (the parent's tags).
+const SLOTS: usize = 128;
+/// Segments per request (the parent's limit).
+const MAX_MAPS: usize = 64;
+/// Bits of a command id that name its slot; the rest is a generation.
+const SLOT_BITS: u32 = 7;
+/// Largest request the parent sends (bytes).
+const MAX_REQUEST: u64 = 256 * 1024;
+
+/// The blob section of this driver: the controller's queues as they are.
+pub(crate) const SECTION: u32 = tag(b"NVQP");
+/// Its version.
+pub(crate) const SECTION_VERSION: u16 = 1;
+/// The device-state schema this child writes and reads.
+pub(crate) const SCHEMA: u32 = 1;
+
+// Controller registers.
+const REG_CAP: u32 = 0x0;
+const REG_CC: u32 = 0x14;
+const REG_CSTS: u32 = 0x1c;
+const REG_AQA: u32 = 0x24;
+const REG_ASQ: u32 = 0x28;
+const REG_ACQ: u32 = 0x30;
+/// CC for I/O: 64-byte SQ entries, 16-byte CQ entries, 4 KiB pages, NVM.
+const CC_IO: u32 = (6 << 16) | (4 << 20);
+
+/// One command slot: what its completion needs.
+struct Cmd {
+    cookie: AtomicU64,
+    /// Generation in the command id it was submitted with.
+    generation: AtomicU32,
+    /// Mapped segments, and bit 31 for "towards the device".
+    maps: AtomicU32,
+    dma: [AtomicU64; MAX_MAPS],
+    len: [AtomicU32; MAX_MAPS],
+}
+
+impl Cmd {
+    const fn new() -> Self {
+        Cmd {
+            cookie: AtomicU64::new(0),
+            generation: AtomicU32::new(0),
+            maps: AtomicU32::new(0),
+            dma: [const { AtomicU64::new(0) }; MAX_MAPS],
+            len: [const { AtomicU32::new(0) }; MAX_MAPS],
+        }
+    }
+}
+
+/// The submission side of the I/O queue.
+struct Sq {
+    tail: u16,
+}
+
+/// What the driver keeps of a controller (set by adopt, read anywhere).
+struct Geo {
+    arena_cpu: AtomicPtr<u8>,
+    arena_dma: AtomicU64,
+    arena_len: AtomicU64,
+    dstrd: AtomicU32,
+    lba_shift: AtomicU32,
+    nsze: AtomicU64,
+    vectors: AtomicU32,
+}
+
+/// Counters.
+#[derive(Default)]
+struct Counters {
+    submitted: AtomicU64,
+    completed: AtomicU64,
+    reads: AtomicU64,
+    writes: AtomicU64,
+    flushes: AtomicU64,
+    bytes_read: AtomicU64,
+    bytes_written: AtomicU64,
+    errors: AtomicU64,
+    stray: AtomicU64,
+    irqs: AtomicU64,
+}
+
+/// The driver of one controller.
+#[pin_data]
+pub(crate) struct Dev {
+    pub(crate) services: Services,
+    geo: Geo,
+    #[pin]
+    sq: SpinLock<Sq>,
+    /// I/O CQ head and phase, owned by whoever holds `reaping`.
+    cq_head: AtomicU32,
+    cq_phase: AtomicU32,
+    reaping: AtomicBool,
+    again: AtomicBool,
+    /// Admin queue pointers (used by adopt only: the switch holder).
+    asq_tail: AtomicU32,
+    acq_head: AtomicU32,
+    acq_phase: AtomicU32,
+    /// A bit per busy slot.
+    busy: [AtomicU64; SLOTS / 64],
+    cmds: KVVec<Cmd>,
+    next_gen: AtomicU32,
+    ready: AtomicBool,
+    stopped: AtomicBool,
+    count: Counters,
+}
+
+/// An NVMe command: 16 dwords.
+type Sqe = [u32; 16];
+
+fn sqe(opcode: u8, nsid: u32, prp1: u64, cdw10: u32, cdw11: u32) -> Sqe {
+    let mut c = [0u32; 16];
+    c[0] = u32::from(opcode);
+    c[1] = nsid;
+    c[6] = prp1 as u32;
+    c[7] = (prp1 >> 32) as u32;
+    c[10] = cdw10;
+    c[11] = cdw11;
+    c
+}
+
+impl Dev {
+    /// A driver with no controller yet (allocates: call before registering).
+    pub(crate) fn new() -> Result<Pin<KBox<Dev>>> {
+        let mut cmds = KVVec::with_capacity(SLOTS, GFP_KERNEL)?;
+        for _ in 0..SLOTS {
+            cmds.push(Cmd::new(), GFP_KERNEL)?;
+        }
+        KBox::pin_init(
+            try_pin_init!(Dev {
+                services: Services(AtomicPtr::new(core::ptr::null_mut())),
+                geo: Geo {
+                    arena_cpu: AtomicPtr::new(core::ptr::null_mut()),
+                    arena_dma: AtomicU64::new(0),
+                    arena_len: AtomicU64::new(0),
+                    dstrd: AtomicU32::new(0),
+                    lba_shift: AtomicU32::new(12),
+                    nsze: AtomicU64::new(0),
+                    vectors: AtomicU32::new(1),
+                },
+                sq <- new_spinlock!(Sq { tail: 0 }),
+                cq_head: AtomicU32::new(0),
+                cq_phase: AtomicU32::new(1),
+                reaping: AtomicBool::new(false),
+                again: AtomicBool::new(false),
+                asq_tail: AtomicU32::new(0),
+                acq_head: AtomicU32::new(0),
+                acq_phase: AtomicU32::new(1),
+                busy: [const { AtomicU64::new(0) }; SLOTS / 64],
+                cmds,
+                next_gen: AtomicU32::new(0),
+                ready: AtomicBool::new(false),
+                stopped: AtomicBool::new(false),
+                count: Counters::default(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn arena(&self) -> Option<Arena> {
+        let info = HwInfo {
+            arena_cpu: self.geo.arena_cpu.load(Acquire),
+            arena_dma: self.geo.arena_dma.load(Relaxed),
+            arena_len: self.geo.arena_len.load(Relaxed),
+            ..HwInfo::ZEROED
+        };
+        Arena::new(&info)
+    }
+
+    /// The doorbell of queue `qid`: its SQ tail, or (`cq`) its CQ head.
+    fn doorbell(&self, qid: u32, cq: bool) -> u32 {
+        0x1000 + (2 * qid + u32::from(cq)) * (4 << self.geo.dstrd.load(Relaxed))
+    }
+
+    fn write64(&self, off: u32, v: u64) -> Result {
+        self.services.write32(DEV, off, v as u32)?;
+        self.services.write32(DEV, off + 4, (v >> 32) as u32)
+    }
+
+    fn read64(&self, off: u32) -> Result<u64> {
+        let lo = self.services.read32(DEV, off)?;
+        Ok(u64::from(lo) | (u64::from(self.services.read32(DEV, off + 4)?) << 32))
+    }
+
+    // ---- adopt, export -------------------------------------------------
+
+    /// The controller's description from the parent, and its arena.
+    fn take_hw(&self) -> Result<(HwInfo, Arena)> {
+        let info = self.services.hw_info(DEV).inspect_err(|_| {
+            pr_err!("the parent owns no NVMe controller (load it with nvme_pci=1)\n");
+        })?;
+        let arena = Arena::new(&info).ok_or(EINVAL)?;
+        if arena.len() < (PG_PRP + SLOTS) * PAGE {
+            pr_err!(
+                "the parent's DMA arena is too small: {} bytes\n",
+                arena.len()
+            );
+            return Err(EINVAL);
+        }
+        self.geo.arena_dma.store(info.arena_dma, Relaxed);
+        self.geo.arena_len.store(info.arena_len, Relaxed);
+        self.geo.vectors.store(info.vectors.max(1), Relaxed);
+        self.geo.arena_cpu.store(info.arena_cpu, Release);
+        let cap = self.read64(REG_CAP)?;
+        self.geo.dstrd.store(((cap >> 32) & 0xf) as u32, Relaxed);
+        if (cap & 0xffff) + 1 < u64::from(IO_DEPTH) || cap & (1 << 37) == 0 {
+            pr_err!(
+                "controller cannot do {} entries per queue or the NVM command set (CAP 0x{:x})\n",
+                IO_DEPTH,
+                cap
+            );
+            return Err(EINVAL);
+        }
+        Ok((info, arena))
+    }
+
+    /// Runs an admin command and waits for its completion (adopt only).
+    fn admin(&self, a: &Arena, mut c: Sqe, what: &str) -> Result<u32> {
+        let tail = self.asq_tail.load(Relaxed);
+        let cid = tail as u16;
+        c[0] |= u32::from(cid) << 16;
+        for (i, w) in c.iter().enumerate() {
+            a.write32(PG_ASQ * PAGE + tail as usize * 64 + i * 4, *w);
+        }
+        let next = (tail + 1) % u32::from(ADMIN_DEPTH);
+        self.asq_tail.store(next, Relaxed);
+        fence(SeqCst);
+        self.services.write32(DEV, self.doorbell(0, false), next)?;
+        let (head, phase) = (self.acq_head.load(Relaxed), self.acq_phase.load(Relaxed));
+        let off = PG_ACQ * PAGE + head as usize * 16;
+        let mut waited = 0;
+        let dw3 = loop {
+            let dw3 = a.read32(off + 12);
+            if (dw3 >> 16) & 1 == phase {
+                break dw3;
+            }
+            if waited > 20_000 {
+                pr_err!("admin command {} timed out\n", what);
+                return Err(ETIMEDOUT);
+            }
+            fsleep(Delta::from_micros(100));
+            waited += 1;
+        };
+        fence(Acquire);
+        let dw0 = a.read32(off);
+        let nh = (head + 1) % u32::from(ADMIN_DEPTH);
+        self.acq_head.store(nh, Relaxed);
+        if nh == 0 {
+            self.acq_phase.store(phase ^ 1, Relaxed);
+        }
+        self.services.write32(DEV, self.doorbell(0, true), nh)?;
+        let status = (dw3 >> 17) & 0x7ff;
+        if dw3 & 0xffff != u32::from(cid) || status != 0 {
+            pr_err!(
+                "admin command {} failed: cid {} status 0x{:x}\n",
+                what,
+                dw3 & 0xffff,
+                status
+            );
+            return Err(EIO);
+        }
+        Ok(dw0)
+    }
+
+    /// A fresh controller: admin queue, enable (by the parent), identify,
+    /// one I/O queue pair. Refused if someone enabled it already (there is
+    /// no state to adopt, and this driver never resets a controller).
+    fn bring_up(&self) -> Result {
+        let (info, a) = self.take_hw()?;
+        if self.services.read32(DEV, REG_CC)? & 1 != 0 {
+            pr_err!("refuse: the controller is enabled but no state was handed over; reload hotup_parent to start it afresh\n");
+            return Err(EBUSY);
+        }
+        for off in (0..PG_PRP * PAGE).step_by(4) {
+            a.write32(off, 0);
+        }
+        let d = u32::from(ADMIN_DEPTH) - 1;
+        self.services.write32(DEV, REG_AQA, (d << 16) | d)?;
+        self.write64(REG_ASQ, a.dma(PG_ASQ * PAGE))?;
+        self.write64(REG_ACQ, a.dma(PG_ACQ * PAGE))?;
+        self.asq_tail.store(0, Relaxed);
+        self.acq_head.store(0, Relaxed);
+        self.acq_phase.store(1, Relaxed);
+        self.services.enable(DEV, CC_IO)?;
+        self.admin(
+            &a,
+            sqe(0x06, 0, a.dma(PG_ID_CTRL * PAGE), 1, 0),
+            "identify-controller",
+        )?;
+        self.admin(
+            &a,
+            sqe(0x06, 1, a.dma(PG_ID_NS * PAGE), 0, 0),
+            "identify-namespace",
+        )?;
+        self.check_identify(&a)?;
+        self.admin(&a, sqe(0x09, 0, 0, 0x07, 0), "set-features-queues")?;
+        let depth = (u32::from(IO_DEPTH) - 1) << 16;
+        let iv = u32::from(info.vectors > 1);
+        self.admin(
+            &a,
+            sqe(0x05, 0, a.dma(PG_IOCQ * PAGE), depth | 1, (iv << 16) | 3),
+            "create-io-cq",
+        )?;
+        self.admin(
+            &a,
+            sqe(0x01, 0, a.dma(PG_IOSQ * PAGE), depth | 1, (1 << 16) | 1),
+            "create-io-sq",
+        )?;
+        self.sq.lock().tail = 0;
+        self.cq_head.store(0, Relaxed);
+        self.cq_phase.store(1, Relaxed);
+        let mut serial = [0u8; 20];
+        a.read_bytes(PG_ID_CTRL * PAGE + 4, &mut serial);
+        let mut model = [0u8; 40];
+        a.read_bytes(PG_ID_CTRL * PAGE + 24, &mut model);
+        pr_info!(
+            "bring-up dev={} model={} serial={} nsze={} lba_bytes={} vectors={} io_queue_depth={}\n",
+            DEV,
+            text(&model),
+            text(&serial),
+            self.geo.nsze.load(Relaxed),
+            1u32 << self.geo.lba_shift.load(Relaxed),
+            info.vectors,
+            IO_DEPTH
+        );
+        Ok(())
+    }
+
+    /// The namespace against the parent's disk: LBA size, capacity, MDTS.
+    fn check_identify(&self, a: &Arena) -> Result {
+        let ns = PG_ID_NS * PAGE;
+        let nsze = u64::from(a.read32(ns)) | (u64::from(a.read32(ns + 4)) << 32);
+        let flbas = (a.read32(ns + 24) >> 16) & 0xf;
+        let lbads = (a.read32(ns + 128 + 4 * flbas as usize) >> 16) & 0xff;
+        let mdts = (a.read32(PG_ID_CTRL * PAGE + 76) >> 8) & 0xff;
+        let svc = self.services.get().ok_or(ENODEV)?;
+        if !(9..=16).contains(&lbads) || 1u32 << lbads != svc.block_size {
+            pr_err!(
+                "refuse: namespace LBA size 2^{} is not the disk's {} bytes\n",
+                lbads,
+                svc.block_size
+            );
+            return Err(EINVAL);
+        }
+        if nsze
+            .checked_shl(lbads)
+            .is_none_or(|b| b < svc.capacity_bytes)
+        {
+            pr_err!(
+                "refuse: namespace of {} blocks is smaller than the disk ({} bytes)\n",
+                nsze,
+                svc.capacity_bytes
+            );
+            return Err(EINVAL);
+        }
+        if mdts != 0 && mdts < 6 {
+            pr_err!(
+                "refuse: MDTS {} is below the disk's largest request ({} bytes)\n",
+                mdts,
+                MAX_REQUEST
+            );
+            return Err(EINVAL);
+        }
+        self.geo.nsze.store(nsze, Relaxed);
+        self.geo.lba_shift.store(lbads, Relaxed);
+        Ok(())
+    }
+
+    /// Adopts `blob` (the queues as a predecessor left them) or, without
+    /// one, brings a fresh controller up. Changes nothing the controller
+    /// sees on failure.
+    pub(crate) fn adopt(&self, blob: Option<&[u8]>) -> Result {
+        match blob {
+            None => self.bring_up()?,
+            Some(b) => self.adopt_queues(b)?,
+        }
+        self.stopped.store(false, SeqCst);
+        self.ready.store(true, SeqCst);
+        Ok(())
+    }
+
+    fn adopt_queues(&self, blob: &[u8]) -> Result {
+        let bad = |why: &str| {
+            pr_err!("refuse blob: {}\n", why);
+            EINVAL
+        };
+        let r = BlobReader::parse(blob).map_err(|_| bad("unreadable"))?;
+        let s = r
+            .find(SECTION)
+            .ok_or_else(|| bad("no NVQP section (not an NVMe child's state)"))?;
+        if s.version != SECTION_VERSION {
+            return Err(bad("NVQP version"));
+        }
+        let mut rd = s.reader();
+        let mut f = || rd.u32().map_err(|_| bad("NVQP too short"));
+        let [dev, live, lba_shift, dstrd, asq_tail, acq, io_sq_tail, io_cq, depths, next_gen] =
+            [f()?, f()?, f()?, f()?, f()?, f()?, f()?, f()?, f()?, f()?];
+        let [nsze_lo, nsze_hi, dma_lo, dma_hi] = [f()?, f()?, f()?, f()?];
+        let admin = u32::from(ADMIN_DEPTH);
+        let io = u32::from(IO_DEPTH);
+        if dev != DEV || depths != (admin << 16 | io) {
+            return Err(bad("another device or queue sizes"));
+        }
+        if live != 0 {
+            return Err(bad(
+                "a snapshot taken while the child took I/O (queue pointers are stale)",
+            ));
+        }
+        if asq_tail >= admin || acq & 0xffff >= admin || acq >> 16 > 1 {
+            return Err(bad("admin queue pointers out of range"));
+        }
+        if io_sq_tail >= io || io_cq & 0xffff >= io || io_cq >> 16 > 1 {
+            return Err(bad("I/O queue pointers out of range"));
+        }
+        let (_, a) = self.take_hw()?;
+        let dma = u64::from(dma_lo) | (u64::from(dma_hi) << 32);
+        if dma != a.dma(0) || dstrd != self.geo.dstrd.load(Relaxed) {
+            return Err(bad("the controller's arena or doorbell stride changed"));
+        }
+        // The controller is running the queues this blob describes.
+        let cc = self.services.read32(DEV, REG_CC)?;
+        let csts = self.services.read32(DEV, REG_CSTS)?;
+        if cc & 1 == 0 || csts & 3 != 1 {
+            return Err(bad("the controller is not enabled and ready"));
+        }
+        if self.read64(REG_ASQ)? != a.dma(PG_ASQ * PAGE)
+            || self.read64(REG_ACQ)? != a.dma(PG_ACQ * PAGE)
+        {
+            return Err(bad("the admin queue is not in the arena"));
+        }
+        let svc = self.services.get().ok_or(ENODEV)?;
+        let nsze = u64::from(nsze_lo) | (u64::from(nsze_hi) << 32);
+        if !(9..=16).contains(&lba_shift) || 1u32 << lba_shift != svc.block_size {
+            return Err(bad("LBA size"));
+        }
+        if nsze
+            .checked_shl(lba_shift)
+            .is_none_or(|b| b < svc.capacity_bytes)
+        {
+            return Err(bad("namespace size"));
+        }
+        // Checked: take it.
+        self.geo.lba_shift.store(lba_shift, Relaxed);
+        self.geo.nsze.store(nsze, Relaxed);
+        self.asq_tail.store(asq_tail, Relaxed);
+        self.acq_head.store(acq & 0xffff, Relaxed);
+        self.acq_phase.store(acq >> 16, Relaxed);
+        self.sq.lock().tail = io_sq_tail as u16;
+        self.cq_head.store(io_cq & 0xffff, Relaxed);
+        self.cq_phase.store(io_cq >> 16, Relaxed);
+        self.next_gen.store(next_gen, Relaxed);
+        pr_info!(
+            "adopt dev={} io_sq_tail={} io_cq_head={} io_cq_phase={} admin_sq_tail={} from_version={}\n",
+            DEV,
+            io_sq_tail,
+            io_cq & 0xffff,
+            io_cq >> 16,
+            asq_tail,
+            r.producer_child_version()
+        );
+        Ok(())
+    }
+
+    /// Writes the queues' state into `buf`. Taken from a child still
+    /// taking I/O (the parent's record of a fresh start), it is marked a
+    /// live snapshot, which no successor adopts.
+    pub(crate) fn export(&self, buf: &mut [u8], schema: u32) -> Result<usize> {
+        let schema = schema & !crate::state_abi::EXPORT_TRIAL_HANDOVER;
+        if schema > SCHEMA {
+            return Err(Error::from_errno(-crate::state_abi::errno::EPROTO));
+        }
+        let a = self.arena().ok_or(ENODEV)?;
+        let live = u32::from(!self.stopped.load(SeqCst));
+        let tail = u32::from(self.sq.lock().tail);
+        let fields = [
+            DEV,
+            live,
+            self.geo.lba_shift.load(Relaxed),
+            self.geo.dstrd.load(Relaxed),
+            self.asq_tail.load(Relaxed),
+            self.acq_head.load(Relaxed) | (self.acq_phase.load(Relaxed) << 16),
+            tail,
+            self.cq_head.load(Relaxed) | (self.cq_phase.load(Relaxed) << 16),
+            u32::from(ADMIN_DEPTH) << 16 | u32::from(IO_DEPTH),
+            self.next_gen.load(Relaxed),
+        ];
+        let nsze = self.geo.nsze.load(Relaxed);
+        let dma = a.dma(0);
+        let ioerr = |_| EIO;
+        let mut w = BlobWriter::new(buf, crate::CHILD_VERSION).map_err(|_| ENOSPC)?;
+        let mut s = w
+            .begin_section(SECTION, SECTION_VERSION, true)
+            .map_err(ioerr)?;
+        let tail_fields = [
+            nsze as u32,
+            (nsze >> 32) as u32,
+            dma as u32,
+            (dma >> 32) as u32,
+        ];
+        for v in Iterator::chain(fields.iter(), tail_fields.iter()) {
+            s.put_u32(*v).map_err(|_| ENOSPC)?;
+        }
+        s.end().map_err(|_| ENOSPC)?;
+        w.finish().map_err(|_| ENOSPC)
+    }
+
+    /// Nothing is in flight (the parent drained): takes no more I/O.
+    pub(crate) fn quiesce(&self) {
+        self.stopped.store(true, SeqCst);
+    }
+
+    /// The upgrade was called off: takes I/O again.
+    pub(crate) fn abort(&self) {
+        self.stopped.store(false, SeqCst);
+    }
+
+    // ---- I/O -----------------------------------------------------------
+
+    fn alloc_slot(&self) -> Option<usize> {
+        for (w, word) in self.busy.iter().enumerate() {
+            let mut cur = word.load(Relaxed);
+            while cur != u64::MAX {
+                let bit = (!cur).trailing_zeros();
+                match word.compare_exchange_weak(cur, cur | (1 << bit), AcqRel, Relaxed) {
+                    Ok(_) => return Some(w * 64 + bit as usize),
+                    Err(now) => cur = now,
+                }
+            }
+        }
+        None
+    }
+
+    fn free_slot(&self, slot: usize) {
+        if let Some(w) = self.busy.get(slot / 64) {
+            w.fetch_and(!(1u64 << (slot % 64)), AcqRel);
+        }
+    }
+
+    fn unmap(&self, cmd: &Cmd) {
+        let m = cmd.maps.swap(0, AcqRel);
+        let to_dev = m & (1 << 31) != 0;
+        for i in 0..(m & 0xffff) as usize {
+            if let (Some(d), Some(l)) = (cmd.dma.get(i), cmd.len.get(i)) {
+                self.services
+                    .dma_unmap(DEV, d.load(Relaxed), l.load(Relaxed), to_dev);
+            }
+        }
+    }
+
+    /// Submits one request. 0 or a negative errno (nothing submitted).
+    pub(crate) fn submit(&self, io: &IoDesc, segs: &[IoSegment]) -> i32 {
+        match self.try_submit(io, segs) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    fn try_submit(&self, io: &IoDesc, segs: &[IoSegment]) -> Result {
+        if !self.ready.load(Acquire) || self.stopped.load(Acquire) {
+            return Err(EIO);
+        }
+        let op = IoOp::from_raw(io.opcode).ok_or(EINVAL)?;
+        if io.flags & !IO_FLAGS_KNOWN != 0 {
+            return Err(EINVAL);
+        }
+        let shift = self.geo.lba_shift.load(Relaxed);
+        let (opcode, write) = match op {
+            IoOp::Read => (0x02u8, false),
+            IoOp::Write => (0x01, true),
+            IoOp::Flush => (0x00, false),
+            _ => return Err(Error::from_errno(-crate::state_abi::errno::EOPNOTSUPP)),
+        };
+        let mut c = sqe(opcode, 1, 0, 0, 0);
+        let slot = self.alloc_slot().ok_or(EBUSY)?;
+        let cmd = self.cmds.get(slot).ok_or(EIO)?;
+        if op.has_data() {
+            let mask = (1u64 << shift) - 1;
+            let blocks = io.len >> shift;
+            let end = (io.offset >> shift).checked_add(blocks);
+            if io.offset & mask != 0
+                || io.len & mask != 0
+                || blocks == 0
+                || io.len > MAX_REQUEST
+                || end.is_none_or(|e| e > self.geo.nsze.load(Relaxed))
+            {
+                self.free_slot(slot);
+                return Err(EINVAL);
+            }
+            if let Err(e) = self.map_and_prp(cmd, slot, segs, write, &mut c) {
+                self.unmap(cmd);
+                self.free_slot(slot);
+                return Err(e);
+            }
+            let slba = io.offset >> shift;
+            c[10] = slba as u32;
+            c[11] = (slba >> 32) as u32;
+            c[12] = (blocks - 1) as u32
+                | if io.flags & IO_FLAG_FUA != 0 {
+                    1 << 30
+                } else {
+                    0
+                };
+        }
+        let generation = self.next_gen.fetch_add(1, Relaxed) & ((1 << (16 - SLOT_BITS)) - 1);
+        cmd.generation.store(generation, Relaxed);
+        cmd.cookie.store(io.cookie, Release);
+        let cid = slot as u32 | (generation << SLOT_BITS);
+        c[0] |= cid << 16;
+        let a = self.arena().ok_or(EIO)?;
+        let rc = {
+            let mut sq = self.sq.lock();
+            let tail = usize::from(sq.tail);
+            for (i, w) in c.iter().enumerate() {
+                a.write32(PG_IOSQ * PAGE + tail * 64 + i * 4, *w);
+            }
+            sq.tail = ((tail + 1) % usize::from(IO_DEPTH)) as u16;
+            // The doorbell write (writel) is ordered after the entry.
+            self.services
+                .write32(DEV, self.doorbell(1, false), u32::from(sq.tail))
+        };
+        if let Err(e) = rc {
+            // Unbound: the controller will never see it.
+            self.unmap(cmd);
+            self.free_slot(slot);
+            return Err(e);
+        }
+        let n = &self.count;
+        n.submitted.fetch_add(1, Relaxed);
+        match op {
+            IoOp::Read => {
+                n.reads.fetch_add(1, Relaxed);
+                n.bytes_read.fetch_add(io.len, Relaxed);
+            }
+            IoOp::Write => {
+                n.writes.fetch_add(1, Relaxed);
+                n.bytes_written.fetch_add(io.len, Relaxed);
+            }
+            _ => {
+                n.flushes.fetch_add(1, Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Maps the segments and writes PRP1/PRP2 (a list page per slot when
+    /// more than two pages). The block layer keeps every interior segment
+    /// page-aligned (the parent's virt boundary); anything else is EINVAL.
+    fn map_and_prp(
+        &self,
+        cmd: &Cmd,
+        slot: usize,
+        segs: &[IoSegment],
+        write: bool,
+        c: &mut Sqe,
+    ) -> Result {
+        if segs.is_empty() || segs.len() > MAX_MAPS {
+            return Err(EINVAL);
+        }
+        let a = self.arena().ok_or(EIO)?;
+        let list = (PG_PRP + slot) * PAGE;
+        let mut n = 0usize;
+        let mut first = 0u64;
+        let last = segs.len() - 1;
+        for (i, s) in segs.iter().enumerate() {
+            let dma = self.services.dma_map(DEV, s.addr, s.len, write)?;
+            if let (Some(d), Some(l)) = (cmd.dma.get(i), cmd.len.get(i)) {
+                d.store(dma, Relaxed);
+                l.store(s.len, Relaxed);
+            }
+            cmd.maps
+                .store((i as u32 + 1) | if write { 1 << 31 } else { 0 }, Release);
+            let end = dma + u64::from(s.len);
+            if (i > 0 && dma % PAGE as u64 != 0) || (i < last && end % PAGE as u64 != 0) {
+                return Err(EINVAL);
+            }
+            let mut page = dma;
+            while page < end {
+                if n == 0 {
+                    first = page;
+                } else {
+                    if n > 512 {
+                        return Err(EINVAL);
+                    }
+                    a.write64(list + (n - 1) * 8, page);
+                }
+                n += 1;
+                page = (page & !(PAGE as u64 - 1)) + PAGE as u64;
+            }
+        }
+        let prp2 = match n {
+            0 | 1 => 0,
+            2 => {
+                let mut w = [0u8; 8];
+                a.read_bytes(list, &mut w);
+                u64::from_le_bytes(w)
+            }
+            _ => a.dma(list),
+        };
+        c[6] = first as u32;
+        c[7] = (first >> 32) as u32;
+        c[8] = prp2 as u32;
+        c[9] = (prp2 >> 32) as u32;
+        Ok(())
+    }
+
+    /// Vector `vector` fired: reaps the I/O completion queue if it is on
+    /// that vector (the admin queue is polled by adopt). Any context.
+    pub(crate) fn irq(&self, vector: u32) -> bool {
+        self.count.irqs.fetch_add(1, Relaxed);
+        let io_vector = u32::from(self.geo.vectors.load(Relaxed) > 1);
+        if vector != io_vector || !self.ready.load(Acquire) {
+            return false;
+        }
+        // Whoever reaps finishes; a caller that finds it busy leaves
+        // `again` for it, so no completion waits for the next interrupt.
+        let mut found = false;
+        self.again.store(true, SeqCst);
+        while self.again.load(SeqCst) {
+            if AtomicBool::compare_exchange(&self.reaping, false, true, Acquire, Relaxed).is_err() {
+                return found;
+            }
+            self.again.store(false, SeqCst);
+            found |= self.reap();
+            self.reaping.store(false, Release);
+        }
+        found
+    }
+
+    /// Takes every posted completion off the I/O CQ (holding `reaping`).
+    fn reap(&self) -> bool {
+        let Some(a) = self.arena() else {
+            return false;
+        };
+        let mut head = self.cq_head.load(Relaxed);
+        let mut phase = self.cq_phase.load(Relaxed);
+        let mut n = 0;
+        loop {
+            let off = PG_IOCQ * PAGE + head as usize * 16;
+            let dw3 = a.read32(off + 12);
+            if (dw3 >> 16) & 1 != phase {
+                break;
+            }
+            // The entry's other fields after its phase (dma_rmb).
+            fence(Acquire);
+            head += 1;
+            if head == u32::from(IO_DEPTH) {
+                head = 0;
+                phase ^= 1;
+            }
+            self.finish_cmd(dw3 & 0xffff, (dw3 >> 17) & 0x7ff);
+            n += 1;
+        }
+        self.cq_head.store(head, Relaxed);
+        self.cq_phase.store(phase, Relaxed);
+        if n > 0 {
+            let _ = self.services.write32(DEV, self.doorbell(1, true), head);
+        }
+        n > 0
+    }
+
+    fn finish_cmd(&self, cid: u32, status: u32) {
+        let slot = (cid & ((1 << SLOT_BITS) - 1)) as usize;
+        let generation = cid >> SLOT_BITS;
+        let busy = self
+            .busy
+            .get(slot / 64)
+            .is_some_and(|w| w.load(Acquire) & (1 << (slot % 64)) != 0);
+        let Some(cmd) = self
+            .cmds
+            .get(slot)
+            .filter(|c| busy && c.generation.load(Relaxed) == generation)
+        else {
+            self.count.stray.fetch_add(1, Relaxed);
+            pr_warn!("stray completion cid={} status=0x{:x}\n", cid, status);
+            return;
+        };
+        self.unmap(cmd);
+        let cookie = cmd.cookie.load(Acquire);
+        self.free_slot(slot);
+        self.count.completed.fetch_add(1, Relaxed);
+        if status != 0 {
+            self.count.errors.fetch_add(1, Relaxed);
+            pr_warn!("command cid={} failed: status 0x{:x}\n", cid, status);
+        }
+        self.services
+            .complete(cookie, if status == 0 { 0 } else { EIO.to_errno() });
+    }
+
+    /// The counters for `stats`.
+    pub(crate) fn stats(&self) -> ChildStats {
+        let n = &self.count;
+        let submitted = n.submitted.load(Relaxed);
+        let completed = n.completed.load(Relaxed);
+        ChildStats {
+            submitted,
+            completed,
+            inflight: submitted.saturating_sub(completed),
+            reads: n.reads.load(Relaxed),
+            writes: n.writes.load(Relaxed),
+            flushes: n.flushes.load(Relaxed),
+            discards: 0,
+            write_zeroes: 0,
+            bytes_read: n.bytes_read.load(Relaxed),
+            bytes_written: n.bytes_written.load(Relaxed),
+            errors: n.errors.load(Relaxed),
+        }
+    }
+
+    /// Interrupts and stray completions seen, for the unload line.
+    pub(crate) fn irq_counts(&self) -> (u64, u64) {
+        (
+            self.count.irqs.load(Relaxed),
+            self.count.stray.load(Relaxed),
+        )
+    }
+}
+
+/// A space-padded identify string, trimmed (`?` for what is not ASCII).
+fn text(b: &[u8]) -> &str {
+    let s = core::str::from_utf8(b).unwrap_or("?");
+    s.trim_end_matches([' ', '\0'])
+}

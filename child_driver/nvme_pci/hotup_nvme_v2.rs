@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! hotup_nvme, version 2: the crate root. The driver (`ctrl.rs`, behind
+//! `edge.rs`) is shared by every version; this file names the module and
+//! its version.
+
+/// This build's child version.
+const CHILD_VERSION: u32 = 2;
+/// This module's name, as registered with the parent.
+const MODULE_NAME: &str = "hotup_nvme_v2";
+
+#[allow(unused_attributes)]
+#[path = "../../state_abi/src/lib.rs"]
+mod state_abi;
+
+mod ctrl;
+mod edge;
+mod hwio;
+
+use kernel::prelude::*;
+
+module! {
+    type: edge::Child,
+    name: "hotup_nvme_v2",
+    authors: ["hotup developers"],
+    description: "hotup child v2: driver of QEMU's NVMe controller (1b36:0010), hardware owned by hotup_parent",
+    license: "GPL",
+}
