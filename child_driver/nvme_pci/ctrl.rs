@@ -491,8 +491,20 @@ impl Dev {
         self.acq_head.store(acq & 0xffff, Relaxed);
         self.acq_phase.store(acq >> 16, Relaxed);
         self.sq.lock().tail = io_sq_tail as u16;
-        self.cq_head.store(io_cq & 0xffff, Relaxed);
-        self.cq_phase.store(io_cq >> 16, Relaxed);
+        let (mut head, mut phase) = (io_cq & 0xffff, io_cq >> 16);
+        if crate::inject_cq_rewind() {
+            // The fault: the entry before the head, reaped already by the
+            // predecessor, looks new again.
+            pr_warn!("inject_cq_rewind=1: taking the I/O CQ over one entry early\n");
+            if head == 0 {
+                head = io - 1;
+                phase ^= 1;
+            } else {
+                head -= 1;
+            }
+        }
+        self.cq_head.store(head, Relaxed);
+        self.cq_phase.store(phase, Relaxed);
         self.next_gen.store(next_gen, Relaxed);
         pr_info!(
             "adopt dev={} io_sq_tail={} io_cq_head={} io_cq_phase={} admin_sq_tail={} from_version={}\n",

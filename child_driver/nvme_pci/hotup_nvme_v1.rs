@@ -25,4 +25,15 @@ module! {
     authors: ["hotup developers"],
     description: "hotup child v1: driver of QEMU's NVMe controller (1b36:0010), hardware owned by hotup_parent",
     license: "GPL",
+    params: {
+        inject_cq_rewind: u32 {
+            default: 0,
+            description: "Test only: 1 adopts the I/O completion queue one entry before the head handed over, reaping an entry twice",
+        },
+    },
+}
+
+/// Whether the fault injection `inject_cq_rewind` is on.
+fn inject_cq_rewind() -> bool {
+    *module_parameters::inject_cq_rewind.value() != 0
 }

@@ -10,7 +10,7 @@ UPGRADES=4
 nvme_upgrade_to() {
     echo "export-schema 1" > "$CTL" || return 1
     rmmod "$(current_child)" || return 1
-    insmod "$MODULES/hotup_nvme_v$1.ko"
+    insmod "$MODULES/hotup_nvme_v$1.ko" ${HOTUP_INJECT:-}
 }
 
 check "load the parent with nvme_pci=1" load_parent nvme_pci=1

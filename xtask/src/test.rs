@@ -45,6 +45,14 @@ const SELFTESTS: &[SelfTest] = &[
         description: "fio's passes see a lost write: live-classic with children that drop writes after an upgrade is reported not ok",
     },
     SelfTest {
+        name: "harness-catches-double-completion",
+        script: "userspace-tests/fixtures/nvme-double-completion-fixture.sh",
+        report: "subtest",
+        mentions: "no stray completion",
+        debug_only: false,
+        description: "a completion reaped twice is seen: nvme-live-classic with new children that take the controller's completion queue over one entry early (inject_cq_rewind=1) is reported not ok",
+    },
+    SelfTest {
         name: "harness-catches-kasan",
         script: "userspace-tests/fixtures/kasan-fixture.sh",
         report: "dmesg: BUG: KASAN: slab-use-after-free",
@@ -231,12 +239,17 @@ fn all_scenarios(ctx: &Ctx) -> Result<Vec<Scenario>> {
         if t.debug_only && ctx.profile != crate::paths::Profile::Debug {
             continue;
         }
+        // The fixture's own headers say how many NVMe controllers it needs.
+        let path = ctx.repo.join(t.script);
+        let nvme = userspace_tests::scenario::load(&path)
+            .with_context(|| format!("reading self-test fixture {}", path.display()))?
+            .nvme;
         s.push(Scenario {
             name: t.name.to_owned(),
-            path: ctx.repo.join(t.script),
+            path,
             description: t.description.to_owned(),
             timeout_s: 600,
-            nvme: 0,
+            nvme,
         });
     }
     Ok(s)
