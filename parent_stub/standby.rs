@@ -381,6 +381,10 @@ impl Hub {
         }
         this.switch_phase.end();
         if !f.handed_over {
+            if old.drives_hw() {
+                // Drained: its interrupts stop reaching it before its quiesce.
+                super::hw::disown(old);
+            }
             if let Err(e) = old.quiesce() {
                 hotup_event!(
                     "error reason=quiesce-failed child={} err={}",
@@ -542,6 +546,10 @@ impl Hub {
         // not a stash to offer anyone.
         board.stash.withdraw_export();
         old.abort();
+        if old.drives_hw() {
+            // Its queues again, with what fired since its freeze.
+            super::hw::own(old);
+        }
         let parked = Hub::release(this, board, old, closed);
         {
             let mut f = this.figures.lock();

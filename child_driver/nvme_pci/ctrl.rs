@@ -429,6 +429,9 @@ impl Dev {
             pr_err!("refuse blob: {}\n", why);
             EINVAL
         };
+        if crate::inject_adopt_error() {
+            return Err(bad("inject_adopt_error=1"));
+        }
         let r = BlobReader::parse(blob).map_err(|_| bad("unreadable"))?;
         let s = r
             .find(SECTION)

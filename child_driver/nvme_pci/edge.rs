@@ -8,7 +8,7 @@
 use super::ctrl::{Dev, SCHEMA};
 use crate::state_abi::{
     make_name, CVoid, ChildOps, ChildRegistration, ChildStats, IoDesc, ParentServices, ABI_MAJOR,
-    ABI_MINOR, CAP_FLUSH, CAP_HW,
+    ABI_MINOR, CAP_FLUSH, CAP_HW, CAP_STANDBY,
 };
 use kernel::prelude::*;
 
@@ -205,7 +205,9 @@ impl kernel::Module for Child {
                 name: make_name(crate::MODULE_NAME),
                 child_version: crate::CHILD_VERSION,
                 schema_version: SCHEMA,
-                capabilities: CAP_FLUSH | CAP_HW,
+                // A standby (registered next to the active child, adopting at
+                // the operator's switch) drains too: no handover of commands.
+                capabilities: CAP_FLUSH | CAP_HW | CAP_STANDBY,
                 ops: &OPS,
                 ctx: core::ptr::from_ref::<Dev>(&dev).cast_mut().cast(),
             },

@@ -26,11 +26,20 @@ module! {
     description: "hotup child v2: driver of QEMU's NVMe controller (1b36:0010), hardware owned by hotup_parent",
     license: "GPL",
     params: {
+        inject_adopt_error: u32 {
+            default: 0,
+            description: "Test only: 1 refuses every handed-over state (EINVAL), as a child that cannot read it would",
+        },
         inject_cq_rewind: u32 {
             default: 0,
             description: "Test only: 1 adopts the I/O completion queue one entry before the head handed over, reaping an entry twice",
         },
     },
+}
+
+/// Whether the fault injection `inject_adopt_error` is on.
+fn inject_adopt_error() -> bool {
+    *module_parameters::inject_adopt_error.value() != 0
 }
 
 /// Whether the fault injection `inject_cq_rewind` is on.
