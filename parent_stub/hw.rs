@@ -24,6 +24,7 @@
 
 use super::edge::ActiveChild;
 use super::pci::{HwDev, HwHooks};
+use super::state_abi::IRQ_DEVICE_GONE;
 use crate::hotup_event;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
@@ -36,7 +37,8 @@ struct Slot {
     /// `Arc::into_raw` of the device; null while free.
     dev: AtomicPtr<HwDev>,
     live: AtomicBool,
-    /// A bit per vector that fired while no child owned the hardware.
+    /// A bit per vector that fired while no child owned the hardware; bit
+    /// 63: the device is gone (`IRQ_DEVICE_GONE`).
     pending: AtomicU64,
 }
 
@@ -123,6 +125,12 @@ fn wait_unentered() {
 /// vector that fired while there was none. For the switch holder only
 /// (`switch.rs`, after the child's adopt, before I/O is released).
 pub(crate) fn own(child: &ActiveChild) {
+    if OWNER.on.load(SeqCst) {
+        // A broken sequence (own without disown): never write the cell a
+        // handler may be reading.
+        hotup_event!("error reason=hw-own-while-owned child={}", child.name());
+        disown(child);
+    }
     // SAFETY: `on` is off and stays off until the store below (only the
     // switch holder changes it), so no handler reads the cell now.
     unsafe { *OWNER.child.get() = Some(*child) };
@@ -133,9 +141,9 @@ pub(crate) fn own(child: &ActiveChild) {
     for (i, s) in SLOTS.iter().enumerate() {
         let mut bits = s.pending.swap(0, SeqCst);
         while bits != 0 {
-            let v = bits.trailing_zeros();
+            let b = bits.trailing_zeros();
             bits &= bits - 1;
-            child.irq(i as u32, v);
+            child.irq(i as u32, if b == 63 { IRQ_DEVICE_GONE } else { b });
             replayed += 1;
         }
     }
@@ -210,6 +218,16 @@ impl HwHooks for Hooks {
         }
     }
 
+    fn gone(dev: &HwDev) {
+        let Some(i) = index_of(dev) else {
+            return;
+        };
+        // As an interrupt: the owner hears it now, or the next one when it
+        // owns the hardware (the pending bit of IRQ_DEVICE_GONE).
+        Self::irq(dev, IRQ_DEVICE_GONE);
+        hotup_event!("hw-gone dev={}", i);
+    }
+
     fn irq(dev: &HwDev, vector: u32) -> bool {
         let Some(i) = index_of(dev) else {
             return false;
@@ -222,7 +240,7 @@ impl HwHooks for Hooks {
             }
             OWNER.irqs.fetch_add(1, Relaxed);
         } else if let Some(s) = SLOTS.get(i as usize) {
-            s.pending.fetch_or(1u64 << (vector & 63), SeqCst);
+            s.pending.fetch_or(1u64 << vector.min(63), SeqCst);
             OWNER.recorded.fetch_add(1, Relaxed);
         }
         OWNER.entered.fetch_sub(1, SeqCst);

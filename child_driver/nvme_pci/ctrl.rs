@@ -21,7 +21,7 @@
 use super::hwio::{Arena, Services};
 use crate::state_abi::{
     tag, BlobReader, BlobWriter, ChildStats, HwInfo, IoDesc, IoOp, IoSegment, IO_FLAGS_KNOWN,
-    IO_FLAG_FUA,
+    IO_FLAG_FUA, IRQ_DEVICE_GONE,
 };
 use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
 use kernel::{
@@ -387,10 +387,7 @@ impl Dev {
             );
             return Err(EINVAL);
         }
-        if nsze
-            .checked_shl(lbads)
-            .is_none_or(|b| b < svc.capacity_bytes)
-        {
+        if nsze > u64::MAX >> lbads || nsze << lbads < svc.capacity_bytes {
             pr_err!(
                 "refuse: namespace of {} blocks is smaller than the disk ({} bytes)\n",
                 nsze,
@@ -412,8 +409,9 @@ impl Dev {
     }
 
     /// Adopts `blob` (the queues as a predecessor left them) or, without
-    /// one, brings a fresh controller up. Changes nothing the controller
-    /// sees on failure.
+    /// one, brings a fresh controller up. A refused blob changes nothing;
+    /// a bring-up that fails after the enable leaves the controller
+    /// enabled, so the next fresh child refuses it (reload the parent).
     pub(crate) fn adopt(&self, blob: Option<&[u8]>) -> Result {
         match blob {
             None => self.bring_up()?,
@@ -481,10 +479,7 @@ impl Dev {
         if !(9..=16).contains(&lba_shift) || 1u32 << lba_shift != svc.block_size {
             return Err(bad("LBA size"));
         }
-        if nsze
-            .checked_shl(lba_shift)
-            .is_none_or(|b| b < svc.capacity_bytes)
-        {
+        if nsze > u64::MAX >> lba_shift || nsze << lba_shift < svc.capacity_bytes {
             return Err(bad("namespace size"));
         }
         // Checked: take it.
@@ -590,10 +585,12 @@ impl Dev {
         None
     }
 
-    fn free_slot(&self, slot: usize) {
-        if let Some(w) = self.busy.get(slot / 64) {
-            w.fetch_and(!(1u64 << (slot % 64)), AcqRel);
-        }
+    /// Frees `slot`; whether this call freed it (claimed its completion).
+    fn free_slot(&self, slot: usize) -> bool {
+        let bit = 1u64 << (slot % 64);
+        self.busy
+            .get(slot / 64)
+            .is_some_and(|w| w.fetch_and(!bit, AcqRel) & bit != 0)
     }
 
     fn unmap(&self, cmd: &Cmd) {
@@ -632,7 +629,10 @@ impl Dev {
         };
         let mut c = sqe(opcode, 1, 0, 0, 0);
         let slot = self.alloc_slot().ok_or(EBUSY)?;
-        let cmd = self.cmds.get(slot).ok_or(EIO)?;
+        let Some(cmd) = self.cmds.get(slot) else {
+            self.free_slot(slot);
+            return Err(EIO);
+        };
         if op.has_data() {
             let mask = (1u64 << shift) - 1;
             let blocks = io.len >> shift;
@@ -679,10 +679,13 @@ impl Dev {
                 .write32(DEV, self.doorbell(1, false), u32::from(sq.tail))
         };
         if let Err(e) = rc {
-            // Unbound: the controller will never see it.
-            self.unmap(cmd);
-            self.free_slot(slot);
-            return Err(e);
+            // Unbound: the controller will never see it. Unless the
+            // device-gone pass claimed and completed it meanwhile.
+            if self.free_slot(slot) {
+                self.unmap(cmd);
+                return Err(e);
+            }
+            return Ok(());
         }
         let n = &self.count;
         n.submitted.fetch_add(1, Relaxed);
@@ -766,6 +769,9 @@ impl Dev {
     /// Vector `vector` fired: reaps the I/O completion queue if it is on
     /// that vector (the admin queue is polled by adopt). Any context.
     pub(crate) fn irq(&self, vector: u32) -> bool {
+        if vector == IRQ_DEVICE_GONE {
+            return self.fail_all();
+        }
         self.count.irqs.fetch_add(1, Relaxed);
         let io_vector = u32::from(self.geo.vectors.load(Relaxed) > 1);
         if vector != io_vector || !self.ready.load(Acquire) {
@@ -776,12 +782,14 @@ impl Dev {
         let mut found = false;
         self.again.store(true, SeqCst);
         while self.again.load(SeqCst) {
-            if AtomicBool::compare_exchange(&self.reaping, false, true, Acquire, Relaxed).is_err() {
+            if AtomicBool::compare_exchange(&self.reaping, false, true, SeqCst, SeqCst).is_err() {
                 return found;
             }
             self.again.store(false, SeqCst);
             found |= self.reap();
-            self.reaping.store(false, Release);
+            // SeqCst, with the store of `again` and the CAS: a caller that
+            // found `reaping` set is seen by the `again` load above.
+            self.reaping.store(false, SeqCst);
         }
         found
     }
@@ -830,13 +838,17 @@ impl Dev {
             .get(slot)
             .filter(|c| busy && c.generation.load(Relaxed) == generation)
         else {
-            self.count.stray.fetch_add(1, Relaxed);
-            pr_warn!("stray completion cid={} status=0x{:x}\n", cid, status);
+            self.stray(cid, status);
             return;
         };
-        self.unmap(cmd);
         let cookie = cmd.cookie.load(Acquire);
-        self.free_slot(slot);
+        // Claimed by freeing: a completion is ended once, even against the
+        // device-gone pass.
+        if !self.free_slot(slot) {
+            self.stray(cid, status);
+            return;
+        }
+        self.unmap(cmd);
         self.count.completed.fetch_add(1, Relaxed);
         if status != 0 {
             self.count.errors.fetch_add(1, Relaxed);
@@ -844,6 +856,36 @@ impl Dev {
         }
         self.services
             .complete(cookie, if status == 0 { 0 } else { EIO.to_errno() });
+    }
+
+    /// A completion with no command behind it (logged for the first few).
+    fn stray(&self, cid: u32, status: u32) {
+        if self.count.stray.fetch_add(1, Relaxed) < 8 {
+            pr_warn!("stray completion cid={} status=0x{:x}\n", cid, status);
+        }
+    }
+
+    /// The device is gone (unbound, its controller disabled): every
+    /// command outstanding ends with EIO, none waits for a completion that
+    /// cannot come. Whether there was any.
+    fn fail_all(&self) -> bool {
+        self.ready.store(false, SeqCst);
+        let mut n = 0u32;
+        for slot in 0..SLOTS {
+            if !self.free_slot(slot) {
+                continue;
+            }
+            if let Some(cmd) = self.cmds.get(slot) {
+                self.unmap(cmd);
+                self.count.completed.fetch_add(1, Relaxed);
+                self.count.errors.fetch_add(1, Relaxed);
+                self.services
+                    .complete(cmd.cookie.load(Acquire), EIO.to_errno());
+                n += 1;
+            }
+        }
+        pr_warn!("device gone: {} outstanding commands failed with EIO\n", n);
+        n > 0
     }
 
     /// The counters for `stats`.

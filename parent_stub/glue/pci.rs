@@ -22,6 +22,7 @@
 //! completes.
 
 use core::marker::PhantomData;
+use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use kernel::{
     device::{Bound, Core, Device},
     devres::Devres,
@@ -30,7 +31,7 @@ use kernel::{
     io::Io,
     irq, pci,
     prelude::*,
-    sync::{aref::ARef, Arc},
+    sync::{aref::ARef, Arc, SpinLock},
     time::{delay::fsleep, Delta},
 };
 
@@ -80,13 +81,23 @@ pub(crate) trait HwHooks: 'static {
     /// Vector `vector` of `dev` fired (hard-IRQ context). Whether it was
     /// handled.
     fn irq(dev: &HwDev, vector: u32) -> bool;
+    /// `dev`'s controller is disabled (unbind): nothing it held completes.
+    fn gone(dev: &HwDev);
 }
 
 /// One bound controller as the layers above see it: alive from probe to
 /// the parent's unload (the arena outlives every child); its registers
 /// only while bound (the mapping is revoked at unbind).
+#[pin_data]
 pub(crate) struct HwDev {
     bar: Devres<pci::Bar<'static, BAR0_SIZE>>,
+    /// Set at unbind, before the controller is disabled: from then on no
+    /// register access and no mapping succeeds.
+    dead: AtomicBool,
+    /// Serialises writes of CC ([`HwDev::enable`] against the unbind's
+    /// disable), so an enable never lands after the disable.
+    #[pin]
+    cc: SpinLock<()>,
     arena: Coherent<[u8]>,
     dev: ARef<Device>,
     /// Vectors allocated, each with a handler.
@@ -100,8 +111,18 @@ pub(crate) struct HwDev {
 }
 
 impl HwDev {
+    /// `ENODEV` once the unbind began.
+    fn alive(&self) -> Result {
+        if self.dead.load(SeqCst) {
+            Err(ENODEV)
+        } else {
+            Ok(())
+        }
+    }
+
     /// The 32-bit register at `off`, while bound.
     pub(crate) fn read32(&self, off: usize) -> Result<u32> {
+        self.alive()?;
         self.bar
             .try_access_with(|b| b.try_read32(off))
             .ok_or(ENODEV)?
@@ -112,6 +133,11 @@ impl HwDev {
         if off == REG_CC {
             return Err(EPERM);
         }
+        self.alive()?;
+        self.write_reg(off, val)
+    }
+
+    fn write_reg(&self, off: usize, val: u32) -> Result {
         self.bar
             .try_access_with(|b| b.try_write32(val, off))
             .ok_or(ENODEV)?
@@ -134,9 +160,18 @@ impl HwDev {
 
     /// Waits until CSTS.RDY is `rdy`; `EIO` on a fatal status.
     fn wait_ready(&self, rdy: bool) -> Result {
+        self.alive()?;
+        self.wait_ready_raw(rdy)
+    }
+
+    /// [`HwDev::wait_ready`], also during the unbind.
+    fn wait_ready_raw(&self, rdy: bool) -> Result {
         let mut waited = 0;
         loop {
-            let csts = self.read32(REG_CSTS)?;
+            let csts = self
+                .bar
+                .try_access_with(|b| b.try_read32(REG_CSTS))
+                .ok_or(ENODEV)??;
             if csts & CSTS_CFS != 0 && csts != u32::MAX {
                 return Err(EIO);
             }
@@ -154,30 +189,34 @@ impl HwDev {
     /// Enables the controller with configuration `cc` (EN added) and waits
     /// until it is ready. `EALREADY` if it is enabled. May sleep.
     pub(crate) fn enable(&self, cc: u32) -> Result {
-        let now = self.read32(REG_CC)?;
-        if now & CC_EN != 0 {
-            return Err(Error::from_errno(-crate::state_abi::errno::EALREADY));
+        {
+            let _cc = self.cc.lock();
+            self.alive()?;
+            if self.read32(REG_CC)? & CC_EN != 0 {
+                return Err(Error::from_errno(-crate::state_abi::errno::EALREADY));
+            }
+            self.write_reg(REG_CC, cc & !CC_EN)?;
+            self.write_reg(REG_CC, cc | CC_EN)?;
         }
-        let write = |v| {
-            self.bar
-                .try_access_with(|b| b.try_write32(v, REG_CC))
-                .ok_or(ENODEV)?
-        };
-        write(cc & !CC_EN)?;
-        write(cc | CC_EN)?;
         self.wait_ready(true)
     }
 
-    /// Disables the controller (CC.EN clear) and waits for it, at unbind.
+    /// Marks the device dead and disables the controller (CC.EN clear),
+    /// waiting for it, at unbind.
     fn disable(&self) -> Result {
-        let cc = self.read32(REG_CC)?;
-        if cc & CC_EN == 0 {
-            return Ok(());
+        {
+            let _cc = self.cc.lock();
+            self.dead.store(true, SeqCst);
+            let cc = self
+                .bar
+                .try_access_with(|b| b.try_read32(REG_CC))
+                .ok_or(ENODEV)??;
+            if cc & CC_EN == 0 {
+                return Ok(());
+            }
+            self.write_reg(REG_CC, cc & !CC_EN)?;
         }
-        self.bar
-            .try_access_with(|b| b.try_write32(cc & !CC_EN, REG_CC))
-            .ok_or(ENODEV)??;
-        self.wait_ready(false)
+        self.wait_ready_raw(false)
     }
 
     fn raw_dev(&self) -> *mut c_void {
@@ -189,6 +228,7 @@ impl HwDev {
 
     /// Maps `len` bytes at `addr` (a request's data) for DMA, while bound.
     pub(crate) fn dma_map(&self, addr: *mut u8, len: u32, to_device: bool) -> Result<u64> {
+        self.alive()?;
         let mut out = 0u64;
         // Inside the mapping's RCU section: not after the unbind's release.
         let rc = self.bar.try_access_with(|_| {
@@ -306,16 +346,18 @@ fn bind<H: HwHooks>(pdev: &pci::Device<Core<'_>>) -> Result<Controller<H>> {
     for (d, s) in name.iter_mut().zip(pname.iter().take(15)) {
         *d = *s;
     }
-    let hw = Arc::new(
-        HwDev {
+    let hw = Arc::pin_init(
+        try_pin_init!(HwDev {
             bar: bar.into_devres()?,
+            dead: AtomicBool::new(false),
+            cc <- kernel::new_spinlock!(()),
             arena,
             dev: pdev.as_ref().into(),
             vectors,
             ids: (pdev.vendor_id().as_raw(), pdev.device_id()),
             cap,
             name,
-        },
+        }),
         GFP_KERNEL,
     )?;
     let mut irqs = KVec::with_capacity(vectors as usize, GFP_KERNEL)?;
@@ -377,6 +419,9 @@ impl<H: HwHooks> pci::Driver for NvmeDriver<H> {
     fn unbind<'bound>(dev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
         H::unbound(&this.hw);
         let disabled = this.hw.disable();
+        // Disabled: what the controller held never completes; the child
+        // that owns it fails it now, so no drain waits for it forever.
+        H::gone(&this.hw);
         crate::hotup_event!(
             "pci-unbound dev={} disabled={} vectors={} arena_kib={}",
             dev.as_ref().name().to_str().unwrap_or("?"),

@@ -366,7 +366,14 @@ pub type ReleaseFn = unsafe extern "C" fn(ctx: *mut CVoid, file: u64);
 /// arrived meanwhile), concurrently with real interrupts of any vector:
 /// a child locks each completion queue it reaps. Returns 1 if it found
 /// work, 0 otherwise.
+///
+/// `vector` [`IRQ_DEVICE_GONE`]: the device was unbound and its controller
+/// disabled; nothing it held will complete, so the child completes every
+/// command it has outstanding on `dev` with an error (its later service
+/// calls for `dev` fail with `-ENODEV`).
 pub type IrqFn = unsafe extern "C" fn(ctx: *mut CVoid, dev: u32, vector: u32) -> u32;
+/// [`IrqFn`]'s `vector` when the device is gone (unbound).
+pub const IRQ_DEVICE_GONE: u32 = u32::MAX;
 /// Fills `*out` with the child's counters. Returns 0 or a negative errno.
 pub type StatsFn = unsafe extern "C" fn(ctx: *mut CVoid, out: *mut ChildStats) -> i32;
 

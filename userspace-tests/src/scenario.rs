@@ -20,6 +20,10 @@ pub struct Scenario {
     /// each over its own image, with QEMU's `pci_nvme_*` trace events
     /// logged to `nvme-trace.log` in the run folder.
     pub nvme: u32,
+    /// From `# nvme-iops: N` (default 0, unthrottled): a QEMU throttle
+    /// group on each controller's drive, N I/Os per second in all, so the
+    /// controller holds commands (its latency grows with the depth).
+    pub nvme_iops: u32,
 }
 
 /// Reads the header of one scenario script.
@@ -51,8 +55,11 @@ pub fn load(path: &Path) -> Result<Scenario> {
     let timeout_s = number("timeout", 300, "seconds")?;
     let nvme = u32::try_from(number("nvme", 0, "controllers")?)
         .with_context(|| format!("{}: '# nvme:' is out of range", path.display()))?;
+    let nvme_iops = u32::try_from(number("nvme-iops", 0, "I/Os per second")?)
+        .with_context(|| format!("{}: '# nvme-iops:' is out of range", path.display()))?;
     Ok(Scenario {
         nvme,
+        nvme_iops,
         description: header("description").unwrap_or_else(|| name.clone()),
         name,
         path: path.to_owned(),

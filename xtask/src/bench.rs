@@ -663,6 +663,7 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<bool> {
             // The 1 GiB device of the size part, with room to spare.
             mem: Some("3G"),
             nvme: 0,
+            nvme_iops: 0,
         },
         "bench",
         plan.steps(),

@@ -39,6 +39,8 @@ pub struct RunOpts<'a> {
     pub root_cache: RootCache,
     /// QEMU NVMe controllers to attach ([`nvme_args`]); 0 for none.
     pub nvme: u32,
+    /// A throttle on each controller's drive (I/Os per second); 0: none.
+    pub nvme_iops: u32,
 }
 
 /// Result of one guest run, with where its files are.
@@ -74,6 +76,7 @@ pub fn run_script_cmd(ctx: &Ctx, script: &Path, timeout_s: u64, stream: bool) ->
             env: vec![],
             mem: None,
             nvme: 0,
+            nvme_iops: 0,
         },
     )?;
     eprintln!(
@@ -132,6 +135,7 @@ pub fn accel(ctx: &Ctx, k: &KernelBuild) -> Result<&'static str> {
             env: vec![],
             mem: None,
             nvme: 0,
+            nvme_iops: 0,
         },
         "kvm",
     )?;
@@ -312,7 +316,7 @@ pci_nvme_create_sq\npci_nvme_create_cq\npci_nvme_del_sq\npci_nvme_del_cq\npci_nv
 /// Debian's QEMU is built with; it flushes each line, so the guest can read
 /// the file over its shared folder while it runs). `-boot strict=on` keeps
 /// the firmware from starting the controllers before the kernel does.
-pub fn nvme_args(run_dir: &Path, n: u32) -> Result<Vec<String>> {
+pub fn nvme_args(run_dir: &Path, n: u32, iops: u32) -> Result<Vec<String>> {
     if n == 0 {
         return Ok(vec![]);
     }
@@ -336,7 +340,17 @@ pub fn nvme_args(run_dir: &Path, n: u32) -> Result<Vec<String>> {
             .with_context(|| format!("creating the NVMe image {}", img.display()))?;
         args.extend([
             "-drive".to_owned(),
-            format!("file={},if=none,id=nvm{i},format=raw", img.display()),
+            format!(
+                "file={},if=none,id=nvm{i},format=raw{}",
+                img.display(),
+                if iops > 0 {
+                    // QEMU's block throttling: requests beyond the rate
+                    // wait in QEMU, so the controller holds commands.
+                    format!(",throttling.iops-total={iops}")
+                } else {
+                    String::new()
+                }
+            ),
             "-device".to_owned(),
             format!("nvme,id=nvme{i},serial=hotup-nvme{i},max_ioqpairs=2"),
             "-device".to_owned(),
@@ -426,7 +440,7 @@ fn boot(ctx: &Ctx, k: &KernelBuild, opts: &RunOpts, accel: &str) -> Result<RunRe
         opts.mem.unwrap_or(GUEST_MEM),
         opts.root_cache,
     );
-    cmd.args(nvme_args(&run_dir, opts.nvme)?);
+    cmd.args(nvme_args(&run_dir, opts.nvme, opts.nvme_iops)?);
     let mut child = cmd
         .spawn()
         .context("starting qemu-system-x86_64 (run `cargo xtask setup` to install it)")?;

@@ -128,6 +128,7 @@ pub fn run(ctx: &Ctx, args: &SoakArgs) -> Result<bool> {
             env,
             mem: None,
             nvme: 0,
+            nvme_iops: 0,
         },
         "soak",
         args.upgrades,

@@ -234,6 +234,7 @@ fn all_scenarios(ctx: &Ctx) -> Result<Vec<Scenario>> {
                 .to_owned(),
         timeout_s: 600,
         nvme: 0,
+        nvme_iops: 0,
     });
     for t in SELFTESTS {
         if t.debug_only && ctx.profile != crate::paths::Profile::Debug {
@@ -241,15 +242,15 @@ fn all_scenarios(ctx: &Ctx) -> Result<Vec<Scenario>> {
         }
         // The fixture's own headers say how many NVMe controllers it needs.
         let path = ctx.repo.join(t.script);
-        let nvme = userspace_tests::scenario::load(&path)
-            .with_context(|| format!("reading self-test fixture {}", path.display()))?
-            .nvme;
+        let fixture = userspace_tests::scenario::load(&path)
+            .with_context(|| format!("reading self-test fixture {}", path.display()))?;
         s.push(Scenario {
             name: t.name.to_owned(),
             path,
             description: t.description.to_owned(),
             timeout_s: 600,
-            nvme,
+            nvme: fixture.nvme,
+            nvme_iops: fixture.nvme_iops,
         });
     }
     Ok(s)
@@ -382,6 +383,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> Result<bool> {
                     },
                     mem: None,
                     nvme: s.nvme,
+                    nvme_iops: s.nvme_iops,
                 },
             )?
         };
