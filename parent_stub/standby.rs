@@ -381,17 +381,7 @@ impl Hub {
         }
         this.switch_phase.end();
         if !f.handed_over {
-            if old.drives_hw() {
-                // Drained: its interrupts stop reaching it before its quiesce.
-                super::hw::disown(old);
-            }
-            if let Err(e) = old.quiesce() {
-                hotup_event!(
-                    "error reason=quiesce-failed child={} err={}",
-                    old.name(),
-                    e.to_errno()
-                );
-            }
+            super::switch::quiesce_drained(old);
         }
         Ok(f)
     }

@@ -391,18 +391,8 @@ impl Hub {
         );
         // No CPU inside the child's submit, nothing in flight.
         this.io.wait(false, None, || false);
-        if child.drives_hw() {
-            // Drained: its interrupts stop reaching it before its quiesce.
-            super::hw::disown(child);
-        }
         let drained_at = Instant::<Monotonic>::now();
-        if let Err(e) = child.quiesce() {
-            hotup_event!(
-                "error reason=quiesce-failed child={} err={}",
-                child.name(),
-                e.to_errno()
-            );
-        }
+        quiesce_drained(child);
         let state = board.stash.export_with((child.name, child.version), |buf| {
             child.export(buf, schema).map_err(Error::to_errno)
         });
@@ -480,6 +470,21 @@ impl Hub {
     /// Sets the schema the next export writes (0: the child's newest).
     pub(crate) fn set_export_schema(&self, schema: u32) {
         self.figures.lock().export_schema = schema;
+    }
+}
+
+/// Quiesces `child`, which drained: a hardware child's interrupts stop
+/// reaching it first.
+pub(crate) fn quiesce_drained(child: &ActiveChild) {
+    if child.drives_hw() {
+        super::hw::disown(child);
+    }
+    if let Err(e) = child.quiesce() {
+        hotup_event!(
+            "error reason=quiesce-failed child={} err={}",
+            child.name(),
+            e.to_errno()
+        );
     }
 }
 

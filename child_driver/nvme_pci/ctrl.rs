@@ -423,41 +423,8 @@ impl Dev {
     }
 
     fn adopt_queues(&self, blob: &[u8]) -> Result {
-        let bad = |why: &str| {
-            pr_err!("refuse blob: {}\n", why);
-            EINVAL
-        };
-        if crate::inject_adopt_error() {
-            return Err(bad("inject_adopt_error=1"));
-        }
-        let r = BlobReader::parse(blob).map_err(|_| bad("unreadable"))?;
-        let s = r
-            .find(SECTION)
-            .ok_or_else(|| bad("no NVQP section (not an NVMe child's state)"))?;
-        if s.version != SECTION_VERSION {
-            return Err(bad("NVQP version"));
-        }
-        let mut rd = s.reader();
-        let mut f = || rd.u32().map_err(|_| bad("NVQP too short"));
-        let [dev, live, lba_shift, dstrd, asq_tail, acq, io_sq_tail, io_cq, depths, next_gen] =
-            [f()?, f()?, f()?, f()?, f()?, f()?, f()?, f()?, f()?, f()?];
-        let [nsze_lo, nsze_hi, dma_lo, dma_hi] = [f()?, f()?, f()?, f()?];
-        let admin = u32::from(ADMIN_DEPTH);
-        let io = u32::from(IO_DEPTH);
-        if dev != DEV || depths != (admin << 16 | io) {
-            return Err(bad("another device or queue sizes"));
-        }
-        if live != 0 {
-            return Err(bad(
-                "a snapshot taken while the child took I/O (queue pointers are stale)",
-            ));
-        }
-        if asq_tail >= admin || acq & 0xffff >= admin || acq >> 16 > 1 {
-            return Err(bad("admin queue pointers out of range"));
-        }
-        if io_sq_tail >= io || io_cq & 0xffff >= io || io_cq >> 16 > 1 {
-            return Err(bad("I/O queue pointers out of range"));
-        }
+        let [from_version, lba_shift, dstrd, asq_tail, acq, io_sq_tail, io_cq, next_gen, nsze_lo, nsze_hi, dma_lo, dma_hi] =
+            parse_nvqp(blob)?;
         let (_, a) = self.take_hw()?;
         let dma = u64::from(dma_lo) | (u64::from(dma_hi) << 32);
         if dma != a.dma(0) || dstrd != self.geo.dstrd.load(Relaxed) {
@@ -495,7 +462,7 @@ impl Dev {
             // predecessor, looks new again.
             pr_warn!("inject_cq_rewind=1: taking the I/O CQ over one entry early\n");
             if head == 0 {
-                head = io - 1;
+                head = u32::from(IO_DEPTH) - 1;
                 phase ^= 1;
             } else {
                 head -= 1;
@@ -511,7 +478,7 @@ impl Dev {
             io_cq & 0xffff,
             io_cq >> 16,
             asq_tail,
-            r.producer_child_version()
+            from_version
         );
         Ok(())
     }
@@ -687,22 +654,27 @@ impl Dev {
             }
             return Ok(());
         }
+        self.count_submitted(op, io.len);
+        Ok(())
+    }
+
+    /// Counts an accepted request.
+    fn count_submitted(&self, op: IoOp, len: u64) {
         let n = &self.count;
         n.submitted.fetch_add(1, Relaxed);
         match op {
             IoOp::Read => {
                 n.reads.fetch_add(1, Relaxed);
-                n.bytes_read.fetch_add(io.len, Relaxed);
+                n.bytes_read.fetch_add(len, Relaxed);
             }
             IoOp::Write => {
                 n.writes.fetch_add(1, Relaxed);
-                n.bytes_written.fetch_add(io.len, Relaxed);
+                n.bytes_written.fetch_add(len, Relaxed);
             }
             _ => {
                 n.flushes.fetch_add(1, Relaxed);
             }
         }
-        Ok(())
     }
 
     /// Maps the segments and writes PRP1/PRP2 (a list page per slot when
@@ -915,6 +887,64 @@ impl Dev {
             self.count.stray.load(Relaxed),
         )
     }
+}
+
+/// Refuses a blob with a message.
+fn bad(why: &str) -> Error {
+    pr_err!("refuse blob: {}\n", why);
+    EINVAL
+}
+
+/// The `NVQP` section of `blob`, decoded and range-checked (no hardware):
+/// the producer's version, LBA shift, doorbell stride, admin SQ tail, admin CQ head|phase,
+/// I/O SQ tail, I/O CQ head|phase, next generation, namespace size and
+/// arena address (low, high words).
+fn parse_nvqp(blob: &[u8]) -> Result<[u32; 12]> {
+    if crate::inject_adopt_error() {
+        return Err(bad("inject_adopt_error=1"));
+    }
+    let r = BlobReader::parse(blob).map_err(|_| bad("unreadable"))?;
+    let s = r
+        .find(SECTION)
+        .ok_or_else(|| bad("no NVQP section (not an NVMe child's state)"))?;
+    if s.version != SECTION_VERSION {
+        return Err(bad("NVQP version"));
+    }
+    let mut rd = s.reader();
+    let mut f = || rd.u32().map_err(|_| bad("NVQP too short"));
+    let [dev, live, lba_shift, dstrd, asq_tail, acq, io_sq_tail, io_cq, depths, next_gen] =
+        [f()?, f()?, f()?, f()?, f()?, f()?, f()?, f()?, f()?, f()?];
+    let [nsze_lo, nsze_hi, dma_lo, dma_hi] = [f()?, f()?, f()?, f()?];
+    let admin = u32::from(ADMIN_DEPTH);
+    let io = u32::from(IO_DEPTH);
+    if dev != DEV || depths != (admin << 16 | io) {
+        return Err(bad("another device or queue sizes"));
+    }
+    if live != 0 {
+        return Err(bad(
+            "a snapshot taken while the child took I/O (queue pointers are stale)",
+        ));
+    }
+    if asq_tail >= admin || acq & 0xffff >= admin || acq >> 16 > 1 {
+        return Err(bad("admin queue pointers out of range"));
+    }
+    if io_sq_tail >= io || io_cq & 0xffff >= io || io_cq >> 16 > 1 {
+        return Err(bad("I/O queue pointers out of range"));
+    }
+    Ok([
+        r.producer_child_version(),
+        lba_shift,
+        dstrd,
+        asq_tail,
+        acq,
+        io_sq_tail,
+        io_cq,
+        next_gen,
+        nsze_lo,
+        nsze_hi,
+        dma_lo,
+        dma_hi,
+    ])
 }
 
 /// A space-padded identify string, trimmed (`?` for what is not ASCII).

@@ -295,6 +295,38 @@ impl Drop for Enabled {
     }
 }
 
+/// MSI-X vectors, asked for an exact count so the count is known (the
+/// range 7.2 returns does not tell it): two, else one; fewer only when the
+/// device has fewer (ENOSPC, ERANGE), any other error is the probe's.
+fn alloc_vectors<'a>(
+    pdev: &'a pci::Device<Core<'_>>,
+) -> Result<(core::ops::RangeInclusive<pci::IrqVector<'a>>, u32)> {
+    let msix = pci::IrqTypes::default().with(pci::IrqType::MsiX);
+    let mut vectors = MAX_VECTORS;
+    loop {
+        match pdev.alloc_irq_vectors(vectors, vectors, msix) {
+            Ok(r) => return Ok((r, vectors)),
+            Err(e) if vectors > 1 && (e == ENOSPC || e == ERANGE) => vectors -= 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A controller left running by its last owner, stopped before this
+/// driver hands out DMA memory (it may still point at the old owner's).
+fn stop_left_running(bar: &pci::Bar<'_, BAR0_SIZE>, cc: u32, cap: u64) -> Result {
+    bar.try_write32(cc & !CC_EN, REG_CC)?;
+    let mut waited = 0;
+    while bar.try_read32(REG_CSTS)? & CSTS_RDY != 0 {
+        if waited >= 500 * ((cap >> 24) & 0xff).max(1) {
+            return Err(ETIMEDOUT);
+        }
+        fsleep(Delta::from_millis(1));
+        waited += 1;
+    }
+    Ok(())
+}
+
 /// Probe: enables the function and bus mastering, maps BAR0, disables a
 /// controller someone left running, allocates the vectors, the arena and
 /// the handlers, and hands the device to the layer above.
@@ -314,31 +346,9 @@ fn bind<H: HwHooks>(pdev: &pci::Device<Core<'_>>) -> Result<Controller<H>> {
     let bar = pdev.iomap_region_sized::<BAR0_SIZE>(0, c"hotup_parent")?;
     let cap = bar.read64(REG_CAP);
     let (vs, cc, csts) = (bar.read32(REG_VS), bar.read32(REG_CC), bar.read32(REG_CSTS));
-    let msix = pci::IrqTypes::default().with(pci::IrqType::MsiX);
-    // Asked for an exact count, so the count is known (the range 7.2
-    // returns does not tell it): two, else one.
-    // Fewer only when the device has fewer (ENOSPC, ERANGE); any other
-    // error is the probe's.
-    let mut vectors = MAX_VECTORS;
-    let range = loop {
-        match pdev.alloc_irq_vectors(vectors, vectors, msix) {
-            Ok(r) => break r,
-            Err(e) if vectors > 1 && (e == ENOSPC || e == ERANGE) => vectors -= 1,
-            Err(e) => return Err(e),
-        }
-    };
+    let (range, vectors) = alloc_vectors(pdev)?;
     if cc & CC_EN != 0 || csts & CSTS_RDY != 0 {
-        // Left running by its last owner: stopped before this driver
-        // hands out DMA memory (it may still point at the old owner's).
-        bar.try_write32(cc & !CC_EN, REG_CC)?;
-        let mut waited = 0;
-        while bar.try_read32(REG_CSTS)? & CSTS_RDY != 0 {
-            if waited >= 500 * ((cap >> 24) & 0xff).max(1) {
-                return Err(ETIMEDOUT);
-            }
-            fsleep(Delta::from_millis(1));
-            waited += 1;
-        }
+        stop_left_running(&bar, cc, cap)?;
     }
     let arena = Coherent::<u8>::zeroed_slice(pdev.as_ref(), ARENA_PAGES * 4096, GFP_KERNEL)?;
     let mut name = [0u8; 16];
