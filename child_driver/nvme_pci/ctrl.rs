@@ -8,15 +8,16 @@
 //! controller is never reset and no queue is deleted.
 //!
 //! This step: one controller (the parent's device 0), the admin queue and
-//! one I/O queue pair shared by every CPU (submissions serialised by a
-//! spinlock, completions reaped by the I/O queue's vector), reads, writes
+//! an I/O queue pair per vector after the admin's (a vCPU each, at most 8;
+//! the parent's hardware queue `q` submits on pair `q % n`, serialised by
+//! that pair's spinlock, completions reaped by its vector), reads, writes
 //! (FUA), flushes; PRPs built from the request's segments mapped for DMA.
 //! A classic upgrade drains: nothing is outstanding when the blob is
 //! written.
 //!
 //! Arena layout (pages of 4 KiB): 0 identify controller, 1 identify
-//! namespace, 2 admin SQ, 3 admin CQ, 4..8 I/O SQ, 8..12 I/O CQ, then one
-//! PRP list page per command slot.
+//! namespace, 2 admin SQ, 3 admin CQ, then per I/O pair (8 places) 4 pages
+//! of SQ and 1 of CQ, then one PRP list page per command slot.
 
 use super::hwio::{Arena, Services};
 use crate::state_abi::{
@@ -38,9 +39,16 @@ const PG_ID_CTRL: usize = 0;
 const PG_ID_NS: usize = 1;
 const PG_ASQ: usize = 2;
 const PG_ACQ: usize = 3;
-const PG_IOSQ: usize = 4;
-const PG_IOCQ: usize = 8;
-const PG_PRP: usize = 12;
+/// Most I/O queue pairs.
+const MAX_IOQ: usize = 8;
+/// The first page of pair `q`'s SQ (4 pages) and CQ (1 page).
+const fn pg_iosq(q: usize) -> usize {
+    4 + 5 * q
+}
+const fn pg_iocq(q: usize) -> usize {
+    pg_iosq(q) + 4
+}
+const PG_PRP: usize = pg_iosq(MAX_IOQ);
 /// Admin queue entries (one page of SQ and of CQ).
 const ADMIN_DEPTH: u16 = 32;
 /// I/O queue entries: more than command slots, so the SQ is never full.
@@ -57,7 +65,7 @@ const MAX_REQUEST: u64 = 256 * 1024;
 /// The blob section of this driver: the controller's queues as they are.
 pub(crate) const SECTION: u32 = tag(b"NVQP");
 /// Its version.
-pub(crate) const SECTION_VERSION: u16 = 1;
+pub(crate) const SECTION_VERSION: u16 = 2;
 /// The device-state schema this child writes and reads.
 pub(crate) const SCHEMA: u32 = 1;
 
@@ -94,9 +102,34 @@ impl Cmd {
     }
 }
 
-/// The submission side of the I/O queue.
-struct Sq {
-    tail: u16,
+/// One I/O queue pair: the submission tail under its lock, the completion
+/// head and phase owned by whoever holds `reaping`.
+#[pin_data]
+struct IoQ {
+    #[pin]
+    sq: SpinLock<u16>,
+    cq_head: AtomicU32,
+    cq_phase: AtomicU32,
+    reaping: AtomicBool,
+    again: AtomicBool,
+}
+
+impl IoQ {
+    fn new() -> impl PinInit<Self> {
+        pin_init!(IoQ {
+            sq <- new_spinlock!(0u16),
+            cq_head: AtomicU32::new(0),
+            cq_phase: AtomicU32::new(1),
+            reaping: AtomicBool::new(false),
+            again: AtomicBool::new(false),
+        })
+    }
+
+    fn set(&self, tail: u32, cq: u32) {
+        *self.sq.lock() = tail as u16;
+        self.cq_head.store(cq & 0xffff, Relaxed);
+        self.cq_phase.store(cq >> 16, Relaxed);
+    }
 }
 
 /// What the driver keeps of a controller (set by adopt, read anywhere).
@@ -108,6 +141,8 @@ struct Geo {
     lba_shift: AtomicU32,
     nsze: AtomicU64,
     vectors: AtomicU32,
+    /// I/O queue pairs in use.
+    nr_io: AtomicU32,
 }
 
 /// Counters.
@@ -131,12 +166,7 @@ pub(crate) struct Dev {
     pub(crate) services: Services,
     geo: Geo,
     #[pin]
-    sq: SpinLock<Sq>,
-    /// I/O CQ head and phase, owned by whoever holds `reaping`.
-    cq_head: AtomicU32,
-    cq_phase: AtomicU32,
-    reaping: AtomicBool,
-    again: AtomicBool,
+    qs: [IoQ; MAX_IOQ],
     /// Admin queue pointers (used by adopt only: the switch holder).
     asq_tail: AtomicU32,
     acq_head: AtomicU32,
@@ -182,12 +212,9 @@ impl Dev {
                     lba_shift: AtomicU32::new(12),
                     nsze: AtomicU64::new(0),
                     vectors: AtomicU32::new(1),
+                    nr_io: AtomicU32::new(1),
                 },
-                sq <- new_spinlock!(Sq { tail: 0 }),
-                cq_head: AtomicU32::new(0),
-                cq_phase: AtomicU32::new(1),
-                reaping: AtomicBool::new(false),
-                again: AtomicBool::new(false),
+                qs <- pin_init::pin_init_array_from_fn(|_| IoQ::new()),
                 asq_tail: AtomicU32::new(0),
                 acq_head: AtomicU32::new(0),
                 acq_phase: AtomicU32::new(1),
@@ -308,7 +335,7 @@ impl Dev {
     }
 
     /// A fresh controller: admin queue, enable (by the parent), identify,
-    /// one I/O queue pair. Refused if someone enabled it already (there is
+    /// an I/O queue pair per vector after the first. Refused if someone enabled it already (there is
     /// no state to adopt, and this driver never resets a controller).
     fn bring_up(&self) -> Result {
         let (info, a) = self.take_hw()?;
@@ -338,34 +365,59 @@ impl Dev {
             "identify-namespace",
         )?;
         self.check_identify(&a)?;
-        self.admin(&a, sqe(0x09, 0, 0, 0x07, 0), "set-features-queues")?;
+        let want = pairs_for(info.vectors);
+        let w = want - 1;
+        let got = self.admin(
+            &a,
+            sqe(0x09, 0, 0, 0x07, (w << 16) | w),
+            "set-features-queues",
+        )?;
+        // Granted SQs and CQs, 0-based: the fewest of the three.
+        let n = want.min((got & 0xffff) + 1).min((got >> 16) + 1);
         let depth = (u32::from(IO_DEPTH) - 1) << 16;
-        let iv = u32::from(info.vectors > 1);
-        self.admin(
-            &a,
-            sqe(0x05, 0, a.dma(PG_IOCQ * PAGE), depth | 1, (iv << 16) | 3),
-            "create-io-cq",
-        )?;
-        self.admin(
-            &a,
-            sqe(0x01, 0, a.dma(PG_IOSQ * PAGE), depth | 1, (1 << 16) | 1),
-            "create-io-sq",
-        )?;
-        self.sq.lock().tail = 0;
-        self.cq_head.store(0, Relaxed);
-        self.cq_phase.store(1, Relaxed);
+        for q in 0..n as usize {
+            let qid = q as u32 + 1;
+            let iv = vector_of(info.vectors, q);
+            self.admin(
+                &a,
+                sqe(
+                    0x05,
+                    0,
+                    a.dma(pg_iocq(q) * PAGE),
+                    depth | qid,
+                    (iv << 16) | 3,
+                ),
+                "create-io-cq",
+            )?;
+            self.admin(
+                &a,
+                sqe(
+                    0x01,
+                    0,
+                    a.dma(pg_iosq(q) * PAGE),
+                    depth | qid,
+                    (qid << 16) | 1,
+                ),
+                "create-io-sq",
+            )?;
+            if let Some(ioq) = self.qs.get(q) {
+                ioq.set(0, 1 << 16);
+            }
+        }
+        self.geo.nr_io.store(n, Release);
         let mut serial = [0u8; 20];
         a.read_bytes(PG_ID_CTRL * PAGE + 4, &mut serial);
         let mut model = [0u8; 40];
         a.read_bytes(PG_ID_CTRL * PAGE + 24, &mut model);
         pr_info!(
-            "bring-up dev={} model={} serial={} nsze={} lba_bytes={} vectors={} io_queue_depth={}\n",
+            "bring-up dev={} model={} serial={} nsze={} lba_bytes={} vectors={} io_queues={} io_queue_depth={}\n",
             DEV,
             text(&model),
             text(&serial),
             self.geo.nsze.load(Relaxed),
             1u32 << self.geo.lba_shift.load(Relaxed),
             info.vectors,
+            n,
             IO_DEPTH
         );
         Ok(())
@@ -423,12 +475,13 @@ impl Dev {
     }
 
     fn adopt_queues(&self, blob: &[u8]) -> Result {
-        let [from_version, lba_shift, dstrd, asq_tail, acq, io_sq_tail, io_cq, next_gen, nsze_lo, nsze_hi, dma_lo, dma_hi] =
-            parse_nvqp(blob)?;
-        let (_, a) = self.take_hw()?;
-        let dma = u64::from(dma_lo) | (u64::from(dma_hi) << 32);
-        if dma != a.dma(0) || dstrd != self.geo.dstrd.load(Relaxed) {
+        let b = parse_nvqp(blob)?;
+        let (info, a) = self.take_hw()?;
+        if b.dma != a.dma(0) || b.dstrd != self.geo.dstrd.load(Relaxed) {
             return Err(bad("the controller's arena or doorbell stride changed"));
+        }
+        if b.nr_io > pairs_for(info.vectors) {
+            return Err(bad("more I/O queue pairs than the parent has vectors for"));
         }
         // The controller is running the queues this blob describes.
         let cc = self.services.read32(DEV, REG_CC)?;
@@ -442,43 +495,32 @@ impl Dev {
             return Err(bad("the admin queue is not in the arena"));
         }
         let svc = self.services.get().ok_or(ENODEV)?;
-        let nsze = u64::from(nsze_lo) | (u64::from(nsze_hi) << 32);
-        if !(9..=16).contains(&lba_shift) || 1u32 << lba_shift != svc.block_size {
+        if !(9..=16).contains(&b.lba_shift) || 1u32 << b.lba_shift != svc.block_size {
             return Err(bad("LBA size"));
         }
-        if nsze > u64::MAX >> lba_shift || nsze << lba_shift < svc.capacity_bytes {
+        if b.nsze > u64::MAX >> b.lba_shift || b.nsze << b.lba_shift < svc.capacity_bytes {
             return Err(bad("namespace size"));
         }
         // Checked: take it.
-        self.geo.lba_shift.store(lba_shift, Relaxed);
-        self.geo.nsze.store(nsze, Relaxed);
-        self.asq_tail.store(asq_tail, Relaxed);
-        self.acq_head.store(acq & 0xffff, Relaxed);
-        self.acq_phase.store(acq >> 16, Relaxed);
-        self.sq.lock().tail = io_sq_tail as u16;
-        let (mut head, mut phase) = (io_cq & 0xffff, io_cq >> 16);
-        if crate::inject_cq_rewind() {
-            // The fault: the entry before the head, reaped already by the
-            // predecessor, looks new again.
-            pr_warn!("inject_cq_rewind=1: taking the I/O CQ over one entry early\n");
-            if head == 0 {
-                head = u32::from(IO_DEPTH) - 1;
-                phase ^= 1;
-            } else {
-                head -= 1;
-            }
+        self.geo.lba_shift.store(b.lba_shift, Relaxed);
+        self.geo.nsze.store(b.nsze, Relaxed);
+        self.asq_tail.store(b.asq_tail, Relaxed);
+        self.acq_head.store(b.acq & 0xffff, Relaxed);
+        self.acq_phase.store(b.acq >> 16, Relaxed);
+        for (q, (tail, cq)) in self.qs.iter().zip(b.qs.iter()) {
+            q.set(*tail, rewound(*cq));
         }
-        self.cq_head.store(head, Relaxed);
-        self.cq_phase.store(phase, Relaxed);
-        self.next_gen.store(next_gen, Relaxed);
+        self.geo.nr_io.store(b.nr_io, Release);
+        self.next_gen.store(b.next_gen, Relaxed);
         pr_info!(
-            "adopt dev={} io_sq_tail={} io_cq_head={} io_cq_phase={} admin_sq_tail={} from_version={}\n",
+            "adopt dev={} io_queues={} io_sq_tail={} io_cq_head={} io_cq_phase={} admin_sq_tail={} from_version={}\n",
             DEV,
-            io_sq_tail,
-            io_cq & 0xffff,
-            io_cq >> 16,
-            asq_tail,
-            from_version
+            b.nr_io,
+            b.qs[0].0,
+            b.qs[0].1 & 0xffff,
+            b.qs[0].1 >> 16,
+            b.asq_tail,
+            b.from_version
         );
         Ok(())
     }
@@ -493,7 +535,9 @@ impl Dev {
         }
         let a = self.arena().ok_or(ENODEV)?;
         let live = u32::from(!self.stopped.load(SeqCst));
-        let tail = u32::from(self.sq.lock().tail);
+        let nsze = self.geo.nsze.load(Relaxed);
+        let dma = a.dma(0);
+        let nr_io = self.geo.nr_io.load(Acquire);
         let fields = [
             DEV,
             live,
@@ -501,26 +545,26 @@ impl Dev {
             self.geo.dstrd.load(Relaxed),
             self.asq_tail.load(Relaxed),
             self.acq_head.load(Relaxed) | (self.acq_phase.load(Relaxed) << 16),
-            tail,
-            self.cq_head.load(Relaxed) | (self.cq_phase.load(Relaxed) << 16),
             u32::from(ADMIN_DEPTH) << 16 | u32::from(IO_DEPTH),
             self.next_gen.load(Relaxed),
-        ];
-        let nsze = self.geo.nsze.load(Relaxed);
-        let dma = a.dma(0);
-        let ioerr = |_| EIO;
-        let mut w = BlobWriter::new(buf, crate::CHILD_VERSION).map_err(|_| ENOSPC)?;
-        let mut s = w
-            .begin_section(SECTION, SECTION_VERSION, true)
-            .map_err(ioerr)?;
-        let tail_fields = [
             nsze as u32,
             (nsze >> 32) as u32,
             dma as u32,
             (dma >> 32) as u32,
+            nr_io,
         ];
-        for v in Iterator::chain(fields.iter(), tail_fields.iter()) {
+        let mut w = BlobWriter::new(buf, crate::CHILD_VERSION).map_err(|_| ENOSPC)?;
+        let mut s = w
+            .begin_section(SECTION, SECTION_VERSION, true)
+            .map_err(|_| EIO)?;
+        for v in fields.iter() {
             s.put_u32(*v).map_err(|_| ENOSPC)?;
+        }
+        for q in self.qs.iter().take(nr_io as usize) {
+            let tail = u32::from(*q.sq.lock());
+            let cq = q.cq_head.load(Relaxed) | (q.cq_phase.load(Relaxed) << 16);
+            s.put_u32(tail).map_err(|_| ENOSPC)?;
+            s.put_u32(cq).map_err(|_| ENOSPC)?;
         }
         s.end().map_err(|_| ENOSPC)?;
         w.finish().map_err(|_| ENOSPC)
@@ -634,16 +678,21 @@ impl Dev {
         let cid = slot as u32 | (generation << SLOT_BITS);
         c[0] |= cid << 16;
         let a = self.arena().ok_or(EIO)?;
-        let rc = {
-            let mut sq = self.sq.lock();
-            let tail = usize::from(sq.tail);
-            for (i, w) in c.iter().enumerate() {
-                a.write32(PG_IOSQ * PAGE + tail * 64 + i * 4, *w);
+        let n = self.geo.nr_io.load(Acquire).max(1) as usize;
+        let qi = io.queue as usize % n;
+        let rc = match self.qs.get(qi) {
+            Some(q) => {
+                let mut sq = q.sq.lock();
+                let tail = usize::from(*sq);
+                for (i, w) in c.iter().enumerate() {
+                    a.write32(pg_iosq(qi) * PAGE + tail * 64 + i * 4, *w);
+                }
+                *sq = ((tail + 1) % usize::from(IO_DEPTH)) as u16;
+                // The doorbell write (writel) is ordered after the entry.
+                self.services
+                    .write32(DEV, self.doorbell(qi as u32 + 1, false), u32::from(*sq))
             }
-            sq.tail = ((tail + 1) % usize::from(IO_DEPTH)) as u16;
-            // The doorbell write (writel) is ordered after the entry.
-            self.services
-                .write32(DEV, self.doorbell(1, false), u32::from(sq.tail))
+            None => Err(EIO),
         };
         if let Err(e) = rc {
             // Unbound: the controller will never see it. Unless the
@@ -738,44 +787,57 @@ impl Dev {
         Ok(())
     }
 
-    /// Vector `vector` fired: reaps the I/O completion queue if it is on
-    /// that vector (the admin queue is polled by adopt). Any context.
+    /// Vector `vector` fired: reaps the I/O completion queues on it (the
+    /// admin queue is polled by adopt). Any context.
     pub(crate) fn irq(&self, vector: u32) -> bool {
         if vector == IRQ_DEVICE_GONE {
             return self.fail_all();
         }
         self.count.irqs.fetch_add(1, Relaxed);
-        let io_vector = u32::from(self.geo.vectors.load(Relaxed) > 1);
-        if vector != io_vector || !self.ready.load(Acquire) {
+        if !self.ready.load(Acquire) {
             return false;
         }
-        // Whoever reaps finishes; a caller that finds it busy leaves
-        // `again` for it, so no completion waits for the next interrupt.
+        let vectors = self.geo.vectors.load(Relaxed);
+        let n = self.geo.nr_io.load(Acquire) as usize;
         let mut found = false;
-        self.again.store(true, SeqCst);
-        while self.again.load(SeqCst) {
-            if AtomicBool::compare_exchange(&self.reaping, false, true, SeqCst, SeqCst).is_err() {
-                return found;
+        for (qi, q) in self.qs.iter().enumerate().take(n) {
+            if vector_of(vectors, qi) == vector {
+                found |= self.reap_locked(qi, q);
             }
-            self.again.store(false, SeqCst);
-            found |= self.reap();
-            // SeqCst, with the store of `again` and the CAS: a caller that
-            // found `reaping` set is seen by the `again` load above.
-            self.reaping.store(false, SeqCst);
         }
         found
     }
 
-    /// Takes every posted completion off the I/O CQ (holding `reaping`).
-    fn reap(&self) -> bool {
+    /// Reaps pair `qi`: whoever reaps finishes; a caller that finds it busy
+    /// leaves `again` for it, so no completion waits for the next
+    /// interrupt.
+    fn reap_locked(&self, qi: usize, q: &IoQ) -> bool {
+        let mut found = false;
+        q.again.store(true, SeqCst);
+        while q.again.load(SeqCst) {
+            if AtomicBool::compare_exchange(&q.reaping, false, true, SeqCst, SeqCst).is_err() {
+                return found;
+            }
+            q.again.store(false, SeqCst);
+            found |= self.reap(qi, q);
+            // SeqCst, with the store of `again` and the CAS: a caller that
+            // found `reaping` set is seen by the `again` load above.
+            q.reaping.store(false, SeqCst);
+        }
+        found
+    }
+
+    /// Takes every posted completion off pair `qi`'s CQ (holding
+    /// `reaping`).
+    fn reap(&self, qi: usize, q: &IoQ) -> bool {
         let Some(a) = self.arena() else {
             return false;
         };
-        let mut head = self.cq_head.load(Relaxed);
-        let mut phase = self.cq_phase.load(Relaxed);
+        let mut head = q.cq_head.load(Relaxed);
+        let mut phase = q.cq_phase.load(Relaxed);
         let mut n = 0;
         loop {
-            let off = PG_IOCQ * PAGE + head as usize * 16;
+            let off = pg_iocq(qi) * PAGE + head as usize * 16;
             let dw3 = a.read32(off + 12);
             if (dw3 >> 16) & 1 != phase {
                 break;
@@ -790,10 +852,12 @@ impl Dev {
             self.finish_cmd(dw3 & 0xffff, (dw3 >> 17) & 0x7ff);
             n += 1;
         }
-        self.cq_head.store(head, Relaxed);
-        self.cq_phase.store(phase, Relaxed);
+        q.cq_head.store(head, Relaxed);
+        q.cq_phase.store(phase, Relaxed);
         if n > 0 {
-            let _ = self.services.write32(DEV, self.doorbell(1, true), head);
+            let _ = self
+                .services
+                .write32(DEV, self.doorbell(qi as u32 + 1, true), head);
         }
         n > 0
     }
@@ -889,17 +953,64 @@ impl Dev {
     }
 }
 
+/// I/O queue pairs for `vectors` MSI-X vectors: one per vector after the
+/// admin's, or one sharing the only vector.
+fn pairs_for(vectors: u32) -> u32 {
+    vectors.saturating_sub(1).clamp(1, MAX_IOQ as u32)
+}
+
+/// The vector of I/O pair `q` (0-based): its own, or the only one.
+fn vector_of(vectors: u32, q: usize) -> u32 {
+    if vectors > 1 {
+        q as u32 + 1
+    } else {
+        0
+    }
+}
+
+/// A handed-over CQ position, one entry early with `inject_cq_rewind=1`
+/// (the fault: the entry before the head, reaped already by the
+/// predecessor, looks new again).
+fn rewound(cq: u32) -> u32 {
+    if !crate::inject_cq_rewind() {
+        return cq;
+    }
+    pr_warn!("inject_cq_rewind=1: taking an I/O CQ over one entry early\n");
+    let (head, phase) = (cq & 0xffff, cq >> 16);
+    if head == 0 {
+        (u32::from(IO_DEPTH) - 1) | ((phase ^ 1) << 16)
+    } else {
+        (head - 1) | (phase << 16)
+    }
+}
+
 /// Refuses a blob with a message.
 fn bad(why: &str) -> Error {
     pr_err!("refuse blob: {}\n", why);
     EINVAL
 }
 
-/// The `NVQP` section of `blob`, decoded and range-checked (no hardware):
-/// the producer's version, LBA shift, doorbell stride, admin SQ tail, admin CQ head|phase,
-/// I/O SQ tail, I/O CQ head|phase, next generation, namespace size and
-/// arena address (low, high words).
-fn parse_nvqp(blob: &[u8]) -> Result<[u32; 12]> {
+/// An `NVQP` section, decoded and range-checked (no hardware yet).
+struct Nvqp {
+    from_version: u32,
+    lba_shift: u32,
+    dstrd: u32,
+    asq_tail: u32,
+    /// Admin CQ head | phase << 16.
+    acq: u32,
+    next_gen: u32,
+    nsze: u64,
+    dma: u64,
+    nr_io: u32,
+    /// Per I/O pair: SQ tail, CQ head | phase << 16.
+    qs: [(u32, u32); MAX_IOQ],
+}
+
+/// Section layout (u32 words): device, live, LBA shift, doorbell stride,
+/// admin SQ tail, admin CQ head|phase, depths (admin << 16 | I/O), next
+/// generation, namespace size (lo, hi), arena address (lo, hi), pairs,
+/// then per pair its SQ tail and CQ head|phase.
+fn parse_nvqp(blob: &[u8]) -> Result<Nvqp> {
     if crate::inject_adopt_error() {
         return Err(bad("inject_adopt_error=1"));
     }
@@ -912,9 +1023,9 @@ fn parse_nvqp(blob: &[u8]) -> Result<[u32; 12]> {
     }
     let mut rd = s.reader();
     let mut f = || rd.u32().map_err(|_| bad("NVQP too short"));
-    let [dev, live, lba_shift, dstrd, asq_tail, acq, io_sq_tail, io_cq, depths, next_gen] =
-        [f()?, f()?, f()?, f()?, f()?, f()?, f()?, f()?, f()?, f()?];
-    let [nsze_lo, nsze_hi, dma_lo, dma_hi] = [f()?, f()?, f()?, f()?];
+    let [dev, live, lba_shift, dstrd, asq_tail, acq, depths, next_gen] =
+        [f()?, f()?, f()?, f()?, f()?, f()?, f()?, f()?];
+    let [nsze_lo, nsze_hi, dma_lo, dma_hi, nr_io] = [f()?, f()?, f()?, f()?, f()?];
     let admin = u32::from(ADMIN_DEPTH);
     let io = u32::from(IO_DEPTH);
     if dev != DEV || depths != (admin << 16 | io) {
@@ -928,23 +1039,29 @@ fn parse_nvqp(blob: &[u8]) -> Result<[u32; 12]> {
     if asq_tail >= admin || acq & 0xffff >= admin || acq >> 16 > 1 {
         return Err(bad("admin queue pointers out of range"));
     }
-    if io_sq_tail >= io || io_cq & 0xffff >= io || io_cq >> 16 > 1 {
-        return Err(bad("I/O queue pointers out of range"));
+    if !(1..=MAX_IOQ as u32).contains(&nr_io) {
+        return Err(bad("I/O queue pairs out of range"));
     }
-    Ok([
-        r.producer_child_version(),
+    let mut qs = [(0, 0); MAX_IOQ];
+    for q in qs.iter_mut().take(nr_io as usize) {
+        let (tail, cq) = (f()?, f()?);
+        if tail >= io || cq & 0xffff >= io || cq >> 16 > 1 {
+            return Err(bad("I/O queue pointers out of range"));
+        }
+        *q = (tail, cq);
+    }
+    Ok(Nvqp {
+        from_version: r.producer_child_version(),
         lba_shift,
         dstrd,
         asq_tail,
         acq,
-        io_sq_tail,
-        io_cq,
         next_gen,
-        nsze_lo,
-        nsze_hi,
-        dma_lo,
-        dma_hi,
-    ])
+        nsze: u64::from(nsze_lo) | (u64::from(nsze_hi) << 32),
+        dma: u64::from(dma_lo) | (u64::from(dma_hi) << 32),
+        nr_io,
+        qs,
+    })
 }
 
 /// A space-padded identify string, trimmed (`?` for what is not ASCII).

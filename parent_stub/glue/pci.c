@@ -49,3 +49,21 @@ void hotup_dma_unmap(struct device *dev, u64 dma, u32 len, int to_device)
 {
 	dma_unmap_phys(dev, dma, len, hotup_dir(to_device), 0);
 }
+
+int hotup_request_vector(struct pci_dev *pdev, unsigned int nr, irq_handler_t handler, void *cookie);
+void hotup_free_vector(struct pci_dev *pdev, unsigned int nr, void *cookie);
+
+/*
+ * A handler for vector nr of pdev (any of them: 7.2's Rust reaches only
+ * the first and the last of an allocation), named hotup_nvme<nr>.
+ */
+int hotup_request_vector(struct pci_dev *pdev, unsigned int nr, irq_handler_t handler, void *cookie)
+{
+	return pci_request_irq(pdev, nr, handler, NULL, cookie, "hotup_nvme%u", nr);
+}
+
+/* Frees it; waits for a handler still running on another CPU. */
+void hotup_free_vector(struct pci_dev *pdev, unsigned int nr, void *cookie)
+{
+	pci_free_irq(pdev, nr, cookie);
+}

@@ -24,12 +24,12 @@
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use kernel::{
-    device::{Bound, Core, Device},
+    device::{Core, Device},
     devres::Devres,
     dma::{Coherent, DmaMask},
     ffi::c_void,
     io::Io,
-    irq, pci,
+    pci,
     prelude::*,
     sync::{aref::ARef, Arc, SpinLock},
     time::{delay::fsleep, Delta},
@@ -50,15 +50,18 @@ const CC_EN: u32 = 1;
 const CSTS_RDY: u32 = 1;
 const CSTS_CFS: u32 = 1 << 1;
 
-/// MSI-X vectors: one for the admin queue and one for the I/O queue.
-/// 7.2's Rust hands out the first and the last vector of an allocation
-/// only, so this step uses two; a queue per CPU needs the middle ones.
-const MAX_VECTORS: u32 = 2;
+/// Most MSI-X vectors: one for the admin queue and one per I/O queue
+/// pair, a pair per CPU (at most 8). 7.2's Rust hands out only the first
+/// and the last vector of an allocation, so every handler is registered
+/// through the C half (`pci_request_irq`).
+fn max_vectors() -> u32 {
+    1 + kernel::cpu::nr_cpu_ids().clamp(1, 8)
+}
 
 /// Pages of DMA memory per controller, allocated at probe so that no
-/// upgrade allocates: two identify buffers, the admin queue pair, the I/O
-/// queue pair (up to 16 pages each) and a PRP list page per tag (128).
-const ARENA_PAGES: usize = 2 + 2 + 2 * 16 + 128;
+/// upgrade allocates: two identify buffers, the admin queue pair, 8 I/O
+/// queue pairs (4 pages of SQ, 1 of CQ) and a PRP list page per tag (128).
+const ARENA_PAGES: usize = 2 + 2 + 8 * 5 + 128;
 
 extern "C" {
     fn hotup_pci_disable(pdev: *mut c_void);
@@ -70,6 +73,13 @@ extern "C" {
         out: *mut u64,
     ) -> i32;
     fn hotup_dma_unmap(dev: *mut c_void, dma: u64, len: u32, to_device: i32);
+    fn hotup_request_vector(
+        pdev: *mut c_void,
+        nr: u32,
+        handler: unsafe extern "C" fn(i32, *mut c_void) -> u32,
+        cookie: *mut c_void,
+    ) -> i32;
+    fn hotup_free_vector(pdev: *mut c_void, nr: u32, cookie: *mut c_void);
 }
 
 /// What the layer above does with bound devices (`hw.rs`).
@@ -260,20 +270,73 @@ struct VecIrq<H> {
     _hooks: PhantomData<fn() -> H>,
 }
 
-impl<H: HwHooks> irq::Handler for VecIrq<H> {
-    fn handle(&self, _dev: &Device<Bound>) -> irq::IrqReturn {
-        if H::irq(&self.dev, self.vector) {
-            irq::IrqReturn::Handled
-        } else {
-            irq::IrqReturn::None
+/// The C handler of every vector; `cookie` is its [`VecIrq`].
+///
+/// # Safety
+///
+/// Only as the handler `VecLine::request` registers, whose cookie is a
+/// `VecIrq<H>` that outlives the registration.
+unsafe extern "C" fn vec_irq<H: HwHooks>(_irq: i32, cookie: *mut c_void) -> u32 {
+    // SAFETY: per the contract: the box `VecLine` keeps until after
+    // `pci_free_irq`, which waits for this handler.
+    let v = unsafe { &*cookie.cast::<VecIrq<H>>() };
+    if H::irq(&v.dev, v.vector) {
+        kernel::bindings::irqreturn_IRQ_HANDLED
+    } else {
+        kernel::bindings::irqreturn_IRQ_NONE
+    }
+}
+
+/// A handler registered on one vector; freed on drop (before the driver
+/// data, thus before devres frees the vectors).
+struct VecLine<H: HwHooks> {
+    pdev: ARef<pci::Device>,
+    nr: u32,
+    handler: KBox<VecIrq<H>>,
+}
+
+impl<H: HwHooks> VecLine<H> {
+    fn request(pdev: &pci::Device<Core<'_>>, nr: u32, handler: VecIrq<H>) -> Result<Self> {
+        let handler = KBox::new(handler, GFP_KERNEL)?;
+        let cookie = core::ptr::from_ref::<VecIrq<H>>(&handler)
+            .cast::<c_void>()
+            .cast_mut();
+        let raw = core::ptr::from_ref(pdev).cast::<c_void>().cast_mut();
+        // SAFETY: `raw` is the device being probed, whose vectors were
+        // allocated (`nr` below their count); `vec_irq::<H>` gets `cookie`,
+        // a `VecIrq<H>` boxed in the returned line, freed only after
+        // `hotup_free_vector` in its drop.
+        let rc = unsafe { hotup_request_vector(raw, nr, vec_irq::<H>, cookie) };
+        if rc != 0 {
+            return Err(Error::from_errno(rc));
         }
+        Ok(VecLine {
+            pdev: pdev.into(),
+            nr,
+            handler,
+        })
+    }
+}
+
+impl<H: HwHooks> Drop for VecLine<H> {
+    fn drop(&mut self) {
+        let raw = core::ptr::from_ref::<pci::Device>(&self.pdev)
+            .cast::<c_void>()
+            .cast_mut();
+        let cookie = core::ptr::from_ref::<VecIrq<H>>(&self.handler)
+            .cast::<c_void>()
+            .cast_mut();
+        // SAFETY: the registration `request` made with this device, vector
+        // and cookie; the vectors are freed by devres only after the
+        // driver data (which holds this line) is dropped.
+        unsafe { hotup_free_vector(raw, self.nr, cookie) };
     }
 }
 
 /// One bound controller's driver data: the device and its handlers.
 pub(crate) struct Controller<H: HwHooks> {
     hw: Arc<HwDev>,
-    _irqs: KVec<Pin<KBox<irq::Registration<VecIrq<H>>>>>,
+    _irqs: KVec<VecLine<H>>,
 }
 
 /// The function's enable and bus mastering, undone when devres releases
@@ -296,16 +359,14 @@ impl Drop for Enabled {
 }
 
 /// MSI-X vectors, asked for an exact count so the count is known (the
-/// range 7.2 returns does not tell it): two, else one; fewer only when the
-/// device has fewer (ENOSPC, ERANGE), any other error is the probe's.
-fn alloc_vectors<'a>(
-    pdev: &'a pci::Device<Core<'_>>,
-) -> Result<(core::ops::RangeInclusive<pci::IrqVector<'a>>, u32)> {
+/// range 7.2 returns does not tell it): `max_vectors()`, fewer only when
+/// the device has fewer (ENOSPC, ERANGE), any other error is the probe's.
+fn alloc_vectors(pdev: &pci::Device<Core<'_>>) -> Result<u32> {
     let msix = pci::IrqTypes::default().with(pci::IrqType::MsiX);
-    let mut vectors = MAX_VECTORS;
+    let mut vectors = max_vectors();
     loop {
         match pdev.alloc_irq_vectors(vectors, vectors, msix) {
-            Ok(r) => return Ok((r, vectors)),
+            Ok(_) => return Ok(vectors),
             Err(e) if vectors > 1 && (e == ENOSPC || e == ERANGE) => vectors -= 1,
             Err(e) => return Err(e),
         }
@@ -346,7 +407,7 @@ fn bind<H: HwHooks>(pdev: &pci::Device<Core<'_>>) -> Result<Controller<H>> {
     let bar = pdev.iomap_region_sized::<BAR0_SIZE>(0, c"hotup_parent")?;
     let cap = bar.read64(REG_CAP);
     let (vs, cc, csts) = (bar.read32(REG_VS), bar.read32(REG_CC), bar.read32(REG_CSTS));
-    let (range, vectors) = alloc_vectors(pdev)?;
+    let vectors = alloc_vectors(pdev)?;
     if cc & CC_EN != 0 || csts & CSTS_RDY != 0 {
         stop_left_running(&bar, cc, cap)?;
     }
@@ -371,20 +432,13 @@ fn bind<H: HwHooks>(pdev: &pci::Device<Core<'_>>) -> Result<Controller<H>> {
         GFP_KERNEL,
     )?;
     let mut irqs = KVec::with_capacity(vectors as usize, GFP_KERNEL)?;
-    let ends = [*range.start(), *range.end()];
-    for (i, v) in ends.iter().take(vectors as usize).enumerate() {
+    for v in 0..vectors {
         let handler = VecIrq::<H> {
             dev: hw.clone(),
-            vector: i as u32,
+            vector: v,
             _hooks: PhantomData,
         };
-        let reg = pdev.request_irq(
-            *v,
-            irq::Flags::TRIGGER_NONE,
-            c"hotup_nvme",
-            Ok::<_, Error>(handler),
-        );
-        irqs.push(KBox::pin_init(reg, GFP_KERNEL)?, GFP_KERNEL)?;
+        irqs.push(VecLine::request(pdev, v, handler)?, GFP_KERNEL)?;
     }
     H::bound(&hw)?;
     crate::hotup_event!(

@@ -19,12 +19,12 @@ check "rmmod hotup_parent" rmmod hotup_parent
 dmesg_mark
 check "insmod hotup_parent nvme_pci=1" load_parent nvme_pci=1
 for d in $A $B; do
-    expect_dmesg "$d: bound, vectors and DMA arena allocated, controller left disabled" "hotup: pci-bound dev=$d vendor=0x1b36 device=0x0010 vs=1\\.4 max_queue_entries=[0-9]+ dstrd=0 cc=0x0 csts=0x0 vectors=2 arena_kib=[0-9]+"
+    expect_dmesg "$d: bound, vectors and DMA arena allocated, controller left disabled" "hotup: pci-bound dev=$d vendor=0x1b36 device=0x0010 vs=1\\.4 max_queue_entries=[0-9]+ dstrd=0 cc=0x0 csts=0x0 vectors=3 arena_kib=[0-9]+"
     check "$d: its driver is hotup_parent" test "$(bound_to $d)" = hotup_parent
     check "$d: memory space and bus mastering on (PCI command bits 1 and 2)" sh -c "test \$(( \$(od -An -tu2 -j4 -N2 /sys/bus/pci/devices/$d/config) & 6 )) -eq 6"
-    check "$d: MSI-X vectors allocated (msi_irqs)" test "$(ls /sys/bus/pci/devices/$d/msi_irqs | wc -l)" -eq 2
+    check "$d: MSI-X vectors allocated (msi_irqs)" test "$(ls /sys/bus/pci/devices/$d/msi_irqs | wc -l)" -eq 3
 done
-check "a handler per vector registered by the parent (/proc/interrupts: 4 hotup_nvme)" test "$(grep -c hotup_nvme /proc/interrupts)" -eq 4
+check "a handler per vector registered by the parent (/proc/interrupts: 6 hotup_nvme, 3 per controller)" test "$(grep -c hotup_nvme /proc/interrupts)" -eq 6
 expect_nvme_trace "QEMU: no controller started (the parent only reads registers)" pci_nvme_mmio_start_success 0
 check "the RAM child still drives /dev/hotupblk0" load_child 1
 check "fio pass on the RAM device with the controllers bound" fio_pass 64 1
@@ -32,7 +32,7 @@ check "rmmod hotup_child_v1" rmmod hotup_child_v1
 dmesg_mark
 check "rmmod hotup_parent unbinds both" rmmod hotup_parent
 for d in $A $B; do
-    expect_dmesg "$d: unbound, still disabled" "hotup: pci-unbound dev=$d disabled=0 vectors=2"
+    expect_dmesg "$d: unbound, still disabled" "hotup: pci-unbound dev=$d disabled=0 vectors=3"
     check "$d: no driver" test -z "$(bound_to $d)"
 done
 

@@ -14,15 +14,15 @@ nvme_upgrade_to() {
 }
 
 check "load the parent with nvme_pci=1" load_parent nvme_pci=1
-expect_dmesg "the parent bound the controller" "hotup: pci-bound dev=[0-9a-f:.]+ vendor=0x1b36 device=0x0010 .* vectors=2 "
+expect_dmesg "the parent bound the controller" "hotup: pci-bound dev=[0-9a-f:.]+ vendor=0x1b36 device=0x0010 .* vectors=3 "
 dmesg_mark
 check "load hotup_nvme_v1 (fresh: it brings the controller up)" insmod "$MODULES/hotup_nvme_v1.ko"
 expect_dmesg "the parent enabled the controller (the only CC write)" "hotup: hw-enable dev=0 cc=0x460000 err=0"
-expect_dmesg "bring-up: identify through the admin queue" "hotup_nvme_v1: bring-up dev=0 model=QEMU NVMe Ctrl serial=hotup-nvme0 nsze=65536 lba_bytes=4096 vectors=2 io_queue_depth=256"
+expect_dmesg "bring-up: identify through the admin queue" "hotup_nvme_v1: bring-up dev=0 model=QEMU NVMe Ctrl serial=hotup-nvme0 nsze=65536 lba_bytes=4096 vectors=3 io_queues=2 io_queue_depth=256"
 expect_dmesg "the child owns the interrupts" "hotup: hw-own child=hotup_nvme_v1 version=1 replayed=[0-9]+"
 expect_nvme_trace "QEMU: the controller started once" pci_nvme_mmio_start_success 1
-expect_nvme_trace "QEMU: one I/O completion queue created" pci_nvme_create_cq 1
-expect_nvme_trace "QEMU: one I/O submission queue created" pci_nvme_create_sq 1
+expect_nvme_trace "QEMU: an I/O completion queue per vCPU created" pci_nvme_create_cq 2
+expect_nvme_trace "QEMU: an I/O submission queue per vCPU created" pci_nvme_create_sq 2
 check "the namespace's block size is the disk's" test "$(cat /sys/block/hotupblk0/queue/logical_block_size)" -eq 4096
 check "prefill the device with verify headers" fio_prefill $MIB
 
@@ -38,7 +38,7 @@ while [ $i -lt $UPGRADES ]; do
     check "upgrade $i: fio is writing" wait_writes 200 || break
     check "upgrade $i: $from -> hotup_nvme_v$to under load" nvme_upgrade_to $to
     expect_dmesg "upgrade $i: drained, then the interrupts left the old child" "hotup: hw-disown child=$from "
-    expect_dmesg "upgrade $i: the queues handed over as they were" "hotup_nvme_v$to: adopt dev=0 io_sq_tail=[0-9]+ io_cq_head=[0-9]+ io_cq_phase=[01] admin_sq_tail=[0-9]+ from_version=$((3 - to))"
+    expect_dmesg "upgrade $i: the queues handed over as they were" "hotup_nvme_v$to: adopt dev=0 io_queues=2 io_sq_tail=[0-9]+ io_cq_head=[0-9]+ io_cq_phase=[01] admin_sq_tail=[0-9]+ from_version=$((3 - to))"
     expect_dmesg "upgrade $i: the new child owns the interrupts" "hotup: hw-own child=hotup_nvme_v$to version=$to "
     expect_dmesg "upgrade $i: resume logged" "hotup: resume gen=[0-9]+ child=hotup_nvme_v$to .* blackout_ns=[0-9]+"
     expect_no_dmesg "upgrade $i: no stray completion" "stray completion|command cid=[0-9]+ failed"
@@ -68,6 +68,6 @@ expect_nvme_trace "QEMU: no error" 'pci_nvme_err_[a-z_]*' 0
 check "rmmod the child" rmmod "$(current_child)"
 dmesg_mark
 check "rmmod the parent (it disables the controller)" rmmod hotup_parent
-expect_dmesg "unbound and disabled" "hotup: pci-unbound dev=[0-9a-f:.]+ disabled=0 vectors=2"
+expect_dmesg "unbound and disabled" "hotup: pci-unbound dev=[0-9a-f:.]+ disabled=0 vectors=3"
 wait_for "QEMU: the parent's unload stops the controller" 30 nvme_trace_is pci_nvme_mmio_stopped -eq 1
 finish

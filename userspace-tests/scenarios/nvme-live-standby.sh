@@ -32,7 +32,7 @@ while [ $i -lt $SWITCHES ]; do
     check "switch $i: $from -> hotup_nvme_v$to (standby)" nvme_standby_to $to
     expect_dmesg "switch $i: registered as the standby" "hotup: standby child=hotup_nvme_v$to version=$to abi=1\\.3 active=$from .* handover=no"
     expect_dmesg "switch $i: drained, the interrupts left the old child" "hotup: hw-disown child=$from "
-    expect_dmesg "switch $i: the queues handed over" "hotup_nvme_v$to: adopt dev=0 io_sq_tail=[0-9]+ io_cq_head=[0-9]+"
+    expect_dmesg "switch $i: the queues handed over" "hotup_nvme_v$to: adopt dev=0 io_queues=2 io_sq_tail=[0-9]+ io_cq_head=[0-9]+"
     expect_dmesg "switch $i: the new child owns the interrupts" "hotup: hw-own child=hotup_nvme_v$to "
     expect_dmesg "switch $i: resumed as a standby switch" "hotup: resume gen=[0-9]+ child=hotup_nvme_v$to .* mode=standby-drain"
     expect_dmesg "switch $i: the old child retired" "hotup: retire child=$from"

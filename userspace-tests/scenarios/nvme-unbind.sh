@@ -15,7 +15,7 @@ W=$!
 check "writes flow on the controller" wait_writes 100
 dmesg_mark
 check "unbind the controller under load" sh -c "echo $BDF > /sys/bus/pci/drivers/hotup_parent/unbind"
-expect_dmesg "the parent disabled it" "hotup: pci-unbound dev=$BDF disabled=0 vectors=2"
+expect_dmesg "the parent disabled it" "hotup: pci-unbound dev=$BDF disabled=0 vectors=3"
 expect_dmesg "the owning child heard the device is gone" "hotup: hw-gone dev=0"
 expect_dmesg "the child failed what it held" "hotup_nvme_v1: device gone: [1-9][0-9]* outstanding commands failed with EIO"
 check "later I/O fails fast: fio ends with errors (as it must)" sh -c "wait $W; test \$? -ne 0"
