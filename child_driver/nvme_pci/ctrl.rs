@@ -374,35 +374,8 @@ impl Dev {
         )?;
         // Granted SQs and CQs, 0-based: the fewest of the three.
         let n = want.min((got & 0xffff) + 1).min((got >> 16) + 1);
-        let depth = (u32::from(IO_DEPTH) - 1) << 16;
         for q in 0..n as usize {
-            let qid = q as u32 + 1;
-            let iv = vector_of(info.vectors, q);
-            self.admin(
-                &a,
-                sqe(
-                    0x05,
-                    0,
-                    a.dma(pg_iocq(q) * PAGE),
-                    depth | qid,
-                    (iv << 16) | 3,
-                ),
-                "create-io-cq",
-            )?;
-            self.admin(
-                &a,
-                sqe(
-                    0x01,
-                    0,
-                    a.dma(pg_iosq(q) * PAGE),
-                    depth | qid,
-                    (qid << 16) | 1,
-                ),
-                "create-io-sq",
-            )?;
-            if let Some(ioq) = self.qs.get(q) {
-                ioq.set(0, 1 << 16);
-            }
+            self.create_pair(&a, q, info.vectors)?;
         }
         self.geo.nr_io.store(n, Release);
         let mut serial = [0u8; 20];
@@ -420,6 +393,34 @@ impl Dev {
             n,
             IO_DEPTH
         );
+        Ok(())
+    }
+
+    /// Creates I/O pair `q` (queue id `q + 1`): its CQ on its vector, then
+    /// its SQ on that CQ.
+    fn create_pair(&self, a: &Arena, q: usize, vectors: u32) -> Result {
+        let depth = (u32::from(IO_DEPTH) - 1) << 16;
+        let qid = q as u32 + 1;
+        let iv = vector_of(vectors, q);
+        let cq = sqe(
+            0x05,
+            0,
+            a.dma(pg_iocq(q) * PAGE),
+            depth | qid,
+            (iv << 16) | 3,
+        );
+        self.admin(a, cq, "create-io-cq")?;
+        let sq = sqe(
+            0x01,
+            0,
+            a.dma(pg_iosq(q) * PAGE),
+            depth | qid,
+            (qid << 16) | 1,
+        );
+        self.admin(a, sq, "create-io-sq")?;
+        if let Some(ioq) = self.qs.get(q) {
+            ioq.set(0, 1 << 16);
+        }
         Ok(())
     }
 
@@ -645,18 +646,10 @@ impl Dev {
             return Err(EIO);
         };
         if op.has_data() {
-            let mask = (1u64 << shift) - 1;
-            let blocks = io.len >> shift;
-            let end = (io.offset >> shift).checked_add(blocks);
-            if io.offset & mask != 0
-                || io.len & mask != 0
-                || blocks == 0
-                || io.len > MAX_REQUEST
-                || end.is_none_or(|e| e > self.geo.nsze.load(Relaxed))
-            {
+            let Ok(blocks) = self.blocks_of(io, shift) else {
                 self.free_slot(slot);
                 return Err(EINVAL);
-            }
+            };
             if let Err(e) = self.map_and_prp(cmd, slot, segs, write, &mut c) {
                 self.unmap(cmd);
                 self.free_slot(slot);
@@ -705,6 +698,23 @@ impl Dev {
         }
         self.count_submitted(op, io.len);
         Ok(())
+    }
+
+    /// The blocks a read or write covers: aligned, not empty, at most the
+    /// largest request, inside the namespace.
+    fn blocks_of(&self, io: &IoDesc, shift: u32) -> Result<u64> {
+        let mask = (1u64 << shift) - 1;
+        let blocks = io.len >> shift;
+        let end = (io.offset >> shift).checked_add(blocks);
+        if io.offset & mask != 0
+            || io.len & mask != 0
+            || blocks == 0
+            || io.len > MAX_REQUEST
+            || end.is_none_or(|e| e > self.geo.nsze.load(Relaxed))
+        {
+            return Err(EINVAL);
+        }
+        Ok(blocks)
     }
 
     /// Counts an accepted request.
