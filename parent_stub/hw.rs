@@ -36,7 +36,6 @@ pub(crate) const MAX_HW: usize = 8;
 struct Slot {
     /// `Arc::into_raw` of the device; null while free.
     dev: AtomicPtr<HwDev>,
-    live: AtomicBool,
     /// A bit per vector that fired while no child owned the hardware; bit
     /// 63: the device is gone (`IRQ_DEVICE_GONE`).
     pending: AtomicU64,
@@ -46,7 +45,6 @@ impl Slot {
     const fn new() -> Self {
         Slot {
             dev: AtomicPtr::new(core::ptr::null_mut()),
-            live: AtomicBool::new(false),
             pending: AtomicU64::new(0),
         }
     }
@@ -82,21 +80,15 @@ static OWNER: Owner = Owner {
 /// [`release_all`], which runs only once no child, service call or handler
 /// can (the parent's unload, after the PCI driver is gone).
 pub(crate) fn get(dev: u32) -> Option<&'static HwDev> {
-    let slot = SLOTS.get(dev as usize)?;
-    if !slot.live.load(Acquire) {
-        return None;
-    }
-    let p = slot.dev.load(Acquire);
-    // SAFETY: a non-null slot holds a reference from `Arc::into_raw`
-    // (`Hooks::bound`), dropped only by `release_all` (above).
-    (!p.is_null()).then(|| unsafe { &*p })
+    get_any(dev).filter(|d| d.is_alive())
 }
 
 /// The device at index `dev`, live or unbound (a mapping of an unbound
 /// device is still undone). Valid as [`get`]'s.
 pub(crate) fn get_any(dev: u32) -> Option<&'static HwDev> {
     let p = SLOTS.get(dev as usize)?.dev.load(Acquire);
-    // SAFETY: as in `get`.
+    // SAFETY: a non-null slot holds a reference from `Arc::into_raw`
+    // (`Hooks::bound`), dropped only by `release_all` (above).
     (!p.is_null()).then(|| unsafe { &*p })
 }
 
@@ -110,7 +102,7 @@ fn index_of(hw: &HwDev) -> Option<u32> {
 
 /// Whether any device is bound and live.
 pub(crate) fn any_live() -> bool {
-    SLOTS.iter().any(|s| s.live.load(Acquire))
+    (0..MAX_HW as u32).any(|i| get(i).is_some())
 }
 
 /// Waits until no handler is inside the gate (they are short: a handler
@@ -179,7 +171,6 @@ pub(crate) fn disown(child: &ActiveChild) {
 /// freed) and with no child registered (a child holds the module).
 pub(crate) fn release_all() {
     for s in SLOTS.iter() {
-        s.live.store(false, SeqCst);
         let p = s.dev.swap(core::ptr::null_mut(), SeqCst);
         if !p.is_null() {
             // SAFETY: from `Arc::into_raw` in `Hooks::bound`, swapped out
@@ -200,22 +191,12 @@ impl HwHooks for Hooks {
                 .compare_exchange(core::ptr::null_mut(), p, SeqCst, SeqCst)
                 .is_ok()
             {
-                s.pending.store(0, SeqCst);
-                s.live.store(true, Release);
                 return Ok(());
             }
         }
         // SAFETY: from `into_raw` above, stored nowhere.
         drop(unsafe { Arc::from_raw(p) });
         Err(ENOSPC)
-    }
-
-    fn unbound(dev: &HwDev) {
-        if let Some(i) = index_of(dev) {
-            if let Some(s) = SLOTS.get(i as usize) {
-                s.live.store(false, SeqCst);
-            }
-        }
     }
 
     fn gone(dev: &HwDev) {

@@ -628,6 +628,8 @@ impl Dev {
         if !self.ready.load(Acquire) || self.stopped.load(Acquire) {
             return Err(EIO);
         }
+        // Once, before anything is claimed: nothing to undo if it fails.
+        let a = self.arena().ok_or(EIO)?;
         let op = IoOp::from_raw(io.opcode).ok_or(EINVAL)?;
         if io.flags & !IO_FLAGS_KNOWN != 0 {
             return Err(EINVAL);
@@ -650,7 +652,7 @@ impl Dev {
                 self.free_slot(slot);
                 return Err(EINVAL);
             };
-            if let Err(e) = self.map_and_prp(cmd, slot, segs, write, &mut c) {
+            if let Err(e) = self.map_and_prp(&a, cmd, slot, segs, write, &mut c) {
                 self.unmap(cmd);
                 self.free_slot(slot);
                 return Err(e);
@@ -670,7 +672,6 @@ impl Dev {
         cmd.cookie.store(io.cookie, Release);
         let cid = slot as u32 | (generation << SLOT_BITS);
         c[0] |= cid << 16;
-        let a = self.arena().ok_or(EIO)?;
         let n = self.geo.nr_io.load(Acquire).max(1) as usize;
         let qi = io.queue as usize % n;
         let rc = match self.qs.get(qi) {
@@ -741,6 +742,7 @@ impl Dev {
     /// page-aligned (the parent's virt boundary); anything else is EINVAL.
     fn map_and_prp(
         &self,
+        a: &Arena,
         cmd: &Cmd,
         slot: usize,
         segs: &[IoSegment],
@@ -750,7 +752,6 @@ impl Dev {
         if segs.is_empty() || segs.len() > MAX_MAPS {
             return Err(EINVAL);
         }
-        let a = self.arena().ok_or(EIO)?;
         let list = (PG_PRP + slot) * PAGE;
         let mut n = 0usize;
         let mut first = 0u64;

@@ -86,8 +86,6 @@ extern "C" {
 pub(crate) trait HwHooks: 'static {
     /// `dev` was bound; `Err` fails the probe.
     fn bound(dev: &Arc<HwDev>) -> Result;
-    /// `dev` is being unbound; its controller is disabled right after.
-    fn unbound(dev: &HwDev);
     /// Vector `vector` of `dev` fired (hard-IRQ context). Whether it was
     /// handled.
     fn irq(dev: &HwDev, vector: u32) -> bool;
@@ -121,6 +119,11 @@ pub(crate) struct HwDev {
 }
 
 impl HwDev {
+    /// Whether the unbind has not begun.
+    pub(crate) fn is_alive(&self) -> bool {
+        !self.dead.load(SeqCst)
+    }
+
     /// `ENODEV` once the unbind began.
     fn alive(&self) -> Result {
         if self.dead.load(SeqCst) {
@@ -162,12 +165,6 @@ impl HwDev {
         )
     }
 
-    /// The controller's timeout for a change of CSTS.RDY (CAP.TO, 500 ms
-    /// units), at least 500 ms.
-    fn ready_timeout_ms(&self) -> u32 {
-        ((self.cap >> 24) & 0xff).max(1) as u32 * 500
-    }
-
     /// Waits until CSTS.RDY is `rdy`; `EIO` on a fatal status.
     fn wait_ready(&self, rdy: bool) -> Result {
         self.alive()?;
@@ -176,24 +173,15 @@ impl HwDev {
 
     /// [`HwDev::wait_ready`], also during the unbind.
     fn wait_ready_raw(&self, rdy: bool) -> Result {
-        let mut waited = 0;
-        loop {
-            let csts = self
-                .bar
-                .try_access_with(|b| b.try_read32(REG_CSTS))
-                .ok_or(ENODEV)??;
-            if csts & CSTS_CFS != 0 && csts != u32::MAX {
-                return Err(EIO);
-            }
-            if (csts & CSTS_RDY != 0) == rdy {
-                return Ok(());
-            }
-            if waited >= self.ready_timeout_ms() {
-                return Err(ETIMEDOUT);
-            }
-            fsleep(Delta::from_millis(1));
-            waited += 1;
-        }
+        wait_rdy(
+            || {
+                self.bar
+                    .try_access_with(|b| b.try_read32(REG_CSTS))
+                    .ok_or(ENODEV)?
+            },
+            self.cap,
+            rdy,
+        )
     }
 
     /// Enables the controller with configuration `cc` (EN added) and waits
@@ -377,15 +365,29 @@ fn alloc_vectors(pdev: &pci::Device<Core<'_>>) -> Result<u32> {
 /// driver hands out DMA memory (it may still point at the old owner's).
 fn stop_left_running(bar: &pci::Bar<'_, BAR0_SIZE>, cc: u32, cap: u64) -> Result {
     bar.try_write32(cc & !CC_EN, REG_CC)?;
+    wait_rdy(|| bar.try_read32(REG_CSTS), cap, false)
+}
+
+/// Polls CSTS (`read`) until RDY is `rdy`, within the controller's own
+/// timeout (CAP.TO, 500 ms units, at least 500 ms); `EIO` on a fatal
+/// status (CFS; all ones is a device gone, not a fatal status).
+fn wait_rdy(read: impl Fn() -> Result<u32>, cap: u64, rdy: bool) -> Result {
+    let timeout_ms = ((cap >> 24) & 0xff).max(1) as u32 * 500;
     let mut waited = 0;
-    while bar.try_read32(REG_CSTS)? & CSTS_RDY != 0 {
-        if waited >= 500 * ((cap >> 24) & 0xff).max(1) {
+    loop {
+        let csts = read()?;
+        if csts & CSTS_CFS != 0 && csts != u32::MAX {
+            return Err(EIO);
+        }
+        if (csts & CSTS_RDY != 0) == rdy {
+            return Ok(());
+        }
+        if waited >= timeout_ms {
             return Err(ETIMEDOUT);
         }
         fsleep(Delta::from_millis(1));
         waited += 1;
     }
-    Ok(())
 }
 
 /// Probe: enables the function and bus mastering, maps BAR0, disables a
@@ -481,7 +483,6 @@ impl<H: HwHooks> pci::Driver for NvmeDriver<H> {
     }
 
     fn unbind<'bound>(dev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
-        H::unbound(&this.hw);
         let disabled = this.hw.disable();
         // Disabled: what the controller held never completes; the child
         // that owns it fails it now, so no drain waits for it forever.
