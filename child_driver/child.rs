@@ -54,6 +54,8 @@ pub(crate) use mono::Mono;
 // The controller's command set (the ioctls the parent forwards).
 #[path = "nvme.rs"]
 mod nvme;
+#[path = "passthru.rs"]
+mod passthru;
 // The driver by concern.
 #[path = "faults.rs"]
 mod faults;

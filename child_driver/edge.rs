@@ -187,15 +187,11 @@ unsafe extern "C" fn op_stats(ctx: *mut CVoid, out: *mut ChildStats) -> i32 {
 /// `ctx` must be this child's registered context; `call` null or valid and
 /// writable for the call; the caller's process context is current.
 unsafe extern "C" fn op_ioctl(ctx: *mut CVoid, call: *mut CallDesc) -> i64 {
-    if call.is_null() {
+    // SAFETY: the parent passes null or a valid, writable descriptor for
+    // the call, which nothing else touches meanwhile (the ABI).
+    let Some(call) = (unsafe { super::passthru::call_from(call) }) else {
         return i64::from(EINVAL.to_errno());
-    }
-    // SAFETY: the parent passes a valid, writable descriptor for the call,
-    // which nothing else touches meanwhile.
-    let call = unsafe { &mut *call };
-    if (call.size as usize) < core::mem::size_of::<CallDesc>() {
-        return i64::from(EINVAL.to_errno());
-    }
+    };
     // SAFETY: our registered context.
     unsafe { dev_from(ctx) }.ioctl(call)
 }

@@ -24,42 +24,31 @@
 //! The controller's counters and feature values (`ControllerState`) travel
 //! in the blob's `NVMC` section, so they survive upgrades.
 //!
-//! User memory is copied with page faults disabled ([`copy_in`],
-//! [`copy_out`]): a call runs inside the parent's barrier, and a fault on a
-//! page that lives on this very device would wait for a switch that waits
-//! for the call. On a fault the command stops before it changed anything
-//! and returns `CALL_FAULT_IN`; the parent faults the range in outside the
-//! barrier and calls again.
+//! The ioctl mechanics (decoding, checks, user copies with faults
+//! disabled) are `passthru.rs`'s, shared with `hotup_nvme`.
 
+use super::passthru::{
+    self, copy_in, copy_out, finish, Done, Fail, Passthru, ADMIN_GET_FEATURES, ADMIN_GET_LOG_PAGE,
+    ADMIN_IDENTIFY, ADMIN_SET_FEATURES, IO_FLUSH, IO_READ, IO_WRITE, NVME_IOCTL_ADMIN_CMD,
+    NVME_IOCTL_ID, NVME_IOCTL_IO_CMD, SC_FEATURE_NOT_SAVEABLE, SC_INVALID_FIELD,
+    SC_INVALID_LOG_PAGE, SC_INVALID_NS, SC_INVALID_OPCODE, SC_LBA_RANGE,
+};
 use super::{Dev, Region};
 use crate::state_abi::{
-    CallDesc, ControllerState, IoSegment, CALL_FAULT_IN, CALL_FLAG_ADMIN, CALL_FLAG_WRITE,
-    NODE_BLOCK,
+    CallDesc, ControllerState, IoSegment, CALL_FLAG_ADMIN, CALL_FLAG_WRITE, NODE_BLOCK,
 };
 use kernel::{
     bindings,
     prelude::*,
     sync::Arc,
     time::{delay::fsleep, Delta},
-    uaccess::{UserPtr, UserSlice},
 };
 
-/// `_IO('N', 0x40)`.
-const NVME_IOCTL_ID: u32 = 0x4e40;
-/// `_IOWR('N', 0x41, struct nvme_passthru_cmd)`.
-const NVME_IOCTL_ADMIN_CMD: u32 = 0xc048_4e41;
-/// `_IOWR('N', 0x43, struct nvme_passthru_cmd)`.
-const NVME_IOCTL_IO_CMD: u32 = 0xc048_4e43;
 /// hotup's own, on the controller node: `_IOW('H', 0x01, u64)`, set this
 /// open file's value (a per-file setting, e.g. an event subscription).
 const HOTUP_IOCTL_FILE_SET: u32 = 0x4008_4801;
 /// `_IOR('H', 0x02, u64)`: read it back (ENODATA if never set).
 const HOTUP_IOCTL_FILE_GET: u32 = 0x8008_4802;
-/// `sizeof(struct nvme_passthru_cmd)`.
-const PASSTHRU_LEN: usize = 72;
-/// Offset of `result` in it.
-const RESULT_OFF: usize = 68;
-
 /// The one LBA format: 4096-byte blocks (`lbads` 12).
 pub(crate) const LBA_SHIFT: u32 = 12;
 // The parent's disk has the same logical block size (`blk.rs`, `LBA_SIZE`):
@@ -70,201 +59,9 @@ const MAX_TRANSFER: usize = 4096 << MDTS;
 /// Our namespace.
 const NSID: u32 = 1;
 
-/// Do Not Retry, set on every error status (as a real controller would
-/// for these deterministic errors).
-const DNR: i64 = 0x4000;
-/// Generic command status: Invalid Command Opcode.
-const SC_INVALID_OPCODE: i64 = 0x01 | DNR;
-/// Generic command status: Invalid Field in Command.
-const SC_INVALID_FIELD: i64 = 0x02 | DNR;
-/// Generic command status: Invalid Namespace or Format.
-const SC_INVALID_NS: i64 = 0x0b | DNR;
-/// Generic command status: LBA Out of Range.
-const SC_LBA_RANGE: i64 = 0x80 | DNR;
-/// Command specific status: Invalid Log Page.
-const SC_INVALID_LOG_PAGE: i64 = 0x109 | DNR;
-/// Command specific status: Feature Identifier Not Saveable.
-const SC_FEATURE_NOT_SAVEABLE: i64 = 0x10d | DNR;
-
-const ADMIN_GET_LOG_PAGE: u8 = 0x02;
-const ADMIN_IDENTIFY: u8 = 0x06;
-const ADMIN_SET_FEATURES: u8 = 0x09;
-const ADMIN_GET_FEATURES: u8 = 0x0a;
-const IO_FLUSH: u8 = 0x00;
-const IO_WRITE: u8 = 0x01;
-const IO_READ: u8 = 0x02;
-
 const FEAT_TEMP_THRESHOLD: u8 = 0x04;
 const FEAT_VOLATILE_WC: u8 = 0x06;
 const FEAT_NUM_QUEUES: u8 = 0x07;
-
-/// `struct nvme_passthru_cmd`, decoded.
-struct Passthru {
-    opcode: u8,
-    flags: u8,
-    rsvd1: u16,
-    nsid: u32,
-    cdw2: u32,
-    cdw3: u32,
-    metadata: u64,
-    addr: u64,
-    metadata_len: u32,
-    data_len: u32,
-    cdw: [u32; 6],
-}
-
-impl Passthru {
-    fn parse(b: &[u8; PASSTHRU_LEN]) -> Self {
-        let u32_at = |o: usize| {
-            let mut w = [0u8; 4];
-            w.copy_from_slice(b.get(o..o + 4).unwrap_or(&[0; 4]));
-            u32::from_le_bytes(w)
-        };
-        let u64_at = |o: usize| u64::from(u32_at(o)) | u64::from(u32_at(o + 4)) << 32;
-        Self {
-            opcode: b[0],
-            flags: b[1],
-            rsvd1: u16::from_le_bytes([b[2], b[3]]),
-            nsid: u32_at(4),
-            cdw2: u32_at(8),
-            cdw3: u32_at(12),
-            metadata: u64_at(16),
-            addr: u64_at(24),
-            metadata_len: u32_at(32),
-            data_len: u32_at(36),
-            cdw: [
-                u32_at(40),
-                u32_at(44),
-                u32_at(48),
-                u32_at(52),
-                u32_at(56),
-                u32_at(60),
-            ],
-        }
-    }
-
-    fn cdw10(&self) -> u32 {
-        self.cdw[0]
-    }
-    fn cdw11(&self) -> u32 {
-        self.cdw[1]
-    }
-    fn cdw12(&self) -> u32 {
-        self.cdw[2]
-    }
-    fn cdw13(&self) -> u32 {
-        self.cdw[3]
-    }
-}
-
-/// Why a command did not run to its end.
-enum Fail {
-    /// End the call with this errno.
-    Errno(Error),
-    /// A user copy faulted: fault this range in and call again.
-    Fault { addr: u64, len: usize, write: bool },
-}
-
-impl From<Error> for Fail {
-    fn from(e: Error) -> Self {
-        Fail::Errno(e)
-    }
-}
-
-impl From<kernel::alloc::AllocError> for Fail {
-    fn from(_: kernel::alloc::AllocError) -> Self {
-        Fail::Errno(ENOMEM)
-    }
-}
-
-/// A command's end as the ioctl's result: its status, an errno, or
-/// `CALL_FAULT_IN` with the range that faulted in `call`.
-fn finish(call: &mut CallDesc, r: Result<i64, Fail>) -> i64 {
-    match r {
-        Ok(status) => status,
-        Err(Fail::Errno(e)) => i64::from(e.to_errno()),
-        Err(Fail::Fault { addr, len, write }) => {
-            call.fault_addr = addr;
-            call.fault_len = u32::try_from(len).unwrap_or(u32::MAX);
-            call.fault_write = u32::from(write);
-            CALL_FAULT_IN
-        }
-    }
-}
-
-/// Copies `dst.len()` bytes of the caller's memory at `addr`, faults
-/// disabled (or, with the fault injection `faulting`, as an ordinary
-/// `copy_from_user` that may sleep on a fault inside the barrier).
-fn copy_in(faulting: bool, addr: u64, dst: &mut [u8]) -> Result<(), Fail> {
-    if faulting {
-        let user = UserSlice::new(UserPtr::from_addr(addr as usize), dst.len());
-        return Ok(user.reader().read_slice(dst)?);
-    }
-    // SAFETY: `dst` is writable for its length; the source is a user
-    // address, which `copy_from_user_nofault` checks (`access_ok`) and
-    // reads with faults disabled, failing instead of faulting.
-    let rc = unsafe {
-        bindings::copy_from_user_nofault(
-            dst.as_mut_ptr().cast(),
-            addr as usize as *const kernel::ffi::c_void,
-            dst.len(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(Fail::Fault {
-            addr,
-            len: dst.len(),
-            write: false,
-        })
-    }
-}
-
-/// Copies `src` to the caller's memory at `addr`, faults disabled (or, with
-/// `faulting`, as an ordinary `copy_to_user`).
-fn copy_out(faulting: bool, addr: u64, src: &[u8]) -> Result<(), Fail> {
-    if faulting {
-        let user = UserSlice::new(UserPtr::from_addr(addr as usize), src.len());
-        return Ok(user.writer().write_slice(src)?);
-    }
-    // SAFETY: `src` is readable for its length; the destination is a user
-    // address, which `copy_to_user_nofault` checks (`access_ok`) and writes
-    // with faults disabled, failing instead of faulting.
-    let rc = unsafe {
-        bindings::copy_to_user_nofault(
-            addr as usize as *mut kernel::ffi::c_void,
-            src.as_ptr().cast(),
-            src.len(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(Fail::Fault {
-            addr,
-            len: src.len(),
-            write: true,
-        })
-    }
-}
-
-/// What a command produced: its status and the `result` dword.
-struct Done {
-    status: i64,
-    result: u32,
-}
-
-impl Done {
-    const OK: Done = Done {
-        status: 0,
-        result: 0,
-    };
-
-    fn status(status: i64) -> Done {
-        Done { status, result: 0 }
-    }
-}
 
 /// Writes `s` into `dst`, space-padded (the ASCII fields of Identify).
 fn ascii(dst: &mut [u8], s: &[u8]) {
@@ -305,12 +102,16 @@ impl Dev {
         }
     }
 
-    /// One `struct nvme_passthru_cmd`: copied in, checked, run, and its
-    /// `result` written back. A fault on user memory comes back as
-    /// `CALL_FAULT_IN` with the range in `call`.
+    /// One `struct nvme_passthru_cmd` ([`passthru::run`]).
     fn passthru(self: &Arc<Self>, call: &mut CallDesc, admin: bool) -> i64 {
-        let r = self.run(call, admin);
-        finish(call, r)
+        passthru::run(call, admin, self.faults.faulting_copies, |cmd| {
+            if !admin {
+                return self.io(cmd);
+            }
+            let done = self.admin(cmd)?;
+            self.state.lock().ctrl.admin_cmds += 1;
+            Ok(done)
+        })
     }
 
     /// `HOTUP_IOCTL_FILE_SET` / `_GET`: the per-file value, kept by the
@@ -334,47 +135,6 @@ impl Dev {
         let value = (self.state.lock().files.get(call.file))
             .ok_or(Error::from_errno(-(bindings::ENODATA as i32)))?;
         copy_out(self.faults.faulting_copies, call.arg, &value.to_le_bytes())
-    }
-
-    fn run(self: &Arc<Self>, call: &CallDesc, admin: bool) -> Result<i64, Fail> {
-        let mut raw = [0u8; PASSTHRU_LEN];
-        copy_in(self.faults.faulting_copies, call.arg, &mut raw)?;
-        let cmd = Passthru::parse(&raw);
-        if cmd.flags != 0
-            || cmd.rsvd1 != 0
-            || cmd.metadata != 0
-            || cmd.metadata_len != 0
-            || cmd.cdw2 != 0
-            || cmd.cdw3 != 0
-        {
-            return Err(EINVAL.into());
-        }
-        let privileged = call.flags & CALL_FLAG_ADMIN != 0;
-        let writable = call.flags & CALL_FLAG_WRITE != 0;
-        if !privileged && !allowed_unprivileged(call.node, admin, &cmd, writable) {
-            return Err(EACCES.into());
-        }
-        // `result` must be writable before the command changes anything:
-        // a fault here is retried, one after it could not be.
-        let result_at = call.arg.wrapping_add(RESULT_OFF as u64);
-        copy_out(self.faults.faulting_copies, result_at, &0u32.to_le_bytes())?;
-        let done = if admin {
-            self.admin(&cmd)?
-        } else {
-            self.io(&cmd)?
-        };
-        if admin {
-            self.state.lock().ctrl.admin_cmds += 1;
-        }
-        match copy_out(
-            self.faults.faulting_copies,
-            result_at,
-            &done.result.to_le_bytes(),
-        ) {
-            Ok(()) => Ok(done.status),
-            // Evicted since the check above: the command ran, so no retry.
-            Err(_) => Err(EFAULT.into()),
-        }
     }
 
     fn admin(&self, cmd: &Passthru) -> Result<Done, Fail> {
@@ -655,22 +415,6 @@ impl Dev {
         copy_out(self.faults.faulting_copies, cmd.addr, data)?;
         Ok(Done::OK)
     }
-}
-
-/// `nvme_cmd_allowed` for a caller without CAP_SYS_ADMIN: Identify of a
-/// namespace or the controller; on the namespace's block device, the I/O
-/// commands this controller supports, a write only through a file open for
-/// writing. Nothing else.
-fn allowed_unprivileged(node: u32, admin: bool, cmd: &Passthru, writable: bool) -> bool {
-    if admin {
-        return cmd.opcode == ADMIN_IDENTIFY && matches!(cmd.cdw10() & 0xff, 0 | 1);
-    }
-    node == NODE_BLOCK
-        && match cmd.opcode {
-            IO_READ | IO_FLUSH => true,
-            IO_WRITE => writable,
-            _ => false,
-        }
 }
 
 /// The firmware revision field: `v<CHILD_VERSION>`, space-padded.

@@ -14,6 +14,7 @@ use super::mem::Regions;
 use super::park::ParkLot;
 use super::state_abi::{IoSegment, ParentServices};
 use crate::hotup_event;
+use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use kernel::{
     new_delayed_work, new_mutex, new_poll_condvar, new_spinlock,
     prelude::*,
@@ -46,6 +47,19 @@ pub(crate) struct Hub {
     pub(crate) open_files: Mutex<KVec<u64>>,
     #[pin]
     park_timer: DelayedWork<Hub>,
+    /// The stuck-request watch ([`Hub::watch_fired`]): runs every half
+    /// `stuck_ms` while anything is in flight.
+    #[pin]
+    stuck_timer: DelayedWork<Hub, 1>,
+    /// The watch is queued or running (it re-arms itself while requests
+    /// are in flight, and is armed again by the first submit after).
+    watch_armed: core::sync::atomic::AtomicBool,
+    /// A request a child holds longer than this is reported stuck
+    /// (`hotup: error reason=stuck-request`); 0: no watch.
+    pub(crate) stuck_ms: u32,
+    /// Requests held past `stuck_ms` at the last look, and reports ever.
+    pub(crate) stuck_now: core::sync::atomic::AtomicU32,
+    pub(crate) stuck_total: core::sync::atomic::AtomicU64,
     /// Held for a whole switch (attach, detach, standby switch, discard):
     /// serialises them and owns the blob buffers and the standby.
     #[pin]
@@ -69,6 +83,7 @@ pub(crate) struct Hub {
 
 impl_has_delayed_work! {
     impl HasDelayedWork<Self> for Hub { self.park_timer }
+    impl HasDelayedWork<Self, 1> for Hub { self.stuck_timer }
 }
 
 impl WorkItem for Hub {
@@ -79,11 +94,20 @@ impl WorkItem for Hub {
     }
 }
 
+impl WorkItem<1> for Hub {
+    type Pointer = Arc<Hub>;
+
+    fn run(this: Arc<Hub>) {
+        Hub::watch_fired(this);
+    }
+}
+
 impl Hub {
     pub(crate) fn new(
         geo: Geometry,
         park_timeout_ms: u32,
         switch_timeout_ms: u32,
+        stuck_ms: u32,
         services: ParentServices,
         no_barrier: bool,
         inject_blackout_alloc: bool,
@@ -101,6 +125,11 @@ impl Hub {
                 next_file: core::sync::atomic::AtomicU64::new(1),
                 open_files <- new_mutex!(KVec::new(), "hotup_open_files"),
                 park_timer <- new_delayed_work!("hotup_park_timer"),
+                stuck_timer <- new_delayed_work!("hotup_stuck_timer"),
+                watch_armed: core::sync::atomic::AtomicBool::new(false),
+                stuck_ms,
+                stuck_now: core::sync::atomic::AtomicU32::new(0),
+                stuck_total: core::sync::atomic::AtomicU64::new(0),
                 switch <- new_mutex!(board, "hotup_switch"),
                 switch_phase: SwitchPhase::new(),
                 figures <- new_spinlock!(Figures::new(), "hotup_figures"),
@@ -130,7 +159,7 @@ impl Hub {
         // request rather than spin.
         loop {
             match this.io.enter(q, false) {
-                Ok(child) => return this.submit(&child, q, idx, rq),
+                Ok(child) => return Hub::submit(this, &child, q, idx, rq),
                 Err(Mode::Active) => return this.fail(q, rq, "active-without-child"),
                 Err(_) => {}
             }
@@ -143,20 +172,71 @@ impl Hub {
 
     /// Hands `rq` (tag slot `idx` of queue `q`) to `child`. The caller is
     /// inside the gate of queue `q`.
-    pub(crate) fn submit(&self, child: &ActiveChild, q: u32, idx: usize, rq: RawRequest) {
-        let Some(cookie) = self.io.next_cookie(idx) else {
-            return self.fail(q, rq, "bad-slot");
+    pub(crate) fn submit(
+        this: ArcBorrow<'_, Hub>,
+        child: &ActiveChild,
+        q: u32,
+        idx: usize,
+        rq: RawRequest,
+    ) {
+        let Some(cookie) = this.io.next_cookie(idx) else {
+            return this.fail(q, rq, "bad-slot");
         };
         let mut segs = [IoSegment::EMPTY; MAX_SEGS];
         let desc = match rq.descriptor(&mut segs, cookie, q) {
             Ok(d) => d,
-            Err(_) => return self.fail(q, rq, "bad-request"),
+            Err(_) => return this.fail(q, rq, "bad-request"),
         };
-        if let Err(rq) = self.io.track(q, cookie, rq) {
-            return self.fail(q, rq, "tag-in-use");
+        if let Err(rq) = this.io.track(q, cookie, rq) {
+            return this.fail(q, rq, "tag-in-use");
+        }
+        // After `track`'s count, against the watch's re-arm check.
+        if !this.watch_armed.load(SeqCst) {
+            Hub::arm_watch(this);
         }
         if let Err(e) = child.submit(&desc) {
-            self.complete(cookie, e.to_errno());
+            this.complete(cookie, e.to_errno());
+        }
+    }
+
+    /// Queues the stuck-request watch unless it is queued or the parent
+    /// unloads; under the parking lot's lock, as `shutdown` sets
+    /// `unloading`, so nothing queues it after `shutdown`'s flush.
+    fn arm_watch(this: ArcBorrow<'_, Hub>) {
+        if this.stuck_ms == 0 {
+            return;
+        }
+        let p = this.park.lock();
+        if !p.unloading && !this.watch_armed.swap(true, SeqCst) {
+            let half = msecs_to_jiffies(this.stuck_ms / 2).max(1);
+            let _ = default_queue().enqueue_delayed::<_, 1>(Arc::<Hub>::from(this), half);
+        }
+    }
+
+    /// The stuck-request watch: reports each request a child has held
+    /// longer than `stuck_ms` (once), then runs again in half that while
+    /// anything is in flight. The submit that finds it idle arms it: the
+    /// flag is cleared before the in-flight count is read, and a submit
+    /// counts before it reads the flag (both sequentially consistent), so
+    /// a request is never left unwatched.
+    fn watch_fired(this: Arc<Hub>) {
+        let bound_ns = u64::from(this.stuck_ms) * 1_000_000;
+        let now = this.io.scan_stuck(bound_ns, |s| {
+            this.stuck_total.fetch_add(1, Relaxed);
+            hotup_event!(
+                "error reason=stuck-request q={} tag={} age_ms={} bound_ms={}",
+                s.q,
+                s.tag,
+                s.age_ms,
+                this.stuck_ms
+            );
+        });
+        this.stuck_now.store(now, Relaxed);
+        this.watch_armed.store(false, SeqCst);
+        if this.io.any_inflight() {
+            Hub::arm_watch(this.as_arc_borrow());
+        } else {
+            this.stuck_now.store(0, Relaxed);
         }
     }
 
@@ -217,7 +297,7 @@ impl Hub {
         let delay = msecs_to_jiffies(ms).saturating_add(1);
         // Already pending means it fires no later than this deadline (the
         // oldest request's), and re-arms for the next one then.
-        let _ = default_queue().enqueue_delayed(this, delay);
+        let _ = default_queue().enqueue_delayed::<_, 0>(this, delay);
     }
 
     /// The park timer: fails parked requests whose deadline has passed, if
@@ -297,5 +377,6 @@ impl Hub {
             hotup_event!("unload-failed-parked count={}", failed);
         }
         flush_delayed(&self.park_timer);
+        flush_delayed(&self.stuck_timer);
     }
 }

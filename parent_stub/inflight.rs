@@ -91,6 +91,18 @@ struct Slot {
     /// Sequence number of the slot's last use (never 0 in a cookie).
     seq: AtomicU32,
     rq: AtomicPtr<super::blk::RqTarget>,
+    /// When the request now in the slot was handed to the child, in
+    /// nanoseconds since [`InFlight`]'s epoch (the stuck-request watch).
+    since_ns: AtomicU64,
+    /// The cookie last reported stuck: each request is reported once.
+    flagged: AtomicU64,
+}
+
+/// A request a child has held longer than the bound ([`InFlight::scan_stuck`]).
+pub(crate) struct Stuck {
+    pub(crate) q: u32,
+    pub(crate) tag: u32,
+    pub(crate) age_ms: u64,
 }
 
 /// The attached child as dispatch reads it: written only through
@@ -174,6 +186,8 @@ pub(crate) struct InFlight {
     slots: KVec<Slot>,
     depth: u32,
     child: ChildCell,
+    /// The zero of the slots' `since_ns`.
+    epoch: Instant<Monotonic>,
     /// Fault injection (tests only): `wait` ignores `entered`, i.e.
     /// waits for completions but not for CPUs inside the child: the defect
     /// the gate exists to fix, kept so a test can show it is caught.
@@ -211,6 +225,8 @@ impl InFlight {
                     cookie: AtomicU64::new(0),
                     seq: AtomicU32::new(0),
                     rq: AtomicPtr::new(core::ptr::null_mut()),
+                    since_ns: AtomicU64::new(0),
+                    flagged: AtomicU64::new(0),
                 },
                 GFP_KERNEL,
             )?;
@@ -223,6 +239,7 @@ impl InFlight {
             slots,
             depth,
             child: ChildCell(UnsafeCell::new(None)),
+            epoch: Instant::<Monotonic>::now(),
             no_barrier,
             quiet <- Event::new(),
         }? Error))
@@ -392,10 +409,48 @@ impl InFlight {
         }
         slot.seq.store((cookie >> 32) as u32, Relaxed);
         slot.rq.store(rq.into_raw(), Relaxed);
+        slot.since_ns.store(self.now_ns(), Relaxed);
         c.inflight.fetch_add(1, SeqCst);
         // Publishes `rq` to whoever claims the cookie.
         slot.cookie.store(cookie, Release);
         Ok(())
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from((Instant::<Monotonic>::now() - self.epoch).as_nanos()).unwrap_or(0)
+    }
+
+    /// The stuck-request watch: how many requests a child has held for
+    /// longer than `bound_ns`; `report` hears of each such request once.
+    /// Lock-free beside completion: a slot reused meanwhile shows its new
+    /// request's start (`track` stores it before the cookie), never an
+    /// older one, so a request is never reported before its time.
+    pub(crate) fn scan_stuck(&self, bound_ns: u64, mut report: impl FnMut(Stuck)) -> u32 {
+        let now = self.now_ns();
+        let depth = self.depth.max(1) as usize;
+        let mut stuck = 0;
+        for (idx, s) in self.slots.iter().enumerate() {
+            let cookie = s.cookie.load(Acquire);
+            let age = now.saturating_sub(s.since_ns.load(Relaxed));
+            if cookie == 0 || age <= bound_ns {
+                continue;
+            }
+            stuck += 1;
+            if s.flagged.swap(cookie, Relaxed) != cookie {
+                report(Stuck {
+                    q: (idx / depth) as u32,
+                    tag: (idx % depth) as u32,
+                    age_ms: age / 1_000_000,
+                });
+            }
+        }
+        stuck
+    }
+
+    /// Whether any request is in flight (sequentially consistent, against
+    /// `track`'s count: the watch's re-arm, `Hub::watch_fired`).
+    pub(crate) fn any_inflight(&self) -> bool {
+        self.queues.iter().any(|c| c.inflight.load(SeqCst) != 0)
     }
 
     /// Claims the request behind `cookie`: `Some((rq, queue))` exactly once

@@ -61,6 +61,10 @@ module! {
             default: 5000,
             description: "Longest a standby switch waits for the old child to drain before it calls the switch off (the old child resumes)",
         },
+        stuck_ms: u32 {
+            default: 30000,
+            description: "Report a request a child has held longer than this (hotup: error reason=stuck-request; 0: never)",
+        },
         inject_no_barrier: u32 {
             default: 0,
             description: "Fault injection (tests only): 1 makes detach wait for completions but not for CPUs inside the child",
@@ -195,7 +199,7 @@ impl kernel::InPlaceModule for HotupParent {
                 // sees an allocation that could enter reclaim while it is
                 // closed (`inflight::Closed`).
                 blk::GateMap::prime();
-                Hub::new(geo, park_timeout_ms, switch_timeout_ms, services::table(&geo, *module_parameters::nvme_pci.value() != 0), no_barrier, blackout_alloc)?
+                Hub::new(geo, park_timeout_ms, switch_timeout_ms, *module_parameters::stuck_ms.value(), services::table(&geo, *module_parameters::nvme_pci.value() != 0), no_barrier, blackout_alloc)?
             },
             // The character devices before the disk: opening them fails
             // (ENODEV) until the hub is published, while the disk, once
@@ -215,8 +219,8 @@ impl kernel::InPlaceModule for HotupParent {
             published: {
                 services::publish(hub);
                 hotup_event!(
-                    "load capacity_mib={} nr_queues={} queue_depth={} park_timeout_ms={} switch_timeout_ms={} abi={}.{}",
-                    capacity_mib, hub.geo.nr_queues, hub.geo.queue_depth, park_timeout_ms, hub.switch_timeout_ms,
+                    "load capacity_mib={} nr_queues={} queue_depth={} park_timeout_ms={} switch_timeout_ms={} stuck_ms={} abi={}.{}",
+                    capacity_mib, hub.geo.nr_queues, hub.geo.queue_depth, park_timeout_ms, hub.switch_timeout_ms, hub.stuck_ms,
                     state_abi::ABI_MAJOR, state_abi::ABI_MINOR
                 );
                 Published

@@ -104,6 +104,9 @@ keys! {
     c"last_drained_calls" => |v| Val::N(v.calls[3]),
     c"parked_calls_total" => |v| Val::N(v.calls[2]),
     c"call_timeouts" => |v| Val::N(v.calls[4]),
+    c"stuck" => |v| Val::N(v.hub.stuck_now.load(core::sync::atomic::Ordering::Relaxed).into()),
+    c"stuck_total" => |v| Val::N(v.hub.stuck_total.load(core::sync::atomic::Ordering::Relaxed)),
+    c"stuck_ms" => |v| Val::N(v.hub.stuck_ms.into()),
 }
 
 /// The longest value: a `u64`, or a name (`NAME_LEN` with its NUL), or

@@ -305,7 +305,7 @@ impl Hub {
             match x.rq.slot(this.geo.queue_depth) {
                 Some((idx, q)) => {
                     let _inside = this.io.enter_forced(q);
-                    this.submit(child, q, idx, x.rq);
+                    Hub::submit(this, child, q, idx, x.rq);
                 }
                 None => {
                     hotup_event!("error reason=bad-tag");

@@ -26,16 +26,16 @@ use crate::state_abi::{
 };
 use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
 use kernel::{
-    new_spinlock,
+    new_mutex, new_spinlock,
     prelude::*,
-    sync::SpinLock,
+    sync::{Mutex, MutexGuard, SpinLock},
     time::{delay::fsleep, Delta},
 };
 
 /// The parent's device this child drives.
 const DEV: u32 = 0;
-const PAGE: usize = 4096;
-const PG_ID_CTRL: usize = 0;
+pub(crate) const PAGE: usize = 4096;
+pub(crate) const PG_ID_CTRL: usize = 0;
 const PG_ID_NS: usize = 1;
 const PG_ASQ: usize = 2;
 const PG_ACQ: usize = 3;
@@ -158,6 +158,8 @@ struct Counters {
     errors: AtomicU64,
     stray: AtomicU64,
     irqs: AtomicU64,
+    /// Completions of commands found outstanding (`inject_lost_completion`).
+    matched: AtomicU64,
 }
 
 /// The driver of one controller.
@@ -167,7 +169,11 @@ pub(crate) struct Dev {
     geo: Geo,
     #[pin]
     qs: [IoQ; MAX_IOQ],
-    /// Admin queue pointers (used by adopt only: the switch holder).
+    /// One admin command at a time: the adopt's (the switch holder) and
+    /// the passthrough ioctls' (any number of callers).
+    #[pin]
+    pub(super) admin_lock: Mutex<()>,
+    /// Admin queue pointers (under `admin_lock` once adopted).
     asq_tail: AtomicU32,
     acq_head: AtomicU32,
     acq_phase: AtomicU32,
@@ -215,6 +221,7 @@ impl Dev {
                     nr_io: AtomicU32::new(1),
                 },
                 qs <- pin_init::pin_init_array_from_fn(|_| IoQ::new()),
+                admin_lock <- new_mutex!((), "hotup_nvme_admin"),
                 asq_tail: AtomicU32::new(0),
                 acq_head: AtomicU32::new(0),
                 acq_phase: AtomicU32::new(1),
@@ -229,7 +236,7 @@ impl Dev {
         )
     }
 
-    fn arena(&self) -> Option<Arena> {
+    pub(super) fn arena(&self) -> Option<Arena> {
         let info = HwInfo {
             arena_cpu: self.geo.arena_cpu.load(Acquire),
             arena_dma: self.geo.arena_dma.load(Relaxed),
@@ -286,8 +293,31 @@ impl Dev {
         Ok((info, arena))
     }
 
-    /// Runs an admin command and waits for its completion (adopt only).
-    fn admin(&self, a: &Arena, mut c: Sqe, what: &str) -> Result<u32> {
+    /// Runs an admin command and waits for its completion: the adopt's,
+    /// and the passthrough ioctls' (`admin.rs`), one at a time (`admin_lock`).
+    /// Fails (logged) if the controller reports an error status.
+    fn admin(&self, a: &Arena, c: Sqe, what: &str) -> Result<u32> {
+        let held = self.admin_lock.lock();
+        let (status, dw0) = self.admin_locked(&held, a, c, what)?;
+        if status != 0 {
+            pr_err!("admin command {} failed: status 0x{:x}\n", what, status);
+            return Err(EIO);
+        }
+        Ok(dw0)
+    }
+
+    /// Runs an admin command: its status field (status code, type, more,
+    /// do not retry: the kernel driver's `nvme_req(rq)->status`) and its
+    /// result dword. Polls the admin CQ (the admin queue's vector is not
+    /// reaped by `irq`), for at most about 2 s. `held`: `admin_lock`.
+    pub(super) fn admin_locked(
+        &self,
+        held: &MutexGuard<'_, ()>,
+        a: &Arena,
+        mut c: Sqe,
+        what: &str,
+    ) -> Result<(u32, u32)> {
+        let _ = held;
         let tail = self.asq_tail.load(Relaxed);
         let cid = tail as u16;
         c[0] |= u32::from(cid) << 16;
@@ -321,17 +351,16 @@ impl Dev {
             self.acq_phase.store(phase ^ 1, Relaxed);
         }
         self.services.write32(DEV, self.doorbell(0, true), nh)?;
-        let status = (dw3 >> 17) & 0x7ff;
-        if dw3 & 0xffff != u32::from(cid) || status != 0 {
+        if dw3 & 0xffff != u32::from(cid) {
             pr_err!(
-                "admin command {} failed: cid {} status 0x{:x}\n",
+                "admin command {}: completion for cid {}, not {}\n",
                 what,
                 dw3 & 0xffff,
-                status
+                cid
             );
             return Err(EIO);
         }
-        Ok(dw0)
+        Ok(((dw3 >> 17) & 0x7fff, dw0))
     }
 
     /// A fresh controller: admin queue, enable (by the parent), identify,
@@ -888,6 +917,13 @@ impl Dev {
             self.stray(cid, status);
             return;
         };
+        if self.lose_this() {
+            pr_warn!(
+                "inject_lost_completion: the completion of cid={} dropped, its command stays outstanding\n",
+                cid
+            );
+            return;
+        }
         let cookie = cmd.cookie.load(Acquire);
         // Claimed by freeing: a completion is ended once, even against the
         // device-gone pass.
@@ -903,6 +939,14 @@ impl Dev {
         }
         self.services
             .complete(cookie, if status == 0 { 0 } else { EIO.to_errno() });
+    }
+
+    /// Whether this completion is the one `inject_lost_completion=N` loses
+    /// (the Nth of this module's): the defect the parent's stuck-request
+    /// watch must catch.
+    fn lose_this(&self) -> bool {
+        let n = crate::inject_lost_completion();
+        n != 0 && self.count.matched.fetch_add(1, Relaxed) + 1 == u64::from(n)
     }
 
     /// A completion with no command behind it (logged for the first few).

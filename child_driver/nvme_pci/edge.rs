@@ -7,8 +7,8 @@
 
 use super::ctrl::{Dev, SCHEMA};
 use crate::state_abi::{
-    make_name, CVoid, ChildOps, ChildRegistration, ChildStats, IoDesc, ParentServices, ABI_MAJOR,
-    ABI_MINOR, CAP_FLUSH, CAP_HW, CAP_STANDBY,
+    make_name, CVoid, CallDesc, ChildOps, ChildRegistration, ChildStats, IoDesc, ParentServices,
+    ABI_MAJOR, ABI_MINOR, CAP_FLUSH, CAP_HW, CAP_STANDBY,
 };
 use kernel::prelude::*;
 
@@ -159,6 +159,22 @@ unsafe extern "C" fn op_irq(ctx: *mut CVoid, dev: u32, vector: u32) -> u32 {
     u32::from(unsafe { dev_from(ctx) }.irq(vector))
 }
 
+/// `ChildOps::ioctl` (ABI 1.2): an ioctl on one of the parent's nodes.
+///
+/// # Safety
+///
+/// `ctx` must be this child's registered context and `call` null or a
+/// valid descriptor, writable and used by nothing else for the call.
+unsafe extern "C" fn op_ioctl(ctx: *mut CVoid, call: *mut CallDesc) -> i64 {
+    // SAFETY: the parent passes null or a valid, writable descriptor for
+    // the call, which nothing else touches meanwhile (the ABI).
+    let Some(call) = (unsafe { crate::passthru::call_from(call) }) else {
+        return i64::from(EINVAL.to_errno());
+    };
+    // SAFETY: our registered context.
+    unsafe { dev_from(ctx) }.ioctl(call)
+}
+
 static OPS: ChildOps = ChildOps {
     size: core::mem::size_of::<ChildOps>() as u32,
     reserved: 0,
@@ -171,7 +187,7 @@ static OPS: ChildOps = ChildOps {
     stats: Some(op_stats),
     freeze: None,
     probe: None,
-    ioctl: None,
+    ioctl: Some(op_ioctl),
     release: None,
     irq: Some(op_irq),
 };

@@ -13,9 +13,15 @@ const MODULE_NAME: &str = "hotup_nvme_v1";
 #[path = "../../state_abi/src/lib.rs"]
 mod state_abi;
 
+mod admin;
 mod ctrl;
 mod edge;
 mod hwio;
+// The RAM child's model answers every command it decodes; this driver
+// passes most to the controller and uses only part of the table.
+#[allow(dead_code)]
+#[path = "../passthru.rs"]
+mod passthru;
 
 use kernel::prelude::*;
 
@@ -34,6 +40,10 @@ module! {
             default: 0,
             description: "Test only: 1 adopts the I/O completion queue one entry before the head handed over, reaping an entry twice",
         },
+        inject_lost_completion: u32 {
+            default: 0,
+            description: "Test only: N drops the Nth I/O completion this module reaps (its command stays outstanding): the parent must report it stuck",
+        },
     },
 }
 
@@ -45,4 +55,9 @@ fn inject_adopt_error() -> bool {
 /// Whether the fault injection `inject_cq_rewind` is on.
 fn inject_cq_rewind() -> bool {
     *module_parameters::inject_cq_rewind.value() != 0
+}
+
+/// `inject_lost_completion`: which completion to lose (0: none).
+fn inject_lost_completion() -> u32 {
+    *module_parameters::inject_lost_completion.value()
 }

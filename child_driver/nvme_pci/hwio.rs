@@ -182,4 +182,16 @@ impl Arena {
             *b = (w >> (8 * ((off + i) & 3))) as u8;
         }
     }
+
+    /// Writes `src` at `off`, a multiple of 4 (nothing outside; a last
+    /// partial word is zero-padded).
+    pub(crate) fn write_bytes(&self, off: usize, src: &[u8]) {
+        for (i, c) in src.chunks(4).enumerate() {
+            let mut w = [0u8; 4];
+            for (d, b) in w.iter_mut().zip(c) {
+                *d = *b;
+            }
+            self.write32(off + 4 * i, u32::from_le_bytes(w));
+        }
+    }
 }

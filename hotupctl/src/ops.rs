@@ -359,8 +359,22 @@ pub fn upgrade(ctl: &Path, a: &UpgradeArgs) -> Result<()> {
         }
         return r.print(a.json);
     }
+    refuse_classic_if_stuck(&st, active.as_deref())?;
     classic(active.as_deref(), a, &mut r)?;
     r.print(a.json)
+}
+
+/// A classic upgrade unloads the active child, and its unload waits until
+/// the child has completed everything it holds: with a request stuck in it
+/// (the parent's watch, `stuck=` in status) that wait would not end.
+fn refuse_classic_if_stuck(st: &Status, active: Option<&str>) -> Result<()> {
+    match (active, st.num("stuck")) {
+        (Some(child), Some(n)) if n > 0 => bail!(
+            "{child} holds {n} request(s) past the parent's stuck_ms ({} ms; dmesg: `hotup: error reason=stuck-request`): a classic upgrade would wait for them in rmmod. Use --mode standby (its drain is bounded by switch_timeout_ms and the old child resumes if it expires), or end them at the device (unbinding it fails what the child holds)",
+            st.get("stuck_ms").unwrap_or("?")
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Loads the new child as the standby. Ok(false): it cannot be one and the
@@ -442,6 +456,24 @@ fn classic(active: Option<&str>, a: &UpgradeArgs, r: &mut Report) -> Result<()> 
 mod tests {
     use super::*;
     use crate::event::parse;
+
+    #[test]
+    fn a_classic_upgrade_over_a_stuck_request_is_refused() {
+        let st = Status::parse("state=active child=hotup_nvme_v1 stuck=1 stuck_ms=2000\n");
+        let e = refuse_classic_if_stuck(&st, Some("hotup_nvme_v1")).unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("holds 1 request(s) past the parent's stuck_ms (2000 ms"),
+            "{e}"
+        );
+        assert!(e.contains("--mode standby"), "{e}");
+        let ok = Status::parse("state=active child=hotup_nvme_v1 stuck=0 stuck_ms=2000\n");
+        assert!(refuse_classic_if_stuck(&ok, Some("hotup_nvme_v1")).is_ok());
+        // A parent older than the watch has no `stuck`: nothing to refuse.
+        let old = Status::parse("state=active child=hotup_child_v1\n");
+        assert!(refuse_classic_if_stuck(&old, Some("hotup_child_v1")).is_ok());
+        assert!(refuse_classic_if_stuck(&st, None).is_ok());
+    }
 
     #[test]
     fn report_from_a_standby_resume() {

@@ -70,6 +70,12 @@ impl Status {
             g("completed"),
             g("failed")
         );
+        if let Some(n) = self.num("stuck").filter(|n| *n > 0) {
+            out += &format!(
+                "  STUCK: {n} request(s) held by the child longer than {} ms (dmesg: reason=stuck-request)\n",
+                g("stuck_ms")
+            );
+        }
         let ms = |k: &str| {
             self.num(k)
                 .map_or("?".to_owned(), |n| format!("{:.3} ms", n as f64 / 1e6))

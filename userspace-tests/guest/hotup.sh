@@ -91,11 +91,12 @@ standby_to() {
     echo switch > "$CTL"
 }
 
-# unload_retired: rmmod every hotup child but the active one (children a
-# standby switch retired), e.g. before a classic upgrade loads one of them.
+# unload_retired: rmmod every hotup child (RAM or NVMe) but the active one
+# (children a standby switch retired), e.g. before a classic upgrade loads
+# one of them.
 unload_retired() {
     _cur=$(current_child)
-    for _m in $(sed -n 's/^\(hotup_child_v[0-9]*\) .*/\1/p' /proc/modules); do
+    for _m in $(sed -n 's/^\(hotup_\(child\|nvme\)_v[0-9]*\) .*/\1/p' /proc/modules); do
         [ "$_m" = "$_cur" ] || rmmod "$_m" || return 1
     done
 }
@@ -251,4 +252,29 @@ nvme_field() {
 nvme_feature() {
     _v=$(nvme get-feature "$NVME_CTRL" -f "$1" | sed -n 's/.*Current value: *\(0x\)\{0,1\}\([0-9a-fA-F]*\).*/\2/p')
     [ -n "$_v" ] && printf '%d\n' "0x$_v"
+}
+
+# nvme_upgrade_to N [PARAM=VALUE...]: the classic upgrade to hotup_nvme_vN,
+# by hand: the old child (if one is active: after a refused adopt the
+# device is parked with none) drains and exports its queues, then the new
+# one is loaded and adopts them (a retired child of its name is unloaded
+# first). $HOTUP_INJECT goes to the new child.
+nvme_upgrade_to() {
+    _to=$1; shift
+    echo "export-schema 1" > "$CTL" || return 1
+    _c=$(current_child)
+    if [ -n "$_c" ]; then rmmod "$_c" || return 1; fi
+    # A retired standby of that name (a standby switch left it loaded).
+    if grep -q "^hotup_nvme_v$_to " /proc/modules; then rmmod "hotup_nvme_v$_to" || return 1; fi
+    insmod "$MODULES/hotup_nvme_v$_to.ko" "$@" ${HOTUP_INJECT:-}
+}
+
+# nvme_standby_to N [PARAM=VALUE...]: load hotup_nvme_vN as the standby (a
+# retired child of that name is unloaded first), then `switch`.
+nvme_standby_to() {
+    _to=$1; shift
+    if grep -q "^hotup_nvme_v$_to " /proc/modules; then rmmod "hotup_nvme_v$_to" || return 1; fi
+    echo "export-schema 1" > "$CTL" || return 1
+    insmod "$MODULES/hotup_nvme_v$_to.ko" "$@" ${HOTUP_INJECT:-} || return 1
+    echo switch > "$CTL"
 }

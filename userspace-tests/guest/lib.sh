@@ -132,6 +132,17 @@ fio_live_passed() {
     check "$1: no error in fio's JSON" test "${5:-1}" -eq 0
 }
 
+# blackout_summary LABEL: a diagnostic with the count, minimum, median and
+# maximum blackout (ms) of the resume lines since the mark, for the note
+# and the README (`# LABEL blackout: n=10 min=... median=... max=... ms`).
+blackout_summary() {
+    dmesg_since_mark | sed -n 's/.*hotup: resume .*blackout_ns=\([0-9]*\).*/\1/p' | sort -n |
+        awk -v l="$1" '{ v[NR] = $1 / 1e6 } END {
+            if (NR == 0) { print "# " l " blackout: no resume line"; exit }
+            printf "# %s blackout: n=%d min=%.1f median=%.1f max=%.1f ms\n", l, NR, v[1], v[int((NR + 1) / 2)], v[NR] }' |
+        while read -r _l; do _ktap_line "$_l"; done
+}
+
 # expect_upgrade_lines DESC: the park, detach, adopt and resume lines of one
 # upgrade, logged since the last dmesg_mark.
 expect_upgrade_lines() {

@@ -3,15 +3,9 @@
 # nvme: 1
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
 MIB=64
-UPGRADES=4
-
-# nvme_upgrade_to N: the classic upgrade to hotup_nvme_vN, by hand (rmmod,
-# insmod): the old child drains and exports its queues, the new one adopts.
-nvme_upgrade_to() {
-    echo "export-schema 1" > "$CTL" || return 1
-    rmmod "$(current_child)" || return 1
-    insmod "$MODULES/hotup_nvme_v$1.ko" ${HOTUP_INJECT:-}
-}
+# Upgrades at each fio queue depth of the live writer.
+DEPTHS="1 16 63"
+UPGRADES=${HOTUP_NVME_UPGRADES:-10}
 
 check "load the parent with nvme_pci=1" load_parent nvme_pci=1
 expect_dmesg "the parent bound the controller" "hotup: pci-bound dev=[0-9a-f:.]+ vendor=0x1b36 device=0x0010 .* vectors=3 "
@@ -26,29 +20,51 @@ expect_nvme_trace "QEMU: an I/O submission queue per vCPU created" pci_nvme_crea
 check "the namespace's block size is the disk's" test "$(cat /sys/block/hotupblk0/queue/logical_block_size)" -eq 4096
 check "prefill the device with verify headers" fio_prefill $MIB
 
-fio_live $MIB
-check "fio makes progress on the controller before the first upgrade" wait_completions 2000
+# nvme-cli on the controller node reaches QEMU's controller (admin queue
+# passthrough): what it reports is the device's, and it stays across the
+# upgrades (a controller reset would restore the default threshold).
+smart() { nvme_field "$1" smart-log $NVME_CTRL; }
+check "id-ctrl: QEMU's model" test "$(nvme_field mn id-ctrl $NVME_CTRL)" = "QEMU NVMe Ctrl"
+check "id-ctrl: the drive's serial" test "$(nvme_field sn id-ctrl $NVME_CTRL)" = hotup-nvme0
+check "id-ns on the block device: its size in 4 KiB blocks" test "$(nvme_field nsze id-ns $DEV)" = 65536
+check "id-ns through the controller node, namespace 1" test "$(nvme_field nsze id-ns $NVME_CTRL -n 1)" = 65536
+check "set-feature temperature threshold 0x150 (on the device)" nvme set-feature $NVME_CTRL -f 4 -v 0x150
+check "get-feature reads 0x150 back from the device" test "$(nvme_feature 4)" = 336
+check_fails "set-feature number of queues is refused (the queues are the child's)" nvme set-feature $NVME_CTRL -f 7 -v 0x10001
+check "get-feature number of queues: the 2 pairs granted at bring-up" test "$(nvme_feature 7)" = $((1 << 16 | 1))
+check_fails "queue deletion through passthrough is refused" nvme admin-passthru $NVME_CTRL --opcode=0x00 --cdw10=1
+dw0=$(smart data_units_written); pc0=$(smart power_cycles)
+diag "smart-log before the upgrades: data_units_written=$dw0 power_cycles=$pc0"
 
 to=2
-i=0
-while [ $i -lt $UPGRADES ]; do
-    i=$((i + 1))
-    from=$(current_child)
-    dmesg_mark
-    check "upgrade $i: fio is writing" wait_writes 200 || break
-    check "upgrade $i: $from -> hotup_nvme_v$to under load" nvme_upgrade_to $to
-    expect_dmesg "upgrade $i: drained, then the interrupts left the old child" "hotup: hw-disown child=$from "
-    expect_dmesg "upgrade $i: the queues handed over as they were" "hotup_nvme_v$to: adopt dev=0 io_queues=2 io_sq_tail=[0-9]+ io_cq_head=[0-9]+ io_cq_phase=[01] admin_sq_tail=[0-9]+ from_version=$((3 - to))"
-    expect_dmesg "upgrade $i: the new child owns the interrupts" "hotup: hw-own child=hotup_nvme_v$to version=$to "
-    expect_dmesg "upgrade $i: resume logged" "hotup: resume gen=[0-9]+ child=hotup_nvme_v$to .* blackout_ns=[0-9]+"
-    expect_no_dmesg "upgrade $i: no stray completion" "stray completion|command cid=[0-9]+ failed"
-    diag "$(dmesg_since_mark | grep -E 'hotup: resume' | sed 's/^\[[^]]*\] //')"
-    check "upgrade $i: fio still running" kill -0 $FIO || break
-    check "upgrade $i: I/O flows again" wait_completions 2000
-    to=$((3 - to))
+for d in $DEPTHS; do
+    dmesg_mark; depth_mark=$_dmesg_mark
+    fio_live $MIB --iodepth=$d
+    check "QD$d: fio makes progress on the controller" wait_completions 2000
+    i=0
+    while [ $i -lt $UPGRADES ]; do
+        i=$((i + 1))
+        from=$(current_child)
+        dmesg_mark
+        check "QD$d upgrade $i: fio is writing" wait_writes 200 || break
+        check "QD$d upgrade $i: $from -> hotup_nvme_v$to under load" nvme_upgrade_to $to
+        expect_dmesg "QD$d upgrade $i: drained, then the interrupts left the old child" "hotup: hw-disown child=$from "
+        expect_dmesg "QD$d upgrade $i: the queues handed over as they were" "hotup_nvme_v$to: adopt dev=0 io_queues=2 io_sq_tail=[0-9]+ io_cq_head=[0-9]+ io_cq_phase=[01] admin_sq_tail=[0-9]+ from_version=$((3 - to))"
+        expect_dmesg "QD$d upgrade $i: the new child owns the interrupts" "hotup: hw-own child=hotup_nvme_v$to version=$to "
+        expect_dmesg "QD$d upgrade $i: resume logged" "hotup: resume gen=[0-9]+ child=hotup_nvme_v$to .* blackout_ns=[0-9]+"
+        expect_no_dmesg "QD$d upgrade $i: no stray completion" "stray completion|command cid=[0-9]+ failed"
+        diag "$(dmesg_since_mark | grep -E 'hotup: resume' | sed 's/^\[[^]]*\] //')"
+        check "QD$d upgrade $i: fio still running" kill -0 $FIO || break
+        check "QD$d upgrade $i: I/O flows again" wait_completions 2000
+        check "QD$d upgrade $i: id-ctrl through the new child: the same drive" test "$(nvme_field sn id-ctrl $NVME_CTRL)" = hotup-nvme0
+        check "QD$d upgrade $i: the device kept its threshold (0x150)" test "$(nvme_feature 4)" = 336
+        check "QD$d upgrade $i: the running child's version in status" test "$(ctl child_version)" = $to
+        to=$((3 - to))
+    done
+    _dmesg_mark=$depth_mark
+    blackout_summary "QD$d classic"
+    fio_live_passed "QD$d live on the controller"
 done
-
-fio_live_passed "live on the controller"
 check "read-back pass verifies the whole range" fio_readback $MIB
 chunks=$(( $(fio_json "$HOTUP_OUT/fio-readback.json" readback read total_ios) * 16 ))
 check "read-back covered every 4 KiB of it" test "$chunks" -eq $((MIB * 256))
@@ -57,6 +73,10 @@ dmesg | grep -E 'hotup: resume gen=[0-9]+ child=hotup_nvme' > /tmp/resumes
 check "some upgrade drained commands the controller held (drained > 0)" grep -qE 'drained=[1-9]' /tmp/resumes
 while read -r l; do diag "$(echo "$l" | sed 's/^\[[^]]*\] //')"; done < /tmp/resumes
 check "no request failed" test "$(sysfs failed)" -eq 0
+dw1=$(smart data_units_written)
+diag "smart-log after the upgrades: data_units_written=$dw1"
+check "smart-log: the device counted the writes made across the upgrades" test "$dw1" -gt "$dw0"
+check "smart-log: no power cycle" test "$(smart power_cycles)" = "$pc0"
 
 # The witness: the controller was never reset across the upgrades.
 expect_nvme_trace "QEMU: still one controller start" pci_nvme_mmio_start_success 1
