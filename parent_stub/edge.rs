@@ -168,7 +168,13 @@ impl ActiveChild {
     /// Whether the child can hand its in-flight requests over (ABI 1.1:
     /// the capability and a `freeze` operation).
     pub(crate) fn can_hand_over(&self) -> bool {
-        self.can_standby() && self.caps & CAP_HANDOVER != 0 && self.ops.freeze.is_some()
+        // Not for a hardware child yet: its interrupts leave it only once
+        // it has drained (`quiesce_drained`), and a frozen one would keep
+        // reaping the queues its successor adopts.
+        self.can_standby()
+            && self.caps & CAP_HANDOVER != 0
+            && self.ops.freeze.is_some()
+            && !self.drives_hw()
     }
 
     /// Whether the child drives the parent's hardware (ABI 1.3: the

@@ -63,7 +63,7 @@ module! {
         },
         stuck_ms: u32 {
             default: 30000,
-            description: "Report a request a child has held longer than this (hotup: error reason=stuck-request; 0: never)",
+            description: "Report a request a child has held longer than this (hotup: error reason=stuck-request; 0: never; at least 100)",
         },
         inject_no_barrier: u32 {
             default: 0,
@@ -173,6 +173,16 @@ impl Drop for LiveDisk {
     }
 }
 
+/// The stuck-request bound: 0 (no watch), else at least 100 ms (the watch
+/// runs every half of it).
+fn stuck_ms(v: u32) -> u32 {
+    if v == 0 {
+        0
+    } else {
+        v.max(100)
+    }
+}
+
 /// The most hardware queues: the child's per-queue state has this many.
 const MAX_NR_QUEUES: u32 = state_abi::MAX_QUEUES as u32;
 
@@ -199,7 +209,7 @@ impl kernel::InPlaceModule for HotupParent {
                 // sees an allocation that could enter reclaim while it is
                 // closed (`inflight::Closed`).
                 blk::GateMap::prime();
-                Hub::new(geo, park_timeout_ms, switch_timeout_ms, *module_parameters::stuck_ms.value(), services::table(&geo, *module_parameters::nvme_pci.value() != 0), no_barrier, blackout_alloc)?
+                Hub::new(geo, park_timeout_ms, switch_timeout_ms, stuck_ms(*module_parameters::stuck_ms.value()), services::table(&geo, *module_parameters::nvme_pci.value() != 0), no_barrier, blackout_alloc)?
             },
             // The character devices before the disk: opening them fails
             // (ENODEV) until the hub is published, while the disk, once

@@ -30,8 +30,6 @@ use kernel::prelude::*;
 
 /// The namespace QEMU's controller has (`-device nvme-ns` or the drive).
 const NSID: u32 = 1;
-/// Set Features' feature id of Number of Queues.
-const FEAT_NUM_QUEUES: u32 = 0x07;
 
 impl Dev {
     /// An ioctl on one of the parent's nodes (`IoctlFn`).
@@ -48,24 +46,24 @@ impl Dev {
     /// One admin command to the controller: checked, its data bounced
     /// through the arena's identify page, run on the admin queue.
     fn passthrough(&self, cmd: &Passthru) -> Result<Done, Fail> {
-        match cmd.opcode {
-            ADMIN_IDENTIFY | ADMIN_GET_LOG_PAGE | ADMIN_GET_FEATURES => {}
-            ADMIN_SET_FEATURES if cmd.cdw10() & 0xff != FEAT_NUM_QUEUES => {}
-            ADMIN_SET_FEATURES => return Ok(Done::status(SC_INVALID_FIELD)),
-            _ => return Ok(Done::status(SC_INVALID_OPCODE)),
+        if let Some(refused) = refusal(cmd) {
+            return Ok(Done::status(refused));
         }
         let len = cmd.data_len as usize;
-        if len > PAGE {
-            return Ok(Done::status(SC_INVALID_FIELD));
-        }
         // Data direction: opcode bit 0 host to controller, bit 1 back.
         let to_device = cmd.opcode & 1 != 0;
         let from_device = cmd.opcode & 2 != 0;
         let arena = self.arena().ok_or(ENODEV)?;
-        let mut buf = KVec::with_capacity(len, GFP_KERNEL)?;
-        buf.resize(len, 0, GFP_KERNEL)?;
-        if len > 0 && to_device {
-            copy_in(false, cmd.addr, &mut buf)?;
+        let mut buf = KVec::with_capacity(PAGE, GFP_KERNEL)?;
+        buf.resize(PAGE, 0, GFP_KERNEL)?;
+        let user = buf.get_mut(..len.min(PAGE)).ok_or(EINVAL)?;
+        if to_device {
+            copy_in(false, cmd.addr, user)?;
+        }
+        if from_device {
+            // Resident before the command runs: a fault after it would
+            // make the parent call again, and run it twice.
+            copy_out(false, cmd.addr, user)?;
         }
         let off = PG_ID_CTRL * PAGE;
         let mut sqe = [0u32; 16];
@@ -74,23 +72,28 @@ impl Dev {
         for (d, w) in sqe.iter_mut().skip(10).zip(cmd.cdw) {
             *d = w;
         }
-        if len > 0 {
-            let prp1 = arena.dma(off);
-            sqe[6] = prp1 as u32;
-            sqe[7] = (prp1 >> 32) as u32;
-        }
+        // Always the bounce page: the controller transfers what the
+        // command says (a whole page for Identify), whatever `data_len`
+        // says, and must never DMA to address 0.
+        let prp1 = arena.dma(off);
+        sqe[6] = prp1 as u32;
+        sqe[7] = (prp1 >> 32) as u32;
         let (status, result) = {
             let held = self.admin_lock.lock();
-            // Zeroed first: a short transfer returns no stale bytes.
+            // The whole page: no byte of an earlier command goes out or
+            // comes back.
             arena.write_bytes(off, &buf);
             let r = self.admin_locked(&held, &arena, sqe, "passthrough")?;
-            if len > 0 && from_device && r.0 == 0 {
+            if from_device && r.0 == 0 {
                 arena.read_bytes(off, &mut buf);
             }
             r
         };
-        if len > 0 && from_device && status == 0 {
-            copy_out(false, cmd.addr, &buf)?;
+        if from_device && status == 0 {
+            let user = buf.get(..len.min(PAGE)).ok_or(EINVAL)?;
+            // Faulted in above: a fault now (evicted meanwhile) cannot be
+            // retried, the command ran.
+            copy_out(false, cmd.addr, user).map_err(|_| Fail::Errno(EFAULT))?;
         }
         Ok(Done {
             status: i64::from(status),
@@ -98,3 +101,29 @@ impl Dev {
         })
     }
 }
+
+/// Why `cmd` does not go to the controller (an NVMe status), if it does
+/// not: the opcodes and features that leave the child's view of the
+/// controller true, transferring at most the one bounce page.
+fn refusal(cmd: &Passthru) -> Option<i64> {
+    let fid = cmd.cdw10() & 0xff;
+    match cmd.opcode {
+        ADMIN_IDENTIFY | ADMIN_GET_FEATURES => None,
+        // NUMD: dwords - 1, upper half in cdw11.
+        ADMIN_GET_LOG_PAGE => {
+            let numd = (cmd.cdw10() >> 16) | ((cmd.cdw[1] & 0xffff) << 16);
+            (u64::from(numd) + 1 > (PAGE / 4) as u64).then_some(SC_INVALID_FIELD)
+        }
+        ADMIN_SET_FEATURES if SETTABLE.contains(&fid) => None,
+        ADMIN_SET_FEATURES => Some(SC_INVALID_FIELD),
+        _ => Some(SC_INVALID_OPCODE),
+    }
+}
+
+/// Features a caller may set: arbitration, power management, temperature
+/// threshold, error recovery, volatile write cache, interrupt coalescing,
+/// interrupt vector configuration, write atomicity, asynchronous event
+/// configuration, timestamp. Not Number of Queues (the I/O queues are the
+/// child's), Host Memory Buffer (DMA to addresses the caller names), Keep
+/// Alive (a controller that stops without it) or vendor features.
+const SETTABLE: [u32; 10] = [0x01, 0x02, 0x04, 0x05, 0x06, 0x08, 0x09, 0x0a, 0x0b, 0x0e];

@@ -61,11 +61,20 @@ const MAX_MAPS: usize = 64;
 const SLOT_BITS: u32 = 7;
 /// Largest request the parent sends (bytes).
 const MAX_REQUEST: u64 = 256 * 1024;
+/// The largest discard or write zeroes (the parent's limit, 1 MiB).
+const MAX_ZEROING: u64 = 1024 * 1024;
 
 /// The blob section of this driver: the controller's queues as they are.
 pub(crate) const SECTION: u32 = tag(b"NVQP");
 /// Its version.
-pub(crate) const SECTION_VERSION: u16 = 2;
+pub(crate) const SECTION_VERSION: u16 = 3;
+/// The queues' epoch, a u64 in the arena (parent memory: it outlives every
+/// child) past the admin SQ's 32 entries: 1 at bring-up, one more at each
+/// adopt. A state carries the epoch it was written at and only that epoch
+/// is adopted, so a stale one (the parent's last good state, older than
+/// what the controller has run since) is refused instead of making the
+/// controller run old entries again.
+const EPOCH_OFF: usize = PG_ASQ * PAGE + PAGE - 8;
 /// The device-state schema this child writes and reads.
 pub(crate) const SCHEMA: u32 = 1;
 
@@ -143,6 +152,9 @@ struct Geo {
     vectors: AtomicU32,
     /// I/O queue pairs in use.
     nr_io: AtomicU32,
+    /// Identify Controller's ONCS: bit 2 Dataset Management (discard),
+    /// bit 3 Write Zeroes.
+    oncs: AtomicU32,
 }
 
 /// Counters.
@@ -173,6 +185,8 @@ pub(crate) struct Dev {
     /// the passthrough ioctls' (any number of callers).
     #[pin]
     pub(super) admin_lock: Mutex<()>,
+    /// The admin command ids' generation (bits 5-15; 0-4 are the slot).
+    admin_gen: AtomicU32,
     /// Admin queue pointers (under `admin_lock` once adopted).
     asq_tail: AtomicU32,
     acq_head: AtomicU32,
@@ -183,6 +197,8 @@ pub(crate) struct Dev {
     next_gen: AtomicU32,
     ready: AtomicBool,
     stopped: AtomicBool,
+    /// Submits under way (`submit`, `fail_all`).
+    in_submit: AtomicU32,
     count: Counters,
 }
 
@@ -219,9 +235,11 @@ impl Dev {
                     nsze: AtomicU64::new(0),
                     vectors: AtomicU32::new(1),
                     nr_io: AtomicU32::new(1),
+                    oncs: AtomicU32::new(0),
                 },
                 qs <- pin_init::pin_init_array_from_fn(|_| IoQ::new()),
                 admin_lock <- new_mutex!((), "hotup_nvme_admin"),
+                admin_gen: AtomicU32::new(0),
                 asq_tail: AtomicU32::new(0),
                 acq_head: AtomicU32::new(0),
                 acq_phase: AtomicU32::new(1),
@@ -230,6 +248,7 @@ impl Dev {
                 next_gen: AtomicU32::new(0),
                 ready: AtomicBool::new(false),
                 stopped: AtomicBool::new(false),
+                in_submit: AtomicU32::new(0),
                 count: Counters::default(),
             }),
             GFP_KERNEL,
@@ -319,8 +338,11 @@ impl Dev {
     ) -> Result<(u32, u32)> {
         let _ = held;
         let tail = self.asq_tail.load(Relaxed);
-        let cid = tail as u16;
-        c[0] |= u32::from(cid) << 16;
+        // The slot and a generation: a late completion of a command that
+        // timed out is never taken for a later one's.
+        let generation = self.admin_gen.fetch_add(1, Relaxed) & 0x7ff;
+        let cid = tail | (generation << 5);
+        c[0] |= cid << 16;
         for (i, w) in c.iter().enumerate() {
             a.write32(PG_ASQ * PAGE + tail as usize * 64 + i * 4, *w);
         }
@@ -328,39 +350,39 @@ impl Dev {
         self.asq_tail.store(next, Relaxed);
         fence(SeqCst);
         self.services.write32(DEV, self.doorbell(0, false), next)?;
-        let (head, phase) = (self.acq_head.load(Relaxed), self.acq_phase.load(Relaxed));
-        let off = PG_ACQ * PAGE + head as usize * 16;
         let mut waited = 0;
-        let dw3 = loop {
+        loop {
+            let (head, phase) = (self.acq_head.load(Relaxed), self.acq_phase.load(Relaxed));
+            let off = PG_ACQ * PAGE + head as usize * 16;
             let dw3 = a.read32(off + 12);
-            if (dw3 >> 16) & 1 == phase {
-                break dw3;
+            if (dw3 >> 16) & 1 != phase {
+                if waited > 20_000 {
+                    pr_err!("admin command {} (cid {}) timed out\n", what, cid);
+                    return Err(ETIMEDOUT);
+                }
+                fsleep(Delta::from_micros(100));
+                waited += 1;
+                continue;
             }
-            if waited > 20_000 {
-                pr_err!("admin command {} timed out\n", what);
-                return Err(ETIMEDOUT);
+            fence(Acquire);
+            let dw0 = a.read32(off);
+            let nh = (head + 1) % u32::from(ADMIN_DEPTH);
+            self.acq_head.store(nh, Relaxed);
+            if nh == 0 {
+                self.acq_phase.store(phase ^ 1, Relaxed);
             }
-            fsleep(Delta::from_micros(100));
-            waited += 1;
-        };
-        fence(Acquire);
-        let dw0 = a.read32(off);
-        let nh = (head + 1) % u32::from(ADMIN_DEPTH);
-        self.acq_head.store(nh, Relaxed);
-        if nh == 0 {
-            self.acq_phase.store(phase ^ 1, Relaxed);
-        }
-        self.services.write32(DEV, self.doorbell(0, true), nh)?;
-        if dw3 & 0xffff != u32::from(cid) {
-            pr_err!(
-                "admin command {}: completion for cid {}, not {}\n",
+            self.services.write32(DEV, self.doorbell(0, true), nh)?;
+            if dw3 & 0xffff == cid {
+                return Ok(((dw3 >> 17) & 0x7fff, dw0));
+            }
+            // An earlier command's, which timed out: consumed, so the
+            // queue is in step again; this one's is still to come.
+            pr_warn!(
+                "admin command {}: a late completion (cid {}) consumed\n",
                 what,
-                dw3 & 0xffff,
-                cid
+                dw3 & 0xffff
             );
-            return Err(EIO);
         }
-        Ok(((dw3 >> 17) & 0x7fff, dw0))
     }
 
     /// A fresh controller: admin queue, enable (by the parent), identify,
@@ -375,6 +397,7 @@ impl Dev {
         for off in (0..PG_PRP * PAGE).step_by(4) {
             a.write32(off, 0);
         }
+        a.write64(EPOCH_OFF, 1);
         let d = u32::from(ADMIN_DEPTH) - 1;
         self.services.write32(DEV, REG_AQA, (d << 16) | d)?;
         self.write64(REG_ASQ, a.dma(PG_ASQ * PAGE))?;
@@ -394,6 +417,9 @@ impl Dev {
             "identify-namespace",
         )?;
         self.check_identify(&a)?;
+        self.geo
+            .oncs
+            .store(a.read32(PG_ID_CTRL * PAGE + 520) & 0xffff, Relaxed);
         let want = pairs_for(info.vectors);
         let w = want - 1;
         let got = self.admin(
@@ -531,7 +557,17 @@ impl Dev {
         if b.nsze > u64::MAX >> b.lba_shift || b.nsze << b.lba_shift < svc.capacity_bytes {
             return Err(bad("namespace size"));
         }
-        // Checked: take it.
+        let epoch = u64::from(a.read32(EPOCH_OFF)) | (u64::from(a.read32(EPOCH_OFF + 4)) << 32);
+        if b.epoch != epoch {
+            pr_err!(
+                "refuse: a stale state (epoch {}; the queues are at epoch {}: they ran on since it was written)\n",
+                b.epoch,
+                epoch
+            );
+            return Err(EINVAL);
+        }
+        // Checked: take it, and make every state written before stale.
+        a.write64(EPOCH_OFF, epoch.wrapping_add(1));
         self.geo.lba_shift.store(b.lba_shift, Relaxed);
         self.geo.nsze.store(b.nsze, Relaxed);
         self.asq_tail.store(b.asq_tail, Relaxed);
@@ -541,6 +577,7 @@ impl Dev {
             q.set(*tail, rewound(*cq));
         }
         self.geo.nr_io.store(b.nr_io, Release);
+        self.geo.oncs.store(b.oncs, Relaxed);
         self.next_gen.store(b.next_gen, Relaxed);
         pr_info!(
             "adopt dev={} io_queues={} io_sq_tail={} io_cq_head={} io_cq_phase={} admin_sq_tail={} from_version={}\n",
@@ -582,6 +619,9 @@ impl Dev {
             dma as u32,
             (dma >> 32) as u32,
             nr_io,
+            a.read32(EPOCH_OFF),
+            a.read32(EPOCH_OFF + 4),
+            self.geo.oncs.load(Relaxed),
         ];
         let mut w = BlobWriter::new(buf, crate::CHILD_VERSION).map_err(|_| ENOSPC)?;
         let mut s = w
@@ -647,14 +687,20 @@ impl Dev {
 
     /// Submits one request. 0 or a negative errno (nothing submitted).
     pub(crate) fn submit(&self, io: &IoDesc, segs: &[IoSegment]) -> i32 {
-        match self.try_submit(io, segs) {
+        // Counted before `ready` is read, against `fail_all`'s store of it
+        // (both sequentially consistent): the sweep waits for a submit
+        // that saw the device ready, so no command lands behind it.
+        self.in_submit.fetch_add(1, SeqCst);
+        let rc = match self.try_submit(io, segs) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
-        }
+        };
+        self.in_submit.fetch_sub(1, SeqCst);
+        rc
     }
 
     fn try_submit(&self, io: &IoDesc, segs: &[IoSegment]) -> Result {
-        if !self.ready.load(Acquire) || self.stopped.load(Acquire) {
+        if !self.ready.load(SeqCst) || self.stopped.load(Acquire) {
             return Err(EIO);
         }
         // Once, before anything is claimed: nothing to undo if it fails.
@@ -663,39 +709,23 @@ impl Dev {
         if io.flags & !IO_FLAGS_KNOWN != 0 {
             return Err(EINVAL);
         }
-        let shift = self.geo.lba_shift.load(Relaxed);
-        let (opcode, write) = match op {
-            IoOp::Read => (0x02u8, false),
-            IoOp::Write => (0x01, true),
-            IoOp::Flush => (0x00, false),
-            _ => return Err(Error::from_errno(-crate::state_abi::errno::EOPNOTSUPP)),
-        };
-        let mut c = sqe(opcode, 1, 0, 0, 0);
+        let zeroing = matches!(op, IoOp::Discard | IoOp::WriteZeroes);
+        if zeroing && !self.supports(op) {
+            return Err(Error::from_errno(-crate::state_abi::errno::EOPNOTSUPP));
+        }
         let slot = self.alloc_slot().ok_or(EBUSY)?;
         let Some(cmd) = self.cmds.get(slot) else {
             self.free_slot(slot);
             return Err(EIO);
         };
-        if op.has_data() {
-            let Ok(blocks) = self.blocks_of(io, shift) else {
-                self.free_slot(slot);
-                return Err(EINVAL);
-            };
-            if let Err(e) = self.map_and_prp(&a, cmd, slot, segs, write, &mut c) {
+        let mut c = match self.command(&a, cmd, slot, op, io, segs) {
+            Ok(c) => c,
+            Err(e) => {
                 self.unmap(cmd);
                 self.free_slot(slot);
                 return Err(e);
             }
-            let slba = io.offset >> shift;
-            c[10] = slba as u32;
-            c[11] = (slba >> 32) as u32;
-            c[12] = (blocks - 1) as u32
-                | if io.flags & IO_FLAG_FUA != 0 {
-                    1 << 30
-                } else {
-                    0
-                };
-        }
+        };
         let generation = self.next_gen.fetch_add(1, Relaxed) & ((1 << (16 - SLOT_BITS)) - 1);
         cmd.generation.store(generation, Relaxed);
         cmd.cookie.store(io.cookie, Release);
@@ -732,19 +762,92 @@ impl Dev {
 
     /// The blocks a read or write covers: aligned, not empty, at most the
     /// largest request, inside the namespace.
-    fn blocks_of(&self, io: &IoDesc, shift: u32) -> Result<u64> {
+    fn blocks_of(&self, io: &IoDesc, shift: u32, max: u64) -> Result<u64> {
         let mask = (1u64 << shift) - 1;
         let blocks = io.len >> shift;
         let end = (io.offset >> shift).checked_add(blocks);
         if io.offset & mask != 0
             || io.len & mask != 0
             || blocks == 0
-            || io.len > MAX_REQUEST
+            || io.len > max
             || end.is_none_or(|e| e > self.geo.nsze.load(Relaxed))
         {
             return Err(EINVAL);
         }
         Ok(blocks)
+    }
+
+    /// The NVMe command for `io` in `slot` (its data mapped, with the PRPs;
+    /// a discard's range in the slot's PRP page), but for its command id.
+    /// On an error the caller unmaps and frees the slot.
+    fn command(
+        &self,
+        a: &Arena,
+        cmd: &Cmd,
+        slot: usize,
+        op: IoOp,
+        io: &IoDesc,
+        segs: &[IoSegment],
+    ) -> Result<Sqe> {
+        let shift = self.geo.lba_shift.load(Relaxed);
+        let slba = io.offset >> shift;
+        let (opcode, write) = match op {
+            IoOp::Read => (0x02u8, false),
+            IoOp::Write => (0x01, true),
+            IoOp::Flush => (0x00, false),
+            IoOp::Discard => (0x09, false),
+            IoOp::WriteZeroes => (0x08, false),
+        };
+        let mut c = sqe(opcode, 1, 0, 0, 0);
+        if matches!(op, IoOp::Discard | IoOp::WriteZeroes) {
+            let blocks = self.blocks_of(io, shift, MAX_ZEROING)?;
+            self.zeroing(a, slot, op, slba, blocks, &mut c);
+        }
+        if op.has_data() {
+            let blocks = self.blocks_of(io, shift, MAX_REQUEST)?;
+            self.map_and_prp(a, cmd, slot, segs, write, &mut c)?;
+            let fua = if io.flags & IO_FLAG_FUA != 0 {
+                1 << 30
+            } else {
+                0
+            };
+            c[10] = slba as u32;
+            c[11] = (slba >> 32) as u32;
+            c[12] = (blocks - 1) as u32 | fua;
+        }
+        Ok(c)
+    }
+
+    /// Whether the controller has the optional command behind `op`.
+    fn supports(&self, op: IoOp) -> bool {
+        let oncs = self.geo.oncs.load(Relaxed);
+        match op {
+            IoOp::Discard => oncs & (1 << 2) != 0,
+            IoOp::WriteZeroes => oncs & (1 << 3) != 0,
+            _ => true,
+        }
+    }
+
+    /// The fields of a discard (Dataset Management, deallocate, one range
+    /// written into the slot's PRP page) or a Write Zeroes of `blocks`
+    /// blocks at `slba`.
+    fn zeroing(&self, a: &Arena, slot: usize, op: IoOp, slba: u64, blocks: u64, c: &mut Sqe) {
+        if op == IoOp::Discard {
+            let range = (PG_PRP + slot) * PAGE;
+            a.write32(range, 0);
+            a.write32(range + 4, blocks as u32);
+            a.write64(range + 8, slba);
+            let prp1 = a.dma(range);
+            c[6] = prp1 as u32;
+            c[7] = (prp1 >> 32) as u32;
+            // One range (NR 0), attribute Deallocate.
+            c[10] = 0;
+            c[11] = 1 << 2;
+        } else {
+            c[10] = slba as u32;
+            c[11] = (slba >> 32) as u32;
+            c[12] = (blocks - 1) as u32;
+        }
     }
 
     /// Counts an accepted request.
@@ -961,19 +1064,27 @@ impl Dev {
     /// cannot come. Whether there was any.
     fn fail_all(&self) -> bool {
         self.ready.store(false, SeqCst);
+        // A submit that saw the device ready finishes first (short: it
+        // never sleeps), so every command is in the table or never was.
+        while self.in_submit.load(SeqCst) != 0 {
+            core::hint::spin_loop();
+        }
         let mut n = 0u32;
         for slot in 0..SLOTS {
+            let Some(cmd) = self.cmds.get(slot) else {
+                continue;
+            };
+            // The cookie before the claim: once freed, the slot may be
+            // another command's.
+            let cookie = cmd.cookie.load(Acquire);
             if !self.free_slot(slot) {
                 continue;
             }
-            if let Some(cmd) = self.cmds.get(slot) {
-                self.unmap(cmd);
-                self.count.completed.fetch_add(1, Relaxed);
-                self.count.errors.fetch_add(1, Relaxed);
-                self.services
-                    .complete(cmd.cookie.load(Acquire), EIO.to_errno());
-                n += 1;
-            }
+            self.unmap(cmd);
+            self.count.completed.fetch_add(1, Relaxed);
+            self.count.errors.fetch_add(1, Relaxed);
+            self.services.complete(cookie, EIO.to_errno());
+            n += 1;
         }
         pr_warn!("device gone: {} outstanding commands failed with EIO\n", n);
         n > 0
@@ -1057,6 +1168,8 @@ struct Nvqp {
     nsze: u64,
     dma: u64,
     nr_io: u32,
+    epoch: u64,
+    oncs: u32,
     /// Per I/O pair: SQ tail, CQ head | phase << 16.
     qs: [(u32, u32); MAX_IOQ],
 }
@@ -1064,7 +1177,8 @@ struct Nvqp {
 /// Section layout (u32 words): device, live, LBA shift, doorbell stride,
 /// admin SQ tail, admin CQ head|phase, depths (admin << 16 | I/O), next
 /// generation, namespace size (lo, hi), arena address (lo, hi), pairs,
-/// then per pair its SQ tail and CQ head|phase.
+/// epoch (lo, hi; version 3), ONCS (version 3), then per pair its SQ tail
+/// and CQ head|phase.
 fn parse_nvqp(blob: &[u8]) -> Result<Nvqp> {
     if crate::inject_adopt_error() {
         return Err(bad("inject_adopt_error=1"));
@@ -1081,6 +1195,7 @@ fn parse_nvqp(blob: &[u8]) -> Result<Nvqp> {
     let [dev, live, lba_shift, dstrd, asq_tail, acq, depths, next_gen] =
         [f()?, f()?, f()?, f()?, f()?, f()?, f()?, f()?];
     let [nsze_lo, nsze_hi, dma_lo, dma_hi, nr_io] = [f()?, f()?, f()?, f()?, f()?];
+    let [epoch_lo, epoch_hi, oncs] = [f()?, f()?, f()?];
     let admin = u32::from(ADMIN_DEPTH);
     let io = u32::from(IO_DEPTH);
     if dev != DEV || depths != (admin << 16 | io) {
@@ -1115,6 +1230,8 @@ fn parse_nvqp(blob: &[u8]) -> Result<Nvqp> {
         nsze: u64::from(nsze_lo) | (u64::from(nsze_hi) << 32),
         dma: u64::from(dma_lo) | (u64::from(dma_hi) << 32),
         nr_io,
+        epoch: u64::from(epoch_lo) | (u64::from(epoch_hi) << 32),
+        oncs,
         qs,
     })
 }

@@ -8,7 +8,7 @@
 use super::ctrl::{Dev, SCHEMA};
 use crate::state_abi::{
     make_name, CVoid, CallDesc, ChildOps, ChildRegistration, ChildStats, IoDesc, ParentServices,
-    ABI_MAJOR, ABI_MINOR, CAP_FLUSH, CAP_HW, CAP_STANDBY,
+    ABI_MAJOR, ABI_MINOR, CAP_DISCARD, CAP_FLUSH, CAP_HW, CAP_STANDBY, CAP_WRITE_ZEROES,
 };
 use kernel::prelude::*;
 
@@ -223,7 +223,7 @@ impl kernel::Module for Child {
                 schema_version: SCHEMA,
                 // A standby (registered next to the active child, adopting at
                 // the operator's switch) drains too: no handover of commands.
-                capabilities: CAP_FLUSH | CAP_HW | CAP_STANDBY,
+                capabilities: CAP_FLUSH | CAP_DISCARD | CAP_WRITE_ZEROES | CAP_HW | CAP_STANDBY,
                 ops: &OPS,
                 ctx: core::ptr::from_ref::<Dev>(&dev).cast_mut().cast(),
             },

@@ -9,6 +9,7 @@
 #include <linux/pci.h>
 
 void hotup_pci_disable(struct pci_dev *pdev);
+void hotup_pci_clear_master(struct pci_dev *pdev);
 int hotup_dma_map(struct device *dev, void *addr, u32 len, int to_device, u64 *out);
 void hotup_dma_unmap(struct device *dev, u64 dma, u32 len, int to_device);
 
@@ -21,6 +22,16 @@ void hotup_pci_disable(struct pci_dev *pdev)
 {
 	pci_clear_master(pdev);
 	pci_disable_device(pdev);
+}
+
+/*
+ * Stops the function's DMA at unbind before the owning child ends what the
+ * controller held (and the block layer frees its pages): a controller that
+ * did not disable must not write them.
+ */
+void hotup_pci_clear_master(struct pci_dev *pdev)
+{
+	pci_clear_master(pdev);
 }
 
 static enum dma_data_direction hotup_dir(int to_device)

@@ -65,6 +65,7 @@ const ARENA_PAGES: usize = 2 + 2 + 8 * 5 + 128;
 
 extern "C" {
     fn hotup_pci_disable(pdev: *mut c_void);
+    fn hotup_pci_clear_master(pdev: *mut c_void);
     fn hotup_dma_map(
         dev: *mut c_void,
         addr: *mut u8,
@@ -334,6 +335,16 @@ pub(crate) struct Controller<H: HwHooks> {
 /// vectors' own registration frees).
 struct Enabled(ARef<pci::Device>);
 
+/// Clears the function's bus mastering (`pci_clear_master`).
+fn clear_master(dev: &pci::Device<Core<'_>>) {
+    let raw = core::ptr::from_ref::<pci::Device<Core<'_>>>(dev)
+        .cast::<c_void>()
+        .cast_mut();
+    // SAFETY: `dev` is a bound, enabled PCI device (its unbind runs);
+    // `pci::Device` is transparent over `struct pci_dev`.
+    unsafe { hotup_pci_clear_master(raw) };
+}
+
 impl Drop for Enabled {
     fn drop(&mut self) {
         let raw = core::ptr::from_ref::<pci::Device>(&self.0)
@@ -399,7 +410,6 @@ fn bind<H: HwHooks>(pdev: &pci::Device<Core<'_>>) -> Result<Controller<H>> {
     }
     pdev.enable_device_mem()?;
     kernel::devres::register(pdev.as_ref(), Enabled(pdev.into()), GFP_KERNEL)?;
-    pdev.set_master();
     // SAFETY: no DMA allocation or mapping for this device runs
     // concurrently: probe and unbind are serialised by the device lock,
     // the previous binding's DMA users are gone (its controller disabled
@@ -413,6 +423,8 @@ fn bind<H: HwHooks>(pdev: &pci::Device<Core<'_>>) -> Result<Controller<H>> {
     if cc & CC_EN != 0 || csts & CSTS_RDY != 0 {
         stop_left_running(&bar, cc, cap)?;
     }
+    // Only once no one else's controller runs: it could DMA meanwhile.
+    pdev.set_master();
     let arena = Coherent::<u8>::zeroed_slice(pdev.as_ref(), ARENA_PAGES * 4096, GFP_KERNEL)?;
     let mut name = [0u8; 16];
     let pname = pdev.as_ref().name().to_bytes();
@@ -484,6 +496,13 @@ impl<H: HwHooks> pci::Driver for NvmeDriver<H> {
 
     fn unbind<'bound>(dev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
         let disabled = this.hw.disable();
+        // A controller that did not disable (ETIMEDOUT, CFS) may still
+        // DMA: no bus mastering before the pages it could write are freed.
+        // (Not after a clean disable: clearing it then made the QEMU guest
+        // die silently in `nvme-faults`' unbind, not yet understood.)
+        if disabled.is_err() {
+            clear_master(dev);
+        }
         // Disabled: what the controller held never completes; the child
         // that owns it fails it now, so no drain waits for it forever.
         H::gone(&this.hw);

@@ -1,4 +1,4 @@
-# description: faults on QEMU's NVMe controller behind hotup_nvme: a classic upgrade whose new child refuses the queues leaves the device parked (nothing fails) and the old version takes them back; classic and standby upgrades during an interrupt storm; rmmod of the parent refused while a child drives the device, then with the device bound it disables the controller; a child that loses a completion (inject_lost_completion) is caught by the parent's stuck-request watch, the next standby switch is called off at its bound instead of hanging, and unbinding the device ends the lost command with EIO
+# description: faults on QEMU's NVMe controller behind hotup_nvme: a classic upgrade whose new child refuses the queues leaves the device parked (nothing fails) and the old version takes them back; classic and standby upgrades under interrupt load (a QD63 reader per vCPU, an interrupt per completion); rmmod of the parent refused while a child drives the device, then with the device bound it disables the controller; a child that loses a completion (inject_lost_completion) is caught by the parent's stuck-request watch, the next standby switch is called off at its bound instead of hanging, and unbinding the device ends the lost command with EIO
 # timeout: 900
 # nvme: 1
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
@@ -67,13 +67,24 @@ expect_nvme_trace "QEMU: one controller start so far" pci_nvme_mmio_start_succes
 expect_nvme_trace "QEMU: no stop, no queue deleted" pci_nvme_del_sq 0
 expect_nvme_trace "QEMU: no error" 'pci_nvme_err_[a-z_]*' 0
 
-# 3. rmmod of the parent: refused while a child drives the device; with
-# the device bound and no child, the parent disables the controller.
+# 3. rmmod of the parent: refused while a child drives the device; a stale
+# state is refused; with the device bound and no child, the parent
+# disables the controller.
 check "unload the retired children" unload_retired
 check_fails "rmmod of the parent is refused while a child is loaded" rmmod hotup_parent
 check "the child still works" fio_pass 4 7
+# A stale state: the same version refusing the fresh one makes the parent
+# offer its last good state, written before the controller ran on. The
+# queues' epoch in the arena refuses it (adopting it would make the
+# controller run old submission entries again, DMA to freed pages).
 dmesg_mark
-check "rmmod the child" rmmod "$(current_child)"
+c=$(current_child); v=${c#hotup_nvme_v}
+check_fails "classic upgrade $c -> $c with inject_adopt_error=1 (the producer's version refuses it)" nvme_upgrade_to $v inject_adopt_error=1
+check_fails "$c again: offered the last good state, which is stale" insmod "$MODULES/hotup_nvme_v$v.ko"
+expect_dmesg "the stale state is refused by its epoch" "hotup_nvme_v$v: refuse: a stale state \(epoch [0-9]+; the queues are at epoch [0-9]+"
+check "the device stays parked, nothing failed" test "$(ctl state)" = parked
+expect_nvme_trace "QEMU: no error (no stale entry ran)" 'pci_nvme_err_[a-z_]*' 0
+dmesg_mark
 check "rmmod the parent with the controller bound" rmmod hotup_parent
 expect_dmesg "the unload disabled it" "hotup: pci-unbound dev=[0-9a-f:.]+ disabled=0 vectors=3"
 expect_nvme_trace "QEMU: the parent's unload stopped the controller (once)" pci_nvme_mmio_stopped 1

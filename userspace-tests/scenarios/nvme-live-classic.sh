@@ -1,4 +1,4 @@
-# description: hotup_nvme drives QEMU's NVMe controller behind the parent (nvme_pci=1): one bring-up, then classic upgrades v1->v2->v1... under the lost-write-detecting fio; each new child adopts the queues as they are (QEMU's trace: one controller start, no stop, reset or queue deletion until the parent unloads)
+# description: hotup_nvme drives QEMU's NVMe controller behind the parent (nvme_pci=1): one bring-up, nvme-cli through /dev/hotup0 on the real controller, then at fio queue depths 1, 16 and 63 ten classic upgrades each v1->v2->v1... under the lost-write-detecting fio; each new child adopts the queues as they are (QEMU's trace: one controller start, no stop, reset or queue deletion until the parent unloads)
 # timeout: 900
 # nvme: 1
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
@@ -68,6 +68,13 @@ done
 check "read-back pass verifies the whole range" fio_readback $MIB
 chunks=$(( $(fio_json "$HOTUP_OUT/fio-readback.json" readback read total_ios) * 16 ))
 check "read-back covered every 4 KiB of it" test "$chunks" -eq $((MIB * 256))
+
+# Discard and write zeroes reach the controller (ONCS says it has both).
+check "discard 1 MiB at 8 MiB" blkdiscard -o $((8 << 20)) -l $((1 << 20)) $DEV
+wait_for "QEMU: the discard deallocated 256 blocks at LBA 2048" 30 nvme_trace_is 'pci_nvme_dsm_deallocate slba 2048 nlb 256' -eq 1
+check "write zeroes 1 MiB at 16 MiB" blkdiscard -z -o $((16 << 20)) -l $((1 << 20)) $DEV
+check "the zeroed range reads zeroes" sh -c "dd if=$DEV bs=1M skip=16 count=1 iflag=direct status=none | cmp - /dev/zero -n $((1 << 20))"
+check "the block before it kept its data (non-zero)" sh -c "! dd if=$DEV bs=4096 skip=$((16 * 256 - 1)) count=1 iflag=direct status=none | cmp -s - /dev/zero -n 4096"
 
 dmesg | grep -E 'hotup: resume gen=[0-9]+ child=hotup_nvme' > /tmp/resumes
 check "some upgrade drained commands the controller held (drained > 0)" grep -qE 'drained=[1-9]' /tmp/resumes

@@ -1,4 +1,4 @@
-# description: standby switches between hotup_nvme children on QEMU's NVMe controller under the lost-write-detecting fio: the new child is loaded beside the active one and adopts the drained queues at the operator's switch (no module load in the blackout); a standby that refuses the queues rolls back, the old child takes its queues and interrupts again; QEMU's trace: one start, no stop, reset or queue deletion
+# description: standby switches between hotup_nvme children on QEMU's NVMe controller, ten at each fio queue depth 1, 16 and 63, under the lost-write-detecting fio: the new child is loaded beside the active one and adopts the drained queues at the operator's switch (no module load in the blackout); a standby that refuses the queues rolls back, the old child takes its queues and interrupts again; QEMU's trace: one start, no stop, reset or queue deletion
 # timeout: 900
 # nvme: 1
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"

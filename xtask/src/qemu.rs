@@ -303,10 +303,12 @@ fn guest_env(dir: &Path, vars: &[(&str, String)]) -> Result<()> {
 pub const NVME_IMAGE_BYTES: u64 = 256 << 20;
 
 /// QEMU's trace events hotup's scenarios read: the controller's start,
-/// stop, reset and shutdown, queue creation and deletion, and every error.
+/// stop, reset and shutdown, queue creation and deletion, every error, and
+/// each range a discard deallocates.
 const NVME_TRACE_EVENTS: &str = "pci_nvme_mmio_start_success\npci_nvme_mmio_stopped\n\
 pci_nvme_mmio_shutdown_set\npci_nvme_mmio_shutdown_cleared\npci_nvme_pci_reset\n\
-pci_nvme_create_sq\npci_nvme_create_cq\npci_nvme_del_sq\npci_nvme_del_cq\npci_nvme_err_*\n";
+pci_nvme_create_sq\npci_nvme_create_cq\npci_nvme_del_sq\npci_nvme_del_cq\npci_nvme_err_*\n\
+pci_nvme_dsm_deallocate\n";
 
 /// The QEMU arguments of `n` emulated NVMe controllers (PCI 1b36:0010),
 /// each over a fresh sparse raw image of [`NVME_IMAGE_BYTES`] in `run_dir`
