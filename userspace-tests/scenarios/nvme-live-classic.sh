@@ -4,7 +4,7 @@
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
 MIB=64
 # Upgrades at each fio queue depth of the live writer.
-DEPTHS="1 16 63"
+DEPTHS=${HOTUP_NVME_DEPTHS:-1 16 63}
 UPGRADES=${HOTUP_NVME_UPGRADES:-10}
 
 check "load the parent with nvme_pci=1" load_parent nvme_pci=1
