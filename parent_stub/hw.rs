@@ -180,6 +180,11 @@ pub(crate) fn release_all() {
     }
 }
 
+/// How long an unbind waits for the requests in flight before it
+/// disables the controller (what is left is failed with EIO: a lost
+/// completion, a controller that stopped answering).
+const UNBIND_DRAIN_MS: u32 = 1000;
+
 /// The PCI driver's hooks (`pci::NvmeDriver<Hooks>`).
 pub(crate) struct Hooks;
 
@@ -197,6 +202,20 @@ impl HwHooks for Hooks {
         // SAFETY: from `into_raw` above, stored nowhere.
         drop(unsafe { Arc::from_raw(p) });
         Err(ENOSPC)
+    }
+
+    fn closing(dev: &HwDev) {
+        let Some(i) = index_of(dev) else {
+            return;
+        };
+        let (waited_ms, left) = crate::services::drain_inflight(UNBIND_DRAIN_MS);
+        hotup_event!(
+            "hw-closing dev={} waited_ms={} inflight={} bound_ms={}",
+            i,
+            waited_ms,
+            left,
+            UNBIND_DRAIN_MS
+        );
     }
 
     fn gone(dev: &HwDev) {

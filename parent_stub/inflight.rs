@@ -447,6 +447,14 @@ impl InFlight {
         stuck
     }
 
+    /// How many requests are in flight, over the queues.
+    pub(crate) fn inflight_count(&self) -> usize {
+        self.queues
+            .iter()
+            .map(|c| c.inflight.load(SeqCst) as usize)
+            .sum()
+    }
+
     /// Whether any request is in flight (sequentially consistent, against
     /// `track`'s count: the watch's re-arm, `Hub::watch_fired`).
     pub(crate) fn any_inflight(&self) -> bool {

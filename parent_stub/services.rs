@@ -45,6 +45,21 @@ fn with_hub<R>(f: impl FnOnce(ArcBorrow<'_, Hub>) -> R) -> Option<R> {
     (!p.is_null()).then(|| f(unsafe { Arc::<Hub>::borrow(p) }))
 }
 
+/// Waits until no request is in flight in the published hub, at most
+/// `bound_ms` (polled every millisecond: the unbind of a controller, which
+/// may sleep); returns the time waited and how many requests are still in flight.
+pub(crate) fn drain_inflight(bound_ms: u32) -> (u32, usize) {
+    let mut waited = 0;
+    loop {
+        let left = with_hub(|h| h.io.inflight_count()).unwrap_or(0);
+        if left == 0 || waited >= bound_ms {
+            return (waited, left);
+        }
+        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
+        waited += 1;
+    }
+}
+
 /// The services table a child gets on registration; `hw` if the parent
 /// owns hardware (`nvme_pci=1`).
 pub(crate) fn table(geo: &super::blk::Geometry, hw: bool) -> ParentServices {

@@ -9,8 +9,9 @@
 //!
 //! This step: one controller (the parent's device 0), the admin queue and
 //! an I/O queue pair per vector after the admin's (a vCPU each, at most 8;
-//! the parent's hardware queue `q` submits on pair `q % n`, serialised by
-//! that pair's spinlock, completions reaped by its vector), reads, writes
+//! a request submits on the pair of the CPU it is issued on, CPU `c` on
+//! pair `c % n`, serialised by that pair's spinlock, completions reaped by
+//! its vector, which the parent delivers to CPU `p` for pair `p`), reads, writes
 //! (FUA), flushes; PRPs built from the request's segments mapped for DMA.
 //! A classic upgrade drains: nothing is outstanding when the blob is
 //! written.
@@ -75,6 +76,8 @@ pub(crate) const SECTION_VERSION: u16 = 3;
 /// what the controller has run since) is refused instead of making the
 /// controller run old entries again.
 const EPOCH_OFF: usize = PG_ASQ * PAGE + PAGE - 8;
+/// No admin command timed out ([`Dev::admin_stale`]).
+const NO_STALE: u32 = u32::MAX;
 /// The device-state schema this child writes and reads.
 pub(crate) const SCHEMA: u32 = 1;
 
@@ -187,6 +190,13 @@ pub(crate) struct Dev {
     pub(super) admin_lock: Mutex<()>,
     /// The admin command ids' generation (bits 5-15; 0-4 are the slot).
     admin_gen: AtomicU32,
+    /// The id of an admin command that timed out and has not completed
+    /// ([`NO_STALE`] if none): until its completion is consumed the
+    /// controller may still write the bounce page, so no other command
+    /// runs (EBUSY). Under `admin_lock`.
+    admin_stale: AtomicU32,
+    /// Admin commands this module sent (`inject_admin_timeout`).
+    admin_sent: AtomicU32,
     /// Admin queue pointers (under `admin_lock` once adopted).
     asq_tail: AtomicU32,
     acq_head: AtomicU32,
@@ -240,6 +250,8 @@ impl Dev {
                 qs <- pin_init::pin_init_array_from_fn(|_| IoQ::new()),
                 admin_lock <- new_mutex!((), "hotup_nvme_admin"),
                 admin_gen: AtomicU32::new(0),
+                admin_stale: AtomicU32::new(NO_STALE),
+                admin_sent: AtomicU32::new(0),
                 asq_tail: AtomicU32::new(0),
                 acq_head: AtomicU32::new(0),
                 acq_phase: AtomicU32::new(1),
@@ -337,6 +349,28 @@ impl Dev {
         what: &str,
     ) -> Result<(u32, u32)> {
         let _ = held;
+        let stale = self.admin_stale.load(Relaxed);
+        if stale != NO_STALE {
+            // Whatever completed since: the stale command's, at last?
+            while let Some((done, _, _)) = self.reap_admin(a)? {
+                if done == stale {
+                    self.admin_stale.store(NO_STALE, Relaxed);
+                    pr_info!(
+                        "admin queue: the timed-out command (cid {}) completed at last\n",
+                        done
+                    );
+                    break;
+                }
+            }
+            if self.admin_stale.load(Relaxed) != NO_STALE {
+                pr_warn!(
+                    "admin command {} refused (EBUSY): cid {} timed out and has not completed, the controller may still write its data page\n",
+                    what,
+                    stale
+                );
+                return Err(EBUSY);
+            }
+        }
         let tail = self.asq_tail.load(Relaxed);
         // The slot and a generation: a late completion of a command that
         // timed out is never taken for a later one's.
@@ -350,39 +384,60 @@ impl Dev {
         self.asq_tail.store(next, Relaxed);
         fence(SeqCst);
         self.services.write32(DEV, self.doorbell(0, false), next)?;
+        let inject = crate::inject_admin_timeout();
+        if inject != 0 && self.admin_sent.fetch_add(1, Relaxed).wrapping_add(1) == inject {
+            pr_warn!(
+                "inject_admin_timeout: admin command {} (cid {}) given up at once\n",
+                what,
+                cid
+            );
+            self.admin_stale.store(cid, Relaxed);
+            return Err(ETIMEDOUT);
+        }
         let mut waited = 0;
         loop {
-            let (head, phase) = (self.acq_head.load(Relaxed), self.acq_phase.load(Relaxed));
-            let off = PG_ACQ * PAGE + head as usize * 16;
-            let dw3 = a.read32(off + 12);
-            if (dw3 >> 16) & 1 != phase {
+            let Some((done, status, dw0)) = self.reap_admin(a)? else {
                 if waited > 20_000 {
                     pr_err!("admin command {} (cid {}) timed out\n", what, cid);
+                    self.admin_stale.store(cid, Relaxed);
                     return Err(ETIMEDOUT);
                 }
                 fsleep(Delta::from_micros(100));
                 waited += 1;
                 continue;
-            }
-            fence(Acquire);
-            let dw0 = a.read32(off);
-            let nh = (head + 1) % u32::from(ADMIN_DEPTH);
-            self.acq_head.store(nh, Relaxed);
-            if nh == 0 {
-                self.acq_phase.store(phase ^ 1, Relaxed);
-            }
-            self.services.write32(DEV, self.doorbell(0, true), nh)?;
-            if dw3 & 0xffff == cid {
-                return Ok(((dw3 >> 17) & 0x7fff, dw0));
+            };
+            if done == cid {
+                return Ok((status, dw0));
             }
             // An earlier command's, which timed out: consumed, so the
             // queue is in step again; this one's is still to come.
             pr_warn!(
                 "admin command {}: a late completion (cid {}) consumed\n",
                 what,
-                dw3 & 0xffff
+                done
             );
         }
+    }
+
+    /// Consumes the admin completion queue's next entry, if the controller
+    /// posted one: its command id, status field and result dword. Under
+    /// `admin_lock`.
+    fn reap_admin(&self, a: &Arena) -> Result<Option<(u32, u32, u32)>> {
+        let (head, phase) = (self.acq_head.load(Relaxed), self.acq_phase.load(Relaxed));
+        let off = PG_ACQ * PAGE + head as usize * 16;
+        let dw3 = a.read32(off + 12);
+        if (dw3 >> 16) & 1 != phase {
+            return Ok(None);
+        }
+        fence(Acquire);
+        let dw0 = a.read32(off);
+        let nh = (head + 1) % u32::from(ADMIN_DEPTH);
+        self.acq_head.store(nh, Relaxed);
+        if nh == 0 {
+            self.acq_phase.store(phase ^ 1, Relaxed);
+        }
+        self.services.write32(DEV, self.doorbell(0, true), nh)?;
+        Ok(Some((dw3 & 0xffff, (dw3 >> 17) & 0x7fff, dw0)))
     }
 
     /// A fresh controller: admin queue, enable (by the parent), identify,
@@ -571,6 +626,10 @@ impl Dev {
         self.geo.lba_shift.store(b.lba_shift, Relaxed);
         self.geo.nsze.store(b.nsze, Relaxed);
         self.asq_tail.store(b.asq_tail, Relaxed);
+        // Command ids of this child's generations differ from the last
+        // ones' (a late completion of a predecessor's timed-out command is
+        // consumed, never taken for one of ours).
+        self.admin_gen.store((epoch as u32) << 6, Relaxed);
         self.acq_head.store(b.acq & 0xffff, Relaxed);
         self.acq_phase.store(b.acq >> 16, Relaxed);
         for (q, (tail, cq)) in self.qs.iter().zip(b.qs.iter()) {
@@ -732,7 +791,11 @@ impl Dev {
         let cid = slot as u32 | (generation << SLOT_BITS);
         c[0] |= cid << 16;
         let n = self.geo.nr_io.load(Acquire).max(1) as usize;
-        let qi = io.queue as usize % n;
+        // The pair of the CPU this runs on: the parent delivers pair p's
+        // vector to CPU p, so the completion runs where the submitter
+        // waits. Any pair is correct (its lock serialises the tail); a
+        // stale CPU number (preempted meanwhile) only costs a wake-up.
+        let qi = kernel::cpu::CpuId::current().as_u32() as usize % n;
         let rc = match self.qs.get(qi) {
             Some(q) => {
                 let mut sq = q.sq.lock();

@@ -44,6 +44,10 @@ module! {
             default: 0,
             description: "Test only: N drops the Nth I/O completion this module reaps (its command stays outstanding): the parent must report it stuck",
         },
+        inject_admin_timeout: u32 {
+            default: 0,
+            description: "Test only: N gives up on the Nth admin command this module sends right after its doorbell, as if the controller answered later than the bound: its late completion must be consumed before another command uses the data page",
+        },
     },
 }
 
@@ -60,4 +64,9 @@ fn inject_cq_rewind() -> bool {
 /// `inject_lost_completion`: which completion to lose (0: none).
 fn inject_lost_completion() -> u32 {
     *module_parameters::inject_lost_completion.value()
+}
+
+/// `inject_admin_timeout`: which admin command to give up on (0: none).
+fn inject_admin_timeout() -> u32 {
+    *module_parameters::inject_admin_timeout.value()
 }

@@ -4,7 +4,9 @@
  * not offer (the device's disable at unbind, mapping a request's data for
  * DMA). pci.rs wraps each once; nothing else calls these.
  */
+#include <linux/cpumask.h>
 #include <linux/dma-mapping.h>
+#include <linux/interrupt.h>
 #include <linux/io.h>
 #include <linux/pci.h>
 
@@ -66,15 +68,30 @@ void hotup_free_vector(struct pci_dev *pdev, unsigned int nr, void *cookie);
 
 /*
  * A handler for vector nr of pdev (any of them: 7.2's Rust reaches only
- * the first and the last of an allocation), named hotup_nvme<nr>.
+ * the first and the last of an allocation), named hotup_nvme<nr>. An I/O
+ * vector (nr >= 1: queue pair nr - 1) is delivered to the (nr - 1)th CPU,
+ * where a child submits on that pair (its CPU modulo the pairs): the
+ * completion then runs where the submitter waits, as the kernel's nvme
+ * driver has it with managed affinity (7.2's Rust has no
+ * pci_alloc_irq_vectors_affinity). A failure to place it only costs speed.
  */
 int hotup_request_vector(struct pci_dev *pdev, unsigned int nr, irq_handler_t handler, void *cookie)
 {
-	return pci_request_irq(pdev, nr, handler, NULL, cookie, "hotup_nvme%u", nr);
+	int ret = pci_request_irq(pdev, nr, handler, NULL, cookie, "hotup_nvme%u", nr);
+
+	if (!ret && nr > 0)
+		irq_set_affinity_and_hint(pci_irq_vector(pdev, nr),
+					  cpumask_of(cpumask_local_spread(nr - 1, NUMA_NO_NODE)));
+	return ret;
 }
 
-/* Frees it; waits for a handler still running on another CPU. */
+/*
+ * Frees it (its affinity hint first: free_irq warns about one left set);
+ * waits for a handler still running on another CPU.
+ */
 void hotup_free_vector(struct pci_dev *pdev, unsigned int nr, void *cookie)
 {
+	if (nr > 0)
+		irq_update_affinity_hint(pci_irq_vector(pdev, nr), NULL);
 	pci_free_irq(pdev, nr, cookie);
 }

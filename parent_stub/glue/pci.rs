@@ -90,6 +90,9 @@ pub(crate) trait HwHooks: 'static {
     /// Vector `vector` of `dev` fired (hard-IRQ context). Whether it was
     /// handled.
     fn irq(dev: &HwDev, vector: u32) -> bool;
+    /// `dev` is closing (unbind, before its controller is disabled): no
+    /// new command reaches it; wait, bounded, for what it holds.
+    fn closing(dev: &HwDev);
     /// `dev`'s controller is disabled (unbind): nothing it held completes.
     fn gone(dev: &HwDev);
 }
@@ -200,8 +203,16 @@ impl HwDev {
         self.wait_ready(true)
     }
 
-    /// Marks the device dead and disables the controller (CC.EN clear),
-    /// waiting for it, at unbind.
+    /// Marks the device dead (under the CC lock: no enable lands after
+    /// it): from now on no register access or mapping for a child
+    /// succeeds, so no new command reaches the controller.
+    fn close(&self) {
+        let _cc = self.cc.lock();
+        self.dead.store(true, SeqCst);
+    }
+
+    /// Disables the controller (CC.EN clear) of a closed device, waiting
+    /// for it, at unbind.
     fn disable(&self) -> Result {
         {
             let _cc = self.cc.lock();
@@ -495,6 +506,12 @@ impl<H: HwHooks> pci::Driver for NvmeDriver<H> {
     }
 
     fn unbind<'bound>(dev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        // No new command, and what the controller holds finishes first
+        // (bounded), as the kernel's nvme driver waits before it deletes
+        // its queues: a controller reset with reads and writes in flight
+        // is undefined (QEMU's emulation frees the queues under them).
+        this.hw.close();
+        H::closing(&this.hw);
         let disabled = this.hw.disable();
         // A controller that did not disable (ETIMEDOUT, CFS) may still
         // DMA: no bus mastering before the pages it could write are freed.

@@ -18,6 +18,16 @@
 #             of $HOTUP_BENCH_LATENCIES (us); each cell first runs the same
 #             workload with no upgrade (its p99 is the latency-hit baseline)
 #             and logs every I/O's latency while it upgrades.
+#   peer      QEMU's NVMe controller driven by hotup (parent nvme_pci=1 +
+#             hotup_nvme_v1) and by the kernel's own nvme driver, moved
+#             between them by driver_override: fio 4k random read/write at
+#             each of $HOTUP_BENCH_PEER_CONFIGS, $HOTUP_BENCH_ROUNDS rounds,
+#             the two drivers alternating (hotup first in odd rounds, the
+#             kernel's first in even ones). With $HOTUP_BENCH_PROFILE=1, in
+#             every round each configuration runs once more on each driver
+#             under a system-wide perf cpu-clock profile by module and
+#             symbol (peer-profile-CONFIG-DRIVER-rN.txt): the CPU each
+#             driver spends for the same I/O count, paired per round.
 # Upgrades are hotupctl's (its JSON line per upgrade: mode, blackout and its
 # parts, start time), $HOTUP_BENCH_UPGRADES per mode per cell, alternating
 # standby and classic.
@@ -32,6 +42,7 @@ DEPTHS=${HOTUP_BENCH_DEPTHS:-1 32 128}
 LATENCIES=${HOTUP_BENCH_LATENCIES:-100 5000}
 UPGRADES=${HOTUP_BENCH_UPGRADES:-4}
 CONFIGS=${HOTUP_BENCH_CONFIGS:-randread-qd1-j1 randwrite-qd1-j1 randread-qd32-j1 randwrite-qd32-j1 randread-qd1-j2 randwrite-qd1-j2 randread-qd32-j2 randwrite-qd32-j2}
+PEER_CONFIGS=${HOTUP_BENCH_PEER_CONFIGS:-randread-qd1-j1 randwrite-qd1-j1 randread-qd32-j1 randwrite-qd32-j1}
 BRD=${HOTUP_BRD:?set by cargo xtask bench: the kernel build tree brd.ko}
 HOTUPCTL="$MODULES/hotupctl"
 # Measured steps, for the progress lines.
@@ -43,10 +54,11 @@ FIO_BASE="--ioengine=libaio --direct=1 --bs=4k --norandommap --randrepeat=0 --ou
 
 # unload_all: no hotup, mono or brd module left (between parts).
 unload_all() {
-    for m in $(lsmod | awk '/^hotup_child_v/ {print $1}'); do rmmod "$m"; done
+    for m in $(lsmod | awk '/^hotup_(child|nvme)_v/ {print $1}'); do rmmod "$m"; done
     lsmod | grep -q '^hotup_parent ' && rmmod hotup_parent
     lsmod | grep -q '^hotup_mono ' && rmmod hotup_mono
     lsmod | grep -q '^brd ' && rmmod brd
+    lsmod | grep -q '^nvme ' && rmmod nvme nvme-core
     return 0
 }
 
@@ -206,12 +218,131 @@ part_load() {
     done
 }
 
+# The peer part: one NVMe controller, moved between the two drivers.
+PEER_MIB=256
+NVME_KO="${HOTUP_KBUILD:-}/drivers/nvme/host"
+peer_bdf() {
+    for d in /sys/bus/pci/devices/*; do
+        [ "$(cat $d/vendor):$(cat $d/device)" = 0x1b36:0x0010 ] && basename $d
+    done
+}
+# kernel_disk: the kernel driver's block device of the controller, if bound.
+kernel_disk() {
+    for n in /sys/bus/pci/devices/$BDF/nvme/nvme*/nvme*n1; do
+        [ -e "$n" ] && echo "/dev/${n##*/}" && return 0
+    done
+    return 1
+}
+# peer_unbind: the controller bound to no driver (hotup's modules unloaded:
+# the parent disables the controller at its unbind).
+peer_unbind() {
+    for m in $(lsmod | awk '/^hotup_nvme_v/ {print $1}'); do rmmod "$m" || return 1; done
+    if lsmod | grep -q '^hotup_parent '; then rmmod hotup_parent || return 1; fi
+    if [ -e /sys/bus/pci/devices/$BDF/driver ]; then
+        echo "$BDF" > /sys/bus/pci/devices/$BDF/driver/unbind || return 1
+    fi
+}
+# peer_use hotup|nvme: bind the controller to that driver (peer_dev then
+# names its block device).
+peer_use() {
+    peer_unbind || return 1
+    case $1 in
+        hotup)
+            echo hotup_parent > /sys/bus/pci/devices/$BDF/driver_override || return 1
+            insmod "$MODULES/hotup_parent.ko" nvme_pci=1 capacity_mib=$PEER_MIB || return 1
+            insmod "$MODULES/hotup_nvme_v1.ko" || return 1 ;;
+        nvme)
+            echo nvme > /sys/bus/pci/devices/$BDF/driver_override || return 1
+            if lsmod | grep -q '^nvme '; then
+                echo "$BDF" > /sys/bus/pci/drivers/nvme/bind || return 1
+            else
+                insmod "$NVME_KO/nvme-core.ko" && insmod "$NVME_KO/nvme.ko" || return 1
+            fi
+            # The kernel driver scans namespaces asynchronously.
+            _deadline=$(( $(cut -d. -f1 /proc/uptime) + 60 ))
+            until [ -b "$(kernel_disk)" ]; do
+                [ "$(cut -d. -f1 /proc/uptime)" -lt "$_deadline" ] || return 1
+                sleep 0.05   # poll interval of a condition wait
+            done ;;
+    esac
+}
+
+# irq_spread PATTERN: for each vector in /proc/interrupts whose name
+# matches PATTERN, its interrupts per CPU and the CPUs it is delivered to
+# (a completion taken on another CPU than the submitter's costs a wake-up
+# across vCPUs).
+irq_spread() {
+    awk -v p="$1" '$0 ~ p { n = $1; sub(":", "", n); s = "irq " n ":";
+        for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s = s " cpu" (i - 2) "=" $i;
+        print s " " $NF }' /proc/interrupts | while read -r l; do
+        _irq=${l#irq }; _irq=${_irq%%:*}
+        echo "$l effective=$(cat /proc/irq/$_irq/effective_affinity_list 2>/dev/null)"
+    done
+}
+
+# peer_dev hotup|nvme: the block device of the controller under that driver.
+peer_dev() { if [ $1 = hotup ]; then echo /dev/hotupblk0; else kernel_disk; fi; }
+
+# peer_profile CONFIG DRIVER ROUND: CONFIG once more on DRIVER under a
+# system-wide cpu-clock profile (perf writes to the guest's tmpfs: not over
+# 9p), reported by module and symbol with sample counts.
+peer_profile() {
+    _f="$B/peer-profile-$1-$2-r$3"
+    perf record -q -e cpu-clock -F 2000 -a -o /tmp/bench-perf.data -- \
+        fio $(overhead_args $1 $PEER_DEV $PEER_MIB "$_f.json") > /dev/null 2>&1 \
+        || { fail "peer: profile $1 on $2 (round $3)" "see $_f.json"; return 1; }
+    perf report -i /tmp/bench-perf.data --stdio --no-children -n --sort dso,sym \
+        > "$_f.txt" 2> "$_f.err" || fail "peer: perf report $1 $2 (round $3)" "see $_f.err"
+    rm -f /tmp/bench-perf.data
+}
+
+part_peer() {
+    BDF=$(peer_bdf)
+    check "peer: one NVMe controller (1b36:0010)" test -n "$BDF" -a "$(echo $BDF | wc -w)" -eq 1 || return 1
+    if [ "${HOTUP_BENCH_PROFILE:-0}" = 1 ]; then
+        echo 0 > /proc/sys/kernel/kptr_restrict
+        echo -1 > /proc/sys/kernel/perf_event_paranoid
+    fi
+    _order="hotup nvme"
+    _r=1
+    while [ $_r -le "$ROUNDS" ]; do
+        for drv in $_order; do
+            check "peer round $_r: the controller on $drv" peer_use $drv || return 1
+            PEER_DEV=$(peer_dev $drv)
+            diag "peer round $_r: $drv on $PEER_DEV, scheduler: $(cat /sys/block/${PEER_DEV#/dev/}/queue/scheduler)"
+            for cfg in $PEER_CONFIGS; do
+                step "peer round $_r $cfg $drv"
+                fio $(overhead_args $cfg $PEER_DEV $PEER_MIB "$B/peer-$cfg-$drv-r$_r.json") > /dev/null 2>&1 \
+                    || fail "peer: fio $cfg on $drv (round $_r)" "see $B/peer-$cfg-$drv-r$_r.json"
+            done
+            if [ "${HOTUP_BENCH_PROFILE:-0}" = 1 ]; then
+                for cfg in $PEER_CONFIGS; do
+                    step "peer round $_r profile $cfg $drv"
+                    peer_profile $cfg $drv $_r || return 1
+                done
+            fi
+            irq_spread "$([ $drv = hotup ] && echo hotup_nvme || echo 'nvme[0-9]q')" | while read -r l; do
+                diag "peer round $_r: $drv $l"
+            done
+            if [ $drv = hotup ]; then
+                check "peer round $_r: hotup failed no request" test "$(ctl failed)" -eq 0
+            fi
+        done
+        _order="${_order#* } ${_order%% *}"
+        _r=$((_r + 1))
+    done
+    pass "peer: $ROUNDS rounds"
+    check "peer: the controller unbound at the end" peer_unbind
+    expect_no_dmesg "peer: no I/O error or timeout from either driver" 'I/O error|blk_update_request|nvme.*timeout|hotup: error'
+}
+
 for part in $PARTS; do
     case $part in
         overhead) part_overhead ;;
         size) part_size ;;
         load) part_load ;;
-        *) fail "unknown part $part" "use overhead, size or load" ;;
+        peer) part_peer ;;
+        *) fail "unknown part $part" "use overhead, size, load or peer" ;;
     esac
 done
 unload_all

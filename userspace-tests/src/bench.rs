@@ -19,6 +19,8 @@ pub struct FioFigures {
     pub p99_us: f64,
     /// fio's error count over the jobs.
     pub errors: u64,
+    /// I/Os completed (read + write, all jobs).
+    pub ios: u64,
 }
 
 /// [`FioFigures`] of a fio JSON output (`--group_reporting` or not).
@@ -29,14 +31,17 @@ pub fn fio_figures(text: &str) -> Result<FioFigures> {
         iops: 0.0,
         p99_us: 0.0,
         errors: 0,
+        ios: 0,
     };
     for j in jobs {
         f.errors += j["error"].as_u64().unwrap_or(0);
         for dir in ["read", "write"] {
             let d = &j[dir];
-            if d["total_ios"].as_u64().unwrap_or(0) == 0 {
+            let ios = d["total_ios"].as_u64().unwrap_or(0);
+            if ios == 0 {
                 continue;
             }
+            f.ios += ios;
             f.iops += d["iops"].as_f64().unwrap_or(0.0);
             let p99 = d["clat_ns"]["percentile"]["99.000000"]
                 .as_f64()
@@ -91,7 +96,13 @@ pub struct OverheadRun {
 /// Parses an overhead file name, `overhead-CONFIG-PEER-rN.json`, into
 /// (config, peer, round).
 pub fn overhead_name(name: &str) -> Option<(String, String, u32)> {
-    let stem = name.strip_prefix("overhead-")?.strip_suffix(".json")?;
+    run_name("overhead-", name)
+}
+
+/// Parses a measured run's file name, `PREFIXCONFIG-PEER-rN.json`, into
+/// (config, peer, round).
+pub fn run_name(prefix: &str, name: &str) -> Option<(String, String, u32)> {
+    let stem = name.strip_prefix(prefix)?.strip_suffix(".json")?;
     let (rest, round) = stem.rsplit_once("-r")?;
     let (config, peer) = rest.rsplit_once('-')?;
     Some((config.to_owned(), peer.to_owned(), round.parse().ok()?))
@@ -132,10 +143,14 @@ pub fn paired_ratios(
             .map(|r| (r.round, metric(&r.fio)))
             .collect()
     };
-    let (ra, rb) = (of(a), of(b));
-    let ratios: Vec<f64> = ra
+    paired(&of(a), &of(b))
+}
+
+/// Ratios `a/b` of per-round values, paired by round (rounds in both).
+pub fn paired(a: &BTreeMap<u32, f64>, b: &BTreeMap<u32, f64>) -> Option<Spread> {
+    let ratios: Vec<f64> = a
         .iter()
-        .filter_map(|(round, x)| rb.get(round).filter(|y| **y > 0.0).map(|y| x / y))
+        .filter_map(|(round, x)| b.get(round).filter(|y| **y > 0.0).map(|y| x / y))
         .collect();
     spread(&ratios)
 }
@@ -253,6 +268,145 @@ pub fn cpu_profile(text: &str) -> Option<CpuProfile> {
             p.idle_pct += pct;
         } else if sym.starts_with("0x") {
             p.unnamed_module_pct += pct;
+        }
+    }
+    (lines > 0).then_some(p)
+}
+
+/// The peer comparison of one configuration: QEMU's NVMe controller under
+/// hotup (`hotup`: parent + `hotup_nvme`) and under the kernel's own driver
+/// (`nvme`), in alternating rounds of one boot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeerRow {
+    pub config: String,
+    /// Driver -> median IOPS over the rounds.
+    pub iops: BTreeMap<String, f64>,
+    /// Driver -> median p99 (µs) over the rounds.
+    pub p99_us: BTreeMap<String, f64>,
+    /// IOPS hotup / nvme, paired by round.
+    pub iops_hotup_over_nvme: Option<Spread>,
+    /// p99 hotup / nvme, paired by round.
+    pub p99_hotup_over_nvme: Option<Spread>,
+    /// Driver -> round -> where the CPU went in that round's profiled run.
+    pub profiles: BTreeMap<String, BTreeMap<u32, ModuleCpu>>,
+}
+
+impl PeerRow {
+    /// Driver -> median over the rounds of `f` of its profiles.
+    pub fn per_kio(&self, driver: &str, f: fn(&ModuleCpu) -> Option<f64>) -> Option<f64> {
+        let v: Vec<f64> = self.profiles.get(driver)?.values().filter_map(f).collect();
+        spread(&v).map(|s| s.median)
+    }
+
+    /// `f` of hotup's profile over the kernel driver's, paired by round.
+    pub fn cpu_ratio(&self, f: fn(&ModuleCpu) -> Option<f64>) -> Option<Spread> {
+        let of = |d: &str| -> BTreeMap<u32, f64> {
+            self.profiles
+                .get(d)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(r, p)| f(p).map(|v| (*r, v)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        paired(&of("hotup"), &of("nvme"))
+    }
+}
+
+/// The peer table from the runs (`peer-CONFIG-DRIVER-rN.json`), one row
+/// per configuration in first-seen order; profiles are added by the caller.
+pub fn peer_rows(runs: &[OverheadRun]) -> Vec<PeerRow> {
+    overhead_rows(runs)
+        .into_iter()
+        .map(|o| PeerRow {
+            iops_hotup_over_nvme: paired_ratios(runs, &o.config, "hotup", "nvme", |f| f.iops),
+            p99_hotup_over_nvme: paired_ratios(runs, &o.config, "hotup", "nvme", |f| f.p99_us),
+            config: o.config,
+            iops: o.iops,
+            p99_us: o.p99_us,
+            profiles: BTreeMap::new(),
+        })
+        .collect()
+}
+
+/// Whether a sample (module, symbol) is the driver's own CPU: hotup's
+/// modules and the kernel's Rust helpers they call out of line (the MMIO
+/// accessors: `rust_helper_writel` is where TCG charges a doorbell write),
+/// or the kernel driver's `nvme` and `nvme_core` (its accessors are inline).
+pub fn driver_sample(driver: &str, module: &str, sym: &str) -> bool {
+    match driver {
+        "hotup" => {
+            module.starts_with("hotup_")
+                || (module == "kernel.kallsyms" && sym.starts_with("rust_helper_"))
+        }
+        _ => module == "nvme" || module == "nvme_core",
+    }
+}
+
+/// Samples of a system-wide `cpu-clock` profile by module
+/// (`perf report --stdio --no-children -n --sort dso,sym`), with the I/O
+/// count of the fio run it profiled: CPU per I/O, whole system and in the
+/// driver's own modules.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModuleCpu {
+    pub samples: u64,
+    pub idle: u64,
+    /// Samples in the driver's code ([`driver_sample`]).
+    pub driver: u64,
+    /// Module -> samples, for every module that had any.
+    pub by_module: BTreeMap<String, u64>,
+    /// I/Os fio completed in the profiled run.
+    pub ios: u64,
+}
+
+impl ModuleCpu {
+    /// Busy (non-idle) samples per thousand I/Os.
+    pub fn busy_per_kio(&self) -> Option<f64> {
+        (self.ios > 0).then(|| 1000.0 * (self.samples - self.idle) as f64 / self.ios as f64)
+    }
+    /// Samples in the driver's modules per thousand I/Os.
+    pub fn driver_per_kio(&self) -> Option<f64> {
+        (self.ios > 0).then(|| 1000.0 * self.driver as f64 / self.ios as f64)
+    }
+}
+
+/// Parses a by-module perf report; `driver` says which (module, symbol)
+/// samples are the driver's. `None` if it holds no sample line.
+pub fn module_cpu(text: &str, ios: u64, driver: impl Fn(&str, &str) -> bool) -> Option<ModuleCpu> {
+    let mut p = ModuleCpu {
+        samples: 0,
+        idle: 0,
+        driver: 0,
+        by_module: BTreeMap::new(),
+        ios,
+    };
+    let mut lines = 0;
+    for line in text.lines() {
+        let mut w = line.split_whitespace();
+        if w.next().and_then(|x| x.strip_suffix('%')).is_none() {
+            continue;
+        }
+        let (Some(n), Some(dso), Some(_kind), Some(sym)) = (
+            w.next().and_then(|x| x.parse::<u64>().ok()),
+            w.next(),
+            w.next(),
+            w.next(),
+        ) else {
+            continue;
+        };
+        lines += 1;
+        p.samples += n;
+        if IDLE_SYMBOLS.contains(&sym) {
+            p.idle += n;
+        }
+        if let Some(m) = dso.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+            if m != "kernel.kallsyms" && m != "unknown" {
+                *p.by_module.entry(m.to_owned()).or_default() += n;
+            }
+            if driver(m, sym) {
+                p.driver += n;
+            }
         }
     }
     (lines > 0).then_some(p)
@@ -429,6 +583,7 @@ mod tests {
                 iops,
                 p99_us: p99,
                 errors: 0,
+                ios: 0,
             },
         }
     }
@@ -512,6 +667,55 @@ mod tests {
         assert_eq!(blackout_ratio(&cells, &half, "standby"), Some(1.5));
         assert_eq!(blackout_ratio(&cells, &half, "classic"), None);
         assert!(parse_upgrades("{not json").is_err());
+    }
+
+    #[test]
+    fn peer_rows_and_module_cpu() {
+        let runs = vec![
+            run("randread-qd1-j1", "hotup", 1, 950.0, 10.0),
+            run("randread-qd1-j1", "nvme", 1, 1000.0, 8.0),
+            run("randread-qd1-j1", "hotup", 2, 1100.0, 10.0),
+            run("randread-qd1-j1", "nvme", 2, 1000.0, 10.0),
+        ];
+        let rows = peer_rows(&runs);
+        let i = rows[0].iops_hotup_over_nvme.unwrap();
+        assert!((i.median - 1.025).abs() < 1e-9 && i.min == 0.95 && i.max == 1.1);
+        assert_eq!(
+            run_name("peer-", "peer-randread-qd1-j1-nvme-r2.json"),
+            Some(("randread-qd1-j1".into(), "nvme".into(), 2))
+        );
+        let report = "# Samples: 10K of event 'cpu-clock'\n\
+            #\n\
+                50.00%          5000  [kernel.kallsyms]  [k] pv_native_safe_halt\n\
+                10.00%          1000  [nvme]             [k] nvme_queue_rq\n\
+                 5.00%           500  [nvme_core]        [k] nvme_setup_cmd\n\
+                 2.00%           200  [brd]              [k] brd_submit_bio\n\
+                33.00%          3300  [kernel.kallsyms]  [k] memcpy\n";
+        let m = module_cpu(report, 5000, |m, s| driver_sample("nvme", m, s)).unwrap();
+        let h = module_cpu(
+            "  5.00%  500  [kernel.kallsyms]  [k] rust_helper_writel\n  1.00%  100  [hotup_parent]  [k] f\n  1.00%  100  [kernel.kallsyms]  [k] memcpy\n",
+            1000,
+            |m, s| driver_sample("hotup", m, s),
+        )
+        .unwrap();
+        assert_eq!((h.driver, h.samples), (600, 700));
+        assert_eq!((m.samples, m.idle, m.driver), (10_000, 5000, 1500));
+        assert_eq!(m.by_module["brd"], 200);
+        assert_eq!(m.busy_per_kio(), Some(1000.0));
+        assert_eq!(m.driver_per_kio(), Some(300.0));
+        assert!(module_cpu("# nothing\n", 1, |_, _| true).is_none());
+        let mut row = rows[0].clone();
+        let mut h = m.clone();
+        h.ios = 4000;
+        let mut h2 = m.clone();
+        h2.ios = 2500;
+        row.profiles
+            .insert("nvme".into(), [(1, m.clone()), (2, m)].into());
+        row.profiles
+            .insert("hotup".into(), [(1, h), (2, h2)].into());
+        let r = row.cpu_ratio(ModuleCpu::busy_per_kio).unwrap();
+        assert_eq!((r.min, r.max, r.median), (1.25, 2.0, 1.625));
+        assert_eq!(row.per_kio("nvme", ModuleCpu::driver_per_kio), Some(300.0));
     }
 
     #[test]

@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use userspace_tests::bench::{
-    blackout_cells, blackout_ratio, cpu_profile, fio_figures, overhead_name, overhead_rows,
-    parse_upgrades, BlackoutCell, OverheadRow, OverheadRun, Spread,
+    blackout_cells, blackout_ratio, cpu_profile, driver_sample, fio_figures, module_cpu,
+    overhead_name, overhead_rows, parse_upgrades, peer_rows, run_name, BlackoutCell, ModuleCpu,
+    OverheadRow, OverheadRun, PeerRow, Spread,
 };
 use userspace_tests::report::parse_fio_log;
 use userspace_tests::{dmesg_problems, judge};
@@ -32,6 +33,9 @@ pub enum Part {
     Size,
     /// Blackout and latency hit against iodepth and the child's latency.
     Load,
+    /// QEMU's NVMe controller under hotup (parent + hotup_nvme) against the
+    /// kernel's own nvme driver: IOPS, p99 and CPU per I/O.
+    Peer,
 }
 
 impl Part {
@@ -40,6 +44,7 @@ impl Part {
             Part::Overhead => "overhead",
             Part::Size => "size",
             Part::Load => "load",
+            Part::Peer => "peer",
         }
     }
 }
@@ -87,6 +92,9 @@ pub struct Plan {
     /// Profile hotup on every overhead configuration (perf, after the rounds).
     #[serde(default)]
     pub profile: bool,
+    /// Configurations of the peer part (one job: QD1 and QD32).
+    #[serde(default)]
+    pub peer_configs: Vec<String>,
 }
 
 const CONFIGS: [&str; 8] = [
@@ -109,7 +117,7 @@ impl Plan {
         profile: bool,
     ) -> Plan {
         let mut parts: Vec<Part> = if only.is_empty() {
-            vec![Part::Overhead, Part::Size, Part::Load]
+            vec![Part::Overhead, Part::Size, Part::Load, Part::Peer]
         } else {
             only.to_vec()
         };
@@ -133,6 +141,7 @@ impl Plan {
             latencies_us: vec![100, 5000],
             upgrades: upgrades.unwrap_or(if quick { 1 } else { 4 }),
             profile,
+            peer_configs: CONFIGS[..4].iter().map(|s| s.to_string()).collect(),
         }
     }
 
@@ -154,6 +163,11 @@ impl Plan {
         }
         if self.has(Part::Load) {
             n += self.latencies_us.len() as u32 * self.depths.len() as u32 * 2;
+        }
+        if self.has(Part::Peer) {
+            // Two drivers per round, each configuration measured and
+            // (with the profile) once more under perf.
+            n += self.rounds * self.peer_configs.len() as u32 * 2 * (1 + u32::from(self.profile));
         }
         n
     }
@@ -178,6 +192,13 @@ impl Plan {
             let points = self.latencies_us.len() as u32 * self.depths.len() as u32;
             s += points * (per_point + self.runtime_s + 5);
         }
+        if self.has(Part::Peer) {
+            // Per driver and round a rebind (a controller bring-up) and
+            // its runs; the profiles as in the overhead part.
+            let per_config = self.runtime_s + 3 + u32::from(self.profile) * (self.runtime_s + 12);
+            let per_driver = 8 + self.peer_configs.len() as u32 * per_config;
+            s += 2 * self.rounds * per_driver;
+        }
         s
     }
 
@@ -195,6 +216,7 @@ impl Plan {
             ("HOTUP_BENCH_ROUNDS", self.rounds.to_string()),
             ("HOTUP_BENCH_RUNTIME", self.runtime_s.to_string()),
             ("HOTUP_BENCH_CONFIGS", self.configs.join(" ")),
+            ("HOTUP_BENCH_PEER_CONFIGS", self.peer_configs.join(" ")),
             ("HOTUP_BENCH_SIZES", join(&self.sizes_mib)),
             ("HOTUP_BENCH_DEPTHS", join(&self.depths)),
             ("HOTUP_BENCH_LATENCIES", join(&self.latencies_us)),
@@ -240,6 +262,8 @@ pub struct BenchReport {
     /// Per mode: median blackout of the largest device over the smallest.
     pub size_ratio: BTreeMap<String, f64>,
     pub load: Vec<LoadPoint>,
+    /// hotup against the kernel's nvme driver on QEMU's controller.
+    pub peer: Vec<PeerRow>,
     pub targets: Vec<Target>,
     pub fio_errors: u64,
     pub failed_upgrades: usize,
@@ -335,6 +359,38 @@ pub fn analyse(dir: &Path, plan: &Plan) -> Result<(BenchReport, u64)> {
             }
         }
     }
+    let mut peer_runs = Vec::new();
+    let mut profiled = Vec::new();
+    for n in &names {
+        if let Some((config, drv, round)) = run_name("peer-profile-", n) {
+            profiled.push((config, drv, round));
+        } else if let Some((config, peer, round)) = run_name("peer-", n) {
+            let fio = fio_figures(&read(dir, n)?).with_context(|| format!("parsing {n}"))?;
+            fio_errors += fio.errors;
+            peer_runs.push(OverheadRun {
+                config,
+                peer,
+                round,
+                fio,
+            });
+        }
+    }
+    let mut peer = peer_rows(&peer_runs);
+    for (config, drv, round) in profiled {
+        let stem = format!("peer-profile-{config}-{drv}-r{round}");
+        let fio = fio_figures(&read(dir, &format!("{stem}.json"))?)
+            .with_context(|| format!("parsing {stem}.json"))?;
+        fio_errors += fio.errors;
+        let Some(row) = peer.iter_mut().find(|r| r.config == config) else {
+            continue;
+        };
+        if let Some(p) = read(dir, &format!("{stem}.txt"))
+            .ok()
+            .and_then(|t| module_cpu(&t, fio.ios, |m, s| driver_sample(&drv, m, s)))
+        {
+            row.profiles.entry(drv).or_default().insert(round, p);
+        }
+    }
     let mut overhead = overhead_rows(&runs);
     for row in &mut overhead {
         if let Ok(t) = read(dir, &format!("profile-{}-fio.json", row.config)) {
@@ -350,7 +406,8 @@ pub fn analyse(dir: &Path, plan: &Plan) -> Result<(BenchReport, u64)> {
         .chain(load.iter().flat_map(|p| &p.cells))
         .map(|c| c.failed)
         .sum();
-    let targets = targets(&overhead, &size_ratio, &load);
+    let mut targets = targets(&overhead, &size_ratio, &load);
+    targets.extend(peer_targets(&peer));
     Ok((
         BenchReport {
             plan: plan.clone(),
@@ -358,6 +415,7 @@ pub fn analyse(dir: &Path, plan: &Plan) -> Result<(BenchReport, u64)> {
             size,
             size_ratio,
             load,
+            peer,
             targets,
             fio_errors,
             failed_upgrades,
@@ -450,6 +508,52 @@ pub fn targets(
             target: "<= 3".into(),
             measured: format!("{v:.2} ({w})"),
             met: Some(v <= 3.0),
+        });
+    }
+    t
+}
+
+/// The peer targets: IOPS hotup/kernel at least 0.95 by median at every
+/// point; and, as the tie-breaker when TCG's spread between rounds is wider
+/// than that, the CPU hotup's parent and child spend per I/O (perf) at most
+/// 1/0.95 of what the kernel driver spends.
+pub fn peer_targets(peer: &[PeerRow]) -> Vec<Target> {
+    let mut t = Vec::new();
+    if let Some((c, s)) = peer
+        .iter()
+        .filter_map(|r| r.iops_hotup_over_nvme.map(|s| (r.config.clone(), s)))
+        .reduce(|a, b| if b.1.median < a.1.median { b } else { a })
+    {
+        t.push(Target {
+            what: "IOPS hotup/kernel nvme on QEMU's controller, worst configuration (median of rounds)".into(),
+            target: ">= 0.95".into(),
+            measured: format!(
+                "{:.3} ({c}; rounds {:.3}-{:.3}{})",
+                s.median,
+                s.min,
+                s.max,
+                if s.max - s.min > 0.05 {
+                    ": spread wider than the margin, the CPU per I/O decides"
+                } else {
+                    ""
+                }
+            ),
+            met: Some(s.median >= 0.95),
+        });
+    }
+    if let Some((c, s)) = peer
+        .iter()
+        .filter_map(|r| {
+            r.cpu_ratio(ModuleCpu::driver_per_kio)
+                .map(|s| (r.config.clone(), s))
+        })
+        .reduce(|a, b| if b.1.median > a.1.median { b } else { a })
+    {
+        t.push(Target {
+            what: "driver CPU per I/O hotup (parent + child) / kernel nvme (perf), worst configuration (median of rounds)".into(),
+            target: "<= 1.053".into(),
+            measured: format!("{:.3} ({c}; rounds {:.3}-{:.3})", s.median, s.min, s.max),
+            met: Some(s.median <= 1.0 / 0.95),
         });
     }
     t
@@ -572,6 +676,9 @@ pub fn print_report(r: &BenchReport) {
             }
         }
     }
+    if !r.peer.is_empty() {
+        print_peer(r);
+    }
     if !r.targets.is_empty() {
         println!("\n== Targets (reported, not enforced) ==");
         for t in &r.targets {
@@ -606,6 +713,50 @@ pub fn print_report(r: &BenchReport) {
         if r.ok { "PASS" } else { "FAIL" },
         r.wall_s
     );
+}
+
+fn print_peer(r: &BenchReport) {
+    println!(
+        "\n== QEMU's NVMe controller: hotup (parent + hotup_nvme_v1) against the kernel's nvme driver ({} round(s), {} s each, alternating; ratios paired per round: median [min-max]) ==",
+        r.plan.rounds, r.plan.runtime_s
+    );
+    println!(
+        "{:<18} {:>10} {:>10} {:>24} {:>9} {:>9} {:>24} {:>14} {:>14} {:>13} {:>13} {:>24}",
+        "config",
+        "hotup IOPS",
+        "nvme IOPS",
+        "IOPS hotup/nvme",
+        "hotup p99",
+        "nvme p99",
+        "p99 hotup/nvme",
+        "hotup busy/kIO",
+        "nvme busy/kIO",
+        "hotup drv/kIO",
+        "nvme drv/kIO",
+        "drv CPU/IO hotup/nvme"
+    );
+    let g = |m: &BTreeMap<String, f64>, k: &str| m.get(k).map_or("-".into(), |v| format!("{v:.0}"));
+    for p in &r.peer {
+        let prof = |d: &str, f: fn(&ModuleCpu) -> Option<f64>| {
+            p.per_kio(d, f).map_or("-".into(), |v| format!("{v:.1}"))
+        };
+        println!(
+            "{:<18} {:>10} {:>10} {:>24} {:>9} {:>9} {:>24} {:>14} {:>14} {:>13} {:>13} {:>24}",
+            p.config,
+            g(&p.iops, "hotup"),
+            g(&p.iops, "nvme"),
+            fmt_spread(p.iops_hotup_over_nvme),
+            g(&p.p99_us, "hotup"),
+            g(&p.p99_us, "nvme"),
+            fmt_spread(p.p99_hotup_over_nvme),
+            prof("hotup", ModuleCpu::busy_per_kio),
+            prof("nvme", ModuleCpu::busy_per_kio),
+            prof("hotup", ModuleCpu::driver_per_kio),
+            prof("nvme", ModuleCpu::driver_per_kio),
+            fmt_spread(p.cpu_ratio(ModuleCpu::driver_per_kio)),
+        );
+    }
+    println!("(p99 in µs; busy/kIO: non-idle perf samples of the whole guest per 1000 I/Os, cpu-clock at 2 kHz; drv/kIO: samples in the driver's own code, hotup_parent + hotup_nvme_v1 + the Rust MMIO helpers they call (rust_helper_*), or nvme + nvme_core; medians over the rounds, ratios paired per round)");
 }
 
 pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<bool> {
@@ -662,7 +813,8 @@ pub fn run(ctx: &Ctx, args: &BenchArgs) -> Result<bool> {
             env: plan.env(&k.brd_ko()),
             // The 1 GiB device of the size part, with room to spare.
             mem: Some("3G"),
-            nvme: 0,
+            // The peer part's controller (the other parts ignore it).
+            nvme: u32::from(plan.has(Part::Peer)),
             nvme_iops: 0,
         },
         "bench",
@@ -721,6 +873,11 @@ fn plots(r: &BenchReport, out: &Path) -> Result<Vec<String>> {
     if !r.overhead.is_empty() {
         let p = out.join("overhead.svg");
         plot_overhead(r, &p)?;
+        files.push(p.display().to_string());
+    }
+    if !r.peer.is_empty() {
+        let p = out.join("peer.svg");
+        plot_peer(r, &p)?;
         files.push(p.display().to_string());
     }
     if !r.size.is_empty() {
@@ -790,89 +947,136 @@ fn draw_err(e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 /// IOPS ratios per configuration as bars (median) with whiskers (min-max
-/// across rounds): hotup/mono and hotup/brd, and the 0.98 target line.
+/// across rounds): hotup/mono and hotup/brd, and the 0.98 target line; the
+/// profile's answer (the parent's share of the busy CPU) up each first bar.
 fn plot_overhead(r: &BenchReport, path: &Path) -> Result<()> {
-    use plotters::prelude::*;
     let rows = &r.overhead;
-    let top = rows
+    plot_bars(
+        path,
+        "IOPS of hotup relative to its peers (bars: median of paired rounds; whiskers: min-max)",
+        &rows.iter().map(|o| o.config.clone()).collect::<Vec<_>>(),
+        &[
+            (
+                "hotup / hotup_mono (the parent's cost)".into(),
+                rows.iter().map(|o| o.iops_hotup_over_mono).collect(),
+            ),
+            (
+                "hotup / brd".into(),
+                rows.iter().map(|o| o.iops_hotup_over_brd).collect(),
+            ),
+        ],
+        (0.98, "target hotup/mono >= 0.98"),
+        &rows
+            .iter()
+            .map(|o| {
+                o.hotup_profile
+                    .and_then(|p| p.parent_share_of_busy())
+                    .map(|v| format!("parent: {v:.1}% of CPU"))
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// The peer table as bars: IOPS hotup/kernel nvme per configuration
+/// (median, whiskers min-max across rounds), the 0.95 target, and the busy
+/// CPU per I/O ratio of the profiled runs up each bar.
+fn plot_peer(r: &BenchReport, path: &Path) -> Result<()> {
+    let rows = &r.peer;
+    plot_bars(
+        path,
+        "QEMU's NVMe controller: IOPS of hotup relative to the kernel's nvme driver (bars: median of paired rounds; whiskers: min-max)",
+        &rows.iter().map(|o| o.config.clone()).collect::<Vec<_>>(),
+        &[(
+            "hotup (parent + hotup_nvme) / kernel nvme".into(),
+            rows.iter().map(|o| o.iops_hotup_over_nvme).collect(),
+        )],
+        (0.95, "target hotup/nvme >= 0.95"),
+        &rows
+            .iter()
+            .map(|o| {
+                o.cpu_ratio(ModuleCpu::driver_per_kio)
+                    .map(|v| format!("driver CPU per I/O hotup/nvme: {:.2}", v.median))
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Bars of ratios (one series per colour, median with a min-max whisker)
+/// per configuration, a horizontal target line, and a note written up the
+/// first bar of each configuration.
+fn plot_bars(
+    path: &Path,
+    caption: &str,
+    configs: &[String],
+    series: &[(String, Vec<Option<Spread>>)],
+    target: (f64, &str),
+    notes: &[Option<String>],
+) -> Result<()> {
+    use plotters::prelude::*;
+    let n = configs.len() as f64;
+    let top = series
         .iter()
-        .flat_map(|o| [o.iops_hotup_over_mono, o.iops_hotup_over_brd])
-        .flatten()
+        .flat_map(|s| s.1.iter().flatten())
         .map(|s| s.max)
         .fold(1.1, f64::max)
         * 1.1;
     let root = SVGBackend::new(path, (1200, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(draw_err)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "IOPS of hotup relative to its peers (bars: median of paired rounds; whiskers: min-max)",
-            ("sans-serif", 20),
-        )
+        .caption(caption, ("sans-serif", 20))
         .margin(15)
         .x_label_area_size(70)
         .y_label_area_size(60)
-        .build_cartesian_2d(-0.5f64..rows.len() as f64 - 0.5, 0f64..top)
+        .build_cartesian_2d(-0.5f64..n - 0.5, 0f64..top)
         .map_err(draw_err)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(rows.len() + 1)
+        .x_labels(configs.len() + 1)
         .x_label_formatter(&|x| {
-            // Ticks at the integers, under each configuration's pair.
+            // Ticks at the integers, under each configuration's bars.
             if x.fract().abs() > 1e-6 || *x < 0.0 {
                 return String::new();
             }
-            let i = x.round() as usize;
-            rows.get(i).map_or(String::new(), |o| o.config.clone())
+            configs.get(x.round() as usize).cloned().unwrap_or_default()
         })
         .y_desc("IOPS ratio")
         .draw()
         .map_err(draw_err)?;
-    let series = [
-        ("hotup / hotup_mono (the parent's cost)", BLUE),
-        ("hotup / brd", RGBColor(230, 120, 0)),
-    ];
-    for (k, (label, color)) in series.iter().enumerate() {
-        let bars: Vec<(f64, Spread)> = rows
+    let colors = [BLUE, RGBColor(230, 120, 0)];
+    let width = 0.7 / series.len().max(1) as f64;
+    for (k, (label, values)) in series.iter().enumerate() {
+        let bars: Vec<(f64, Spread)> = values
             .iter()
             .enumerate()
-            .filter_map(|(i, o)| {
-                let s = if k == 0 {
-                    o.iops_hotup_over_mono
-                } else {
-                    o.iops_hotup_over_brd
-                };
-                s.map(|s| (i as f64 - 0.35 + 0.37 * k as f64, s))
-            })
+            .filter_map(|(i, s)| s.map(|s| (i as f64 - 0.35 + width * k as f64, s)))
             .collect();
-        let c = *color;
+        let c = colors[k % colors.len()];
         chart
             .draw_series(bars.iter().map(|(x, s)| {
-                Rectangle::new([(*x, 0.0), (*x + 0.3, s.median)], c.mix(0.6).filled())
+                Rectangle::new(
+                    [(*x, 0.0), (*x + width * 0.85, s.median)],
+                    c.mix(0.6).filled(),
+                )
             }))
             .map_err(draw_err)?
-            .label(*label)
+            .label(label.as_str())
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], c.filled()));
         chart
             .draw_series(bars.iter().map(|(x, s)| {
-                PathElement::new(
-                    vec![(*x + 0.15, s.min), (*x + 0.15, s.max)],
-                    BLACK.stroke_width(2),
-                )
+                let mid = *x + width * 0.425;
+                PathElement::new(vec![(mid, s.min), (mid, s.max)], BLACK.stroke_width(2))
             }))
             .map_err(draw_err)?;
     }
-    // The profile's answer, written up the hotup/mono bar: the parent's
-    // share of the busy CPU.
     let vertical = ("sans-serif", 13)
         .into_font()
         .transform(FontTransform::Rotate270)
         .color(&BLACK);
     chart
-        .draw_series(rows.iter().enumerate().filter_map(|(i, o)| {
-            let share = o.hotup_profile?.parent_share_of_busy()?;
+        .draw_series(notes.iter().enumerate().filter_map(|(i, note)| {
             Some(Text::new(
-                format!("parent: {share:.1}% of CPU"),
+                note.clone()?,
                 (i as f64 - 0.28, top * 0.02),
                 vertical.clone(),
             ))
@@ -880,11 +1084,11 @@ fn plot_overhead(r: &BenchReport, path: &Path) -> Result<()> {
         .map_err(draw_err)?;
     chart
         .draw_series(std::iter::once(PathElement::new(
-            vec![(-0.5, 0.98), (rows.len() as f64 - 0.5, 0.98)],
+            vec![(-0.5, target.0), (n - 0.5, target.0)],
             RED.stroke_width(1),
         )))
         .map_err(draw_err)?
-        .label("target hotup/mono >= 0.98")
+        .label(target.1)
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], RED));
     chart
         .configure_series_labels()
@@ -982,9 +1186,17 @@ mod tests {
     fn plan_quick_and_full() {
         let q = Plan::of(true, &[], None, None, true);
         assert_eq!((q.rounds, q.upgrades, q.configs.len()), (1, 1, 4));
-        assert_eq!(q.steps(), 4 * 3 + 4 + 2 + 2 * 2 * 2);
+        // Overhead (3 peers + a profile), size, load, peer (2 drivers, + a
+        // profile of each).
+        assert_eq!(q.steps(), 4 * 3 + 4 + 2 + 2 * 2 * 2 + 2 * 4 * 2);
         let unprofiled = Plan::of(true, &[], None, None, false);
-        assert_eq!(unprofiled.steps(), 4 * 3 + 2 + 2 * 2 * 2);
+        assert_eq!(unprofiled.steps(), 4 * 3 + 2 + 2 * 2 * 2 + 4 * 2);
+        let peer = Plan::of(false, &[Part::Peer], Some(5), None, false);
+        assert_eq!(peer.steps(), 5 * 4 * 2);
+        assert!(peer.env(Path::new("/k/brd.ko")).contains(&(
+            "HOTUP_BENCH_PEER_CONFIGS",
+            "randread-qd1-j1 randwrite-qd1-j1 randread-qd32-j1 randwrite-qd32-j1".into()
+        )));
         assert!(unprofiled.estimate_s() < q.estimate_s());
         let f = Plan::of(false, &[Part::Size], None, Some(3), true);
         assert_eq!(f.parts, vec![Part::Size]);
@@ -1061,7 +1273,34 @@ mod tests {
             latencies_us: vec![100],
             upgrades: 1,
             profile: true,
+            peer_configs: vec!["randread-qd1-j1".into()],
         };
+        // The peer part: hotup at 0.9 and 1.0 of the kernel driver in two
+        // rounds; profiled, hotup spends 1.2x the busy CPU per I/O.
+        for (drv, r, iops) in [
+            ("hotup", 1, 900.0),
+            ("nvme", 1, 1000.0),
+            ("hotup", 2, 1000.0),
+            ("nvme", 2, 1000.0),
+        ] {
+            std::fs::write(
+                dir.join(format!("peer-randread-qd1-j1-{drv}-r{r}.json")),
+                fio(iops, 50_000),
+            )
+            .unwrap();
+        }
+        for (drv, module, busy) in [("hotup", "hotup_nvme_v1", 600), ("nvme", "nvme", 500)] {
+            std::fs::write(
+                dir.join(format!("peer-profile-randread-qd1-j1-{drv}-r1.json")),
+                fio(1000.0, 50_000),
+            )
+            .unwrap();
+            std::fs::write(
+                dir.join(format!("peer-profile-randread-qd1-j1-{drv}-r1.txt")),
+                format!("    50.00%  1000  [kernel.kallsyms]  [k] pv_native_safe_halt\n    10.00%  100  [{module}]  [k] f\n    40.00%  {}  [kernel.kallsyms]  [k] memcpy\n", busy - 100),
+            )
+            .unwrap();
+        }
         // The profile of hotup: 1.5% of the samples in the parent's code
         // out of 75% busy is 2% of the busy CPU (the target's edge).
         std::fs::write(
@@ -1091,7 +1330,17 @@ mod tests {
             .filter(|t| t.met == Some(false))
             .map(|t| t.what.as_str())
             .collect();
+        let p = &r.peer[0];
+        assert!((p.iops_hotup_over_nvme.unwrap().median - 0.95).abs() < 1e-9);
+        assert_eq!(p.profiles["hotup"][&1].driver, 100);
+        assert_eq!(p.profiles["nvme"][&1].by_module["nvme"], 100);
+        // fio's 9 I/Os per run: 600 busy samples / 9 I/Os against 500 / 9;
+        // 100 driver samples each.
+        let busy = p.cpu_ratio(ModuleCpu::busy_per_kio).unwrap();
+        assert!((busy.median - 1.2).abs() < 1e-9);
+        let drv = p.cpu_ratio(ModuleCpu::driver_per_kio).unwrap();
+        assert!((drv.median - 1.0).abs() < 1e-9);
         assert_eq!(misses, vec!["blackout largest/smallest device, standby"]);
-        assert_eq!(r.targets.len(), 6);
+        assert_eq!(r.targets.len(), 8);
     }
 }

@@ -226,6 +226,10 @@ pub fn qemu_command(
             "none",
             "-no-reboot",
         ])
+        // A guest that dies with nothing on its console (a triple fault, an
+        // emulated device it misused): QEMU's own account, in the run folder.
+        .args(["-d", "guest_errors,cpu_reset", "-D"])
+        .arg(run_dir.join("qemu-debug.log"))
         .arg("-kernel")
         .arg(k.bzimage())
         .args(["-append", &append])
