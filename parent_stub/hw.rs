@@ -23,7 +23,7 @@
 //! raise `entered` / load `on`), as the I/O gate does (`inflight.rs`).
 
 use super::edge::ActiveChild;
-use super::pci::{HwDev, HwHooks};
+use super::pci::{HwDev, HwHooks, UNBIND_DRAIN_MS};
 use super::state_abi::IRQ_DEVICE_GONE;
 use crate::hotup_event;
 use core::cell::UnsafeCell;
@@ -180,12 +180,7 @@ pub(crate) fn release_all() {
     }
 }
 
-/// How long an unbind waits for the requests in flight before it
-/// disables the controller (what is left is failed with EIO: a lost
-/// completion, a controller that stopped answering).
-const UNBIND_DRAIN_MS: u32 = 1000;
-
-/// The PCI driver's hooks (`pci::NvmeDriver<Hooks>`).
+/// The PCI driver's hooks (`pci::NvmeDriver<Hooks, services::Drain>`).
 pub(crate) struct Hooks;
 
 impl HwHooks for Hooks {
@@ -204,11 +199,10 @@ impl HwHooks for Hooks {
         Err(ENOSPC)
     }
 
-    fn closing(dev: &HwDev) {
+    fn closing(dev: &HwDev, waited_ms: u32, left: usize) {
         let Some(i) = index_of(dev) else {
             return;
         };
-        let (waited_ms, left) = crate::services::drain_inflight(UNBIND_DRAIN_MS);
         hotup_event!(
             "hw-closing dev={} waited_ms={} inflight={} bound_ms={}",
             i,

@@ -416,7 +416,8 @@ impl InFlight {
         Ok(())
     }
 
-    fn now_ns(&self) -> u64 {
+    /// Nanoseconds since this table's epoch (the slots' `since_ns` clock).
+    pub(crate) fn now_ns(&self) -> u64 {
         u64::try_from((Instant::<Monotonic>::now() - self.epoch).as_nanos()).unwrap_or(0)
     }
 
@@ -447,12 +448,14 @@ impl InFlight {
         stuck
     }
 
-    /// How many requests are in flight, over the queues.
-    pub(crate) fn inflight_count(&self) -> usize {
-        self.queues
+    /// How many requests handed to the child at or before `t_ns` (from
+    /// [`InFlight::now_ns`]) are still in flight: what the device may hold
+    /// at an instant, not the requests that came after it.
+    pub(crate) fn inflight_before(&self, t_ns: u64) -> usize {
+        self.slots
             .iter()
-            .map(|c| c.inflight.load(SeqCst) as usize)
-            .sum()
+            .filter(|s| s.cookie.load(Acquire) != 0 && s.since_ns.load(Relaxed) <= t_ns)
+            .count()
     }
 
     /// Whether any request is in flight (sequentially consistent, against

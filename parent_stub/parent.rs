@@ -126,7 +126,7 @@ pub(crate) unsafe fn disk_ioctl(
 
 /// The parent's PCI driver, bound devices handed to `hw.rs`.
 type PciRegistration =
-    kernel::driver::Registration<kernel::pci::Adapter<pci::NvmeDriver<hw::Hooks>>>;
+    kernel::driver::Registration<kernel::pci::Adapter<pci::NvmeDriver<hw::Hooks, services::Drain>>>;
 
 /// The hub published to the children's entry points; withdrawn on drop.
 struct Published;

@@ -33,11 +33,13 @@ pub(crate) fn withdraw() {
     }
 }
 
-/// Runs `f` on the published hub, if any. The C entry points use it, and
-/// the nodes' `open` and sysfs: none can run once [`withdraw`] has begun
-/// (a child holds a reference on this module through the symbols it
-/// uses, and the nodes and the disk go before the withdrawal, waiting for
-/// their callers), so the hub stays alive for the call.
+/// Runs `f` on the published hub, if any. The C entry points use it, the
+/// nodes' `open` and sysfs, and the PCI unbind's drain: none can run once
+/// [`withdraw`] has begun (a child holds a reference on this module
+/// through the symbols it uses; the nodes and the disk go before the
+/// withdrawal, waiting for their callers; the module's drop unregisters
+/// the PCI driver, which runs every unbind, before the hub is withdrawn),
+/// so the hub stays alive for the call.
 fn with_hub<R>(f: impl FnOnce(ArcBorrow<'_, Hub>) -> R) -> Option<R> {
     let p = HUB.load(Ordering::Acquire);
     // SAFETY: a non-null pointer is from `publish`, and `withdraw` cannot
@@ -45,18 +47,34 @@ fn with_hub<R>(f: impl FnOnce(ArcBorrow<'_, Hub>) -> R) -> Option<R> {
     (!p.is_null()).then(|| f(unsafe { Arc::<Hub>::borrow(p) }))
 }
 
-/// Waits until no request is in flight in the published hub, at most
-/// `bound_ms` (polled every millisecond: the unbind of a controller, which
-/// may sleep); returns the time waited and how many requests are still in flight.
-pub(crate) fn drain_inflight(bound_ms: u32) -> (u32, usize) {
+/// Waits until none of the requests in flight now is left, at most
+/// `bound_ms` (polled every millisecond, so a little longer in all: the
+/// unbind of a controller, which may sleep); returns the milliseconds
+/// polled and how many of them are still in flight. Requests that come
+/// later are not waited for: the caller has closed the device, so they
+/// fail before they reach it. With no hub (none published) nothing is
+/// in flight.
+fn drain_inflight(bound_ms: u32) -> (u32, usize) {
+    let Some(t) = with_hub(|h| h.io.now_ns()) else {
+        return (0, 0);
+    };
     let mut waited = 0;
     loop {
-        let left = with_hub(|h| h.io.inflight_count()).unwrap_or(0);
+        let left = with_hub(|h| h.io.inflight_before(t)).unwrap_or(0);
         if left == 0 || waited >= bound_ms {
             return (waited, left);
         }
         kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
         waited += 1;
+    }
+}
+
+/// The PCI unbind's wait ([`drain_inflight`]).
+pub(crate) struct Drain;
+
+impl super::pci::HwDrain for Drain {
+    fn drain(bound_ms: u32) -> (u32, usize) {
+        drain_inflight(bound_ms)
     }
 }
 

@@ -80,6 +80,9 @@ impl Dev {
         sqe[7] = (prp1 >> 32) as u32;
         let (status, result) = {
             let held = self.admin_lock.lock();
+            // The page is ours only once a timed-out command's late
+            // completion is in (else EBUSY).
+            self.admin_settle(&held, &arena, "passthrough")?;
             // The whole page: no byte of an earlier command goes out or
             // comes back.
             arena.write_bytes(off, &buf);

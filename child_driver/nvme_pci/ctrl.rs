@@ -11,7 +11,8 @@
 //! an I/O queue pair per vector after the admin's (a vCPU each, at most 8;
 //! a request submits on the pair of the CPU it is issued on, CPU `c` on
 //! pair `c % n`, serialised by that pair's spinlock, completions reaped by
-//! its vector, which the parent delivers to CPU `p` for pair `p`), reads, writes
+//! its vector, which the parent delivers to CPU `p` for pair `p` (when
+//! online)), reads, writes
 //! (FUA), flushes; PRPs built from the request's segments mapped for DMA.
 //! A classic upgrade drains: nothing is outstanding when the blob is
 //! written.
@@ -76,8 +77,29 @@ pub(crate) const SECTION_VERSION: u16 = 3;
 /// what the controller has run since) is refused instead of making the
 /// controller run old entries again.
 const EPOCH_OFF: usize = PG_ASQ * PAGE + PAGE - 8;
-/// No admin command timed out ([`Dev::admin_stale`]).
-const NO_STALE: u32 = u32::MAX;
+/// The admin queue's bookkeeping, in the arena beside the epoch (past the
+/// admin SQ's entries), so a successor inherits it with the queue: the
+/// next command-id generation, and the id plus one of a command that timed
+/// out and has not completed (0: none; an arena an older child left has 0).
+/// Until that command's completion is consumed the controller may still
+/// write the data page, so no other command runs (EBUSY). Under
+/// `admin_lock`.
+const ADMIN_GEN_OFF: usize = PG_ASQ * PAGE + PAGE - 16;
+const ADMIN_STALE_OFF: usize = PG_ASQ * PAGE + PAGE - 12;
+const _: () = assert!(ADMIN_DEPTH as usize * 64 <= PAGE - 16);
+
+/// The timed-out admin command's id, if one is outstanding (a word out of
+/// range, which no child writes, reads as none).
+fn stale_cid(a: &Arena) -> Option<u32> {
+    match a.read32(ADMIN_STALE_OFF) {
+        v @ 1..=0x1_0000 => Some(v - 1),
+        _ => None,
+    }
+}
+
+fn set_stale(a: &Arena, cid: Option<u32>) {
+    a.write32(ADMIN_STALE_OFF, cid.map_or(0, |c| c + 1));
+}
 /// The device-state schema this child writes and reads.
 pub(crate) const SCHEMA: u32 = 1;
 
@@ -188,13 +210,6 @@ pub(crate) struct Dev {
     /// the passthrough ioctls' (any number of callers).
     #[pin]
     pub(super) admin_lock: Mutex<()>,
-    /// The admin command ids' generation (bits 5-15; 0-4 are the slot).
-    admin_gen: AtomicU32,
-    /// The id of an admin command that timed out and has not completed
-    /// ([`NO_STALE`] if none): until its completion is consumed the
-    /// controller may still write the bounce page, so no other command
-    /// runs (EBUSY). Under `admin_lock`.
-    admin_stale: AtomicU32,
     /// Admin commands this module sent (`inject_admin_timeout`).
     admin_sent: AtomicU32,
     /// Admin queue pointers (under `admin_lock` once adopted).
@@ -249,8 +264,6 @@ impl Dev {
                 },
                 qs <- pin_init::pin_init_array_from_fn(|_| IoQ::new()),
                 admin_lock <- new_mutex!((), "hotup_nvme_admin"),
-                admin_gen: AtomicU32::new(0),
-                admin_stale: AtomicU32::new(NO_STALE),
                 admin_sent: AtomicU32::new(0),
                 asq_tail: AtomicU32::new(0),
                 acq_head: AtomicU32::new(0),
@@ -348,33 +361,13 @@ impl Dev {
         mut c: Sqe,
         what: &str,
     ) -> Result<(u32, u32)> {
-        let _ = held;
-        let stale = self.admin_stale.load(Relaxed);
-        if stale != NO_STALE {
-            // Whatever completed since: the stale command's, at last?
-            while let Some((done, _, _)) = self.reap_admin(a)? {
-                if done == stale {
-                    self.admin_stale.store(NO_STALE, Relaxed);
-                    pr_info!(
-                        "admin queue: the timed-out command (cid {}) completed at last\n",
-                        done
-                    );
-                    break;
-                }
-            }
-            if self.admin_stale.load(Relaxed) != NO_STALE {
-                pr_warn!(
-                    "admin command {} refused (EBUSY): cid {} timed out and has not completed, the controller may still write its data page\n",
-                    what,
-                    stale
-                );
-                return Err(EBUSY);
-            }
-        }
+        self.admin_settle(held, a, what)?;
         let tail = self.asq_tail.load(Relaxed);
         // The slot and a generation: a late completion of a command that
         // timed out is never taken for a later one's.
-        let generation = self.admin_gen.fetch_add(1, Relaxed) & 0x7ff;
+        let generation = a.read32(ADMIN_GEN_OFF);
+        a.write32(ADMIN_GEN_OFF, generation.wrapping_add(1));
+        let generation = generation & 0x7ff;
         let cid = tail | (generation << 5);
         c[0] |= cid << 16;
         for (i, w) in c.iter().enumerate() {
@@ -391,15 +384,15 @@ impl Dev {
                 what,
                 cid
             );
-            self.admin_stale.store(cid, Relaxed);
+            set_stale(a, Some(cid));
             return Err(ETIMEDOUT);
         }
         let mut waited = 0;
         loop {
-            let Some((done, status, dw0)) = self.reap_admin(a)? else {
+            let Some((done, status, dw0)) = self.reap_admin(a) else {
                 if waited > 20_000 {
                     pr_err!("admin command {} (cid {}) timed out\n", what, cid);
-                    self.admin_stale.store(cid, Relaxed);
+                    set_stale(a, Some(cid));
                     return Err(ETIMEDOUT);
                 }
                 fsleep(Delta::from_micros(100));
@@ -419,15 +412,42 @@ impl Dev {
         }
     }
 
+    /// Whether the admin queue may take a command: if one timed out, its
+    /// late completion (consumed here if it came) must be in first, as the
+    /// controller may still write the data page until then (EBUSY). Before
+    /// a command's data goes into that page. Under `admin_lock` (`held`).
+    pub(super) fn admin_settle(&self, held: &MutexGuard<'_, ()>, a: &Arena, what: &str) -> Result {
+        let _ = held;
+        let Some(stale) = stale_cid(a) else {
+            return Ok(());
+        };
+        while let Some((done, _, _)) = self.reap_admin(a) {
+            if done == stale {
+                set_stale(a, None);
+                pr_info!(
+                    "admin queue: the timed-out command (cid {}) completed at last\n",
+                    done
+                );
+                return Ok(());
+            }
+        }
+        pr_warn!(
+            "admin command {} refused (EBUSY): cid {} timed out and has not completed, the controller may still write its data page\n",
+            what,
+            stale
+        );
+        Err(EBUSY)
+    }
+
     /// Consumes the admin completion queue's next entry, if the controller
     /// posted one: its command id, status field and result dword. Under
     /// `admin_lock`.
-    fn reap_admin(&self, a: &Arena) -> Result<Option<(u32, u32, u32)>> {
+    fn reap_admin(&self, a: &Arena) -> Option<(u32, u32, u32)> {
         let (head, phase) = (self.acq_head.load(Relaxed), self.acq_phase.load(Relaxed));
         let off = PG_ACQ * PAGE + head as usize * 16;
         let dw3 = a.read32(off + 12);
         if (dw3 >> 16) & 1 != phase {
-            return Ok(None);
+            return None;
         }
         fence(Acquire);
         let dw0 = a.read32(off);
@@ -436,8 +456,10 @@ impl Dev {
         if nh == 0 {
             self.acq_phase.store(phase ^ 1, Relaxed);
         }
-        self.services.write32(DEV, self.doorbell(0, true), nh)?;
-        Ok(Some((dw3 & 0xffff, (dw3 >> 17) & 0x7fff, dw0)))
+        // Consumed whatever the doorbell does (a dead device refuses it):
+        // the entry is ours now, as in `reap`.
+        let _ = self.services.write32(DEV, self.doorbell(0, true), nh);
+        Some((dw3 & 0xffff, (dw3 >> 17) & 0x7fff, dw0))
     }
 
     /// A fresh controller: admin queue, enable (by the parent), identify,
@@ -626,10 +648,6 @@ impl Dev {
         self.geo.lba_shift.store(b.lba_shift, Relaxed);
         self.geo.nsze.store(b.nsze, Relaxed);
         self.asq_tail.store(b.asq_tail, Relaxed);
-        // Command ids of this child's generations differ from the last
-        // ones' (a late completion of a predecessor's timed-out command is
-        // consumed, never taken for one of ours).
-        self.admin_gen.store((epoch as u32) << 6, Relaxed);
         self.acq_head.store(b.acq & 0xffff, Relaxed);
         self.acq_phase.store(b.acq >> 16, Relaxed);
         for (q, (tail, cq)) in self.qs.iter().zip(b.qs.iter()) {
@@ -803,10 +821,19 @@ impl Dev {
                 for (i, w) in c.iter().enumerate() {
                     a.write32(pg_iosq(qi) * PAGE + tail * 64 + i * 4, *w);
                 }
-                *sq = ((tail + 1) % usize::from(IO_DEPTH)) as u16;
+                let next = ((tail + 1) % usize::from(IO_DEPTH)) as u16;
                 // The doorbell write (writel) is ordered after the entry.
-                self.services
-                    .write32(DEV, self.doorbell(qi as u32 + 1, false), u32::from(*sq))
+                let rung = self.services.write32(
+                    DEV,
+                    self.doorbell(qi as u32 + 1, false),
+                    u32::from(next),
+                );
+                // Refused: the controller never saw the entry, the next
+                // command takes its place.
+                if rung.is_ok() {
+                    *sq = next;
+                }
+                rung
             }
             None => Err(EIO),
         };

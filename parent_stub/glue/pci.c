@@ -69,8 +69,9 @@ void hotup_free_vector(struct pci_dev *pdev, unsigned int nr, void *cookie);
 /*
  * A handler for vector nr of pdev (any of them: 7.2's Rust reaches only
  * the first and the last of an allocation), named hotup_nvme<nr>. An I/O
- * vector (nr >= 1: queue pair nr - 1) is delivered to the (nr - 1)th CPU,
- * where a child submits on that pair (its CPU modulo the pairs): the
+ * vector (nr >= 1: queue pair nr - 1) is delivered to CPU nr - 1, where a
+ * child submits on that pair (a CPU submits on its number modulo the
+ * pairs): the
  * completion then runs where the submitter waits, as the kernel's nvme
  * driver has it with managed affinity (7.2's Rust has no
  * pci_alloc_irq_vectors_affinity). A failure to place it only costs speed.
@@ -79,9 +80,15 @@ int hotup_request_vector(struct pci_dev *pdev, unsigned int nr, irq_handler_t ha
 {
 	int ret = pci_request_irq(pdev, nr, handler, NULL, cookie, "hotup_nvme%u", nr);
 
-	if (!ret && nr > 0)
-		irq_set_affinity_and_hint(pci_irq_vector(pdev, nr),
-					  cpumask_of(cpumask_local_spread(nr - 1, NUMA_NO_NODE)));
+	if (!ret && nr > 0) {
+		unsigned int cpu = nr - 1;
+
+		/* CPU p submits on pair p; an offline one: any online CPU. */
+		if (cpu >= nr_cpu_ids || !cpu_online(cpu))
+			cpu = cpumask_local_spread(nr - 1, NUMA_NO_NODE);
+		if (cpu < nr_cpu_ids)
+			irq_set_affinity_and_hint(pci_irq_vector(pdev, nr), cpumask_of(cpu));
+	}
 	return ret;
 }
 

@@ -17,9 +17,10 @@
 //! (or unbind it), `echo nvme > /sys/bus/pci/devices/BDF/driver_override`,
 //! `echo BDF > /sys/bus/pci/drivers/nvme/bind`; back with
 //! `driver_override=hotup_parent` and its `bind`. Unload the children
-//! first: an unbind under an active child disables the controller, so the
-//! child's later commands fail (ENODEV) and what it had submitted never
-//! completes.
+//! first: an unbind under an active child closes the device (the child's
+//! later commands fail, ENODEV), waits a bounded time for what the
+//! controller holds, then disables it; what is left never completes and
+//! the child fails it.
 
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
@@ -90,12 +91,25 @@ pub(crate) trait HwHooks: 'static {
     /// Vector `vector` of `dev` fired (hard-IRQ context). Whether it was
     /// handled.
     fn irq(dev: &HwDev, vector: u32) -> bool;
-    /// `dev` is closing (unbind, before its controller is disabled): no
-    /// new command reaches it; wait, bounded, for what it holds.
-    fn closing(dev: &HwDev);
+    /// `dev` is closed (unbind, before its controller is disabled): no new
+    /// command reaches it; `waited_ms` were spent waiting for what it held,
+    /// `left` requests of it are still in flight.
+    fn closing(dev: &HwDev, waited_ms: u32, left: usize);
     /// `dev`'s controller is disabled (unbind): nothing it held completes.
     fn gone(dev: &HwDev);
 }
+
+/// How the layer that owns the requests waits for those in flight
+/// (`services.rs`): at most `bound_ms`; the milliseconds waited and how many
+/// are left.
+pub(crate) trait HwDrain: 'static {
+    fn drain(bound_ms: u32) -> (u32, usize);
+}
+
+/// How long an unbind waits for the requests in flight before it disables
+/// the controller (what is left is failed with EIO: a lost completion, a
+/// controller that stopped answering).
+pub(crate) const UNBIND_DRAIN_MS: u32 = 1000;
 
 /// One bound controller as the layers above see it: alive from probe to
 /// the parent's unload (the arena outlives every child); its registers
@@ -484,7 +498,7 @@ fn bind<H: HwHooks>(pdev: &pci::Device<Core<'_>>) -> Result<Controller<H>> {
 }
 
 /// The parent's PCI driver (registered with `nvme_pci=1`).
-pub(crate) struct NvmeDriver<H>(PhantomData<fn() -> H>);
+pub(crate) struct NvmeDriver<H, D>(PhantomData<fn() -> (H, D)>);
 
 kernel::pci_device_table!(
     PCI_TABLE,
@@ -493,7 +507,7 @@ kernel::pci_device_table!(
     [(pci::DeviceId::from_id(pci::Vendor::REDHAT, 0x0010), ())]
 );
 
-impl<H: HwHooks> pci::Driver for NvmeDriver<H> {
+impl<H: HwHooks, D: HwDrain> pci::Driver for NvmeDriver<H, D> {
     type IdInfo = ();
     type Data<'bound> = Controller<H>;
     const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
@@ -511,7 +525,8 @@ impl<H: HwHooks> pci::Driver for NvmeDriver<H> {
         // its queues: a controller reset with reads and writes in flight
         // is undefined (QEMU's emulation frees the queues under them).
         this.hw.close();
-        H::closing(&this.hw);
+        let (waited_ms, left) = D::drain(UNBIND_DRAIN_MS);
+        H::closing(&this.hw, waited_ms, left);
         let disabled = this.hw.disable();
         // A controller that did not disable (ETIMEDOUT, CFS) may still
         // DMA: no bus mastering before the pages it could write are freed.
