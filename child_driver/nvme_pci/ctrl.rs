@@ -51,6 +51,11 @@ const fn pg_iocq(q: usize) -> usize {
     pg_iosq(q) + 4
 }
 const PG_PRP: usize = pg_iosq(MAX_IOQ);
+/// The shadow doorbells (Doorbell Buffer Config, NVMe 1.3): the host's
+/// doorbell values and the controller's event indexes, a page each, in
+/// the last pair's pages (at most `MAX_IOQ - 1` pairs are created).
+const PG_DBS: usize = pg_iosq(MAX_IOQ - 1);
+const PG_EIS: usize = PG_DBS + 1;
 /// Admin queue entries (one page of SQ and of CQ).
 const ADMIN_DEPTH: u16 = 32;
 /// I/O queue entries: more than command slots, so the SQ is never full.
@@ -69,7 +74,11 @@ const MAX_ZEROING: u64 = 1024 * 1024;
 /// The blob section of this driver: the controller's queues as they are.
 pub(crate) const SECTION: u32 = tag(b"NVQP");
 /// Its version.
-pub(crate) const SECTION_VERSION: u16 = 3;
+pub(crate) const SECTION_VERSION: u16 = 4;
+/// The oldest version adopted: 3 (before the shadow doorbells; a child of
+/// that time refuses version 4, so it never adopts a controller whose
+/// doorbells it would ring only through MMIO).
+const SECTION_VERSION_MIN: u16 = 3;
 /// The queues' epoch, a u64 in the arena (parent memory: it outlives every
 /// child) past the admin SQ's 32 entries: 1 at bring-up, one more at each
 /// adopt. A state carries the epoch it was written at and only that epoch
@@ -86,7 +95,10 @@ const EPOCH_OFF: usize = PG_ASQ * PAGE + PAGE - 8;
 /// `admin_lock`.
 const ADMIN_GEN_OFF: usize = PG_ASQ * PAGE + PAGE - 16;
 const ADMIN_STALE_OFF: usize = PG_ASQ * PAGE + PAGE - 12;
-const _: () = assert!(ADMIN_DEPTH as usize * 64 <= PAGE - 16);
+/// 1 once the controller takes its I/O doorbells from the shadow buffer
+/// (the controller's state, so it stays in the arena with the queues).
+const DBBUF_OFF: usize = PG_ASQ * PAGE + PAGE - 20;
+const _: () = assert!(ADMIN_DEPTH as usize * 64 <= PAGE - 20);
 
 /// The timed-out admin command's id, if one is outstanding (a word out of
 /// range, which no child writes, reads as none).
@@ -221,6 +233,8 @@ pub(crate) struct Dev {
     cmds: KVVec<Cmd>,
     next_gen: AtomicU32,
     ready: AtomicBool,
+    /// Shadow doorbells on (read from the arena at adopt, set at bring-up).
+    dbbuf: AtomicBool,
     stopped: AtomicBool,
     /// Submits under way (`submit`, `fail_all`).
     in_submit: AtomicU32,
@@ -272,6 +286,7 @@ impl Dev {
                 cmds,
                 next_gen: AtomicU32::new(0),
                 ready: AtomicBool::new(false),
+                dbbuf: AtomicBool::new(false),
                 stopped: AtomicBool::new(false),
                 in_submit: AtomicU32::new(0),
                 count: Counters::default(),
@@ -292,7 +307,43 @@ impl Dev {
 
     /// The doorbell of queue `qid`: its SQ tail, or (`cq`) its CQ head.
     fn doorbell(&self, qid: u32, cq: bool) -> u32 {
-        0x1000 + (2 * qid + u32::from(cq)) * (4 << self.geo.dstrd.load(Relaxed))
+        0x1000 + self.doorbell_index(qid, cq)
+    }
+
+    /// A doorbell's offset in the doorbell registers, and in the shadow
+    /// buffers, which have their layout.
+    fn doorbell_index(&self, qid: u32, cq: bool) -> u32 {
+        (2 * qid + u32::from(cq)) * (4 << self.geo.dstrd.load(Relaxed))
+    }
+
+    /// Rings I/O queue `qid`'s SQ tail or CQ head doorbell with `value`:
+    /// with shadow doorbells, the value goes to the shadow buffer and the
+    /// register is written only when the controller's event index asks
+    /// for it (it is not processing that queue already), as the kernel's
+    /// driver does (`nvme_dbbuf_update_and_check_event`).
+    /// With shadow doorbells the shadow write is the commit: the controller
+    /// may fetch the entry from then on (it re-reads the shadow tail while
+    /// it works on the queue), so the command counts as submitted even if
+    /// the register write then fails (a device closed meanwhile: the
+    /// device-gone pass fails it once the controller is disabled).
+    fn ring(&self, a: &Arena, qid: u32, cq: bool, value: u32) -> Result {
+        if self.dbbuf.load(Relaxed) && qid != 0 {
+            let off = self.doorbell_index(qid, cq) as usize;
+            // The queue entry (or the consumed CQ entries) before the
+            // shadow value (wmb).
+            fence(SeqCst);
+            let old = a.read32(PG_DBS * PAGE + off);
+            a.write32(PG_DBS * PAGE + off, value);
+            // The shadow value before the event index is read (mb); the
+            // controller orders its event index before its doorbell read.
+            fence(SeqCst);
+            let event = a.read32(PG_EIS * PAGE + off);
+            if need_event(event as u16, value as u16, old as u16) {
+                let _ = self.services.write32(DEV, self.doorbell(qid, cq), value);
+            }
+            return Ok(());
+        }
+        self.services.write32(DEV, self.doorbell(qid, cq), value)
     }
 
     fn write64(&self, off: u32, v: u64) -> Result {
@@ -497,6 +548,7 @@ impl Dev {
         self.geo
             .oncs
             .store(a.read32(PG_ID_CTRL * PAGE + 520) & 0xffff, Relaxed);
+        self.shadow_doorbells(&a)?;
         let want = pairs_for(info.vectors);
         let w = want - 1;
         let got = self.admin(
@@ -515,7 +567,7 @@ impl Dev {
         let mut model = [0u8; 40];
         a.read_bytes(PG_ID_CTRL * PAGE + 24, &mut model);
         pr_info!(
-            "bring-up dev={} model={} serial={} nsze={} lba_bytes={} vectors={} io_queues={} io_queue_depth={}\n",
+            "bring-up dev={} model={} serial={} nsze={} lba_bytes={} vectors={} io_queues={} io_queue_depth={} shadow_doorbells={}\n",
             DEV,
             text(&model),
             text(&serial),
@@ -523,9 +575,38 @@ impl Dev {
             1u32 << self.geo.lba_shift.load(Relaxed),
             info.vectors,
             n,
-            IO_DEPTH
+            IO_DEPTH,
+            u8::from(self.dbbuf.load(Relaxed))
         );
         Ok(())
+    }
+
+    /// At bring-up, before the I/O queues exist (their doorbells start at
+    /// 0 in the zeroed pages): Doorbell Buffer Config, if Identify's OACS
+    /// has it (bit 8) and every I/O doorbell fits a page at this stride.
+    /// Without it, or refused with a status, the registers are rung; a
+    /// command that did not answer fails the bring-up (the controller may
+    /// still take it and then read only the shadow doorbells).
+    fn shadow_doorbells(&self, a: &Arena) -> Result {
+        let oacs = a.read32(PG_ID_CTRL * PAGE + 256) & 0xffff;
+        let span = (2 * MAX_IOQ + 2) * (4usize << self.geo.dstrd.load(Relaxed));
+        if oacs & (1 << 8) == 0 || span > PAGE {
+            return Ok(());
+        }
+        let eis = a.dma(PG_EIS * PAGE);
+        let mut c = sqe(0x7c, 0, a.dma(PG_DBS * PAGE), 0, 0);
+        c[8] = eis as u32;
+        c[9] = (eis >> 32) as u32;
+        match self.admin(a, c, "doorbell-buffer-config") {
+            Ok(_) => {
+                a.write32(DBBUF_OFF, 1);
+                self.dbbuf.store(true, Relaxed);
+                Ok(())
+            }
+            // Refused with a status (logged): the registers it is.
+            Err(e) if e == EIO => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Creates I/O pair `q` (queue id `q + 1`): its CQ on its vector, then
@@ -655,16 +736,19 @@ impl Dev {
         }
         self.geo.nr_io.store(b.nr_io, Release);
         self.geo.oncs.store(b.oncs, Relaxed);
+        // The controller's doorbell mode, as bring-up left it.
+        self.dbbuf.store(a.read32(DBBUF_OFF) == 1, Relaxed);
         self.next_gen.store(b.next_gen, Relaxed);
         pr_info!(
-            "adopt dev={} io_queues={} io_sq_tail={} io_cq_head={} io_cq_phase={} admin_sq_tail={} from_version={}\n",
+            "adopt dev={} io_queues={} io_sq_tail={} io_cq_head={} io_cq_phase={} admin_sq_tail={} from_version={} shadow_doorbells={}\n",
             DEV,
             b.nr_io,
             b.qs[0].0,
             b.qs[0].1 & 0xffff,
             b.qs[0].1 >> 16,
             b.asq_tail,
-            b.from_version
+            b.from_version,
+            u8::from(self.dbbuf.load(Relaxed))
         );
         Ok(())
     }
@@ -702,7 +786,17 @@ impl Dev {
         ];
         let mut w = BlobWriter::new(buf, crate::CHILD_VERSION).map_err(|_| ENOSPC)?;
         let mut s = w
-            .begin_section(SECTION, SECTION_VERSION, true)
+            // Version 3 while the registers are rung: an older child may
+            // still adopt it (a rollback to that build).
+            .begin_section(
+                SECTION,
+                if self.dbbuf.load(Relaxed) {
+                    SECTION_VERSION
+                } else {
+                    SECTION_VERSION_MIN
+                },
+                true,
+            )
             .map_err(|_| EIO)?;
         for v in fields.iter() {
             s.put_u32(*v).map_err(|_| ENOSPC)?;
@@ -823,11 +917,7 @@ impl Dev {
                 }
                 let next = ((tail + 1) % usize::from(IO_DEPTH)) as u16;
                 // The doorbell write (writel) is ordered after the entry.
-                let rung = self.services.write32(
-                    DEV,
-                    self.doorbell(qi as u32 + 1, false),
-                    u32::from(next),
-                );
+                let rung = self.ring(&a, qi as u32 + 1, false, u32::from(next));
                 // Refused: the controller never saw the entry, the next
                 // command takes its place.
                 if rung.is_ok() {
@@ -1088,9 +1178,7 @@ impl Dev {
         q.cq_head.store(head, Relaxed);
         q.cq_phase.store(phase, Relaxed);
         if n > 0 {
-            let _ = self
-                .services
-                .write32(DEV, self.doorbell(qi as u32 + 1, true), head);
+            let _ = self.ring(&a, qi as u32 + 1, true, head);
         }
         n > 0
     }
@@ -1212,7 +1300,14 @@ impl Dev {
 /// I/O queue pairs for `vectors` MSI-X vectors: one per vector after the
 /// admin's, or one sharing the only vector.
 fn pairs_for(vectors: u32) -> u32 {
-    vectors.saturating_sub(1).clamp(1, MAX_IOQ as u32)
+    // The last pair's pages hold the shadow doorbells.
+    vectors.saturating_sub(1).clamp(1, MAX_IOQ as u32 - 1)
+}
+
+/// Whether a doorbell moving from `old` to `new` passes the controller's
+/// event index (it asked to be told once the value moves past it).
+fn need_event(event: u16, new: u16, old: u16) -> bool {
+    new.wrapping_sub(event).wrapping_sub(1) < new.wrapping_sub(old)
 }
 
 /// The vector of I/O pair `q` (0-based): its own, or the only one.
@@ -1268,7 +1363,9 @@ struct Nvqp {
 /// admin SQ tail, admin CQ head|phase, depths (admin << 16 | I/O), next
 /// generation, namespace size (lo, hi), arena address (lo, hi), pairs,
 /// epoch (lo, hi; version 3), ONCS (version 3), then per pair its SQ tail
-/// and CQ head|phase.
+/// and CQ head|phase. Version 4 has the same words; its producer rings the
+/// shadow doorbells when the arena says the controller has them, which a
+/// version-3 child would not.
 fn parse_nvqp(blob: &[u8]) -> Result<Nvqp> {
     if crate::inject_adopt_error() {
         return Err(bad("inject_adopt_error=1"));
@@ -1277,7 +1374,7 @@ fn parse_nvqp(blob: &[u8]) -> Result<Nvqp> {
     let s = r
         .find(SECTION)
         .ok_or_else(|| bad("no NVQP section (not an NVMe child's state)"))?;
-    if s.version != SECTION_VERSION {
+    if !(SECTION_VERSION_MIN..=SECTION_VERSION).contains(&s.version) {
         return Err(bad("NVQP version"));
     }
     let mut rd = s.reader();

@@ -17,6 +17,8 @@ expect_dmesg "the child owns the interrupts" "hotup: hw-own child=hotup_nvme_v1 
 expect_nvme_trace "QEMU: the controller started once" pci_nvme_mmio_start_success 1
 expect_nvme_trace "QEMU: an I/O completion queue per vCPU created" pci_nvme_create_cq 2
 expect_nvme_trace "QEMU: an I/O submission queue per vCPU created" pci_nvme_create_sq 2
+expect_nvme_trace "QEMU: shadow doorbells configured once, at bring-up (Doorbell Buffer Config)" pci_nvme_dbbuf_config 1
+expect_dmesg "the child rings its I/O doorbells through them" "hotup_nvme_v1: bring-up dev=0 .* shadow_doorbells=1"
 check "the namespace's block size is the disk's" test "$(cat /sys/block/hotupblk0/queue/logical_block_size)" -eq 4096
 check "prefill the device with verify headers" fio_prefill $MIB
 
@@ -49,7 +51,7 @@ for d in $DEPTHS; do
         check "QD$d upgrade $i: fio is writing" wait_writes 200 || break
         check "QD$d upgrade $i: $from -> hotup_nvme_v$to under load" nvme_upgrade_to $to
         expect_dmesg "QD$d upgrade $i: drained, then the interrupts left the old child" "hotup: hw-disown child=$from "
-        expect_dmesg "QD$d upgrade $i: the queues handed over as they were" "hotup_nvme_v$to: adopt dev=0 io_queues=2 io_sq_tail=[0-9]+ io_cq_head=[0-9]+ io_cq_phase=[01] admin_sq_tail=[0-9]+ from_version=$((3 - to))"
+        expect_dmesg "QD$d upgrade $i: the queues handed over as they were" "hotup_nvme_v$to: adopt dev=0 io_queues=2 io_sq_tail=[0-9]+ io_cq_head=[0-9]+ io_cq_phase=[01] admin_sq_tail=[0-9]+ from_version=$((3 - to)) shadow_doorbells=1"
         expect_dmesg "QD$d upgrade $i: the new child owns the interrupts" "hotup: hw-own child=hotup_nvme_v$to version=$to "
         expect_dmesg "QD$d upgrade $i: resume logged" "hotup: resume gen=[0-9]+ child=hotup_nvme_v$to .* blackout_ns=[0-9]+"
         expect_no_dmesg "QD$d upgrade $i: no stray completion" "stray completion|command cid=[0-9]+ failed"

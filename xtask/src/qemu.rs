@@ -312,7 +312,7 @@ pub const NVME_IMAGE_BYTES: u64 = 256 << 20;
 const NVME_TRACE_EVENTS: &str = "pci_nvme_mmio_start_success\npci_nvme_mmio_stopped\n\
 pci_nvme_mmio_shutdown_set\npci_nvme_mmio_shutdown_cleared\npci_nvme_pci_reset\n\
 pci_nvme_create_sq\npci_nvme_create_cq\npci_nvme_del_sq\npci_nvme_del_cq\npci_nvme_err_*\n\
-pci_nvme_dsm_deallocate\n";
+pci_nvme_dsm_deallocate\npci_nvme_dbbuf_config\n";
 
 /// The QEMU arguments of `n` emulated NVMe controllers (PCI 1b36:0010),
 /// each over a fresh sparse raw image of [`NVME_IMAGE_BYTES`] in `run_dir`
