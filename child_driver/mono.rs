@@ -168,6 +168,7 @@ impl kernel::Module for Mono {
             .and_then(|tagset| {
                 Disk::new(
                     c"hotupmono0",
+                    0,
                     &geo,
                     tagset,
                     KBox::new(dev.clone(), GFP_KERNEL)?,

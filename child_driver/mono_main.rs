@@ -52,6 +52,7 @@ hotup_child_module!(
 /// hook, whose `data` is dereferenced.)
 pub(crate) unsafe fn disk_ioctl(
     _data: *mut kernel::ffi::c_void,
+    _disk: u32,
     _write: bool,
     _cmd: u32,
     _arg: u64,

@@ -83,25 +83,34 @@ impl Slept {
 /// EFAULT (each round means the range was evicted again in between).
 const MAX_FAULT_ROUNDS: u32 = 64;
 
+/// Where a call came from: the node (`NODE_*`), its disk's index, and
+/// whether the file was opened for writing.
+#[derive(Clone, Copy)]
+pub(crate) struct CallSite {
+    pub(crate) node: u32,
+    pub(crate) disk: u32,
+    pub(crate) write: bool,
+}
+
 impl Hub {
     /// An id for a newly opened controller-node file, never reused.
     pub(crate) fn next_file_id(&self) -> u64 {
         self.next_file.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// An ioctl through node `node` (`NODE_*`) of the open file `file`
-    /// (an id; 0 for none): the descriptor is built here, the caller's
+    /// An ioctl through the node `at` names, of the open file `file` (an
+    /// id; 0 for none): the descriptor is built here, the caller's
     /// privilege read once. `touched` is set once the file is registered as
     /// open (`Hub::open_files`), before its first call can reach a child.
     pub(crate) fn ioctl(
         this: ArcBorrow<'_, Hub>,
-        node: u32,
+        at: CallSite,
         cmd: u32,
         arg: u64,
-        write: bool,
         file: u64,
         touched: &AtomicBool,
     ) -> isize {
+        let CallSite { node, disk, write } = at;
         let mut flags = 0;
         if write {
             flags |= CALL_FLAG_WRITE;
@@ -119,6 +128,8 @@ impl Hub {
             fault_addr: 0,
             fault_len: 0,
             fault_write: 0,
+            disk,
+            reserved: 0,
         };
         // A file's first call: it may leave per-file state in a child, so
         // it is registered as open until its close (`Hub::open_files`).

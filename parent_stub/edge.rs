@@ -180,7 +180,25 @@ impl ActiveChild {
     /// Whether the child drives the parent's hardware (ABI 1.3: the
     /// capability and an `irq` operation).
     pub(crate) fn drives_hw(&self) -> bool {
-        self.abi_minor >= 3 && self.caps & CAP_HW != 0 && self.ops.irq.is_some()
+        self.abi_minor >= 4 && self.caps & CAP_HW != 0 && self.ops.irq.is_some()
+    }
+
+    /// Why a child that declares `CAP_HW` cannot drive the parent's
+    /// hardware (`live`: the parent has a live device), if it cannot: an
+    /// ABI 1.3 child knows one device and no disk index (it would send
+    /// every disk's I/O to device 0, and never say a namespace's geometry).
+    pub(crate) fn hw_refusal(&self, live: bool) -> Option<&'static str> {
+        if !self.claims_hw() {
+            None
+        } else if self.abi_minor < 4 {
+            Some("hw-needs-abi-1.4")
+        } else if self.ops.irq.is_none() {
+            Some("hw-without-irq")
+        } else if !live {
+            Some("no-hw")
+        } else {
+            None
+        }
     }
 
     /// Whether the child declares `CAP_HW`, with or without what it needs.

@@ -8,6 +8,7 @@
 
 use super::blk::{default_queue, flush_delayed, Geometry, RawRequest, MAX_SEGS};
 use super::board::{Board, Figures, SwitchPhase};
+use super::disks::DiskSet;
 use super::edge::ActiveChild;
 use super::inflight::{Closed, InFlight, Mode};
 use super::mem::Regions;
@@ -16,12 +17,33 @@ use super::state_abi::{IoSegment, ParentServices};
 use crate::hotup_event;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use kernel::{
+    block::mq::{self, Operations},
     new_delayed_work, new_mutex, new_poll_condvar, new_spinlock,
     prelude::*,
-    sync::{poll::PollCondVar, Arc, ArcBorrow, Mutex, SpinLock},
+    sync::{aref::ARef, poll::PollCondVar, Arc, ArcBorrow, Mutex, SpinLock},
     time::{msecs_to_jiffies, Instant, Monotonic},
     workqueue::{impl_has_delayed_work, DelayedWork, WorkItem},
 };
+
+/// The disks' request path: everything goes to the hub.
+pub(crate) struct HotupBlk;
+
+#[vtable]
+impl Operations for HotupBlk {
+    type QueueData = Arc<Hub>;
+
+    fn queue_rq(hub: ArcBorrow<'_, Hub>, rq: ARef<mq::Request<Self>>, _is_last: bool) -> Result {
+        Hub::dispatch(hub, RawRequest::take(rq));
+        Ok(())
+    }
+
+    fn commit_rqs(_hub: ArcBorrow<'_, Hub>) {}
+
+    fn complete(_rq: ARef<mq::Request<Self>>) {
+        // Requests are ended by the hub with their status, never through
+        // blk_mq_complete_request, so this is never called.
+    }
+}
 
 /// Everything the parent shares between the block layer, the children and
 /// the control node.
@@ -72,6 +94,12 @@ pub(crate) struct Hub {
     pub(crate) figures: SpinLock<Figures>,
     #[pin]
     pub(crate) regions: Mutex<Regions>,
+    /// The disks: disk 0 at load (a RAM parent), or each hardware device's
+    /// once a child said its geometry ([`Hub::make_disks`]), to the unload.
+    #[pin]
+    disks: Mutex<DiskSet<HotupBlk>>,
+    /// Disks made so far (status reads it without the lock).
+    disks_made: core::sync::atomic::AtomicU32,
     pub(crate) geo: Geometry,
     pub(crate) park_timeout_ms: u32,
     /// Longest a standby switch waits for the old child to drain.
@@ -116,6 +144,7 @@ impl Hub {
         let io = InFlight::new(geo.nr_queues, geo.queue_depth, no_barrier)?;
         let park = ParkLot::new(tags)?;
         let board = Board::new(tags)?;
+        let disks = DiskSet::new(&geo)?;
         Arc::pin_init(
             try_pin_init!(Hub {
                 io <- io,
@@ -134,6 +163,8 @@ impl Hub {
                 switch_phase: SwitchPhase::new(),
                 figures <- new_spinlock!(Figures::new(), "hotup_figures"),
                 regions <- new_mutex!(Regions::new(), "hotup_regions"),
+                disks <- new_mutex!(disks, "hotup_disks"),
+                disks_made: core::sync::atomic::AtomicU32::new(0),
                 geo,
                 park_timeout_ms,
                 switch_timeout_ms,
@@ -378,5 +409,91 @@ impl Hub {
         }
         flush_delayed(&self.park_timer);
         flush_delayed(&self.stuck_timer);
+    }
+
+    /// Makes disk `index` with `geo` (see `DiskSet::add`); process
+    /// context, outside the blackout.
+    pub(crate) fn make_disk(this: ArcBorrow<'_, Hub>, index: u32, geo: &Geometry) -> Result {
+        this.disks.lock().add(
+            index,
+            geo,
+            this.into(),
+            super::sysfs::disk_groups(),
+            &super::misc::CTRL_FOPS,
+            super::hw::live_count() > 1,
+        )?;
+        this.disks_made.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// After an adopt, with I/O released: the disk of every hardware
+    /// device whose geometry `child` said (`hw::set_geometry`) and that
+    /// has none yet, and a `resume-disk` line per device's disk. A RAM
+    /// child on a parent that owns controllers drives disk 0, made here
+    /// from `capacity_mib` if it is not there yet.
+    pub(crate) fn make_disks(this: ArcBorrow<'_, Hub>, generation: u64, child: &ActiveChild) {
+        if !child.drives_hw() {
+            if !this.disks.lock().has(0) {
+                if let Err(e) = Hub::make_disk(this, 0, &this.geo) {
+                    hotup_event!("error reason=disk-not-made disk=0 err={}", e.to_errno());
+                    return;
+                }
+            }
+            // A hardware child after it must say this geometry for device 0.
+            let shift = this.geo.block_size.trailing_zeros();
+            super::hw::note_disk(0, shift, this.geo.capacity_bytes >> shift);
+            return;
+        }
+        let child = child.name();
+        for dev in 0..super::hw::MAX_HW as u32 {
+            // A device unbound since the adopt gets no disk now.
+            let (Some((shift, blocks)), Some(_)) = (super::hw::geometry(dev), super::hw::get(dev))
+            else {
+                continue;
+            };
+            let geo = Geometry {
+                capacity_bytes: blocks << shift,
+                block_size: 1 << shift,
+                ..this.geo
+            };
+            let made = !this.disks.lock().has(dev);
+            if !made {
+                super::hw::disk_made(dev);
+            } else {
+                if let Err(e) = Hub::make_disk(this, dev, &geo) {
+                    hotup_event!(
+                        "error reason=disk-not-made disk={} err={}",
+                        dev,
+                        e.to_errno()
+                    );
+                    continue;
+                }
+                super::hw::disk_made(dev);
+            }
+            hotup_event!(
+                "resume-disk gen={} disk={} child={} name=hotupblk{} lba_bytes={} blocks={} made={}",
+                generation,
+                dev,
+                child,
+                dev,
+                geo.block_size,
+                blocks,
+                u8::from(made)
+            );
+        }
+    }
+
+    /// How many disks there are now (without the disks' lock, which is
+    /// held across a disk's whole making).
+    pub(crate) fn disk_count(&self) -> u64 {
+        self.disks_made.load(Relaxed).into()
+    }
+
+    /// The parent's unload: fails parked I/O ([`Hub::shutdown`]), then
+    /// removes every disk, each waiting for its requests.
+    pub(crate) fn remove_disks(&self) {
+        self.shutdown();
+        let gone = self.disks.lock().take();
+        drop(gone);
     }
 }

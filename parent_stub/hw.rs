@@ -39,6 +39,11 @@ struct Slot {
     /// A bit per vector that fired while no child owned the hardware; bit
     /// 63: the device is gone (`IRQ_DEVICE_GONE`).
     pending: AtomicU64,
+    /// The namespace's geometry as the children said it ([`set_geometry`]):
+    /// the LBA shift in the top byte, the blocks below; 0 until said.
+    geometry: AtomicU64,
+    /// Its disk was made from it ([`disk_made`]): kept from then on.
+    made: AtomicBool,
 }
 
 impl Slot {
@@ -46,7 +51,87 @@ impl Slot {
         Slot {
             dev: AtomicPtr::new(core::ptr::null_mut()),
             pending: AtomicU64::new(0),
+            geometry: AtomicU64::new(0),
+            made: AtomicBool::new(false),
         }
+    }
+}
+
+/// Most blocks a namespace may have for the parent's disk: they fit below
+/// the shift's byte of `Slot::geometry`.
+const MAX_BLOCKS: u64 = (1 << 56) - 1;
+/// The largest LBA the parent makes a disk of: a page.
+const MAX_LBA_SHIFT: u32 = kernel::page::PAGE_SHIFT as u32;
+
+/// Device `dev`'s namespace has `blocks` blocks of `1 << lba_shift` bytes
+/// (the child's `ParentServices::hw_disk`): recorded the first time, and
+/// then only ever confirmed (EINVAL for another geometry: the disk made
+/// from the first one never changes). Its disk is made after the adopt
+/// ([`geometry`], `Hub::make_disks`).
+pub(crate) fn set_geometry(dev: u32, lba_shift: u32, blocks: u64) -> Result {
+    let s = SLOTS.get(dev as usize).ok_or(ENODEV)?;
+    if get(dev).is_none() {
+        return Err(ENODEV);
+    }
+    // At most 2^63 bytes: the disk's 512-byte sectors fit a `sector_t`;
+    // blocks of at most a page, which the block layer takes on any config
+    // (`BLK_MAX_BLOCK_SIZE` is larger only with transparent huge pages).
+    if !(9..=MAX_LBA_SHIFT).contains(&lba_shift)
+        || blocks == 0
+        || blocks > MAX_BLOCKS.min((1 << 63) >> lba_shift)
+    {
+        return Err(EINVAL);
+    }
+    let g = (u64::from(lba_shift) << 56) | blocks;
+    match s.geometry.compare_exchange(0, g, SeqCst, SeqCst) {
+        Ok(_) => Ok(()),
+        Err(old) if old == g => Ok(()),
+        Err(old) => {
+            hotup_event!(
+                "error reason=geometry-changed dev={} lba_bytes={} blocks={} disk_lba_bytes={} disk_blocks={}",
+                dev,
+                1u32 << lba_shift,
+                blocks,
+                1u64 << (old >> 56),
+                old & MAX_BLOCKS
+            );
+            Err(EINVAL)
+        }
+    }
+}
+
+/// Device `dev`'s namespace geometry, once a child said it: the LBA shift
+/// and the blocks.
+pub(crate) fn geometry(dev: u32) -> Option<(u32, u64)> {
+    let g = SLOTS.get(dev as usize)?.geometry.load(SeqCst);
+    (g != 0).then_some(((g >> 56) as u32, g & MAX_BLOCKS))
+}
+
+/// Disk `dev` exists with this geometry, made for a RAM child (the
+/// parent's `capacity_mib`): a hardware child must then say the same for
+/// device `dev`, as for a disk made from its namespace.
+pub(crate) fn note_disk(dev: u32, lba_shift: u32, blocks: u64) {
+    if let Some(s) = SLOTS.get(dev as usize) {
+        s.geometry
+            .store((u64::from(lba_shift) << 56) | (blocks & MAX_BLOCKS), SeqCst);
+        s.made.store(true, SeqCst);
+    }
+}
+
+/// Device `dev`'s disk was made from its geometry, which stays.
+pub(crate) fn disk_made(dev: u32) {
+    if let Some(s) = SLOTS.get(dev as usize) {
+        s.made.store(true, SeqCst);
+    }
+}
+
+/// Forgets the geometry of every device that has no disk made from it: a
+/// switch whose adopt failed leaves nothing a later child must agree with.
+/// Lock-free: it runs inside the blackout (only the switch holder writes
+/// these words).
+pub(crate) fn forget_unmade_geometry() {
+    for s in SLOTS.iter().filter(|s| !s.made.load(SeqCst)) {
+        s.geometry.store(0, SeqCst);
     }
 }
 
@@ -102,7 +187,12 @@ fn index_of(hw: &HwDev) -> Option<u32> {
 
 /// Whether any device is bound and live.
 pub(crate) fn any_live() -> bool {
-    (0..MAX_HW as u32).any(|i| get(i).is_some())
+    live_count() > 0
+}
+
+/// How many devices are bound and live.
+pub(crate) fn live_count() -> usize {
+    (0..MAX_HW as u32).filter(|i| get(*i).is_some()).count()
 }
 
 /// Waits until no handler is inside the gate (they are short: a handler

@@ -411,8 +411,11 @@ impl InFlight {
         slot.rq.store(rq.into_raw(), Relaxed);
         slot.since_ns.store(self.now_ns(), Relaxed);
         c.inflight.fetch_add(1, SeqCst);
-        // Publishes `rq` to whoever claims the cookie.
-        slot.cookie.store(cookie, Release);
+        // Publishes `rq` to whoever claims the cookie. Sequentially
+        // consistent: an unbind's drain (a SeqCst fence after its close,
+        // then this load) sees it, or the child's later liveness check
+        // sees the close (the store-buffer pattern both sides must order).
+        slot.cookie.store(cookie, SeqCst);
         Ok(())
     }
 

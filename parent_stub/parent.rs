@@ -4,11 +4,7 @@
 //! and the parking lot; versioned children attach to it through state_abi's
 //! C ABI and hand their state over when they leave.
 
-use kernel::{
-    block::mq::{self, Operations, TagSet},
-    prelude::*,
-    sync::{aref::ARef, Arc, ArcBorrow},
-};
+use kernel::{prelude::*, sync::Arc};
 
 mod board;
 mod calls;
@@ -30,8 +26,8 @@ mod state_abi;
 mod status;
 mod switch;
 
-use blk::{Disk, Geometry, RawRequest};
-use glue::{blk, event, misc, pci, sync, sysfs};
+use blk::Geometry;
+use glue::{blk, disks, event, misc, pci, sync, sysfs};
 use hub::Hub;
 
 module! {
@@ -43,7 +39,7 @@ module! {
     params: {
         capacity_mib: u64 {
             default: 256,
-            description: "Size of /dev/hotupblk0 in MiB",
+            description: "Size of /dev/hotupblk0 in MiB (RAM children; with nvme_pci=1 each disk has its namespace's size)",
         },
         nr_queues: u32 {
             default: 0,
@@ -71,7 +67,7 @@ module! {
         },
         nvme_pci: u32 {
             default: 0,
-            description: "1: bind QEMU's NVMe controllers (1b36:0010): enable, bus mastering, BAR0, MSI-X vectors and DMA memory, owned by the parent (issue 20, first step: no child drives them yet)",
+            description: "1: bind QEMU's NVMe controllers (1b36:0010): enable, bus mastering, BAR0, MSI-X vectors and DMA memory, owned by the parent; a hotup_nvme child drives them, each with its disk /dev/hotupblkN and node /dev/hotupN made at the first adopt",
         },
         inject_blackout_alloc: u32 {
             default: 0,
@@ -80,35 +76,17 @@ module! {
     },
 }
 
-/// The block device's request path: everything goes to the hub.
-struct HotupBlk;
-
-#[vtable]
-impl Operations for HotupBlk {
-    type QueueData = Arc<Hub>;
-
-    fn queue_rq(hub: ArcBorrow<'_, Hub>, rq: ARef<mq::Request<Self>>, _is_last: bool) -> Result {
-        Hub::dispatch(hub, RawRequest::take(rq));
-        Ok(())
-    }
-
-    fn commit_rqs(_hub: ArcBorrow<'_, Hub>) {}
-
-    fn complete(_rq: ARef<mq::Request<Self>>) {
-        // Requests are ended by the hub with their status, never through
-        // blk_mq_complete_request, so this is never called.
-    }
-}
-
 /// The block device's ioctls (`blk.rs`): to the active child through the
 /// hub, parking while there is none (`calls.rs`).
 ///
 /// # Safety
 ///
-/// `data` is the queue data of this crate's live disk (an `Arc<Hub>` from
-/// `into_foreign`), and the caller's process context is current.
+/// `data` is the queue data of this crate's live disk `disk` (an
+/// `Arc<Hub>` from `into_foreign`), and the caller's process context is
+/// current.
 pub(crate) unsafe fn disk_ioctl(
     data: *mut kernel::ffi::c_void,
+    disk: u32,
     write: bool,
     cmd: u32,
     arg: u64,
@@ -120,7 +98,12 @@ pub(crate) unsafe fn disk_ioctl(
     let hub = unsafe { <Arc<Hub> as ForeignOwnable>::borrow(data.cast()) };
     // The block device's opens are not tracked: no per-file state.
     let touched = core::sync::atomic::AtomicBool::new(false);
-    let rc = Hub::ioctl(hub, state_abi::NODE_BLOCK, cmd, arg, write, 0, &touched);
+    let at = calls::CallSite {
+        node: state_abi::NODE_BLOCK,
+        disk,
+        write,
+    };
+    let rc = Hub::ioctl(hub, at, cmd, arg, 0, &touched);
     kernel::ffi::c_int::try_from(rc).unwrap_or(EIO.to_errno())
 }
 
@@ -138,7 +121,7 @@ impl Drop for Published {
 }
 
 /// The module. Teardown order: `drop` below fails parked I/O and deletes
-/// the disk (which waits for every request and removes the sysfs files);
+/// the disks (each waits for every request and removes its sysfs files);
 /// then the fields go in declaration order: the character devices first
 /// (an open file holds a module reference, so none is open by now, and
 /// `misc_deregister` waits for an `open` in progress: the only users of
@@ -154,22 +137,18 @@ struct HotupParent {
     #[pin]
     ctrl: misc::Node,
     published: Published,
-    disk: Option<LiveDisk>,
+    disks: Option<Disks>,
     hub: Arc<Hub>,
 }
 
-/// The disk, and the hub whose parked I/O must fail before the disk is
-/// deleted (`del_gendisk` waits for every request): on every path that
-/// drops it, a failed init included.
-struct LiveDisk {
-    disk: Option<Disk<HotupBlk>>,
-    hub: Arc<Hub>,
-}
+/// The hub's disks, removed (after its parked I/O failed: `del_gendisk`
+/// waits for every request) on every path that drops this, a failed init
+/// included. A disk's queue data holds the hub: this breaks that cycle.
+struct Disks(Arc<Hub>);
 
-impl Drop for LiveDisk {
+impl Drop for Disks {
     fn drop(&mut self) {
-        self.hub.shutdown();
-        drop(self.disk.take());
+        self.0.remove_disks();
     }
 }
 
@@ -216,14 +195,17 @@ impl kernel::InPlaceModule for HotupParent {
             // added, can be opened (udev does), so adding it is the last
             // step that can fail: a failed load never frees this module
             // under an open file.
-            ctl <- misc::Node::register(c"hotup-ctl", &misc::CTL_FOPS),
-            ctrl <- misc::Node::register(c"hotup0", &misc::CTRL_FOPS),
-            disk: {
-                let tagset = Arc::pin_init(TagSet::new(hub.geo.nr_queues, hub.geo.queue_depth, 1), GFP_KERNEL)?;
-                Some(LiveDisk {
-                    disk: Some(Disk::new(c"hotupblk0", &hub.geo, tagset, hub.clone(), sysfs::disk_groups())?),
-                    hub: hub.clone(),
-                })
+            ctl <- misc::Node::register(c"hotup-ctl", &misc::CTL_FOPS, 0),
+            ctrl <- misc::Node::register(c"hotup0", &misc::CTRL_FOPS, 0),
+            // A RAM parent's disk now; a hardware parent's, one per
+            // controller, once a child's adopt said the namespace's
+            // geometry (`Hub::make_disks`).
+            disks: {
+                let d = Disks(hub.clone());
+                if *module_parameters::nvme_pci.value() == 0 {
+                    Hub::make_disk(hub.as_arc_borrow(), 0, &hub.geo)?;
+                }
+                Some(d)
             },
             // Last, so that a failed init never leaves the hub published.
             published: {
@@ -257,16 +239,16 @@ impl kernel::InPlaceModule for HotupParent {
 #[pinned_drop]
 impl PinnedDrop for HotupParent {
     fn drop(self: Pin<&mut Self>) {
-        // SAFETY: no field is moved out; `disk` is taken in place.
+        // SAFETY: no field is moved out; `disks` is taken in place.
         let this = unsafe { self.get_unchecked_mut() };
         // Unbinds every controller (disabling it) and frees its handlers;
         // no child is registered (each holds this module), so nothing uses
         // the devices' slots any more.
         drop(this.pci.take());
         hw::release_all();
-        // Fails parked I/O, then deletes the disk, which waits for every
+        // Fails parked I/O, then deletes the disks, each waiting for every
         // request; none is parked any more.
-        drop(this.disk.take());
+        drop(this.disks.take());
         hotup_event!("unload");
     }
 }

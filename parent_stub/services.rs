@@ -48,24 +48,34 @@ fn with_hub<R>(f: impl FnOnce(ArcBorrow<'_, Hub>) -> R) -> Option<R> {
 }
 
 /// Waits until none of the requests in flight now is left, at most
-/// `bound_ms` (polled every millisecond, so a little longer in all: the
-/// unbind of a controller, which may sleep); returns the milliseconds
-/// polled and how many of them are still in flight. Requests that come
+/// `bound_ms` (polled every millisecond: the unbind of a controller,
+/// which may sleep); returns the milliseconds waited and how many of them
+/// are still in flight (of every disk: the hub's table is not by device,
+/// so unbinding one controller also waits for the others' requests,
+/// within the same bound). Requests that come
 /// later are not waited for: the caller has closed the device, so they
 /// fail before they reach it. With no hub (none published) nothing is
 /// in flight.
 fn drain_inflight(bound_ms: u32) -> (u32, usize) {
+    use kernel::time::{Instant, Monotonic};
+    // The close (a sequentially consistent store of `dead`) before the
+    // scan of the in-flight table: a submit either saw the device closed
+    // (its child checks `hw_live` or is refused by the MMIO service after
+    // its request was tracked; the child's own SeqCst counter orders that
+    // check after the tracking) or was tracked before this fence, so the
+    // scan sees it.
+    core::sync::atomic::fence(Ordering::SeqCst);
     let Some(t) = with_hub(|h| h.io.now_ns()) else {
         return (0, 0);
     };
-    let mut waited = 0;
+    let start = Instant::<Monotonic>::now();
     loop {
         let left = with_hub(|h| h.io.inflight_before(t)).unwrap_or(0);
+        let waited = u32::try_from(start.elapsed().as_millis()).unwrap_or(u32::MAX);
         if left == 0 || waited >= bound_ms {
             return (waited, left);
         }
         kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
-        waited += 1;
     }
 }
 
@@ -103,6 +113,8 @@ pub(crate) fn table(geo: &super::blk::Geometry, hw: bool) -> ParentServices {
         hw_enable: Some(svc_hw_enable),
         dma_map: Some(svc_dma_map),
         dma_unmap: Some(svc_dma_unmap),
+        hw_disk: Some(svc_hw_disk),
+        hw_live: Some(svc_hw_live),
     }
 }
 
@@ -364,4 +376,25 @@ unsafe extern "C" fn svc_dma_unmap(dev: u32, dma: u64, len: u32, to_device: u32)
     if let Some(hw) = super::hw::get_any(dev) {
         hw.dma_unmap(dma, len, to_device != 0);
     }
+}
+
+/// `ParentServices::hw_disk`: device `dev`'s namespace geometry, recorded
+/// (`hw::set_geometry`) for its disk, which the switch makes after the
+/// adopt (`Hub::make_disks`).
+///
+/// # Safety
+///
+/// Always safe: every argument is checked. Any context (it only compares
+/// and stores one word).
+unsafe extern "C" fn svc_hw_disk(dev: u32, lba_shift: u32, blocks: u64) -> i32 {
+    super::hw::set_geometry(dev, lba_shift, blocks).map_or_else(|e| e.to_errno(), |()| 0)
+}
+
+/// `ParentServices::hw_live`: device `dev` is bound and not closed.
+///
+/// # Safety
+///
+/// Always safe: `dev` is checked. Any context (one atomic load).
+unsafe extern "C" fn svc_hw_live(dev: u32) -> u32 {
+    u32::from(super::hw::get(dev).is_some())
 }

@@ -27,6 +27,9 @@ pub(crate) struct View<'a> {
     /// switch; timed out.
     calls: [u64; 5],
     regions: (usize, u64),
+    /// Disk 0's size in bytes (its namespace's, on a hardware parent) and
+    /// how many disks there are.
+    disks: (u64, u64),
 }
 
 /// A value of the status line.
@@ -89,7 +92,8 @@ keys! {
     c"export_schema" => |v| Val::N(v.f.export_schema.into()),
     c"regions" => |v| Val::N(v.regions.0 as u64),
     c"region_bytes" => |v| Val::N(v.regions.1),
-    c"capacity_bytes" => |v| Val::N(v.hub.geo.capacity_bytes),
+    c"capacity_bytes" => |v| Val::N(v.disks.0),
+    c"disks" => |v| Val::N(v.disks.1),
     c"nr_queues" => |v| Val::N(v.hub.geo.nr_queues.into()),
     c"queue_depth" => |v| Val::N(v.hub.geo.queue_depth.into()),
     c"standby" => |v| name(&v.f.standby),
@@ -180,6 +184,10 @@ impl Hub {
             )
         };
         let regions = self.regions.lock().usage();
+        let disks = (
+            super::hw::geometry(0).map_or(self.geo.capacity_bytes, |(shift, n)| n << shift),
+            self.disk_count(),
+        );
         let mode = self.io.mode().as_str();
         // A copy: the line is written with no lock held.
         let figures = *self.figures.lock();
@@ -191,6 +199,7 @@ impl Hub {
             parked,
             calls,
             regions,
+            disks,
         })
     }
 }

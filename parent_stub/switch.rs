@@ -62,16 +62,14 @@ impl Hub {
             Err(e) => return Err(refuse_bad(cname, r.child_version, e)),
         };
         let child = ActiveChild::new(&r, ops, reg);
-        if child.claims_hw() && !(child.drives_hw() && super::hw::any_live()) {
+        if let Some(why) = child.hw_refusal(super::hw::any_live()) {
             hotup_event!(
-                "refuse child={} version={} reason={}",
+                "refuse child={} version={} reason={} child_abi={}.{}",
                 cname,
                 r.child_version,
-                if child.drives_hw() {
-                    "no-hw"
-                } else {
-                    "hw-without-irq"
-                }
+                why,
+                r.abi_major,
+                r.abi_minor
             );
             return Err(ENODEV);
         }
@@ -173,6 +171,9 @@ impl Hub {
         let rc = child.adopt(stash.bytes_of(offer));
         let end = Instant::<Monotonic>::now();
         if let Err(e) = rc {
+            // Inside the blackout: lock-free (the disks' lock is taken
+            // around allocations, which may wait for this very gate).
+            super::hw::forget_unmade_geometry();
             let freed = this.regions.lock().abort();
             stash.refused(offer, child.version);
             return Err((e, freed));
@@ -268,6 +269,8 @@ impl Hub {
             b.freeze_ns, b.export_ns, b.load_ns, b.adopt_ns, b.mode, b.handed_over, b.completing,
             parked_calls, drained_calls
         );
+        // Outside the blackout: the disks of the devices it named.
+        Hub::make_disks(this, generation, child);
     }
 
     /// Hands parked requests to `child` in the order they arrived. Under

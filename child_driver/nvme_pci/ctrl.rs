@@ -7,7 +7,8 @@
 //! upgrade hands the queues over as they are (the `NVQP` section): the
 //! controller is never reset and no queue is deleted.
 //!
-//! This step: one controller (the parent's device 0), the admin queue and
+//! One `Dev` drives one controller (the parent's device `index`; `drives.rs`
+//! holds one per device and fans the child's operations out): the admin queue and
 //! an I/O queue pair per vector after the admin's (a vCPU each, at most 8;
 //! a request submits on the pair of the CPU it is issued on, CPU `c` on
 //! pair `c % n`, serialised by that pair's spinlock, completions reaped by
@@ -35,7 +36,6 @@ use kernel::{
 };
 
 /// The parent's device this child drives.
-const DEV: u32 = 0;
 pub(crate) const PAGE: usize = 4096;
 pub(crate) const PG_ID_CTRL: usize = 0;
 const PG_ID_NS: usize = 1;
@@ -73,6 +73,15 @@ const MAX_ZEROING: u64 = 1024 * 1024;
 
 /// The blob section of this driver: the controller's queues as they are.
 pub(crate) const SECTION: u32 = tag(b"NVQP");
+
+/// The section of device `dev`'s queues: `NVQP` for device 0 (as before
+/// there was more than one), `NVQ1`.. for the others, the same layout.
+pub(crate) const fn section_of(dev: u32) -> u32 {
+    match dev {
+        0 => SECTION,
+        d => tag(&[b'N', b'V', b'Q', b'0' + (d % 10) as u8]),
+    }
+}
 /// Its version.
 pub(crate) const SECTION_VERSION: u16 = 4;
 /// The oldest version adopted: 3 (before the shadow doorbells; a child of
@@ -214,7 +223,9 @@ struct Counters {
 /// The driver of one controller.
 #[pin_data]
 pub(crate) struct Dev {
-    pub(crate) services: Services,
+    /// The parent's device index of this controller.
+    pub(crate) index: u32,
+    pub(crate) services: &'static Services,
     geo: Geo,
     #[pin]
     qs: [IoQ; MAX_IOQ],
@@ -238,6 +249,10 @@ pub(crate) struct Dev {
     stopped: AtomicBool,
     /// Submits under way (`submit`, `fail_all`).
     in_submit: AtomicU32,
+    /// The epoch this child's adopt of a blob found (and advanced), so a
+    /// switch that fails on another device can put it back ([`Dev::unadopt`]);
+    /// 0: none taken.
+    taken_epoch: AtomicU64,
     count: Counters,
 }
 
@@ -256,15 +271,17 @@ fn sqe(opcode: u8, nsid: u32, prp1: u64, cdw10: u32, cdw11: u32) -> Sqe {
 }
 
 impl Dev {
-    /// A driver with no controller yet (allocates: call before registering).
-    pub(crate) fn new() -> Result<Pin<KBox<Dev>>> {
+    /// A driver of the parent's device `index`, with no controller yet
+    /// (allocates: call before registering).
+    pub(crate) fn new(index: u32) -> Result<Pin<KBox<Dev>>> {
         let mut cmds = KVVec::with_capacity(SLOTS, GFP_KERNEL)?;
         for _ in 0..SLOTS {
             cmds.push(Cmd::new(), GFP_KERNEL)?;
         }
         KBox::pin_init(
             try_pin_init!(Dev {
-                services: Services(AtomicPtr::new(core::ptr::null_mut())),
+                index,
+                services: &super::hwio::SERVICES,
                 geo: Geo {
                     arena_cpu: AtomicPtr::new(core::ptr::null_mut()),
                     arena_dma: AtomicU64::new(0),
@@ -289,6 +306,7 @@ impl Dev {
                 dbbuf: AtomicBool::new(false),
                 stopped: AtomicBool::new(false),
                 in_submit: AtomicU32::new(0),
+                taken_epoch: AtomicU64::new(0),
                 count: Counters::default(),
             }),
             GFP_KERNEL,
@@ -324,10 +342,18 @@ impl Dev {
     /// With shadow doorbells the shadow write is the commit: the controller
     /// may fetch the entry from then on (it re-reads the shadow tail while
     /// it works on the queue), so the command counts as submitted even if
-    /// the register write then fails (a device closed meanwhile: the
-    /// device-gone pass fails it once the controller is disabled).
+    /// the register write then fails. So the device's liveness is checked
+    /// first (ENODEV, nothing written, once an unbind closed it: the
+    /// unbind's drain waits only for what was submitted before its close,
+    /// and nothing may reach the controller after).
     fn ring(&self, a: &Arena, qid: u32, cq: bool, value: u32) -> Result {
         if self.dbbuf.load(Relaxed) && qid != 0 {
+            // After `submit`'s SeqCst `in_submit` count (a full barrier)
+            // and the parent's tracking of the request before it; against
+            // the close's SeqCst store and the drain's fence.
+            if !self.services.live(self.index) {
+                return Err(ENODEV);
+            }
             let off = self.doorbell_index(qid, cq) as usize;
             // The queue entry (or the consumed CQ entries) before the
             // shadow value (wmb).
@@ -339,28 +365,31 @@ impl Dev {
             fence(SeqCst);
             let event = a.read32(PG_EIS * PAGE + off);
             if need_event(event as u16, value as u16, old as u16) {
-                let _ = self.services.write32(DEV, self.doorbell(qid, cq), value);
+                let _ = self
+                    .services
+                    .write32(self.index, self.doorbell(qid, cq), value);
             }
             return Ok(());
         }
-        self.services.write32(DEV, self.doorbell(qid, cq), value)
+        self.services
+            .write32(self.index, self.doorbell(qid, cq), value)
     }
 
     fn write64(&self, off: u32, v: u64) -> Result {
-        self.services.write32(DEV, off, v as u32)?;
-        self.services.write32(DEV, off + 4, (v >> 32) as u32)
+        self.services.write32(self.index, off, v as u32)?;
+        self.services.write32(self.index, off + 4, (v >> 32) as u32)
     }
 
     fn read64(&self, off: u32) -> Result<u64> {
-        let lo = self.services.read32(DEV, off)?;
-        Ok(u64::from(lo) | (u64::from(self.services.read32(DEV, off + 4)?) << 32))
+        let lo = self.services.read32(self.index, off)?;
+        Ok(u64::from(lo) | (u64::from(self.services.read32(self.index, off + 4)?) << 32))
     }
 
     // ---- adopt, export -------------------------------------------------
 
     /// The controller's description from the parent, and its arena.
     fn take_hw(&self) -> Result<(HwInfo, Arena)> {
-        let info = self.services.hw_info(DEV).inspect_err(|_| {
+        let info = self.services.hw_info(self.index).inspect_err(|_| {
             pr_err!("the parent owns no NVMe controller (load it with nvme_pci=1)\n");
         })?;
         let arena = Arena::new(&info).ok_or(EINVAL)?;
@@ -425,9 +454,12 @@ impl Dev {
             a.write32(PG_ASQ * PAGE + tail as usize * 64 + i * 4, *w);
         }
         let next = (tail + 1) % u32::from(ADMIN_DEPTH);
-        self.asq_tail.store(next, Relaxed);
         fence(SeqCst);
-        self.services.write32(DEV, self.doorbell(0, false), next)?;
+        // The tail moves only once the controller was told: a refused
+        // doorbell leaves the entry unsubmitted, to be overwritten.
+        self.services
+            .write32(self.index, self.doorbell(0, false), next)?;
+        self.asq_tail.store(next, Relaxed);
         let inject = crate::inject_admin_timeout();
         if inject != 0 && self.admin_sent.fetch_add(1, Relaxed).wrapping_add(1) == inject {
             pr_warn!(
@@ -509,7 +541,9 @@ impl Dev {
         }
         // Consumed whatever the doorbell does (a dead device refuses it):
         // the entry is ours now, as in `reap`.
-        let _ = self.services.write32(DEV, self.doorbell(0, true), nh);
+        let _ = self
+            .services
+            .write32(self.index, self.doorbell(0, true), nh);
         Some((dw3 & 0xffff, (dw3 >> 17) & 0x7fff, dw0))
     }
 
@@ -518,7 +552,7 @@ impl Dev {
     /// no state to adopt, and this driver never resets a controller).
     fn bring_up(&self) -> Result {
         let (info, a) = self.take_hw()?;
-        if self.services.read32(DEV, REG_CC)? & 1 != 0 {
+        if self.services.read32(self.index, REG_CC)? & 1 != 0 {
             pr_err!("refuse: the controller is enabled but no state was handed over; reload hotup_parent to start it afresh\n");
             return Err(EBUSY);
         }
@@ -527,13 +561,13 @@ impl Dev {
         }
         a.write64(EPOCH_OFF, 1);
         let d = u32::from(ADMIN_DEPTH) - 1;
-        self.services.write32(DEV, REG_AQA, (d << 16) | d)?;
+        self.services.write32(self.index, REG_AQA, (d << 16) | d)?;
         self.write64(REG_ASQ, a.dma(PG_ASQ * PAGE))?;
         self.write64(REG_ACQ, a.dma(PG_ACQ * PAGE))?;
         self.asq_tail.store(0, Relaxed);
         self.acq_head.store(0, Relaxed);
         self.acq_phase.store(1, Relaxed);
-        self.services.enable(DEV, CC_IO)?;
+        self.services.enable(self.index, CC_IO)?;
         self.admin(
             &a,
             sqe(0x06, 0, a.dma(PG_ID_CTRL * PAGE), 1, 0),
@@ -562,13 +596,15 @@ impl Dev {
             self.create_pair(&a, q, info.vectors)?;
         }
         self.geo.nr_io.store(n, Release);
+        // Last: a device that fails before this gets no disk.
+        self.say_geometry(self.geo.lba_shift.load(Relaxed), self.geo.nsze.load(Relaxed))?;
         let mut serial = [0u8; 20];
         a.read_bytes(PG_ID_CTRL * PAGE + 4, &mut serial);
         let mut model = [0u8; 40];
         a.read_bytes(PG_ID_CTRL * PAGE + 24, &mut model);
         pr_info!(
             "bring-up dev={} model={} serial={} nsze={} lba_bytes={} vectors={} io_queues={} io_queue_depth={} shadow_doorbells={}\n",
-            DEV,
+            self.index,
             text(&model),
             text(&serial),
             self.geo.nsze.load(Relaxed),
@@ -637,27 +673,22 @@ impl Dev {
         Ok(())
     }
 
-    /// The namespace against the parent's disk: LBA size, capacity, MDTS.
+    /// The namespace: its LBA size and capacity (which the parent makes
+    /// the disk from, or checks against the disk it made: said at the end
+    /// of the bring-up), and MDTS.
     fn check_identify(&self, a: &Arena) -> Result {
         let ns = PG_ID_NS * PAGE;
         let nsze = u64::from(a.read32(ns)) | (u64::from(a.read32(ns + 4)) << 32);
         let flbas = (a.read32(ns + 24) >> 16) & 0xf;
         let lbads = (a.read32(ns + 128 + 4 * flbas as usize) >> 16) & 0xff;
         let mdts = (a.read32(PG_ID_CTRL * PAGE + 76) >> 8) & 0xff;
-        let svc = self.services.get().ok_or(ENODEV)?;
-        if !(9..=16).contains(&lbads) || 1u32 << lbads != svc.block_size {
+        // The parent's disk takes blocks of 512 bytes up to a page; it is
+        // told the geometry once the controller is up (`bring_up`).
+        if !(9..=kernel::page::PAGE_SHIFT as u32).contains(&lbads) || nsze == 0 {
             pr_err!(
-                "refuse: namespace LBA size 2^{} is not the disk's {} bytes\n",
-                lbads,
-                svc.block_size
-            );
-            return Err(EINVAL);
-        }
-        if nsze > u64::MAX >> lbads || nsze << lbads < svc.capacity_bytes {
-            pr_err!(
-                "refuse: namespace of {} blocks is smaller than the disk ({} bytes)\n",
+                "refuse: namespace of {} blocks of 2^{} bytes (a disk needs 512 bytes to a page)\n",
                 nsze,
-                svc.capacity_bytes
+                lbads
             );
             return Err(EINVAL);
         }
@@ -674,22 +705,65 @@ impl Dev {
         Ok(())
     }
 
+    /// Tells the parent the namespace's geometry (it makes the disk from
+    /// it after the adopt, or refuses one its disk does not have).
+    fn say_geometry(&self, lba_shift: u32, blocks: u64) -> Result {
+        self.services.disk(self.index, lba_shift, blocks).inspect_err(|e| {
+            pr_err!(
+                "refuse: the parent takes no disk of {} blocks of 2^{} bytes for device {} ({}: another disk is there, or an older parent)\n",
+                blocks,
+                lba_shift,
+                self.index,
+                e.to_errno()
+            );
+        })
+    }
+
     /// Adopts `blob` (the queues as a predecessor left them) or, without
-    /// one, brings a fresh controller up. A refused blob changes nothing;
-    /// a bring-up that fails after the enable leaves the controller
-    /// enabled, so the next fresh child refuses it (reload the parent).
+    /// one, brings a fresh controller up; takes no I/O until [`Dev::go`].
+    /// A refused blob changes nothing; a bring-up that fails after the
+    /// enable leaves the controller enabled, so the next fresh child
+    /// refuses it (reload the parent).
     pub(crate) fn adopt(&self, blob: Option<&[u8]>) -> Result {
+        self.taken_epoch.store(0, Relaxed);
         match blob {
-            None => self.bring_up()?,
-            Some(b) => self.adopt_queues(b)?,
+            None => self.bring_up(),
+            Some(b) => self.adopt_queues(b),
         }
+    }
+
+    /// Whether `blob` carries this device's queues (a section of its own).
+    pub(crate) fn has_state(&self, blob: &[u8]) -> bool {
+        BlobReader::parse(blob).is_ok_and(|r| r.find(section_of(self.index)).is_some())
+    }
+
+    /// Every device adopted: takes I/O.
+    pub(crate) fn go(&self) {
         self.stopped.store(false, SeqCst);
         self.ready.store(true, SeqCst);
-        Ok(())
+    }
+
+    /// Another device refused the switch after this one adopted: gives
+    /// the queues back as they were (the epoch the blob had, so the old
+    /// child's state, offered again, is not stale). Nothing ran on them.
+    pub(crate) fn unadopt(&self) {
+        let e = self.taken_epoch.swap(0, Relaxed);
+        if crate::inject_keep_epoch() {
+            pr_warn!(
+                "inject_keep_epoch: dev={} keeps epoch {} advanced\n",
+                self.index,
+                e.wrapping_add(1)
+            );
+            return;
+        }
+        if let (Some(a), true) = (self.arena(), e != 0) {
+            a.write64(EPOCH_OFF, e);
+            pr_info!("unadopt dev={} epoch={}\n", self.index, e);
+        }
     }
 
     fn adopt_queues(&self, blob: &[u8]) -> Result {
-        let b = parse_nvqp(blob)?;
+        let b = parse_nvqp(blob, self.index)?;
         let (info, a) = self.take_hw()?;
         if b.dma != a.dma(0) || b.dstrd != self.geo.dstrd.load(Relaxed) {
             return Err(bad("the controller's arena or doorbell stride changed"));
@@ -698,8 +772,8 @@ impl Dev {
             return Err(bad("more I/O queue pairs than the parent has vectors for"));
         }
         // The controller is running the queues this blob describes.
-        let cc = self.services.read32(DEV, REG_CC)?;
-        let csts = self.services.read32(DEV, REG_CSTS)?;
+        let cc = self.services.read32(self.index, REG_CC)?;
+        let csts = self.services.read32(self.index, REG_CSTS)?;
         if cc & 1 == 0 || csts & 3 != 1 {
             return Err(bad("the controller is not enabled and ready"));
         }
@@ -708,13 +782,8 @@ impl Dev {
         {
             return Err(bad("the admin queue is not in the arena"));
         }
-        let svc = self.services.get().ok_or(ENODEV)?;
-        if !(9..=16).contains(&b.lba_shift) || 1u32 << b.lba_shift != svc.block_size {
-            return Err(bad("LBA size"));
-        }
-        if b.nsze > u64::MAX >> b.lba_shift || b.nsze << b.lba_shift < svc.capacity_bytes {
-            return Err(bad("namespace size"));
-        }
+        // The disk the parent made from this namespace, or makes now.
+        self.say_geometry(b.lba_shift, b.nsze)?;
         let epoch = u64::from(a.read32(EPOCH_OFF)) | (u64::from(a.read32(EPOCH_OFF + 4)) << 32);
         if b.epoch != epoch {
             pr_err!(
@@ -726,6 +795,7 @@ impl Dev {
         }
         // Checked: take it, and make every state written before stale.
         a.write64(EPOCH_OFF, epoch.wrapping_add(1));
+        self.taken_epoch.store(epoch, Relaxed);
         self.geo.lba_shift.store(b.lba_shift, Relaxed);
         self.geo.nsze.store(b.nsze, Relaxed);
         self.asq_tail.store(b.asq_tail, Relaxed);
@@ -741,7 +811,7 @@ impl Dev {
         self.next_gen.store(b.next_gen, Relaxed);
         pr_info!(
             "adopt dev={} io_queues={} io_sq_tail={} io_cq_head={} io_cq_phase={} admin_sq_tail={} from_version={} shadow_doorbells={}\n",
-            DEV,
+            self.index,
             b.nr_io,
             b.qs[0].0,
             b.qs[0].1 & 0xffff,
@@ -753,21 +823,17 @@ impl Dev {
         Ok(())
     }
 
-    /// Writes the queues' state into `buf`. Taken from a child still
-    /// taking I/O (the parent's record of a fresh start), it is marked a
-    /// live snapshot, which no successor adopts.
-    pub(crate) fn export(&self, buf: &mut [u8], schema: u32) -> Result<usize> {
-        let schema = schema & !crate::state_abi::EXPORT_TRIAL_HANDOVER;
-        if schema > SCHEMA {
-            return Err(Error::from_errno(-crate::state_abi::errno::EPROTO));
-        }
+    /// Writes the queues' state as this device's section of `w`. Taken
+    /// from a child still taking I/O (the parent's record of a fresh
+    /// start), it is marked a live snapshot, which no successor adopts.
+    pub(crate) fn export(&self, w: &mut BlobWriter<'_>) -> Result {
         let a = self.arena().ok_or(ENODEV)?;
         let live = u32::from(!self.stopped.load(SeqCst));
         let nsze = self.geo.nsze.load(Relaxed);
         let dma = a.dma(0);
         let nr_io = self.geo.nr_io.load(Acquire);
         let fields = [
-            DEV,
+            self.index,
             live,
             self.geo.lba_shift.load(Relaxed),
             self.geo.dstrd.load(Relaxed),
@@ -784,13 +850,14 @@ impl Dev {
             a.read32(EPOCH_OFF + 4),
             self.geo.oncs.load(Relaxed),
         ];
-        let mut w = BlobWriter::new(buf, crate::CHILD_VERSION).map_err(|_| ENOSPC)?;
         let mut s = w
-            // Version 3 while the registers are rung: an older child may
-            // still adopt it (a rollback to that build).
+            // Version 3 while the registers are rung and no admin command
+            // was given up on: an older child may still adopt it (a
+            // rollback to that build); it knows neither the shadow
+            // doorbells nor the arena's stale command id.
             .begin_section(
-                SECTION,
-                if self.dbbuf.load(Relaxed) {
+                section_of(self.index),
+                if self.dbbuf.load(Relaxed) || stale_cid(&a).is_some() {
                     SECTION_VERSION
                 } else {
                     SECTION_VERSION_MIN
@@ -807,8 +874,7 @@ impl Dev {
             s.put_u32(tail).map_err(|_| ENOSPC)?;
             s.put_u32(cq).map_err(|_| ENOSPC)?;
         }
-        s.end().map_err(|_| ENOSPC)?;
-        w.finish().map_err(|_| ENOSPC)
+        s.end().map_err(|_| ENOSPC)
     }
 
     /// Nothing is in flight (the parent drained): takes no more I/O.
@@ -851,7 +917,7 @@ impl Dev {
         for i in 0..(m & 0xffff) as usize {
             if let (Some(d), Some(l)) = (cmd.dma.get(i), cmd.len.get(i)) {
                 self.services
-                    .dma_unmap(DEV, d.load(Relaxed), l.load(Relaxed), to_dev);
+                    .dma_unmap(self.index, d.load(Relaxed), l.load(Relaxed), to_dev);
             }
         }
     }
@@ -1069,7 +1135,7 @@ impl Dev {
         let mut first = 0u64;
         let last = segs.len() - 1;
         for (i, s) in segs.iter().enumerate() {
-            let dma = self.services.dma_map(DEV, s.addr, s.len, write)?;
+            let dma = self.services.dma_map(self.index, s.addr, s.len, write)?;
             if let (Some(d), Some(l)) = (cmd.dma.get(i), cmd.len.get(i)) {
                 d.store(dma, Relaxed);
                 l.store(s.len, Relaxed);
@@ -1366,14 +1432,15 @@ struct Nvqp {
 /// and CQ head|phase. Version 4 has the same words; its producer rings the
 /// shadow doorbells when the arena says the controller has them, which a
 /// version-3 child would not.
-fn parse_nvqp(blob: &[u8]) -> Result<Nvqp> {
-    if crate::inject_adopt_error() {
-        return Err(bad("inject_adopt_error=1"));
+fn parse_nvqp(blob: &[u8], want: u32) -> Result<Nvqp> {
+    if crate::inject_adopt_error() & (1u32 << want.min(31)) != 0 {
+        pr_err!("refuse blob: inject_adopt_error (device {})\n", want);
+        return Err(EINVAL);
     }
     let r = BlobReader::parse(blob).map_err(|_| bad("unreadable"))?;
-    let s = r
-        .find(SECTION)
-        .ok_or_else(|| bad("no NVQP section (not an NVMe child's state)"))?;
+    let s = r.find(section_of(want)).ok_or_else(|| {
+        bad("no queue section for this device (not an NVMe child's state, or a device bound since)")
+    })?;
     if !(SECTION_VERSION_MIN..=SECTION_VERSION).contains(&s.version) {
         return Err(bad("NVQP version"));
     }
@@ -1385,7 +1452,7 @@ fn parse_nvqp(blob: &[u8]) -> Result<Nvqp> {
     let [epoch_lo, epoch_hi, oncs] = [f()?, f()?, f()?];
     let admin = u32::from(ADMIN_DEPTH);
     let io = u32::from(IO_DEPTH);
-    if dev != DEV || depths != (admin << 16 | io) {
+    if dev != want || depths != (admin << 16 | io) {
         return Err(bad("another device or queue sizes"));
     }
     if live != 0 {

@@ -5,7 +5,9 @@
 //! load and unregisters it on unload. Every call from the parent enters
 //! the driver (`ctrl.rs`) here.
 
-use super::ctrl::{Dev, SCHEMA};
+use super::ctrl::SCHEMA;
+use super::drives::Drives;
+use super::hwio::SERVICES;
 use crate::state_abi::{
     make_name, CVoid, CallDesc, ChildOps, ChildRegistration, ChildStats, IoDesc, ParentServices,
     ABI_MAJOR, ABI_MINOR, CAP_DISCARD, CAP_FLUSH, CAP_HW, CAP_STANDBY, CAP_WRITE_ZEROES,
@@ -25,12 +27,12 @@ extern "C" {
 /// # Safety
 ///
 /// `ctx` must be the context this child registered (a pointer to the
-/// pinned `Dev` owned by `Child`, which outlives the registration).
-unsafe fn dev_from<'a>(ctx: *mut CVoid) -> &'a Dev {
-    // SAFETY: per the function's contract, `ctx` points at the pinned
-    // `Dev`, alive until after unregistration, after which the parent
+/// boxed `Drives` owned by `Child`, which outlives the registration).
+unsafe fn dev_from<'a>(ctx: *mut CVoid) -> &'a Drives {
+    // SAFETY: per the function's contract, `ctx` points at the boxed
+    // `Drives`, alive until after unregistration, after which the parent
     // never calls this child.
-    unsafe { &*ctx.cast::<Dev>() }
+    unsafe { &*ctx.cast::<Drives>() }
 }
 
 /// `ChildOps::submit`.
@@ -152,11 +154,8 @@ unsafe extern "C" fn op_stats(ctx: *mut CVoid, out: *mut ChildStats) -> i32 {
 ///
 /// `ctx` must be this child's registered context.
 unsafe extern "C" fn op_irq(ctx: *mut CVoid, dev: u32, vector: u32) -> u32 {
-    if dev != 0 {
-        return 0;
-    }
     // SAFETY: our registered context.
-    u32::from(unsafe { dev_from(ctx) }.irq(vector))
+    u32::from(unsafe { dev_from(ctx) }.irq(dev, vector))
 }
 
 /// `ChildOps::ioctl` (ABI 1.2): an ioctl on one of the parent's nodes.
@@ -196,7 +195,7 @@ static OPS: ChildOps = ChildOps {
 struct Registration(KBox<ChildRegistration>);
 
 // SAFETY: written once in `init`, only read afterwards; its pointers name
-// the static `OPS` and the pinned `Dev` of the same `Child`, both usable
+// the static `OPS` and the boxed `Drives` of the same `Child`, both usable
 // from any thread.
 unsafe impl Send for Registration {}
 // SAFETY: see `Send`; shared access is read-only.
@@ -204,7 +203,7 @@ unsafe impl Sync for Registration {}
 
 /// The loaded child module.
 pub(crate) struct Child {
-    dev: Pin<KBox<Dev>>,
+    dev: KBox<Drives>,
     reg: Registration,
 }
 
@@ -212,7 +211,7 @@ impl kernel::Module for Child {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // Everything the driver needs is allocated here, before the adopt
         // that runs inside the parent's blackout.
-        let dev = Dev::new()?;
+        let dev = KBox::new(Drives::new()?, GFP_KERNEL)?;
         let reg = Registration(KBox::new(
             ChildRegistration {
                 size: core::mem::size_of::<ChildRegistration>() as u32,
@@ -225,7 +224,7 @@ impl kernel::Module for Child {
                 // the operator's switch) drains too: no handover of commands.
                 capabilities: CAP_FLUSH | CAP_DISCARD | CAP_WRITE_ZEROES | CAP_HW | CAP_STANDBY,
                 ops: &OPS,
-                ctx: core::ptr::from_ref::<Dev>(&dev).cast_mut().cast(),
+                ctx: core::ptr::from_ref::<Drives>(&dev).cast_mut().cast(),
             },
             GFP_KERNEL,
         )?);
@@ -236,10 +235,10 @@ impl kernel::Module for Child {
             ABI_MAJOR,
             ABI_MINOR
         );
-        let services = dev.services.0.as_ptr().cast::<*const ParentServices>();
+        let services = SERVICES.0.as_ptr().cast::<*const ParentServices>();
         // SAFETY: `reg` and `OPS` stay valid until `hotup_unregister_child`
-        // in `drop` (the box is not moved out of `Child`, `Dev` is pinned),
-        // and `services` points at an `AtomicPtr` laid out as a pointer.
+        // in `drop` (the boxes are not moved out of `Child`), and
+        // `services` points at a static `AtomicPtr` laid out as a pointer.
         let rc = unsafe { hotup_register_child(&*reg.0, services) };
         if rc != 0 {
             pr_err!(

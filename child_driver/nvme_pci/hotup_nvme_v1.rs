@@ -15,6 +15,7 @@ mod state_abi;
 
 mod admin;
 mod ctrl;
+mod drives;
 mod edge;
 mod hwio;
 // The RAM child's model answers every command it decodes; this driver
@@ -34,7 +35,11 @@ module! {
     params: {
         inject_adopt_error: u32 {
             default: 0,
-            description: "Test only: 1 refuses every handed-over state (EINVAL), as a child that cannot read it would",
+            description: "Test only: a mask of devices (bit N: the parent's device N; 1: device 0, all there is in most tests) whose handed-over state this child refuses (EINVAL), as a child that cannot read it would: one refusal fails the whole adopt",
+        },
+        inject_keep_epoch: u32 {
+            default: 0,
+            description: "Test only: 1 makes an adopt that one device refused leave the devices it took as taken (their epoch advanced, not given back): the state it refused, offered again to the old version, is then refused as stale",
         },
         inject_cq_rewind: u32 {
             default: 0,
@@ -51,9 +56,14 @@ module! {
     },
 }
 
-/// Whether the fault injection `inject_adopt_error` is on.
-fn inject_adopt_error() -> bool {
-    *module_parameters::inject_adopt_error.value() != 0
+/// `inject_adopt_error`: the devices whose state to refuse (a mask).
+fn inject_adopt_error() -> u32 {
+    *module_parameters::inject_adopt_error.value()
+}
+
+/// Whether the fault injection `inject_keep_epoch` is on.
+fn inject_keep_epoch() -> bool {
+    *module_parameters::inject_keep_epoch.value() != 0
 }
 
 /// Whether the fault injection `inject_cq_rewind` is on.

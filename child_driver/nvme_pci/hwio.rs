@@ -8,11 +8,22 @@
 //! volatile and bounds-checked.
 
 use crate::state_abi::{HwInfo, ParentServices};
+use core::mem::offset_of;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 
 /// The parent's services, once it handed them over.
 pub(crate) struct Services(pub(crate) AtomicPtr<ParentServices>);
+
+/// This module's services: the parent writes them at registration
+/// (`hotup_register_child`), before the first adopt; every controller
+/// this child drives uses them.
+pub(crate) static SERVICES: Services = Services(AtomicPtr::new(core::ptr::null_mut()));
+
+/// Whether the parent's table reaches the (pointer-sized) entry at `off`.
+fn covers(s: &ParentServices, off: usize) -> bool {
+    s.size as usize >= off + core::mem::size_of::<usize>()
+}
 
 /// A C return code as a `Result`.
 fn rc(v: i32) -> Result {
@@ -29,7 +40,8 @@ impl Services {
     /// The table, if the parent handed it over and it has the hardware
     /// services (a 1.3 parent).
     pub(crate) fn get(&self) -> Option<&ParentServices> {
-        self.table().filter(|s| s.size > ParentServices::SIZE_1_2)
+        self.table()
+            .filter(|s| covers(s, offset_of!(ParentServices, dma_unmap)))
     }
 
     /// The table, whatever the parent's minor.
@@ -66,6 +78,38 @@ impl Services {
         let f = self.get().and_then(|s| s.mmio_write).ok_or(ENODEV)?;
         // SAFETY: the parent's service; it checks every argument.
         rc(unsafe { f(dev, off, val) })
+    }
+
+    /// Device `dev`'s namespace geometry, for the parent's disk (a 1.4
+    /// parent; ENODEV from an older one, whose disk this child cannot
+    /// size).
+    pub(crate) fn disk(&self, dev: u32, lba_shift: u32, blocks: u64) -> Result {
+        let f = self
+            .table()
+            .filter(|s| covers(s, offset_of!(ParentServices, hw_disk)))
+            .and_then(|s| s.hw_disk)
+            .ok_or(ENODEV)?;
+        // SAFETY: the parent's service; it checks every argument.
+        rc(unsafe { f(dev, lba_shift, blocks) })
+    }
+
+    /// Whether device `dev` is bound and not closed (a 1.4 parent; an
+    /// older one refuses only through its MMIO service: taken as live).
+    pub(crate) fn live(&self, dev: u32) -> bool {
+        match self
+            .table()
+            .filter(|s| covers(s, offset_of!(ParentServices, hw_live)))
+            .and_then(|s| s.hw_live)
+        {
+            // SAFETY: the parent's service; it checks `dev`.
+            Some(f) => (unsafe { f(dev) }) != 0,
+            None => true,
+        }
+    }
+
+    /// Whether the parent says which disk a request or call is for (1.4).
+    pub(crate) fn has_disks(&self) -> bool {
+        self.table().is_some_and(|s| s.abi_minor >= 4)
     }
 
     /// The parent enables controller `dev` with configuration `cc`.

@@ -88,7 +88,8 @@ impl Status {
             ms("last_blackout_ns")
         );
         out += &format!(
-            "  device: {} bytes, {} queues x {} tags; stash {} ({} bytes), last good state {} bytes",
+            "  device: {} disk(s), the first {} bytes, {} queues x {} tags; stash {} ({} bytes), last good state {} bytes",
+            g("disks"),
             g("capacity_bytes"),
             g("nr_queues"),
             g("queue_depth"),

@@ -120,9 +120,13 @@ unsafe impl<T: Operations> Sync for Disk<T> where T::QueueData: Send {}
 
 impl<T: Operations> Disk<T> {
     /// Allocates the disk on `tagset` with `geo` and hotup's limits and adds
-    /// it to the system as `name`, with the sysfs attribute `groups`.
+    /// it to the system as `name`, with the sysfs attribute `groups`. Its
+    /// requests and ioctls say `index` ([`RawRequest::disk`]): disks made
+    /// on one tag set share its tags, so a tag names one request of them
+    /// all on its hardware queue.
     pub(crate) fn new(
         name: &CStr,
+        index: u32,
         geo: &Geometry,
         tagset: Arc<TagSet<T>>,
         queue_data: T::QueueData,
@@ -158,6 +162,8 @@ impl<T: Operations> Disk<T> {
         // SAFETY: `__blk_mq_alloc_disk` returned a valid gendisk.
         let g = unsafe { &mut *gendisk };
         g.fops = &FOPS.0;
+        // The disk's index, for its requests and ioctls (`disk_index`).
+        g.private_data = index as usize as *mut kernel::ffi::c_void;
         // No partition scan: with no child attached the scan's read would
         // park, and `device_add_disk` (so `insmod`) would wait for it.
         g.flags |= bindings::GENHD_FL_NO_PART as i32;
@@ -288,9 +294,24 @@ unsafe extern "C" fn disk_ioctl(
 ) -> kernel::ffi::c_int {
     // SAFETY: the block device is open, so its disk and queue are live, and
     // the queue data is what `Disk::new` set from `into_foreign`.
-    let data = unsafe { (*(*(*bdev).bd_disk).queue).queuedata };
+    let (data, disk) = unsafe {
+        let g = (*bdev).bd_disk;
+        ((*(*g).queue).queuedata, disk_index(g))
+    };
+    let write = mode & BLK_OPEN_WRITE != 0;
     // SAFETY: that queue data, of this crate's disk, in the caller's context.
-    unsafe { crate::disk_ioctl(data, mode & BLK_OPEN_WRITE != 0, cmd, arg as u64) }
+    unsafe { crate::disk_ioctl(data, disk, write, cmd, arg as u64) }
+}
+
+/// The index [`Disk::new`] gave the disk `g`.
+///
+/// # Safety
+///
+/// `g` is a live gendisk made by [`Disk::new`].
+unsafe fn disk_index(g: *const bindings::gendisk) -> u32 {
+    // SAFETY: per the contract; `private_data` holds the index, set before
+    // the disk was added and never written again.
+    unsafe { (*g).private_data as usize as u32 }
 }
 
 /// A started request that the parent owns until it calls [`RawRequest::end`].
@@ -349,6 +370,13 @@ impl RawRequest {
     pub(crate) fn queue(&self) -> u32 {
         // SAFETY: a started request's hardware context is valid.
         unsafe { (*self.raw().mq_hctx).queue_num }
+    }
+
+    /// The index of the disk the request is for ([`Disk::new`]).
+    pub(crate) fn disk(&self) -> u32 {
+        // SAFETY: a started request's queue belongs to a live disk, one of
+        // this crate's (only they dispatch to the parent).
+        unsafe { disk_index((*self.raw().q).disk) }
     }
 
     fn raw(&self) -> &bindings::request {
@@ -424,6 +452,8 @@ impl RawRequest {
             nr_segs: nr as u32,
             queue,
             cookie,
+            disk: self.disk(),
+            reserved: 0,
         })
     }
 

@@ -15,6 +15,7 @@
 //!   the active child through the hub, parking while there is none
 //!   (`calls.rs`).
 
+use crate::calls::CallSite;
 use crate::ctl::Ctl;
 use crate::hub::Hub;
 use crate::state_abi::NODE_CTRL;
@@ -39,11 +40,17 @@ type Ptr = <Ctl as MiscDevice>::Ptr;
 /// # Invariants
 ///
 /// `inner` holds a `miscdevice` registered with `misc_register` and one of
-/// the static tables of this file, until `drop`.
+/// the static tables of this file, until `drop`; it is the first field of
+/// a `repr(C)` struct, so the `miscdevice` that `misc_open` gives the
+/// table's `open` is the start of its `Node` ([`node_index`]).
+#[repr(C)]
 #[pin_data(PinnedDrop)]
 pub(crate) struct Node {
     #[pin]
     inner: Opaque<bindings::miscdevice>,
+    /// The disk whose controller node this is (`/dev/hotupN`: calls say
+    /// it); 0 for the control node.
+    index: u32,
 }
 
 // SAFETY: `misc_deregister` may run on any thread.
@@ -55,8 +62,13 @@ impl Node {
     /// Registers `/dev/<name>` with the operations `fops` (one of the
     /// tables of this file: their `open` sets the private data the others
     /// read back).
-    pub(crate) fn register(name: &'static CStr, fops: &'static Fops) -> impl PinInit<Self, Error> {
+    pub(crate) fn register(
+        name: &'static CStr,
+        fops: &'static Fops,
+        index: u32,
+    ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            index,
             inner <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
                 // SAFETY: all-zeroes is a valid (unregistered) miscdevice;
                 // the initializer may write the slot.
@@ -119,15 +131,30 @@ pub(crate) static CTRL_FOPS: Fops = Fops(bindings::file_operations {
     ..unsafe { core::mem::zeroed() }
 });
 
-/// What an open `/dev/hotup0` file holds: the hub, the file's id (never
+/// What an open `/dev/hotupN` file holds: the hub, the file's id (never
 /// reused, unlike the `struct file`'s address, which the slab hands to
-/// the next open), and whether a call through it reached a child (only
-/// such files can have per-file state there, so only their close is
-/// reported).
+/// the next open), its disk's index, and whether a call through it
+/// reached a child (only such files can have per-file state there, so
+/// only their close is reported).
 struct CtrlFile {
     hub: Arc<Hub>,
     id: u64,
+    disk: u32,
     touched: AtomicBool,
+}
+
+/// The disk index of the node a file is being opened on.
+///
+/// # Safety
+///
+/// Called from the `open` of [`CTRL_FOPS`], before the private data is
+/// set: `misc_open` left the file's private data pointing at the
+/// `miscdevice`, the `inner` of a live [`Node`] registered with that table.
+unsafe fn node_index(file: *mut bindings::file) -> u32 {
+    // SAFETY: per the contract and `Node`'s invariant, the private data is
+    // the start of a live `Node`, which `misc_deregister` keeps alive
+    // during an `open` (it takes `misc_mtx`, held by `misc_open`).
+    unsafe { (*(*file).private_data.cast::<Node>()).index }
 }
 
 /// The common `open`: the VFS's checks, a reference to the hub, then the
@@ -165,6 +192,8 @@ unsafe fn open_with<P: ForeignOwnable>(
 ///
 /// Called by `misc_open` for a file being opened on this device.
 unsafe extern "C" fn ctrl_open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: `misc_open` calls this table's `open` on a file of a `Node`.
+    let disk = unsafe { node_index(file) };
     // SAFETY: per this function's contract; the table's other operations
     // read the private data as a `KBox<CtrlFile>`.
     unsafe {
@@ -173,6 +202,7 @@ unsafe extern "C" fn ctrl_open(inode: *mut bindings::inode, file: *mut bindings:
             let f = CtrlFile {
                 hub,
                 id,
+                disk,
                 touched: AtomicBool::new(false),
             };
             KBox::new(f, GFP_KERNEL).map_err(|_| ENOMEM)
@@ -285,15 +315,12 @@ unsafe extern "C" fn ctrl_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_u
     // SAFETY: the file is valid for the call; `f_mode` is set at open.
     let mode = unsafe { (*file).f_mode };
     let write = mode & FMODE_WRITE != 0;
-    Hub::ioctl(
-        f.hub.as_arc_borrow(),
-        NODE_CTRL,
-        cmd,
-        arg as u64,
+    let at = CallSite {
+        node: NODE_CTRL,
+        disk: f.disk,
         write,
-        f.id,
-        &f.touched,
-    ) as c_long
+    };
+    Hub::ioctl(f.hub.as_arc_borrow(), at, cmd, arg as u64, f.id, &f.touched) as c_long
 }
 
 /// `EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM` (eventpoll.h; bindgen

@@ -15,6 +15,7 @@
 //! - `exports.c`: the entry points' `EXPORT_SYMBOL_GPL`.
 
 pub(crate) mod blk;
+pub(crate) mod disks;
 pub(crate) mod event;
 pub(crate) mod misc;
 pub(crate) mod pci;

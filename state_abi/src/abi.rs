@@ -35,7 +35,13 @@ pub const ABI_MAJOR: u16 = 1;
 ///   through the parent's services ([`ParentServices::hw_info`], MMIO,
 ///   the controller's enable, DMA mapping) and takes its interrupts
 ///   through [`ChildOps::irq`]. RAM children ignore all of it.
-pub const ABI_MINOR: u16 = 3;
+/// - 1.4: more than one disk: [`IoDesc::disk`] and [`CallDesc::disk`] say
+///   which of the parent's block devices (and controller nodes) a request
+///   or a call is for, and a hardware child tells the parent each
+///   namespace's geometry ([`ParentServices::hw_disk`]), from which the
+///   parent makes that device's disk after the adopt. RAM children have
+///   disk 0 only and ignore it.
+pub const ABI_MINOR: u16 = 4;
 
 /// Whether a peer speaking ABI `major` (any minor) can talk to this side.
 pub const fn abi_compatible(major: u16) -> bool {
@@ -158,6 +164,12 @@ pub struct IoDesc {
     pub queue: u32,
     /// Opaque to the child; passed back to [`ParentServices::complete`].
     pub cookie: u64,
+    /// Which of the parent's disks (`/dev/hotupblkN`) the request is for
+    /// (ABI 1.4; a hardware child's device index). Only read by a child
+    /// whose parent's [`ParentServices::abi_minor`] is 4 or more.
+    pub disk: u32,
+    /// Zero.
+    pub reserved: u32,
 }
 
 /// Counters a child reports through its `stats` op.
@@ -310,6 +322,11 @@ pub struct CallDesc {
     pub fault_len: u32,
     /// Out, with [`CALL_FAULT_IN`]: 1 to fault it in for writing.
     pub fault_write: u32,
+    /// Which disk's node the call came through (ABI 1.4): `/dev/hotupN`
+    /// or `/dev/hotupblkN`. Valid when [`Self::size`] covers it.
+    pub disk: u32,
+    /// Zero.
+    pub reserved: u32,
 }
 
 /// An [`IoctlFn`] result: the call touched user memory that is not
@@ -549,6 +566,27 @@ pub type DmaMapFn =
     unsafe extern "C" fn(dev: u32, addr: *mut u8, len: u32, to_device: u32, out: *mut u64) -> i32;
 /// Undoes a [`DmaMapFn`] mapping. Any context.
 pub type DmaUnmapFn = unsafe extern "C" fn(dev: u32, dma: u64, len: u32, to_device: u32);
+/// Device `dev`'s namespace has `blocks` logical blocks of `1 << lba_shift`
+/// bytes (ABI 1.4): the parent makes its block device (`/dev/hotupblkN`,
+/// with the controller node `/dev/hotupN`) from it once the adopt that
+/// said so has succeeded (a disk is never made inside the blackout), and
+/// keeps it to its unload. Said again by every adopt; a geometry other
+/// than the one the disk has is refused (a disk never changes under its
+/// users). Returns 0, `-EINVAL` (out of range: `lba_shift` 9 up to the
+/// page shift (12 on x86), at least one block, at most 2^63 bytes; or
+/// another geometry), `-ENODEV`.
+/// Any context.
+pub type HwDiskFn = unsafe extern "C" fn(dev: u32, lba_shift: u32, blocks: u64) -> i32;
+/// 1 while device `dev` is bound and not closed, else 0 (ABI 1.4). An
+/// unbind closes the device (MMIO and DMA mapping refused from then), then
+/// waits for the requests in flight at the close, then disables it: a child
+/// checks this before a commit the parent's refusals cannot reach (a
+/// shadow doorbell written to the arena), so that no I/O command reaches
+/// the controller after the close. (An admin command whose doorbell was
+/// checked before the close may still land after it: its data goes to the
+/// arena, which lives until the parent unloads.) Sequentially consistent
+/// against the close; any context.
+pub type HwLiveFn = unsafe extern "C" fn(dev: u32) -> u32;
 
 /// What the parent offers a registered child.
 #[repr(C)]
@@ -598,6 +636,10 @@ pub struct ParentServices {
     pub dma_map: Option<DmaMapFn>,
     /// See [`DmaUnmapFn`] (ABI 1.3).
     pub dma_unmap: Option<DmaUnmapFn>,
+    /// See [`HwDiskFn`] (ABI 1.4).
+    pub hw_disk: Option<HwDiskFn>,
+    /// See [`HwLiveFn`] (ABI 1.4).
+    pub hw_live: Option<HwLiveFn>,
 }
 
 impl ParentServices {
@@ -626,11 +668,16 @@ impl ParentServices {
         hw_enable: None,
         dma_map: None,
         dma_unmap: None,
+        hw_disk: None,
+        hw_live: None,
     };
 
     /// The size of an ABI 1.2 table (up to `log`): a child reads the
     /// hardware services only from a parent whose table is longer.
     pub const SIZE_1_2: u32 = 72;
+    /// The size of an ABI 1.3 table (up to `dma_unmap`): a child reads
+    /// `hw_disk` only from a parent whose table is longer.
+    pub const SIZE_1_3: u32 = 128;
 }
 
 // ---------------------------------------------------------------------------
@@ -842,7 +889,8 @@ const _: () = assert!(size_of::<IoSegment>() == 16 && align_of::<IoSegment>() ==
 const _: () = assert!(offset_of!(IoSegment, len) == 8);
 const _: () = assert!(offset_of!(IoSegment, reserved) == 12);
 
-const _: () = assert!(size_of::<IoDesc>() == 48 && align_of::<IoDesc>() == 8);
+const _: () = assert!(size_of::<IoDesc>() == 56 && align_of::<IoDesc>() == 8);
+const _: () = assert!(offset_of!(IoDesc, disk) == 48);
 const _: () = assert!(offset_of!(IoDesc, flags) == 4);
 const _: () = assert!(offset_of!(IoDesc, offset) == 8);
 const _: () = assert!(offset_of!(IoDesc, len) == 16);
@@ -878,7 +926,8 @@ const _: () = assert!(offset_of!(HwInfo, arena_cpu) == 24);
 const _: () = assert!(offset_of!(HwInfo, arena_dma) == 32);
 const _: () = assert!(offset_of!(HwInfo, arena_len) == 40);
 const _: () = assert!(offset_of!(HwInfo, name) == 48);
-const _: () = assert!(size_of::<CallDesc>() == 48 && align_of::<CallDesc>() == 8);
+const _: () = assert!(size_of::<CallDesc>() == 56 && align_of::<CallDesc>() == 8);
+const _: () = assert!(offset_of!(CallDesc, disk) == 48);
 const _: () = assert!(offset_of!(CallDesc, node) == 4);
 const _: () = assert!(offset_of!(CallDesc, cmd) == 8);
 const _: () = assert!(offset_of!(CallDesc, flags) == 12);
@@ -888,7 +937,8 @@ const _: () = assert!(offset_of!(CallDesc, fault_addr) == 32);
 const _: () = assert!(offset_of!(CallDesc, fault_len) == 40);
 const _: () = assert!(offset_of!(CallDesc, fault_write) == 44);
 
-const _: () = assert!(size_of::<ParentServices>() == 128 && align_of::<ParentServices>() == 8);
+const _: () = assert!(size_of::<ParentServices>() == 144 && align_of::<ParentServices>() == 8);
+const _: () = assert!(offset_of!(ParentServices, hw_disk) == ParentServices::SIZE_1_3 as usize);
 const _: () = assert!(offset_of!(ParentServices, abi_major) == 4);
 const _: () = assert!(offset_of!(ParentServices, abi_minor) == 6);
 const _: () = assert!(offset_of!(ParentServices, capacity_bytes) == 8);
@@ -987,7 +1037,8 @@ mod tests {
         );
         assert_eq!(offset_of!(ChildOps, ioctl), 80);
         assert!(!ChildOps::EMPTY.is_complete());
-        assert_eq!(ParentServices::SIZE, 128);
+        assert_eq!(ParentServices::SIZE, 144);
+        assert!(ParentServices::EMPTY.hw_disk.is_none());
         assert_eq!(ParentServices::EMPTY.hw_count, 0);
         assert!(ParentServices::EMPTY.hw_info.is_none());
         assert_eq!(HwInfo::ZEROED.size, 0);

@@ -36,10 +36,15 @@ except OSError as e:
 # sysfs KEY: one of the parent's sysfs attributes (/sys/block/hotupblk0/hotup/).
 sysfs() { cat "/sys/block/${DEV#/dev/}/hotup/$1"; }
 
-# load_parent [PARAM=VALUE...]: insmod the parent and wait for its device.
+# load_parent [PARAM=VALUE...]: insmod the parent and check its nodes: the
+# disk of a RAM parent is there at once; with nvme_pci=1 each controller's
+# disk comes with the first child's adopt (its geometry is the namespace's).
 load_parent() {
     insmod "$MODULES/hotup_parent.ko" "$@" || return 1
-    [ -b "$DEV" ] && [ -c "$CTL" ]
+    case " $* " in
+    *" nvme_pci=1 "*) [ -c "$CTL" ] && [ -c /dev/hotup0 ] ;;
+    *) [ -b "$DEV" ] && [ -c "$CTL" ] ;;
+    esac
 }
 
 # load_child N [PARAM=VALUE...]: insmod hotup_child_vN.

@@ -23,7 +23,7 @@ for d in $DEPTHS; do
         dmesg_mark
         check "QD$d switch $i: fio is writing" wait_writes 200 || break
         check "QD$d switch $i: $from -> hotup_nvme_v$to (standby)" nvme_standby_to $to
-        expect_dmesg "QD$d switch $i: registered as the standby" "hotup: standby child=hotup_nvme_v$to version=$to abi=1\\.3 active=$from .* handover=no"
+        expect_dmesg "QD$d switch $i: registered as the standby" "hotup: standby child=hotup_nvme_v$to version=$to abi=1\\.4 active=$from .* handover=no"
         expect_dmesg "QD$d switch $i: drained, the interrupts left the old child" "hotup: hw-disown child=$from "
         expect_dmesg "QD$d switch $i: the queues handed over" "hotup_nvme_v$to: adopt dev=0 io_queues=2 io_sq_tail=[0-9]+ io_cq_head=[0-9]+"
         expect_dmesg "QD$d switch $i: the new child owns the interrupts" "hotup: hw-own child=hotup_nvme_v$to "

@@ -53,6 +53,14 @@ const SELFTESTS: &[SelfTest] = &[
         description: "a completion reaped twice is seen: nvme-live-classic with new children that take the controller's completion queue over one entry early (inject_cq_rewind=1) is reported not ok",
     },
     SelfTest {
+        name: "harness-catches-partial-adopt",
+        script: "userspace-tests/fixtures/nvme-partial-adopt-fixture.sh",
+        report: "subtest",
+        mentions: "recovers",
+        debug_only: false,
+        description: "a multi-device adopt that fails half-way must give back what it took: nvme-multi with children that keep the refused switch's first device taken (inject_keep_epoch=1) is reported not ok, the old version's recovery refused as stale",
+    },
+    SelfTest {
         name: "harness-catches-kasan",
         script: "userspace-tests/fixtures/kasan-fixture.sh",
         report: "dmesg: BUG: KASAN: slab-use-after-free",
