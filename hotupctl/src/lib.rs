@@ -3,6 +3,7 @@
 //! the soak (`userspace-tests`' `hotup-soak`) runs in a loop. The command
 //! line and what each command does are the `hotupctl` binary's.
 
+pub mod doctor;
 pub mod event;
 pub mod kmsg;
 pub mod module;

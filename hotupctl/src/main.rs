@@ -19,7 +19,7 @@ mod ops;
 
 use hotupctl::{event, kmsg, module, status, swap};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -63,6 +63,18 @@ enum Cmd {
     /// Forget every saved state and free the preserved data (no child may be
     /// attached): the next child starts with an empty device.
     DiscardStash,
+    /// Check that hotup can build and load its modules on the running
+    /// kernel (Rust support, its Rust build metadata, the exact rustc,
+    /// symbol versions, module signing) and whether it is running; each
+    /// failed check says what to do. Exit status 1 if any check failed.
+    Doctor {
+        /// The kernel build directory (default /lib/modules/$(uname -r)/build).
+        #[arg(long, value_name = "DIR")]
+        kdir: Option<PathBuf>,
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// How `upgrade` swaps children.
@@ -126,7 +138,34 @@ fn run(cli: &Cli) -> Result<()> {
         Cmd::Switch { json } => ops::switch(&cli.ctl, *json),
         Cmd::Abort => ops::simple(&cli.ctl, "abort"),
         Cmd::DiscardStash => ops::simple(&cli.ctl, "discard-stash"),
+        Cmd::Doctor { kdir, json } => doctor(&cli.ctl, kdir.as_deref(), *json),
     }
+}
+
+/// `doctor`: gathers the facts, prints the checks, fails if one failed.
+fn doctor(ctl: &std::path::Path, kdir: Option<&std::path::Path>, json: bool) -> Result<()> {
+    use hotupctl::doctor;
+    let facts = doctor::Facts::gather(kdir, ctl)?;
+    let checks = doctor::checks(&facts);
+    let ok = doctor::all_ok(&checks);
+    if json {
+        let v = serde_json::json!({
+            "release": facts.release,
+            "kdir": facts.kdir,
+            "ok": ok,
+            "checks": checks,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).context("encoding the checks as JSON")?
+        );
+    } else {
+        print!("{}", doctor::render(&facts.release, &checks));
+    }
+    if !ok {
+        anyhow::bail!("hotup cannot work on this kernel yet (see the failed checks above)");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
