@@ -221,7 +221,7 @@ fn check_metadata(f: &Facts) -> Check {
         "rust-metadata",
         Verdict::Fail,
         format!("{} missing in {}", missing.join(" and "), f.kdir.display()),
-        "the headers lack the kernel's Rust build metadata: on Debian rebuild it (cargo xtask distro build --kernel $(uname -r)); on Ubuntu install linux-lib-rust-$(uname -r); on a self-built kernel run `make rustavailable && make prepare` in its tree, or pass --kdir to that tree",
+        "the headers lack the kernel's Rust build metadata: on Debian (whose headers never carry it) rebuild it from the matching linux-source with the kernel's exact rustc and copy rust/*.rmeta, rust/*.so and scripts/target.json into the headers tree (README: on a real host); on Ubuntu install linux-lib-rust-$(uname -r); on a self-built kernel pass --kdir to its build tree",
     )
 }
 
@@ -469,7 +469,7 @@ mod tests {
             .unwrap();
         assert_eq!(c.verdict, Verdict::Fail);
         assert!(c.found.contains("rust/libkernel.rmeta") && !c.found.contains("target.json"));
-        assert!(c.fix.contains("linux-lib-rust") && c.fix.contains("distro build"));
+        assert!(c.fix.contains("linux-lib-rust") && c.fix.contains("linux-source"));
         f.target_json = false;
         let c = checks(&f)
             .into_iter()
