@@ -1,4 +1,4 @@
-# description: hotupctl, the operator's tool, in the guest: its error cases (no parent, not root, not a module, another kernel, another ABI major, switch without a standby) say what to do; upgrades by it in standby (default), classic and same-name fallback modes under fio; status --json
+# description: hotupctl, the operator's tool, in the guest: doctor on this kernel (everything in place; a build tree without the Rust metadata and a foreign rustc named as such); its error cases (no parent, not root, not a module, another kernel, another ABI major, switch without a standby) say what to do; upgrades by it in standby (default), classic and same-name fallback modes under fio; status --json
 # timeout: 600
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
 H="$MODULES/hotupctl"
@@ -13,9 +13,38 @@ fails_with() {
 }
 
 fails_with "no parent loaded: says to load it" "insmod hotup_parent.ko" "$H" status
+
+# doctor KDIR [ARGS...]: hotupctl doctor against the build tree KDIR, with
+# the rustc that built the modules first on the PATH (as on a real host).
+doctor() { _k=$1; shift; PATH="$(dirname "$HOTUP_RUSTC"):$PATH" "$H" doctor --kdir "$_k" "$@"; }
+# doctor_says KDIR REGEX: the doctor's report on KDIR has a line matching REGEX.
+doctor_says() { doctor "$1" | grep -qE -- "$2"; }
+# doctor_json_bare: on the bare tree, the JSON says not ok, the metadata
+# check failed and the Rust check passed.
+doctor_json_bare() {
+    doctor /tmp/bare --json | python3 -c 'import json,sys
+d=json.load(sys.stdin); c={x["name"]: x["verdict"] for x in d["checks"]}
+sys.exit(0 if d["ok"] is False and c["rust-metadata"] == "fail" and c["rust"] == "ok" else 1)'
+}
+check "doctor on this kernel, its build tree and rustc: everything in place" doctor "$HOTUP_KBUILD"
+doctor "$HOTUP_KBUILD" | while read -r l; do diag "doctor: $l"; done
+check "doctor: the parent is not loaded yet (a note, not a failure)" doctor_says "$HOTUP_KBUILD" "note parent +hotup_parent is not loaded"
+# A build tree of this kernel without its Rust metadata (as Debian's
+# headers are): the doctor names the missing pieces and fails.
+mkdir -p /tmp/bare/include/config
+cp "$HOTUP_KBUILD/.config" /tmp/bare/.config
+cp "$HOTUP_KBUILD/include/config/kernel.release" /tmp/bare/include/config/
+fails_with "doctor: a build tree without rust/ and target.json fails" "hotup cannot work on this kernel yet" doctor /tmp/bare
+check "doctor: it names both missing pieces" doctor_says /tmp/bare "FAIL rust-metadata +rust/libkernel.rmeta and scripts/target.json missing in /tmp/bare"
+check "doctor --json: ok false, the metadata check failed, Rust is there" doctor_json_bare
+mkdir -p /tmp/fakebin
+printf '#!/bin/sh\necho "rustc 0.0.1 (fake)"\n' > /tmp/fakebin/rustc
+chmod +x /tmp/fakebin/rustc
+fails_with "doctor: a rustc other than the kernel's is named" "rustc 0.0.1 (fake) on the PATH; the kernel was built with" env PATH="/tmp/fakebin:$PATH" "$H" doctor --kdir "$HOTUP_KBUILD"
 check "load parent" load_parent capacity_mib=$MIB
 check "load child v1" load_child 1
 check "status works" "$H" status
+check "doctor with the parent and a child loaded: in place, names the active child" doctor_says "$HOTUP_KBUILD" "ok +parent +hotup_parent loaded; state active, active child hotup_child_v1 \(version 1\)"
 check "status --json is JSON naming the active child" sh -c "'$H' status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d[\"child\"]==\"hotup_child_v1\" else 1)'"
 fails_with "not root: says so" "needs root" setpriv --reuid=65534 --regid=65534 --clear-groups "$H" switch
 fails_with "a file that is not a module" "not an ELF file" "$H" upgrade /etc/hostname

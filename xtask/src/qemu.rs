@@ -435,8 +435,20 @@ fn spawn_console_reader(
 fn boot(ctx: &Ctx, k: &KernelBuild, opts: &RunOpts, accel: &str) -> Result<RunResult> {
     let (timeout, stream) = (opts.timeout, opts.stream);
     let run_dir = prepare_run_dir(ctx, opts)?;
-    // The kernel build tree, for the kernel's own modules (nvme.ko).
-    guest_env(&run_dir, &[("HOTUP_KBUILD", k.dir.display().to_string())])?;
+    // The kernel build tree, for the kernel's own modules (nvme.ko), and
+    // the rustc that built the modules (the toolchain's binary, not
+    // rustup's proxy, which needs the host's $HOME): `hotupctl doctor`
+    // checks the guest's kernel against both.
+    let sysroot = crate::progress::run_quiet(Command::new("rustc").args(["--print", "sysroot"]))
+        .context("asking rustc for its sysroot (the guest's `hotupctl doctor` runs that rustc)")?;
+    let rustc = Path::new(sysroot.trim()).join("bin/rustc");
+    guest_env(
+        &run_dir,
+        &[
+            ("HOTUP_KBUILD", k.dir.display().to_string()),
+            ("HOTUP_RUSTC", rustc.display().to_string()),
+        ],
+    )?;
     let started = Instant::now();
     let mut cmd = qemu_command(
         ctx,
