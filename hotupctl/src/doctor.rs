@@ -130,6 +130,21 @@ impl Facts {
     }
 }
 
+/// Whether this kernel refuses unsigned modules (Secure Boot, lockdown or
+/// signature enforcement): the signing check's finding and fix if so.
+pub fn unsigned_refused() -> Option<Check> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let f = Facts {
+        secure_boot: std::fs::read(SECURE_BOOT_VAR)
+            .ok()
+            .and_then(|b| b.get(4).copied()),
+        lockdown: read("/sys/kernel/security/lockdown"),
+        sig_enforce: read("/sys/module/module/parameters/sig_enforce"),
+        ..Facts::default()
+    };
+    Some(check_signing(&f)).filter(|c| c.verdict == Verdict::Fail)
+}
+
 /// The running kernel's configuration: `/proc/config.gz`, else
 /// `/boot/config-RELEASE`, else the build directory's `.config`.
 fn read_config(release: &str, kdir: &Path) -> Option<(BTreeMap<String, String>, String)> {

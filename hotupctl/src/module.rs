@@ -12,7 +12,12 @@ pub struct ModInfo {
     pub name: String,
     /// `vermagic=`: starts with the kernel release the module was built for.
     pub vermagic: String,
+    /// The file ends with a module signature (`scripts/sign-file`'s).
+    pub signed: bool,
 }
+
+/// The marker `scripts/sign-file` appends after a module's signature.
+const SIGNATURE_MARKER: &[u8] = b"~Module signature appended~\n";
 
 impl ModInfo {
     /// The kernel release the module was built for (vermagic's first word).
@@ -41,7 +46,11 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ModInfo> {
     let Some(name) = field("name") else {
         bail!("{file} has no module name in its .modinfo: was it built with kbuild?");
     };
-    Ok(ModInfo { name, vermagic })
+    Ok(ModInfo {
+        name,
+        vermagic,
+        signed: bytes.ends_with(SIGNATURE_MARKER),
+    })
 }
 
 /// Reads and checks `path`: a module built for the running kernel
@@ -76,6 +85,10 @@ mod tests {
         let m = parse(&b, "x.ko").unwrap();
         assert_eq!(m.name, "hotup_child_v2");
         assert_eq!(m.release(), "7.2.12");
+        assert!(!m.signed);
+        let mut signed = b.clone();
+        signed.extend_from_slice(b"sig\0\0~Module signature appended~\n");
+        assert!(parse(&signed, "x.ko").unwrap().signed);
     }
 
     #[test]

@@ -309,6 +309,16 @@ pub fn upgrade(ctl: &Path, a: &UpgradeArgs) -> Result<()> {
     let release = nix::sys::utsname::uname().context("uname")?;
     let release = release.release().to_string_lossy().into_owned();
     let m = module::inspect(&a.file, &release)?;
+    if !m.signed {
+        if let Some(c) = hotupctl::doctor::unsigned_refused() {
+            bail!(
+                "{} is not signed and this kernel refuses unsigned modules ({}): {}",
+                a.file.display(),
+                c.found,
+                c.fix
+            );
+        }
+    }
     let active = st.module("child").map(str::to_owned);
     let mut r = Report {
         from: active.clone(),
