@@ -67,6 +67,11 @@ use upgrade::Taken;
 
 /// The newest device-state schema this version reads and writes.
 const SCHEMA: u32 = if super::CHILD_VERSION >= 2 { 2 } else { 1 };
+/// `hotup_schema=SCHEMA` in the module file's `.modinfo` (`modinfo` shows
+/// it; `hotupctl upgrade` reads it before a classic unload).
+#[link_section = ".modinfo"]
+#[used]
+static MODINFO_SCHEMA: [u8; 15] = crate::state_abi::modinfo_schema(SCHEMA);
 /// Whether this version keeps per-queue statistics (the v2 feature).
 const KEEPS_QUEUE_STATS: bool = super::CHILD_VERSION >= 2;
 

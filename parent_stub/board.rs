@@ -146,6 +146,10 @@ pub(crate) struct Figures {
     pub(crate) generation: u64,
     pub(crate) child: [u8; NAME_LEN],
     pub(crate) child_version: u32,
+    /// The active child's newest schema (`hotupctl upgrade` reads it), and
+    /// whether it can export older ones (`CAP_EXPORT_OLDER_SCHEMA`).
+    pub(crate) child_schema: u32,
+    pub(crate) child_exports_older: bool,
     pub(crate) upgrades: u64,
     /// In flight when the last detach began (it waited for them).
     pub(crate) drained_last: u64,
@@ -180,6 +184,8 @@ impl Figures {
             generation: 0,
             child: [0; NAME_LEN],
             child_version: 0,
+            child_schema: 0,
+            child_exports_older: false,
             upgrades: 0,
             drained_last: 0,
             last_blackout_ns: 0,
@@ -214,6 +220,8 @@ impl Figures {
         self.generation += 1;
         self.child = child.name;
         self.child_version = child.version;
+        self.child_schema = child.schema;
+        self.child_exports_older = child.caps & super::state_abi::CAP_EXPORT_OLDER_SCHEMA != 0;
         self.stash_bytes = stash.stash_bytes();
         self.stash_state = stash_str(stash.state);
         self.last_good_bytes = stash.last_good_bytes();

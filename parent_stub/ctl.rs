@@ -46,7 +46,7 @@ fn parse_command(hub: ArcBorrow<'_, Hub>, text: &[u8]) -> Result {
     match cmd {
         "export-schema" => {
             let schema: u32 = arg.parse().map_err(|_| EINVAL)?;
-            hub.set_export_schema(schema);
+            hub.set_export_schema(schema)?;
             crate::hotup_event!("control export_schema={}", schema);
             Ok(())
         }

@@ -28,6 +28,8 @@ pub(crate) struct ActiveChild {
     pub(crate) abi_minor: u16,
     /// `CAP_*` bits the child declared.
     pub(crate) caps: u64,
+    /// The newest device-state schema it writes and reads.
+    pub(crate) schema: u32,
     ops: ChildOps,
     ctx: ChildCtx,
     reg: *const ChildRegistration,
@@ -146,6 +148,7 @@ impl ActiveChild {
             version: r.child_version,
             abi_minor: r.abi_minor,
             caps: r.capabilities,
+            schema: r.schema_version,
             ops,
             ctx: ChildCtx(r.ctx),
             reg,

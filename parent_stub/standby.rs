@@ -186,7 +186,8 @@ impl Hub {
     ) -> Result {
         let mut board = this.switch.lock();
         let (old, new) = Hub::switch_check(this, &board)?;
-        let schema = this.figures.lock().export_schema;
+        let asked = this.figures.lock().export_schema;
+        let schema = switch_schema(&old, &new, asked)?;
         Hub::switch_prepare(this, &mut board, [&old, &new], schema, prepare)?;
         let handover = old.can_hand_over() && new.can_hand_over();
         let t0 = Instant::<Monotonic>::now();
@@ -560,4 +561,34 @@ impl Hub {
         );
         Err(err)
     }
+}
+
+/// The schema the old child exports at a standby switch, before anything
+/// freezes: the operator's (`export-schema N`, 0 for none), else the old
+/// child's own when the standby reads it, else (a downgrade) the standby's
+/// newest, which the old child writes if it can export older schemas;
+/// with no schema both read, the switch is refused here (`EPROTO`).
+fn switch_schema(old: &ActiveChild, new: &ActiveChild, asked: u32) -> Result<u32> {
+    if asked != 0 || new.schema >= old.schema {
+        return Ok(asked);
+    }
+    if old.caps & super::state_abi::CAP_EXPORT_OLDER_SCHEMA != 0 && new.schema > 0 {
+        hotup_event!(
+            "schema-negotiated from={} from_schema={} to={} to_schema={} schema={}",
+            old.name(),
+            old.schema,
+            new.name(),
+            new.schema,
+            new.schema
+        );
+        return Ok(new.schema);
+    }
+    hotup_event!(
+        "refuse-switch reason=no-common-schema from={} from_schema={} to={} to_schema={}",
+        old.name(),
+        old.schema,
+        new.name(),
+        new.schema
+    );
+    Err(Error::from_errno(-errno::EPROTO))
 }

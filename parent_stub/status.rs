@@ -76,6 +76,7 @@ keys! {
     c"generation" => |v| Val::N(v.f.generation),
     c"child" => |v| name(&v.f.child),
     c"child_version" => |v| Val::N(v.f.child_version.into()),
+    c"child_schema" => |v| Val::N(v.f.child_schema.into()),
     c"parked" => |v| Val::N(v.parked[0]),
     c"inflight" => |v| Val::N(v.t.inflight),
     c"upgrades" => |v| Val::N(v.f.upgrades),

@@ -470,9 +470,29 @@ impl Hub {
         Ok(())
     }
 
-    /// Sets the schema the next export writes (0: the child's newest).
-    pub(crate) fn set_export_schema(&self, schema: u32) {
-        self.figures.lock().export_schema = schema;
+    /// Sets the schema the next export writes (0, or one newer than the
+    /// child's: the child's newest). Refused (`EPROTO`, before anything
+    /// freezes) when the active child cannot write it: older than its own
+    /// without `CAP_EXPORT_OLDER_SCHEMA`.
+    pub(crate) fn set_export_schema(&self, schema: u32) -> Result {
+        let mut f = self.figures.lock();
+        let own = f.child_schema;
+        // Only an active child's: with none, the next child decides.
+        let active = self.io.mode() == super::inflight::Mode::Active;
+        if active && schema != 0 && schema < own && !f.child_exports_older {
+            let (child, version) = (f.child, f.child_version);
+            drop(f);
+            hotup_event!(
+                "refuse-schema reason=no-common-schema child={} version={} child_schema={} schema={}",
+                name_str(&child),
+                version,
+                own,
+                schema
+            );
+            return Err(Error::from_errno(-errno::EPROTO));
+        }
+        f.export_schema = schema;
+        Ok(())
     }
 }
 

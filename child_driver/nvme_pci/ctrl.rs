@@ -123,6 +123,11 @@ fn set_stale(a: &Arena, cid: Option<u32>) {
 }
 /// The device-state schema this child writes and reads.
 pub(crate) const SCHEMA: u32 = 1;
+/// `hotup_schema=SCHEMA` in the module file's `.modinfo` (`modinfo` shows
+/// it; `hotupctl upgrade` reads it before a classic unload).
+#[link_section = ".modinfo"]
+#[used]
+static MODINFO_SCHEMA: [u8; 15] = crate::state_abi::modinfo_schema(SCHEMA);
 
 // Controller registers.
 const REG_CAP: u32 = 0x0;

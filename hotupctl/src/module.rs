@@ -14,6 +14,9 @@ pub struct ModInfo {
     pub vermagic: String,
     /// The file ends with a module signature (`scripts/sign-file`'s).
     pub signed: bool,
+    /// `hotup_schema=`: the newest device-state schema a hotup child reads
+    /// (absent in other modules and in children built before it existed).
+    pub schema: Option<u32>,
 }
 
 /// The marker `scripts/sign-file` appends after a module's signature.
@@ -50,6 +53,7 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<ModInfo> {
         name,
         vermagic,
         signed: bytes.ends_with(SIGNATURE_MARKER),
+        schema: field("hotup_schema").and_then(|v| v.parse().ok()),
     })
 }
 
@@ -86,6 +90,9 @@ mod tests {
         assert_eq!(m.name, "hotup_child_v2");
         assert_eq!(m.release(), "7.2.12");
         assert!(!m.signed);
+        assert_eq!(m.schema, None);
+        let b = ko("\0name=hotup_child_v1\0hotup_schema=1\0vermagic=7.2.12 SMP \0");
+        assert_eq!(parse(&b, "x.ko").unwrap().schema, Some(1));
         let mut signed = b.clone();
         signed.extend_from_slice(b"sig\0\0~Module signature appended~\n");
         assert!(parse(&signed, "x.ko").unwrap().signed);

@@ -22,6 +22,9 @@ pub struct Report {
     pub to: Option<String>,
     /// Why standby mode was not used, when it was asked for by default.
     pub fallback: Option<String>,
+    /// The schema the old child was asked to export, when hotupctl chose it
+    /// (a downgrade without `--schema`).
+    pub schema_note: Option<String>,
     pub error: Option<String>,
     pub blackout_ns: Option<u64>,
     pub drain_ns: Option<u64>,
@@ -99,6 +102,9 @@ impl Report {
         );
         if let Some(f) = &self.fallback {
             out += &format!("  not standby: {f}\n");
+        }
+        if let Some(n) = &self.schema_note {
+            out += &format!("  schema: {n}\n");
         }
         if let Some(e) = &self.error {
             out += &format!("  error: {e}\n");
@@ -370,8 +376,39 @@ pub fn upgrade(ctl: &Path, a: &UpgradeArgs) -> Result<()> {
         return r.print(a.json);
     }
     refuse_classic_if_stuck(&st, active.as_deref())?;
+    if a.schema.is_none() {
+        negotiate_classic(ctl, &st, &m, &mut r)?;
+    }
     classic(active.as_deref(), a, &mut r)?;
     r.print(a.json)
+}
+
+/// Before a classic unload, without `--schema`: when the new child reads
+/// only an older schema than the active child's (a downgrade; the module
+/// file says, `hotup_schema=`), the active child is asked to export that
+/// one; the parent refuses if it cannot, and nothing is unloaded. (A
+/// standby switch negotiates the same in the parent, which knows both.)
+fn negotiate_classic(ctl: &Path, st: &Status, m: &module::ModInfo, r: &mut Report) -> Result<()> {
+    let (Some(new), Some(old)) = (m.schema, st.num("child_schema")) else {
+        return Ok(());
+    };
+    if st.get("state") != Some("active") || u64::from(new) >= old {
+        return Ok(());
+    }
+    ctl_write(ctl, &format!("export-schema {new}")).map_err(|e| {
+        anyhow::anyhow!(
+            "{} reads device-state schema {new} at most and {} writes {old} and cannot export an older one ({}): no schema both read, so nothing was unloaded; upgrade to a build of {} that reads schema {old}",
+            m.name,
+            st.get("child").unwrap_or("the active child"),
+            e.desc(),
+            m.name
+        )
+    })?;
+    r.schema_note = Some(format!(
+        "{} reads schema {new} at most: the active child exports schema {new} (schema {old} is its own)",
+        m.name
+    ));
+    Ok(())
 }
 
 /// A classic upgrade unloads the active child, and its unload waits until

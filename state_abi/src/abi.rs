@@ -779,6 +779,16 @@ pub fn name_str(name: &[u8; NAME_LEN]) -> Option<&str> {
     core::str::from_utf8(text).ok()
 }
 
+/// The `.modinfo` string `hotup_schema=N` (N of one digit, NUL ended): a
+/// child puts it in its module file (`#[link_section = ".modinfo"]`), so
+/// tools read the newest device-state schema it reads before loading it
+/// (`hotupctl upgrade` picks the schema the leaving child exports from it).
+pub const fn modinfo_schema(schema: u32) -> [u8; 15] {
+    let mut b = *b"hotup_schema=0\0";
+    b[13] = b'0'.wrapping_add((schema % 10) as u8);
+    b
+}
+
 /// Builds a name array from `s`: at most 31 bytes are kept (the last byte is
 /// always NUL), copying stops at a NUL in `s`, and bytes that are not
 /// printable ASCII become `?`. An empty `s` gives an all-NUL (invalid) name.
@@ -1018,6 +1028,12 @@ mod tests {
         assert!(abi_compatible(ABI_MAJOR));
         assert!(!abi_compatible(ABI_MAJOR + 1));
         assert!(!abi_compatible(0));
+    }
+
+    #[test]
+    fn modinfo_schema_string() {
+        assert_eq!(&modinfo_schema(2), b"hotup_schema=2\0");
+        assert_eq!(&modinfo_schema(1), b"hotup_schema=1\0");
     }
 
     #[test]

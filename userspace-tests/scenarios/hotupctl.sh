@@ -1,4 +1,4 @@
-# description: hotupctl, the operator's tool, in the guest: doctor on this kernel (everything in place; a build tree without the Rust metadata and a foreign rustc named as such); its error cases (no parent, not root, not a module, another kernel, another ABI major, switch without a standby) say what to do; upgrades by it in standby (default), classic and same-name fallback modes under fio; status --json
+# description: hotupctl, the operator's tool, in the guest: downgrades without --schema (classic: from the module file's hotup_schema; standby: the parent negotiates); doctor on this kernel (everything in place; a build tree without the Rust metadata and a foreign rustc named as such); its error cases (no parent, not root, not a module, another kernel, another ABI major, switch without a standby) say what to do; upgrades by it in standby (default), classic and same-name fallback modes under fio; status --json
 # timeout: 600
 . "$HOTUP_REPO/userspace-tests/guest/lib.sh"
 H="$MODULES/hotupctl"
@@ -82,6 +82,26 @@ check "hotupctl upgrade v2 again: same module name, classic fallback" sh -c "'$H
 diag "$(cat /tmp/u4.txt)"
 check "it said why it was not standby" grep -q 'not standby: hotup_child_v2 is already loaded as the active child' /tmp/u4.txt
 fails_with "--mode standby with the same name is refused with the reason" "cannot be loaded twice" "$H" upgrade "$MODULES/hotup_child_v2.ko" --mode standby
+
+# Downgrades as an operator types them, without --schema: the module file
+# says which schema v1 reads (hotup_schema=1) and the parent knows both
+# children's at a standby switch, so v2 exports schema 1 either way.
+check "the v1 module file declares its schema" sh -c "modinfo -F hotup_schema '$MODULES/hotup_child_v1.ko' | grep -qx 1"
+check "status names the active child's schema" test "$(ctl child_schema)" -eq 2
+check "fio is writing" wait_writes 200
+dmesg_mark
+check "hotupctl upgrade v1 --mode classic, no --schema" sh -c "'$H' upgrade '$MODULES/hotup_child_v1.ko' --mode classic > /tmp/u5.txt"
+diag "$(cat /tmp/u5.txt)"
+check "classic downgrade: it said v2 exports schema 1" grep -q 'the active child exports schema 1' /tmp/u5.txt
+expect_dmesg "classic downgrade: the export-schema it set" "hotup: control export_schema=1"
+expect_dmesg "classic downgrade: v1 adopted" "hotup: adopt gen=[0-9]+ child=hotup_child_v1 version=1 from=hotup_child_v2"
+check "fio is writing" wait_writes 200
+check "back to v2 (standby)" "$H" upgrade "$MODULES/hotup_child_v2.ko"
+check "fio is writing" wait_writes 200
+dmesg_mark
+check "hotupctl upgrade v1 (standby), no --schema" "$H" upgrade "$MODULES/hotup_child_v1.ko"
+expect_dmesg "standby downgrade: the parent chose schema 1" "hotup: schema-negotiated from=hotup_child_v2 from_schema=2 to=hotup_child_v1 to_schema=1 schema=1"
+expect_dmesg "standby downgrade: resumed on v1" "hotup: resume gen=[0-9]+ child=hotup_child_v1 version=1 .*mode=standby"
 
 fio_live_passed "hotupctl"
 check "read-back pass verifies the whole device" fio_readback $MIB
