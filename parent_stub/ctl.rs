@@ -5,7 +5,10 @@
 //! (EPERM otherwise):
 //!
 //! - `export-schema N`: the next detach asks the child for device-state
-//!   schema N (1 for a downgrade to v1; 0, the default, for the child's own).
+//!   schema N (1 for a downgrade to v1; 0, the default, for the child's own);
+//!   EPROTO if the active child cannot write it (older than its own, and
+//!   it does not export older schemas). A standby switch without one
+//!   exports the newest schema both children read.
 //! - `discard-stash`: forget every saved state and free the preserved data,
 //!   so the next child starts with an empty (zeroed) device. Only with no
 //!   child attached (EBUSY otherwise).
