@@ -69,8 +69,10 @@ use upgrade::Taken;
 const SCHEMA: u32 = if super::CHILD_VERSION >= 2 { 2 } else { 1 };
 /// `hotup_schema=SCHEMA` in the module file's `.modinfo` (`modinfo` shows
 /// it; `hotupctl upgrade` reads it before a classic unload).
+// `used(compiler)`, as `module!`'s own strings: a plain `#[used]` makes a
+// second, retained `.modinfo` section, which modpost and the loader refuse.
 #[link_section = ".modinfo"]
-#[used]
+#[used(compiler)]
 static MODINFO_SCHEMA: [u8; 15] = crate::state_abi::modinfo_schema(SCHEMA);
 /// Whether this version keeps per-queue statistics (the v2 feature).
 const KEEPS_QUEUE_STATS: bool = super::CHILD_VERSION >= 2;

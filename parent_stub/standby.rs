@@ -239,7 +239,9 @@ impl Hub {
                 }
             };
         let b = frozen.blackout(inflight, held, [t0, drained_at, exported_at], &adopted);
-        Hub::switch_commit(this, &mut board, closed, schema, [&old, &new], &adopted, &b);
+        // The operator's one-shot setting, not the negotiated schema, is
+        // what the commit clears.
+        Hub::switch_commit(this, &mut board, closed, asked, [&old, &new], &adopted, &b);
         Ok(())
     }
 

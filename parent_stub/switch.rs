@@ -406,6 +406,8 @@ impl Hub {
             let mut f = this.figures.lock();
             f.child = [0; super::state_abi::NAME_LEN];
             f.child_version = 0;
+            f.child_schema = 0;
+            f.child_exports_older = false;
             f.drained_last = drained;
             f.drain_ns = ns(drained_at - park_start);
             f.export_ns = ns(detached_at - drained_at);

@@ -125,8 +125,10 @@ fn set_stale(a: &Arena, cid: Option<u32>) {
 pub(crate) const SCHEMA: u32 = 1;
 /// `hotup_schema=SCHEMA` in the module file's `.modinfo` (`modinfo` shows
 /// it; `hotupctl upgrade` reads it before a classic unload).
+// `used(compiler)`, as `module!`'s own strings: a plain `#[used]` makes a
+// second, retained `.modinfo` section, which modpost and the loader refuse.
 #[link_section = ".modinfo"]
-#[used]
+#[used(compiler)]
 static MODINFO_SCHEMA: [u8; 15] = crate::state_abi::modinfo_schema(SCHEMA);
 
 // Controller registers.

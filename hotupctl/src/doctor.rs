@@ -205,6 +205,12 @@ fn check_rust(f: &Facts) -> Check {
     }
 }
 
+/// `scripts/target.json` exists only for x86 builds (other architectures
+/// use a built-in rustc target).
+fn needs_target_json() -> bool {
+    cfg!(target_arch = "x86_64") || cfg!(target_arch = "x86")
+}
+
 fn check_metadata(f: &Facts) -> Check {
     if let Some(r) = f.kdir_release.as_deref().filter(|r| *r != f.release) {
         return Check::new(
@@ -216,7 +222,7 @@ fn check_metadata(f: &Facts) -> Check {
     }
     let missing: Vec<&str> = [
         (!f.rmeta).then_some("rust/libkernel.rmeta"),
-        (!f.target_json).then_some("scripts/target.json"),
+        (!f.target_json && needs_target_json()).then_some("scripts/target.json"),
     ]
     .into_iter()
     .flatten()
@@ -303,10 +309,14 @@ fn check_modversions(f: &Facts) -> Check {
 }
 
 fn check_signing(f: &Facts) -> Check {
-    let locked = f.lockdown.as_deref().is_some_and(|l| !l.contains("[none]"));
+    // Lockdown refuses unsigned modules only where signatures are checked
+    // at all (`sig_enforce` exists with CONFIG_MODULE_SIG); Secure Boot
+    // counts by itself only when the lockdown state cannot be read.
+    let locked =
+        f.sig_enforce.is_some() && f.lockdown.as_deref().is_some_and(|l| !l.contains("[none]"));
     let enforce = f.sig_enforce.as_deref().map(str::trim) == Some("Y")
         || cfg(f, "CONFIG_MODULE_SIG_FORCE") == Some("y");
-    let sb = f.secure_boot == Some(1);
+    let sb = f.secure_boot == Some(1) && f.lockdown.is_none();
     let found = format!(
         "Secure Boot {}, lockdown {}, signature enforcement {}",
         match f.secure_boot {
@@ -553,6 +563,13 @@ mod tests {
         let mut f = good();
         f.secure_boot = Some(0);
         assert_eq!(verdict(&f, "signing"), Verdict::Ok);
+        // Secure Boot with lockdown off (shim validation disabled): loads.
+        let mut f = good();
+        f.secure_boot = Some(1);
+        assert_eq!(verdict(&f, "signing"), Verdict::Ok);
+        // Secure Boot and no lockdown file to say otherwise: refused.
+        f.lockdown = None;
+        assert_eq!(verdict(&f, "signing"), Verdict::Fail);
     }
 
     #[test]

@@ -376,10 +376,16 @@ pub fn upgrade(ctl: &Path, a: &UpgradeArgs) -> Result<()> {
         return r.print(a.json);
     }
     refuse_classic_if_stuck(&st, active.as_deref())?;
-    if a.schema.is_none() {
-        negotiate_classic(ctl, &st, &m, &mut r)?;
+    let negotiated = a.schema.is_none() && negotiate_classic(ctl, &st, &m, &mut r)?;
+    if let Err(e) = classic(active.as_deref(), a, &mut r) {
+        if negotiated {
+            // Not left for the next detach or switch to use (a detach that
+            // ran took it already; the parent clears it at every detach).
+            let prev = st.num("export_schema").unwrap_or(0);
+            let _ = ctl_write(ctl, &format!("export-schema {prev}"));
+        }
+        return Err(e);
     }
-    classic(active.as_deref(), a, &mut r)?;
     r.print(a.json)
 }
 
@@ -388,27 +394,27 @@ pub fn upgrade(ctl: &Path, a: &UpgradeArgs) -> Result<()> {
 /// file says, `hotup_schema=`), the active child is asked to export that
 /// one; the parent refuses if it cannot, and nothing is unloaded. (A
 /// standby switch negotiates the same in the parent, which knows both.)
-fn negotiate_classic(ctl: &Path, st: &Status, m: &module::ModInfo, r: &mut Report) -> Result<()> {
+fn negotiate_classic(ctl: &Path, st: &Status, m: &module::ModInfo, r: &mut Report) -> Result<bool> {
     let (Some(new), Some(old)) = (m.schema, st.num("child_schema")) else {
-        return Ok(());
+        return Ok(false);
     };
     if st.get("state") != Some("active") || u64::from(new) >= old {
-        return Ok(());
+        return Ok(false);
     }
-    ctl_write(ctl, &format!("export-schema {new}")).map_err(|e| {
-        anyhow::anyhow!(
-            "{} reads device-state schema {new} at most and {} writes {old} and cannot export an older one ({}): no schema both read, so nothing was unloaded; upgrade to a build of {} that reads schema {old}",
+    ctl_write(ctl, &format!("export-schema {new}")).map_err(|e| match e {
+        Errno::EPROTO => anyhow::anyhow!(
+            "{} reads device-state schema {new} at most and {} writes {old} and cannot export an older one: no schema both read, so nothing was unloaded; upgrade to a build of {} that reads schema {old}",
             m.name,
             st.get("child").unwrap_or("the active child"),
-            e.desc(),
             m.name
-        )
+        ),
+        e => anyhow::anyhow!("setting export-schema {new} for the downgrade: {}", e.desc()),
     })?;
     r.schema_note = Some(format!(
         "{} reads schema {new} at most: the active child exports schema {new} (schema {old} is its own)",
         m.name
     ));
-    Ok(())
+    Ok(true)
 }
 
 /// A classic upgrade unloads the active child, and its unload waits until

@@ -784,6 +784,9 @@ pub fn name_str(name: &[u8; NAME_LEN]) -> Option<&str> {
 /// tools read the newest device-state schema it reads before loading it
 /// (`hotupctl upgrade` picks the schema the leaving child exports from it).
 pub const fn modinfo_schema(schema: u32) -> [u8; 15] {
+    // Evaluated at compile time for the module's static: a schema of two
+    // digits fails the build rather than write the wrong one.
+    assert!(schema < 10, "hotup_schema takes one digit");
     let mut b = *b"hotup_schema=0\0";
     b[13] = b'0'.wrapping_add((schema % 10) as u8);
     b
